@@ -1,0 +1,234 @@
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef FP_HELPER_DIR
+#error "FP_HELPER_DIR must be defined by the build"
+#endif
+
+static void die(const char *what)
+{
+	fprintf(stderr, "testutil: %s: %s\n", what, strerror(errno));
+	abort();
+}
+
+const char *tu_private_dir(void)
+{
+	static char path[64];
+
+	snprintf(path, sizeof(path), "/tmp/fltport-test-XXXXXX");
+	if (!mkdtemp(path))
+		die("mkdtemp");
+	if (chmod(path, 0755) != 0)
+		die("chmod");
+	if (setenv("FLTPORT_DIR", path, 1) != 0)
+		die("setenv");
+	return path;
+}
+
+const char *tu_port_name(const char *prefix)
+{
+	static char name[64];
+	static unsigned n;
+
+	snprintf(name, sizeof(name), "%s-%d-%u", prefix, (int)getpid(), n++);
+	return name;
+}
+
+struct tu_proc tu_spawn(const char *helper, const char *const *args)
+{
+	struct tu_proc p = { .pid = -1, .out = -1 };
+	char path[512];
+	const char *argv[64];
+	size_t n = 0;
+	int fds[2];
+
+	snprintf(path, sizeof(path), "%s/%s", FP_HELPER_DIR, helper);
+	argv[n++] = path;
+	for (; args && args[n - 1] && n < 63; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		die("pipe2");
+	fflush(NULL);
+	p.pid = fork();
+	if (p.pid < 0)
+		die("fork");
+	if (p.pid == 0) {
+		/* Only async-signal-safe calls between fork and exec. */
+		if (dup2(fds[1], STDOUT_FILENO) < 0)
+			_exit(126);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	p.out = fds[0];
+	return p;
+}
+
+bool tu_read_line(struct tu_proc *p, char *buf, size_t n, int timeout_ms)
+{
+	int64_t end = tu_now_ms() + timeout_ms;
+	size_t len = 0;
+
+	if (p->out < 0 || n == 0)
+		return false;
+	/* One byte at a time: lines are short and nothing is buffered past
+	 * the newline, so the next call starts at the next line. */
+	for (;;) {
+		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
+		int64_t left = end - tu_now_ms();
+		char c;
+		ssize_t r;
+
+		if (left < 0)
+			left = 0;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			buf[len < n ? len : n - 1] = '\0';
+			return false;
+		}
+		r = read(p->out, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			buf[len < n ? len : n - 1] = '\0';
+			return false;
+		}
+		if (c == '\n') {
+			buf[len] = '\0';
+			return true;
+		}
+		if (len + 1 < n)
+			buf[len++] = c;
+	}
+}
+
+bool tu_expect(struct tu_proc *p, const char *prefix, char *buf, size_t n, int timeout_ms)
+{
+	int64_t end = tu_now_ms() + timeout_ms;
+
+	for (;;) {
+		int64_t left = end - tu_now_ms();
+
+		if (left < 0 || !tu_read_line(p, buf, n, (int)left))
+			return false;
+		if (strncmp(buf, prefix, strlen(prefix)) == 0)
+			return true;
+	}
+}
+
+int tu_wait(struct tu_proc *p, int timeout_ms)
+{
+	int64_t end = tu_now_ms() + timeout_ms;
+	int st, rc = -1;
+
+	for (;;) {
+		pid_t r = waitpid(p->pid, &st, WNOHANG);
+
+		if (r == p->pid) {
+			if (WIFEXITED(st))
+				rc = WEXITSTATUS(st);
+			else if (WIFSIGNALED(st))
+				rc = 128 + WTERMSIG(st);
+			break;
+		}
+		if (r < 0 && errno != EINTR)
+			break;
+		if (tu_now_ms() >= end) {
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, &st, 0);
+			rc = -1;
+			break;
+		}
+		tu_sleep_ms(2);
+	}
+	if (p->out >= 0)
+		close(p->out);
+	p->out = -1;
+	return rc;
+}
+
+void tu_kill(struct tu_proc *p, int sig)
+{
+	kill(p->pid, sig);
+	if (sig == SIGSTOP)
+		return;
+	(void)tu_wait(p, 10000);
+}
+
+int64_t tu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t tu_now_ms(void)
+{
+	return tu_now_ns() / 1000000;
+}
+
+void tu_sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+bool tu_wait_until(bool (*pred)(void *), void *arg, int timeout_ms)
+{
+	int64_t end = tu_now_ms() + timeout_ms;
+
+	while (!pred(arg)) {
+		if (tu_now_ms() >= end)
+			return false;
+		tu_sleep_ms(1);
+	}
+	return true;
+}
+
+long tu_scaled(long n, long min)
+{
+	const char *s = getenv("FLTPORT_TEST_SCALE");
+	long pct = s ? strtol(s, NULL, 10) : 100;
+
+	if (pct <= 0)
+		pct = 100;
+	n = n * pct / 100;
+	return n < min ? min : n;
+}
+
+void tu_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+int tu_drop_to(uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * Test utilities shared by the suites and helper programs.
+ *
+ * Tests start helper programs (tests/helpers/) with fork+exec and talk to
+ * them through the helper's stdout, one line per event.  Every wait here has
+ * a deadline: a test never hangs, it fails.
+ */
+#ifndef FP_TESTUTIL_H
+#define FP_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Make a fresh private port directory (under /tmp) and point FLTPORT_DIR at
+ * it, so that tests never collide.  Returns the path (static storage). */
+const char *tu_private_dir(void);
+
+/* A port name unique in this process: "<prefix>-<pid>-<n>". */
+const char *tu_port_name(const char *prefix);
+
+/* A started helper: its pid and the read end of its stdout. */
+struct tu_proc {
+	pid_t pid;
+	int out; /* -1 if not captured */
+};
+
+/* Start FP_HELPER_DIR/<helper> with the given arguments (NULL-terminated,
+ * argv[0] excluded).  Its stdout is captured (read it with tu_read_line),
+ * its stderr goes to ours.  Aborts the test on failure to start. */
+struct tu_proc tu_spawn(const char *helper, const char *const *args);
+
+/* Read one line (without the newline) from the helper within timeout_ms.
+ * Returns true if a line was read; false on EOF or timeout. */
+bool tu_read_line(struct tu_proc *p, char *buf, size_t n, int timeout_ms);
+
+/* Read lines until one starts with `prefix`; returns true and the line in
+ * buf, or false on EOF/timeout.  Other lines are skipped. */
+bool tu_expect(struct tu_proc *p, const char *prefix, char *buf, size_t n, int timeout_ms);
+
+/* Wait for the helper to exit within timeout_ms.  Returns its exit code,
+ * 128+signal if killed by a signal, or -1 on timeout (it is then killed
+ * with SIGKILL and reaped).  Closes p->out. */
+int tu_wait(struct tu_proc *p, int timeout_ms);
+
+/* Kill with `sig` and reap (bounded wait). */
+void tu_kill(struct tu_proc *p, int sig);
+
+/* Monotonic clock in nanoseconds / milliseconds. */
+int64_t tu_now_ns(void);
+int64_t tu_now_ms(void);
+
+/* Sleep without being cut short by signals. */
+void tu_sleep_ms(int ms);
+
+/* Poll `pred(arg)` every millisecond until it is true or timeout_ms passes. */
+bool tu_wait_until(bool (*pred)(void *), void *arg, int timeout_ms);
+
+/* Scale a message count by $FLTPORT_TEST_SCALE (a percentage, default 100),
+ * used by sanitizer passes to keep to CI's time budget; never below min. */
+long tu_scaled(long n, long min);
+
+/* Helpers' side: print a line to stdout and flush at once. */
+void tu_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Helpers' side: drop to uid/gid (setgroups cleared).  Returns 0 or -errno. */
+int tu_drop_to(uid_t uid, gid_t gid);
+
+#endif
