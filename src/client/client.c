@@ -1,0 +1,573 @@
+/*
+ * The user side of a connection.  One receive thread per connection reads
+ * every frame: responses go to the thread whose request they answer;
+ * messages go to the first waiting reader (blocking fltport_get() callers
+ * and posted async gets, in arrival order) or wait in a queue.  A message is
+ * handed to a reader only after winning the slot word PENDING → TAKEN
+ * (core/shared.h), so a message whose sender gave up is never delivered.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/client_int.h"
+#include "core/clock.h"
+#include "core/debug.h"
+#include "core/names.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* ---- readers and messages (all under conn->lock) ---- */
+
+static void publish(struct fltport_conn *c)
+{
+	bool want = c->qhead != NULL || c->ended;
+	uint64_t v = 1;
+
+	atomic_store_explicit(&c->page->readers, c->nreaders, memory_order_release);
+	if (want && !c->ev_set) {
+		while (write(c->evfd, &v, sizeof(v)) < 0 && errno == EINTR)
+			;
+		c->ev_set = true;
+	} else if (!want && c->ev_set) {
+		while (read(c->evfd, &v, sizeof(v)) < 0 && errno == EINTR)
+			;
+		c->ev_set = false;
+	}
+}
+
+static void qmsg_free(struct fp_qmsg *m)
+{
+	fp_rx_release(&m->rx);
+	free(m);
+}
+
+static struct fp_qmsg *queue_pop(struct fltport_conn *c)
+{
+	struct fp_qmsg *m = c->qhead;
+
+	if (m) {
+		c->qhead = m->next;
+		if (!c->qhead)
+			c->qtail = NULL;
+		c->qlen--;
+	}
+	return m;
+}
+
+static void readers_append(struct fltport_conn *c, struct fp_reader *r)
+{
+	r->next = NULL;
+	r->prev = c->rtail;
+	if (c->rtail)
+		c->rtail->next = r;
+	else
+		c->rhead = r;
+	c->rtail = r;
+	c->nreaders++;
+}
+
+static void readers_remove(struct fltport_conn *c, struct fp_reader *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		c->rhead = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		c->rtail = r->prev;
+	r->next = r->prev = NULL;
+	c->nreaders--;
+}
+
+/* Take the message for the reader: win the slot word, copy, fill in. */
+static int take(struct fltport_conn *c, struct fp_qmsg *m, struct fp_reader *r)
+{
+	const struct fp_hdr *h = &m->rx.h;
+	uint32_t slot = fp_id_slot(h->id);
+	uint64_t seq = fp_id_seq(h->id);
+	bool nowait = h->flags & FP_F_NOWAIT, wants = h->flags & FP_F_WANTS_REPLY;
+	enum fp_slot_state to = nowait ? FP_S_ABANDONED : FP_S_TAKEN;
+
+	if (!fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING), fp_word(seq, to)))
+		return -ESTALE; /* expired before we got to it: never delivered */
+	if (h->flags & FP_F_WAKE)
+		fp_futex_wake(&c->page->slot[slot]);
+	memset(&r->msg, 0, sizeof(r->msg));
+	if (fp_rx_copy(&m->rx, r->buf, h->len) < 0)
+		fp_debug("message %llu: payload unreadable", (unsigned long long)h->id);
+	r->msg.id = h->id;
+	r->msg.len = h->len;
+	r->msg.wants_reply = wants;
+	r->msg.reply_cap = wants ? h->arg : 0;
+	r->msg.nfds = fp_rx_take_fds(&m->rx, r->msg.fds);
+	c->taken[slot].id = h->id;
+	c->taken[slot].cap = h->arg;
+	c->taken[slot].replyable = wants && !nowait;
+	return 0;
+}
+
+/* Offer the queued messages to reader r.  True if r is finished: it took
+ * a message (err 0) or the head message does not fit (-EMSGSIZE; the
+ * message stays queued). */
+static bool offer(struct fltport_conn *c, struct fp_reader *r)
+{
+	struct fp_qmsg *m;
+
+	while ((m = c->qhead)) {
+		if (m->rx.h.len > r->cap) {
+			memset(&r->msg, 0, sizeof(r->msg));
+			r->msg.len = m->rx.h.len;
+			r->err = -EMSGSIZE;
+			return true;
+		}
+		queue_pop(c);
+		if (take(c, m, r) == 0) {
+			qmsg_free(m);
+			r->err = 0;
+			return true;
+		}
+		qmsg_free(m);
+	}
+	return false;
+}
+
+/* Reader r is done: wake it, or queue its callback for after the unlock. */
+static void complete(struct fltport_conn *c, struct fp_reader *r, struct fp_reader **cbs)
+{
+	r->done = true;
+	if (r->fn) {
+		r->cnext = *cbs;
+		*cbs = r;
+	} else {
+		pthread_cond_signal(&r->cond);
+	}
+}
+
+static void dispatch(struct fltport_conn *c, struct fp_reader **cbs)
+{
+	while (c->rhead && c->qhead) {
+		struct fp_reader *r = c->rhead;
+
+		if (!offer(c, r))
+			break;
+		readers_remove(c, r);
+		complete(c, r, cbs);
+	}
+	publish(c);
+}
+
+/* Run async completions, oldest first, with no lock held. */
+static void run_callbacks(struct fp_reader *cbs)
+{
+	struct fp_reader *rev = NULL;
+
+	while (cbs) {
+		struct fp_reader *n = cbs->cnext;
+
+		cbs->cnext = rev;
+		rev = cbs;
+		cbs = n;
+	}
+	while (rev) {
+		struct fp_reader *n = rev->cnext;
+		bool ok = rev->err == 0 || rev->err == -EMSGSIZE;
+
+		rev->fn(rev->arg, rev->err, rev->buf, ok ? &rev->msg : NULL);
+		free(rev);
+		rev = n;
+	}
+}
+
+/* Fail every reader with err (and every request with -ENOTCONN). */
+static int fail_readers(struct fltport_conn *c, int err, struct fp_reader **cbs)
+{
+	int n = 0;
+
+	while (c->rhead) {
+		struct fp_reader *r = c->rhead;
+
+		readers_remove(c, r);
+		r->err = err;
+		complete(c, r, cbs);
+		n++;
+	}
+	publish(c);
+	return n;
+}
+
+/* ---- the receive thread ---- */
+
+static void end_conn(struct fltport_conn *c)
+{
+	struct fp_reader *cbs = NULL;
+	struct fp_qmsg *m;
+
+	pthread_mutex_lock(&c->lock);
+	c->ended = true;
+	while ((m = queue_pop(c)))
+		qmsg_free(m); /* their senders see the disconnect */
+	for (struct fp_reqw *w = c->reqs; w; w = w->next)
+		pthread_cond_signal(&w->cond);
+	fail_readers(c, c->closing ? -ECANCELED : -ENOTCONN, &cbs);
+	pthread_mutex_unlock(&c->lock);
+	run_callbacks(cbs);
+}
+
+static int on_message(struct fltport_conn *c, struct fp_rx *rx)
+{
+	struct fp_reader *cbs = NULL;
+	struct fp_qmsg *m;
+
+	if (fp_id_slot(rx->h.id) >= c->nslots)
+		return -EBADMSG;
+	m = calloc(1, sizeof(*m));
+	if (!m || fp_rx_own(rx) < 0) {
+		free(m);
+		return -ENOMEM;
+	}
+	m->rx = *rx;
+	pthread_mutex_lock(&c->lock);
+	if (c->qlen >= c->nslots || c->ended) {
+		pthread_mutex_unlock(&c->lock);
+		qmsg_free(m);
+		return -EBADMSG; /* more messages than the server has slots */
+	}
+	if (c->qtail)
+		c->qtail->next = m;
+	else
+		c->qhead = m;
+	c->qtail = m;
+	c->qlen++;
+	dispatch(c, &cbs);
+	pthread_mutex_unlock(&c->lock);
+	run_callbacks(cbs);
+	return 0;
+}
+
+static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
+{
+	pthread_mutex_lock(&c->lock);
+	for (struct fp_reqw *w = c->reqs; w; w = w->next) {
+		if (w->id != rx->h.id || w->done)
+			continue;
+		w->err = rx->h.err;
+		w->status = rx->h.status;
+		w->out_len = rx->h.len < w->cap ? rx->h.len : w->cap;
+		if (w->err == 0 && fp_rx_copy(rx, w->out, w->out_len) < 0)
+			w->err = -EIO;
+		w->done = true;
+		pthread_cond_signal(&w->cond);
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *rx_main(void *arg)
+{
+	struct fltport_conn *c = arg;
+
+	for (;;) {
+		struct fp_rx rx;
+		int rc = c->tp->recv(c->fd, c->rxbuf, FP_FRAME_MAX, c->max_message, &rx, false);
+
+		if (rc == -EAGAIN)
+			continue;
+		if (rc < 0)
+			break;
+		if (rx.h.type == FP_T_MESSAGE) {
+			rc = on_message(c, &rx);
+			if (rc < 0) {
+				fp_rx_release(&rx);
+				fp_debug("server sent a bad message (%d): disconnecting", rc);
+				break;
+			}
+		} else if (rx.h.type == FP_T_RESPONSE) {
+			on_response(c, &rx);
+			fp_rx_release(&rx);
+		} else {
+			fp_rx_release(&rx);
+			fp_debug("server sent frame type %u: disconnecting", rx.h.type);
+			break;
+		}
+	}
+	c->tp->shutdown(c->fd);
+	end_conn(c);
+	return NULL;
+}
+
+/* ---- entering and leaving the API (fltport_close waits for callers) ---- */
+
+static void enter(struct fltport_conn *c)
+{
+	c->calls++;
+}
+
+static void leave(struct fltport_conn *c)
+{
+	if (--c->calls == 0 && c->closing)
+		pthread_cond_broadcast(&c->calls_cond);
+}
+
+/* ---- get ---- */
+
+FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltport_msg *msg,
+			    int64_t timeout_ns)
+{
+	const int64_t deadline = fp_deadline(timeout_ns);
+	struct fp_reader r = { .buf = buf, .cap = cap };
+	int rc;
+
+	if (!c || !msg || (!buf && cap))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	enter(c);
+	if (c->closing) {
+		rc = -ECANCELED;
+	} else if (c->ended) {
+		rc = -ENOTCONN;
+	} else if (!c->rhead && offer(c, &r)) {
+		rc = r.err; /* a queued message, or one that does not fit */
+		publish(c);
+	} else if (timeout_ns == 0) {
+		rc = -ETIMEDOUT;
+	} else {
+		fp_cond_init(&r.cond);
+		readers_append(c, &r);
+		publish(c);
+		while (!r.done)
+			if (fp_cond_wait(&r.cond, &c->lock, deadline) == ETIMEDOUT && !r.done) {
+				readers_remove(c, &r);
+				publish(c);
+				r.err = -ETIMEDOUT;
+				break;
+			}
+		pthread_cond_destroy(&r.cond);
+		rc = r.err;
+	}
+	if (rc == 0 || rc == -EMSGSIZE)
+		*msg = r.msg;
+	leave(c);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+FLTPORT_API int fltport_get_async(fltport_conn *c, void *buf, size_t cap, fltport_get_fn fn,
+				  void *arg, uint64_t *token)
+{
+	struct fp_reader *r, *cbs = NULL;
+	int rc = 0;
+
+	if (!c || !fn || (!buf && cap))
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->buf = buf;
+	r->cap = cap;
+	r->fn = fn;
+	r->arg = arg;
+	pthread_mutex_lock(&c->lock);
+	enter(c);
+	r->token = ++c->next_token;
+	if (c->closing) {
+		rc = -ECANCELED;
+	} else if (c->ended) {
+		rc = -ENOTCONN;
+	} else if (!c->rhead && offer(c, r)) {
+		complete(c, r, &cbs);
+		publish(c);
+	} else {
+		readers_append(c, r);
+		publish(c);
+	}
+	if (rc == 0 && token)
+		*token = r->token;
+	leave(c);
+	pthread_mutex_unlock(&c->lock);
+	if (rc < 0)
+		free(r);
+	run_callbacks(cbs);
+	return rc;
+}
+
+FLTPORT_API int fltport_cancel_get(fltport_conn *c, uint64_t token)
+{
+	struct fp_reader *r, *cbs = NULL;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	for (r = c->rhead; r && !(r->fn && r->token == token); r = r->next)
+		;
+	if (r) {
+		readers_remove(c, r);
+		r->err = -ECANCELED;
+		complete(c, r, &cbs);
+		publish(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	run_callbacks(cbs);
+	return r ? 0 : -ENOENT;
+}
+
+FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
+{
+	struct fp_reader *cbs = NULL;
+	int n;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	n = fail_readers(c, -ECANCELED, &cbs);
+	pthread_mutex_unlock(&c->lock);
+	run_callbacks(cbs);
+	return n;
+}
+
+/* ---- reply ---- */
+
+FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, const void *data,
+			      size_t len)
+{
+	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_REPLY, .id = id, .status = status };
+	struct fp_tx tx = { .h = &h, .payload = data, .page_fd = -1 };
+	uint32_t slot = fp_id_slot(id), cap;
+	uint64_t seq = fp_id_seq(id);
+	int rc = 0;
+
+	if (!c || (!data && len))
+		return -EINVAL;
+	if (len > c->max_message)
+		return -EMSGSIZE;
+	pthread_mutex_lock(&c->lock);
+	enter(c);
+	if (c->closing || c->ended) {
+		rc = -ENOTCONN;
+	} else if (slot >= c->nslots || c->taken[slot].id != id || !c->taken[slot].replyable) {
+		rc = -ENOENT;
+	} else {
+		/* Commit: from here the sender waits for this reply frame. */
+		c->taken[slot].replyable = false;
+		if (!fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN), fp_word(seq, FP_S_REPLIED)))
+			rc = -ENOENT; /* the sender gave up first */
+	}
+	cap = rc == 0 ? c->taken[slot].cap : 0;
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0) {
+		h.len = (uint32_t)(len > cap ? cap : len);
+		if (len > cap) {
+			h.flags = FP_F_OVERFLOW;
+			fp_debug("reply of %zu bytes to message %llu exceeds the sender's capacity of "
+				 "%u bytes: truncated",
+				 len, (unsigned long long)id, cap);
+		}
+		rc = c->tp->send(c->fd, &tx, FP_NEVER);
+		if (rc < 0)
+			rc = -ENOTCONN;
+		else if (len > cap)
+			rc = -EOVERFLOW;
+	}
+	pthread_mutex_lock(&c->lock);
+	leave(c);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* ---- request ---- */
+
+static void reqs_remove(struct fltport_conn *c, struct fp_reqw *w)
+{
+	for (struct fp_reqw **p = &c->reqs; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			return;
+		}
+}
+
+FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, const int *fds,
+				unsigned nfds, void *out, size_t out_cap, size_t *out_len,
+				uint32_t *status, int64_t timeout_ns)
+{
+	const int64_t deadline = fp_deadline(timeout_ns);
+	struct fp_reqw w = { .out = out, .cap = out_cap };
+	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_REQUEST, .len = (uint32_t)in_len };
+	struct fp_tx tx = { .h = &h, .payload = in, .fds = fds, .nfds = nfds, .page_fd = -1 };
+	int rc = 0;
+
+	if (!c || (!in && in_len) || (!out && out_cap) || nfds > FLTPORT_MAX_FDS || (nfds && !fds))
+		return -EINVAL;
+	for (unsigned i = 0; i < nfds; i++)
+		if (fds[i] < 0)
+			return -EINVAL;
+	if (in_len > c->max_message)
+		return -EMSGSIZE;
+	h.arg = (uint32_t)(out_cap < c->max_message ? out_cap : c->max_message);
+	if (w.cap > h.arg)
+		w.cap = h.arg;
+	pthread_mutex_lock(&c->lock);
+	enter(c);
+	if (c->closing || c->ended) {
+		leave(c);
+		pthread_mutex_unlock(&c->lock);
+		return -ENOTCONN;
+	}
+	h.id = w.id = ++c->next_req;
+	fp_cond_init(&w.cond);
+	w.next = c->reqs;
+	c->reqs = &w;
+	pthread_mutex_unlock(&c->lock);
+
+	rc = c->tp->send(c->fd, &tx, deadline);
+
+	pthread_mutex_lock(&c->lock);
+	while (rc == 0 && !w.done && !c->ended && !c->closing)
+		if (fp_cond_wait(&w.cond, &c->lock, deadline) == ETIMEDOUT && !w.done)
+			rc = -ETIMEDOUT;
+	if (w.done) {
+		rc = w.err;
+		if (rc == 0 && out_len)
+			*out_len = w.out_len;
+		if (rc == 0 && status)
+			*status = w.status;
+	} else if (rc != -ETIMEDOUT && rc != -ENOMEM) {
+		rc = -ENOTCONN;
+	}
+	reqs_remove(c, &w);
+	leave(c);
+	pthread_mutex_unlock(&c->lock);
+	pthread_cond_destroy(&w.cond);
+	return rc;
+}
+
+/* ---- for connect.c ---- */
+
+void *fp_client_rx_main(void *arg)
+{
+	return rx_main(arg);
+}
+
+/* fltport_close(): cancel readers, wake requesters. */
+void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs)
+{
+	for (struct fp_reqw *w = c->reqs; w; w = w->next)
+		pthread_cond_signal(&w->cond);
+	fail_readers(c, -ECANCELED, cbs);
+}
+
+void fp_client_run_callbacks(struct fp_reader *cbs)
+{
+	run_callbacks(cbs);
+}

@@ -1,0 +1,86 @@
+/* User side internals. */
+#ifndef FP_CLIENT_INT_H
+#define FP_CLIENT_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "core/shared.h"
+#include "fltport/port.h"
+#include "transport/transport.h"
+
+/* A received message no reader has taken yet. */
+struct fp_qmsg {
+	struct fp_qmsg *next;
+	struct fp_rx rx; /* owned payload and fds */
+};
+
+/* A waiting reader: a blocked fltport_get() (on its stack) or a posted
+ * async get (heap, fn set). */
+struct fp_reader {
+	struct fp_reader *next, *prev, *cnext;
+	void *buf;
+	size_t cap;
+	struct fltport_msg msg;
+	int err;
+	bool done;
+	fltport_get_fn fn;
+	void *arg;
+	uint64_t token;
+	pthread_cond_t cond; /* blocking readers only */
+};
+
+/* A request waiting for its response (on the requester's stack). */
+struct fp_reqw {
+	struct fp_reqw *next;
+	uint64_t id;
+	void *out;
+	size_t cap;
+	size_t out_len;
+	uint32_t status;
+	int err;
+	bool done;
+	pthread_cond_t cond;
+};
+
+/* The last message taken from each slot, for replies by id. */
+struct fp_taken {
+	uint64_t id;
+	uint32_t cap;
+	bool replyable;
+};
+
+struct fltport_conn {
+	int fd;
+	int evfd;
+	const struct fp_transport_ops *tp;
+	pthread_t rx_thread;
+	struct fltport_peer peer;
+	struct fp_page *page;
+	size_t page_size;
+	uint32_t nslots;
+	uint32_t max_message;
+	uint8_t *rxbuf; /* the receive thread's */
+
+	pthread_mutex_t lock; /* everything below */
+	struct fp_taken *taken;
+	struct fp_qmsg *qhead, *qtail;
+	size_t qlen;
+	struct fp_reader *rhead, *rtail;
+	unsigned nreaders;
+	struct fp_reqw *reqs;
+	bool ended;   /* the connection is over */
+	bool closing; /* fltport_close() called */
+	bool ev_set;  /* evfd is readable */
+	uint64_t next_req, next_token;
+	unsigned calls; /* threads inside the API */
+	pthread_cond_t calls_cond;
+};
+
+
+
+/* client.c, for connect.c */
+void *fp_client_rx_main(void *arg);
+void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs);
+void fp_client_run_callbacks(struct fp_reader *cbs);
+#endif

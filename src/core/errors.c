@@ -1,0 +1,48 @@
+#include <errno.h>
+#include <string.h>
+
+#include "fltport/port.h"
+
+/* Texts for the errors this library returns, in the library's terms;
+ * anything else falls back to strerror(). */
+FLTPORT_API const char *fltport_strerror(int err)
+{
+	switch (-err) {
+	case 0:
+		return "success";
+	case ENOENT:
+		return "no such port (or its server is gone)";
+	case EACCES:
+		return "access denied (port policy, or untrusted server)";
+	case EUSERS:
+		return "port connection limit reached";
+	case ECONNREFUSED:
+		return "connection rejected by the server's connect callback";
+	case EPROTO:
+		return "wire protocol version mismatch";
+	case E2BIG:
+		return "connection context too large";
+	case ENOTCONN:
+		return "port disconnected";
+	case ETIMEDOUT:
+		return "deadline passed";
+	case EMSGSIZE:
+		return "message larger than the buffer or the port's limit";
+	case EOVERFLOW:
+		return "reply larger than the sender's capacity (truncated)";
+	case ECANCELED:
+		return "cancelled";
+	case EOPNOTSUPP:
+		return "the port has no message callback";
+	case EADDRINUSE:
+		return "port name in use by a live server";
+	case EINVAL:
+		return "invalid argument";
+	case ENAMETOOLONG:
+		return "port name too long";
+	case ECONNRESET:
+		return "server closed the connection during the handshake";
+	default:
+		return strerror(-err);
+	}
+}

@@ -1,0 +1,93 @@
+/*
+ * The shared state page: one per connection, a sealed memfd created by the
+ * filter side and mapped by both.  It decides, with one compare-and-swap
+ * per message and no frame, whether a message was taken by a reader or
+ * expired (SPEC §8.12), and publishes how many readers wait (§8.17).
+ *
+ * Slot word: bits 4..31 hold the low 28 bits of the message's sequence
+ * number, bits 0..3 its state.  Message id = (sequence << 16) | slot.
+ *
+ *   PENDING ──reader CAS──► TAKEN ──replier CAS──► REPLIED
+ *      │   └─reader CAS (poll send with reply)──► ABANDONED
+ *      └──sender CAS at deadline / disconnect──► EXPIRED
+ *   TAKEN ──sender CAS at deadline──► ABANDONED
+ *
+ * The filter side treats every word as untrusted input: it only
+ * compare-and-swaps its own expected values, and a word it does not
+ * recognise means that peer's message is lost.
+ */
+#ifndef FP_SHARED_H
+#define FP_SHARED_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FP_PAGE_MAGIC 0x45474150u /* "PAGE" */
+#define FP_PAGE_HDR 64u
+
+enum fp_slot_state {
+	FP_S_FREE = 0,
+	FP_S_PENDING = 1,
+	FP_S_TAKEN = 2,
+	FP_S_EXPIRED = 3,
+	FP_S_ABANDONED = 4,
+	FP_S_REPLIED = 5,
+};
+
+struct fp_page {
+	uint32_t magic;
+	uint32_t nslots;
+	_Atomic uint32_t readers; /* readers waiting in get (client writes) */
+	uint32_t pad[(FP_PAGE_HDR - 12) / 4];
+	_Atomic uint32_t slot[]; /* nslots words */
+};
+
+_Static_assert(sizeof(struct fp_page) == FP_PAGE_HDR, "page header size");
+
+static inline uint32_t fp_word(uint64_t seq, enum fp_slot_state st)
+{
+	return (uint32_t)((seq & 0x0FFFFFFFu) << 4) | (uint32_t)st;
+}
+
+static inline unsigned fp_word_state(uint32_t w)
+{
+	return w & 0xFu;
+}
+
+static inline uint64_t fp_msg_id(uint64_t seq, uint32_t slot)
+{
+	return (seq << 16) | slot;
+}
+
+static inline uint32_t fp_id_slot(uint64_t id)
+{
+	return (uint32_t)(id & 0xFFFFu);
+}
+
+static inline uint64_t fp_id_seq(uint64_t id)
+{
+	return id >> 16;
+}
+
+static inline size_t fp_page_size(uint32_t nslots)
+{
+	size_t sz = FP_PAGE_HDR + (size_t)nslots * 4u;
+
+	return (sz + 4095u) & ~(size_t)4095u;
+}
+
+/* Compare-and-swap one slot word: true if it held `from` and now holds `to`. */
+static inline bool fp_slot_cas(struct fp_page *pg, uint32_t slot, uint32_t from, uint32_t to)
+{
+	return atomic_compare_exchange_strong_explicit(&pg->slot[slot], &from, to,
+						       memory_order_acq_rel,
+						       memory_order_acquire);
+}
+
+/* Shared (cross-process) futex on a word of the page. */
+int fp_futex_wait(_Atomic uint32_t *w, uint32_t expect, int64_t deadline);
+void fp_futex_wake(_Atomic uint32_t *w);
+
+#endif

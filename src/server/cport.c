@@ -1,0 +1,401 @@
+/*
+ * Client ports: the filter side of one connection.  fltport_send() and the
+ * delivery decision (SPEC §8.12) live here; see core/shared.h for the slot
+ * word protocol.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/debug.h"
+#include "server/server_int.h"
+
+struct fltport_client *fp_client_new(struct fltport_server *srv, int fd)
+{
+	struct fltport_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->ev_kind = FP_EV_CLIENT;
+	c->srv = srv;
+	c->fd = fd;
+	c->page_fd = -1;
+	c->peer.pidfd = -1;
+	atomic_init(&c->refs, 1);
+	pthread_mutex_init(&c->lock, NULL);
+	fp_cond_init(&c->slot_cond);
+	return c;
+}
+
+void fp_client_ref(struct fltport_client *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+/* Unlink from the server and free.  The caller made sure nobody else can
+ * reach it. */
+void fp_client_free(struct fltport_client *c)
+{
+	struct fltport_server *srv = c->srv;
+
+	pthread_mutex_lock(&srv->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (srv->clients == c)
+		srv->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_cond_broadcast(&srv->state_cond);
+	pthread_mutex_unlock(&srv->lock);
+
+	if (c->page)
+		munmap(c->page, c->page_size);
+	if (c->page_fd >= 0)
+		close(c->page_fd);
+	if (c->peer.pidfd >= 0)
+		close(c->peer.pidfd);
+	close(c->fd);
+	free(c->pending);
+	free(c->freelist);
+	pthread_cond_destroy(&c->slot_cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void fp_client_unref(struct fltport_client *c)
+{
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		fp_client_free(c);
+}
+
+/* The state page: a sealed memfd, mapped here and sent to the client. */
+int fp_client_setup_page(struct fltport_client *c, uint32_t nslots)
+{
+	size_t size = fp_page_size(nslots);
+	int fd = memfd_create("fltport-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	void *p;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) != 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+		goto fail;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	c->pending = calloc(nslots, sizeof(*c->pending));
+	c->freelist = malloc(nslots * sizeof(*c->freelist));
+	if (!c->pending || !c->freelist) {
+		munmap(p, size);
+		close(fd);
+		return -ENOMEM;
+	}
+	/* Hand out low slots first: LIFO keeps the hot words in one line. */
+	for (uint32_t i = 0; i < nslots; i++)
+		c->freelist[i] = nslots - 1 - i;
+	c->nfree = nslots;
+	c->page = p;
+	c->page->magic = FP_PAGE_MAGIC;
+	c->page->nslots = nslots;
+	c->page_size = size;
+	c->page_fd = fd;
+	c->nslots = nslots;
+	return 0;
+fail:
+	close(fd);
+	return -errno;
+}
+
+/*
+ * Mark the connection dead: no new sends, every pending message that no
+ * reader took is expired (so it can never be delivered), every waiting
+ * sender is woken.  Idempotent.
+ */
+void fp_client_mark_dead(struct fltport_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->dead) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	c->dead = true;
+	for (uint32_t i = 0; c->pending && i < c->nslots; i++) {
+		struct fp_pending *p = c->pending[i];
+		uint64_t seq;
+
+		if (!p)
+			continue;
+		seq = fp_id_seq(p->id);
+		fp_slot_cas(c->page, i, fp_word(seq, FP_S_PENDING), fp_word(seq, FP_S_EXPIRED));
+		fp_futex_wake(&c->page->slot[i]);
+		pthread_cond_signal(&p->cond);
+	}
+	pthread_cond_broadcast(&c->slot_cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * End the connection from this side: mark it dead, wake the peer (shutdown)
+ * and have the I/O thread retire it (disconnect callback).  Any thread.
+ */
+void fp_client_kill(struct fltport_client *c)
+{
+	struct fltport_server *srv = c->srv;
+	bool wake = false;
+
+	fp_client_mark_dead(c);
+	c->srv->tp->shutdown(c->fd);
+	pthread_mutex_lock(&srv->lock);
+	c->killed = true;
+	if (!c->kill_queued && (c->state == FP_C_ACTIVE || c->state == FP_C_HANDSHAKE)) {
+		c->kill_queued = true;
+		fp_client_ref(c);
+		c->kill_next = srv->killq;
+		srv->killq = c;
+		wake = true;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (wake)
+		fp_server_wake(srv);
+}
+
+/* A REPLY frame from the I/O thread: hand it to its waiting sender, if the
+ * sender still waits for exactly that message. */
+void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx)
+{
+	uint32_t slot = fp_id_slot(rx->h.id);
+	struct fp_pending *p;
+
+	if (slot >= c->nslots)
+		return;
+	pthread_mutex_lock(&c->lock);
+	p = c->pending[slot];
+	if (p && p->id == rx->h.id && p->wants_reply && !p->replied) {
+		size_t n = rx->h.len < p->reply_cap ? rx->h.len : p->reply_cap;
+
+		if (fp_rx_copy(rx, p->reply, n) == 0) {
+			p->reply_len = n;
+			p->overflow = rx->h.len > p->reply_cap || (rx->h.flags & FP_F_OVERFLOW);
+			p->reply_status = rx->h.status;
+			p->replied = true;
+			pthread_cond_signal(&p->cond);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- fltport_send ---- */
+
+static int take_slot(struct fltport_client *c, bool poll, int64_t deadline, uint32_t *slot)
+{
+	while (c->nfree == 0) {
+		if (c->dead)
+			return -ENOTCONN;
+		if (poll || fp_cond_wait(&c->slot_cond, &c->lock, deadline) == ETIMEDOUT)
+			return -ETIMEDOUT;
+	}
+	if (c->dead)
+		return -ENOTCONN;
+	*slot = c->freelist[--c->nfree];
+	return 0;
+}
+
+static void release_slot(struct fltport_client *c, uint32_t slot)
+{
+	pthread_mutex_lock(&c->lock);
+	c->pending[slot] = NULL;
+	c->freelist[c->nfree++] = slot;
+	pthread_cond_signal(&c->slot_cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* A word the protocol cannot produce: the peer scribbled on the page. */
+static int peer_garbage(struct fltport_client *c, uint32_t slot, uint32_t w)
+{
+	fp_debug("client pid %d wrote 0x%08x into slot %u: dropping it", (int)c->peer.pid, w, slot);
+	fp_client_kill(c);
+	return -ENOTCONN;
+}
+
+/* No reply wanted (or a poll send): wait until a reader takes the message,
+ * or expire it at the deadline — exactly one of the two wins the slot. */
+static int wait_taken(struct fltport_client *c, uint32_t slot, uint64_t seq, int64_t deadline)
+{
+	_Atomic uint32_t *wp = &c->page->slot[slot];
+	const uint32_t pending = fp_word(seq, FP_S_PENDING);
+	uint32_t w;
+
+	for (;;) {
+		w = atomic_load_explicit(wp, memory_order_acquire);
+		if (w != pending)
+			break;
+		if (fp_now() >= deadline) {
+			if (fp_slot_cas(c->page, slot, pending, fp_word(seq, FP_S_EXPIRED)))
+				return -ETIMEDOUT;
+			continue;
+		}
+		fp_futex_wait(wp, pending, deadline);
+	}
+	if (w == fp_word(seq, FP_S_TAKEN) || w == fp_word(seq, FP_S_ABANDONED))
+		return 0;
+	if (w == fp_word(seq, FP_S_EXPIRED))
+		return -ENOTCONN; /* expired by mark_dead */
+	return peer_garbage(c, slot, w);
+}
+
+static int finish_reply(struct fp_pending *p, size_t *reply_len, uint32_t *reply_status)
+{
+	*reply_len = p->reply_len;
+	if (reply_status)
+		*reply_status = p->reply_status;
+	return p->overflow ? -EOVERFLOW : 0;
+}
+
+static bool wait_cond(struct fltport_client *c, struct fp_pending *p, int64_t deadline)
+{
+	while (!p->replied && !c->dead)
+		if (fp_cond_wait(&p->cond, &c->lock, deadline) == ETIMEDOUT)
+			return false;
+	return true;
+}
+
+/* Reply wanted: wait for it within the deadline.  At the deadline the
+ * message is expired (never delivered) or abandoned (taken; a late reply
+ * gets "no waiter"); a reply committed just before the deadline (REPLIED)
+ * is waited for a little longer, since its frame is already on its way. */
+static int wait_reply(struct fltport_client *c, struct fp_pending *p, uint32_t slot, uint64_t seq,
+		      int64_t deadline, size_t *reply_len, uint32_t *reply_status)
+{
+	int rc;
+	uint32_t w;
+
+	pthread_mutex_lock(&c->lock);
+	wait_cond(c, p, deadline);
+	if (p->replied) {
+		rc = finish_reply(p, reply_len, reply_status);
+	} else if (c->dead) {
+		rc = -ENOTCONN;
+	} else if (fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING), fp_word(seq, FP_S_EXPIRED)) ||
+		   fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN), fp_word(seq, FP_S_ABANDONED))) {
+		rc = -ETIMEDOUT;
+	} else {
+		w = atomic_load_explicit(&c->page->slot[slot], memory_order_acquire);
+		if (w == fp_word(seq, FP_S_REPLIED)) {
+			wait_cond(c, p, deadline + FP_REPLY_GRACE_NS);
+			rc = p->replied ? finish_reply(p, reply_len, reply_status)
+					: c->dead ? -ENOTCONN : -ETIMEDOUT;
+		} else {
+			pthread_mutex_unlock(&c->lock);
+			return peer_garbage(c, slot, w);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static int send_checks(struct fltport_client *c, const void *msg, size_t len, const int *fds,
+		       unsigned nfds, void *reply, size_t *reply_len)
+{
+	if (!c || (!msg && len) || nfds > FLTPORT_MAX_FDS || (nfds && !fds) ||
+	    (reply && !reply_len))
+		return -EINVAL;
+	for (unsigned i = 0; i < nfds; i++)
+		if (fds[i] < 0)
+			return -EINVAL;
+	if (len > c->srv->max_message)
+		return -EMSGSIZE;
+	return 0;
+}
+
+FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, const int *fds,
+			     unsigned nfds, void *reply, size_t *reply_len, uint32_t *reply_status,
+			     int64_t timeout_ns)
+{
+	const bool poll = timeout_ns == 0, wants = reply != NULL;
+	const int64_t deadline = poll ? fp_now() + FP_POLL_GRACE_NS : fp_deadline(timeout_ns);
+	struct fp_pending p = { .wants_reply = wants && !poll, .reply = reply };
+	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION, .type = FP_T_MESSAGE };
+	struct fp_tx tx = { .h = &h, .payload = msg, .fds = fds, .nfds = nfds, .page_fd = -1 };
+	uint32_t slot;
+	uint64_t seq;
+	int rc = send_checks(c, msg, len, fds, nfds, reply, reply_len);
+
+	if (rc < 0)
+		return rc;
+	p.reply_cap = wants ? *reply_len : 0;
+	fp_client_ref(c);
+	pthread_mutex_lock(&c->lock);
+	while (!c->ready && !c->dead && rc == 0)
+		if (fp_cond_wait(&c->slot_cond, &c->lock, deadline) == ETIMEDOUT)
+			rc = -ETIMEDOUT;
+	if (rc < 0)
+		;
+	else if (c->dead || !c->page)
+		rc = -ENOTCONN;
+	else if (poll && atomic_load_explicit(&c->page->readers, memory_order_acquire) == 0)
+		rc = -ETIMEDOUT; /* §8.17: nobody waiting, nothing delivered */
+	else
+		rc = take_slot(c, poll, deadline, &slot);
+	if (rc < 0) {
+		pthread_mutex_unlock(&c->lock);
+		fp_client_unref(c);
+		return rc;
+	}
+	seq = ++c->next_seq;
+	p.id = fp_msg_id(seq, slot);
+	fp_cond_init(&p.cond);
+	c->pending[slot] = &p;
+	atomic_store_explicit(&c->page->slot[slot], fp_word(seq, FP_S_PENDING), memory_order_release);
+	pthread_mutex_unlock(&c->lock);
+
+	h.id = p.id;
+	h.len = (uint32_t)len;
+	h.arg = (uint32_t)(p.reply_cap < c->srv->max_message ? p.reply_cap : c->srv->max_message);
+	h.flags = (wants ? FP_F_WANTS_REPLY : 0) | (wants && poll ? FP_F_NOWAIT : 0) |
+		  (p.wants_reply ? 0 : FP_F_WAKE);
+	rc = c->srv->tp->send(c->fd, &tx, deadline);
+	if (rc < 0) {
+		/* Never reached the peer: expire it so that the slot is ours. */
+		fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING), fp_word(seq, FP_S_EXPIRED));
+		if (rc != -ETIMEDOUT && rc != -ENOMEM)
+			rc = -ENOTCONN;
+	} else if (!p.wants_reply) {
+		rc = wait_taken(c, slot, seq, deadline);
+		if (rc == 0 && wants)
+			rc = -ETIMEDOUT; /* poll with a reply buffer: delivered, never waited for */
+	} else {
+		rc = wait_reply(c, &p, slot, seq, deadline, reply_len, reply_status);
+	}
+	release_slot(c, slot);
+	pthread_cond_destroy(&p.cond);
+	fp_client_unref(c);
+	return rc;
+}
+
+FLTPORT_API void fltport_client_close(fltport_client *c)
+{
+	struct fltport_server *srv;
+	bool drop = false;
+
+	if (!c)
+		return;
+	srv = c->srv;
+	fp_client_kill(c);
+	pthread_mutex_lock(&srv->lock);
+	if (c->user_ref) {
+		c->user_ref = false;
+		drop = true;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (drop)
+		fp_client_unref(c);
+}
+
+FLTPORT_API void fltport_client_peer(const fltport_client *c, struct fltport_peer *peer)
+{
+	*peer = c->peer;
+}

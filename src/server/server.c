@@ -1,0 +1,968 @@
+/*
+ * The server port: listening socket, the I/O thread (accept, handshake,
+ * frame dispatch, death detection), the control thread (connect and
+ * disconnect callbacks) and the worker pool (message callbacks).
+ *
+ * Lifecycle of a connection's library reference: the I/O thread holds it
+ * while the connection is in epoll; it moves into the CONNECT job, back
+ * into epoll when the connect callback accepts, and finally into the
+ * DISCONNECT job, which the control thread runs exactly once.  Only the I/O
+ * thread removes a connection from epoll, so an event never refers to a
+ * freed connection.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/debug.h"
+#include "core/names.h"
+#include "server/server_int.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+#define FP_MAX_GROUPS 256
+#define FP_IO_BATCH 32 /* frames read from one connection per wake-up */
+
+void fp_queue_push(struct fp_queue *q, struct fp_job *j)
+{
+	j->next = NULL;
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+}
+
+struct fp_job *fp_queue_pop(struct fp_queue *q)
+{
+	struct fp_job *j = q->head;
+
+	if (j) {
+		q->head = j->next;
+		if (!q->head)
+			q->tail = NULL;
+	}
+	return j;
+}
+
+void fp_server_wake(struct fltport_server *srv)
+{
+	uint64_t one = 1;
+
+	while (write(srv->wakefd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+static struct fp_job *job_new(enum fp_job_kind kind, struct fltport_client *c)
+{
+	struct fp_job *j = calloc(1, sizeof(*j));
+
+	if (j) {
+		j->kind = kind;
+		j->c = c;
+		fp_rx_init(&j->rx);
+	}
+	return j;
+}
+
+static void job_free(struct fp_job *j)
+{
+	fp_rx_release(&j->rx);
+	free(j);
+}
+
+/* Send a CONNECT_RESULT that carries only an error; never blocks long. */
+static void send_result(struct fltport_server *srv, int fd, int err, uint32_t status)
+{
+	struct fp_hdr h = {
+		.magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION, .type = FP_T_CONNECT_RESULT,
+		.err = err, .status = status,
+	};
+	struct fp_tx tx = { .h = &h, .page_fd = -1 };
+
+	(void)srv->tp->send(fd, &tx, fp_now());
+}
+
+/* ---- access policy ---- */
+
+static bool in_groups(const struct fltport_server *srv, const gid_t *groups, int ngroups)
+{
+	for (size_t i = 0; i < srv->cfg.access.ngids; i++)
+		for (int k = 0; k < ngroups; k++)
+			if (groups[k] == srv->gids[i])
+				return true;
+	return false;
+}
+
+static bool access_ok(const struct fltport_server *srv, int fd, const struct ucred *cr)
+{
+	gid_t groups[FP_MAX_GROUPS];
+	socklen_t glen = sizeof(groups);
+	int ngroups;
+
+	if (cr->uid == 0 || srv->cfg.access.mode == FLTPORT_ACCESS_EVERYONE)
+		return true;
+	if (srv->cfg.access.mode != FLTPORT_ACCESS_LIST)
+		return false;
+	for (size_t i = 0; i < srv->cfg.access.nuids; i++)
+		if (srv->uids[i] == cr->uid)
+			return true;
+	groups[0] = cr->gid;
+	if (in_groups(srv, groups, 1))
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) != 0)
+		return false;
+	ngroups = (int)(glen / sizeof(gid_t));
+	return in_groups(srv, groups, ngroups);
+}
+
+/* ---- I/O thread ---- */
+
+static int epoll_add(struct fltport_server *srv, int fd, void *tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	return epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+static void epoll_del(struct fltport_server *srv, int fd)
+{
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void accept_one(struct fltport_server *srv)
+{
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	struct fltport_client *c;
+	int fd, pidfd = -1;
+	socklen_t plen = sizeof(pidfd);
+	bool open;
+
+	pthread_mutex_lock(&srv->lock);
+	open = !srv->lfd_closed;
+	pthread_mutex_unlock(&srv->lock);
+	fd = open ? accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK) : -1;
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0)
+		goto drop;
+	if (!access_ok(srv, fd, &cr)) {
+		fp_debug("refusing pid %d uid %u: port access policy", (int)cr.pid, (unsigned)cr.uid);
+		send_result(srv, fd, -EACCES, 0);
+		goto drop;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (srv->stopping || srv->closed || srv->nhandshake >= FP_MAX_HANDSHAKES) {
+		pthread_mutex_unlock(&srv->lock);
+		goto drop;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	c = fp_client_new(srv, fd);
+	if (!c)
+		goto drop;
+	c->peer.pid = cr.pid;
+	c->peer.uid = cr.uid;
+	c->peer.gid = cr.gid;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &plen) == 0)
+		c->peer.pidfd = pidfd;
+	c->state = FP_C_HANDSHAKE;
+	pthread_mutex_lock(&srv->lock);
+	c->next = srv->clients;
+	if (srv->clients)
+		srv->clients->prev = c;
+	srv->clients = c;
+	srv->nhandshake++;
+	pthread_mutex_unlock(&srv->lock);
+	if (epoll_add(srv, fd, c) < 0) {
+		pthread_mutex_lock(&srv->lock);
+		srv->nhandshake--;
+		pthread_mutex_unlock(&srv->lock);
+		fp_client_unref(c);
+	}
+	return;
+drop:
+	close(fd);
+}
+
+/* Drop a connection that never got past the handshake. */
+static void drop_handshake(struct fltport_server *srv, struct fltport_client *c)
+{
+	epoll_del(srv, c->fd);
+	pthread_mutex_lock(&srv->lock);
+	srv->nhandshake--;
+	c->state = FP_C_DEAD;
+	pthread_cond_broadcast(&srv->state_cond);
+	pthread_mutex_unlock(&srv->lock);
+	fp_client_unref(c);
+}
+
+/* An accepted connection ended: out of epoll, disconnect job queued. */
+static void retire(struct fltport_server *srv, struct fltport_client *c)
+{
+	struct fp_job *j;
+
+	fp_client_mark_dead(c);
+	srv->tp->shutdown(c->fd);
+	pthread_mutex_lock(&srv->lock);
+	if (c->state != FP_C_ACTIVE) {
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	c->state = FP_C_DEAD;
+	pthread_mutex_unlock(&srv->lock);
+	epoll_del(srv, c->fd);
+	/* The disconnect job must not be lost: retry the allocation. */
+	while (!(j = job_new(FP_JOB_DISCONNECT, c)))
+		usleep(1000);
+	pthread_mutex_lock(&srv->lock);
+	fp_queue_push(&srv->ctlq, j);
+	pthread_cond_signal(&srv->ctl_cond);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void on_handshake(struct fltport_server *srv, struct fltport_client *c)
+{
+	struct fp_rx rx;
+	struct fp_job *j;
+	int rc = srv->tp->recv(c->fd, srv->rxbuf, FP_FRAME_MAX, FLTPORT_CONTEXT_MAX, &rx, true);
+
+	if (rc == -EAGAIN)
+		return;
+	if (rc == -EPROTO) {
+		fp_debug("client pid %d speaks wire version %u, we speak %u", (int)c->peer.pid,
+			 rx.h.version, FLTPORT_WIRE_VERSION);
+		send_result(srv, c->fd, -EPROTO, 0);
+	}
+	if (rc < 0 || rx.h.type != FP_T_CONNECT) {
+		if (rc == 0)
+			fp_rx_release(&rx);
+		drop_handshake(srv, c);
+		return;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (srv->nconn >= srv->cfg.max_connections || srv->stopping) {
+		pthread_mutex_unlock(&srv->lock);
+		fp_rx_release(&rx);
+		send_result(srv, c->fd, -EUSERS, 0);
+		drop_handshake(srv, c);
+		return;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	j = job_new(FP_JOB_CONNECT, c);
+	if (!j || fp_rx_own(&rx) < 0) {
+		free(j);
+		fp_rx_release(&rx);
+		send_result(srv, c->fd, -ENOMEM, 0);
+		drop_handshake(srv, c);
+		return;
+	}
+	j->rx = rx;
+	epoll_del(srv, c->fd);
+	pthread_mutex_lock(&srv->lock);
+	srv->nconn++;
+	srv->nhandshake--;
+	c->state = FP_C_CONNECTING;
+	fp_queue_push(&srv->ctlq, j);
+	pthread_cond_signal(&srv->ctl_cond);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void queue_request(struct fltport_server *srv, struct fltport_client *c, struct fp_rx *rx)
+{
+	struct fp_job *j;
+
+	pthread_mutex_lock(&srv->lock);
+	if (c->inflight >= FP_MAX_REQUESTS) {
+		pthread_mutex_unlock(&srv->lock);
+		fp_debug("client pid %d has %u requests in flight: dropping it", (int)c->peer.pid,
+			 c->inflight);
+		fp_rx_release(rx);
+		retire(srv, c);
+		return;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	j = job_new(FP_JOB_REQUEST, c);
+	if (!j || fp_rx_own(rx) < 0) {
+		free(j);
+		fp_rx_release(rx);
+		retire(srv, c);
+		return;
+	}
+	j->rx = *rx;
+	fp_client_ref(c);
+	pthread_mutex_lock(&srv->lock);
+	c->inflight++;
+	fp_queue_push(&srv->workq, j);
+	pthread_cond_signal(&srv->work_cond);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void on_client(struct fltport_server *srv, struct fltport_client *c)
+{
+	for (int i = 0; i < FP_IO_BATCH; i++) {
+		struct fp_rx rx;
+		int rc = srv->tp->recv(c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message, &rx, true);
+
+		if (rc == -EAGAIN)
+			return;
+		if (rc < 0) {
+			if (rc != -ENOTCONN)
+				fp_debug("client pid %d: bad frame (%d): dropping it", (int)c->peer.pid, rc);
+			retire(srv, c);
+			return;
+		}
+		if (rx.h.type == FP_T_REQUEST) {
+			queue_request(srv, c, &rx);
+		} else if (rx.h.type == FP_T_REPLY) {
+			fp_client_deliver_reply(c, &rx);
+			fp_rx_release(&rx);
+		} else {
+			fp_debug("client pid %d sent frame type %u: dropping it", (int)c->peer.pid,
+				 rx.h.type);
+			fp_rx_release(&rx);
+			retire(srv, c);
+			return;
+		}
+	}
+}
+
+static void on_wake(struct fltport_server *srv)
+{
+	struct fltport_client *kq, *aq;
+	uint64_t v;
+
+	while (read(srv->wakefd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&srv->lock);
+	aq = srv->addq;
+	srv->addq = NULL;
+	kq = srv->killq;
+	srv->killq = NULL;
+	if (srv->closed && !srv->lfd_closed) {
+		epoll_del(srv, srv->lfd);
+		close(srv->lfd);
+		srv->lfd_closed = true;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	while (aq) {
+		struct fltport_client *c = aq;
+		bool killed;
+
+		aq = c->kill_next;
+		pthread_mutex_lock(&srv->lock);
+		killed = c->killed;
+		pthread_mutex_unlock(&srv->lock);
+		/* The reference of the add queue becomes epoll's. */
+		if (killed || epoll_add(srv, c->fd, c) < 0)
+			retire(srv, c);
+	}
+	while (kq) {
+		struct fltport_client *c = kq;
+		enum fp_cstate st;
+
+		kq = c->kill_next;
+		pthread_mutex_lock(&srv->lock);
+		st = c->state;
+		c->kill_queued = false;
+		pthread_mutex_unlock(&srv->lock);
+		if (st == FP_C_ACTIVE)
+			retire(srv, c);
+		else if (st == FP_C_HANDSHAKE)
+			drop_handshake(srv, c);
+		fp_client_unref(c); /* the kill queue's reference */
+	}
+}
+
+/* On destroy: connections still in the handshake are simply dropped. */
+static void drop_all_handshakes(struct fltport_server *srv)
+{
+	for (;;) {
+		struct fltport_client *c;
+
+		pthread_mutex_lock(&srv->lock);
+		for (c = srv->clients; c && c->state != FP_C_HANDSHAKE; c = c->next)
+			;
+		pthread_mutex_unlock(&srv->lock);
+		if (!c)
+			return;
+		drop_handshake(srv, c);
+	}
+}
+
+static void *io_main(void *arg)
+{
+	struct fltport_server *srv = arg;
+	struct epoll_event evs[64];
+
+	for (;;) {
+		int n = epoll_wait(srv->epfd, evs, 64, -1);
+		bool quit, stopping;
+
+		pthread_mutex_lock(&srv->lock);
+		quit = srv->quit;
+		stopping = srv->stopping;
+		pthread_mutex_unlock(&srv->lock);
+		if (quit)
+			break;
+		/* Every connection in this batch is alive now: only this thread
+		 * takes connections out of epoll.  Hold a reference across the
+		 * batch, since handling one event can retire a connection that a
+		 * later event of the same batch names. */
+		for (int i = 0; i < n; i++)
+			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
+				fp_client_ref(evs[i].data.ptr);
+		for (int i = 0; i < n; i++) {
+			int kind = *(int *)evs[i].data.ptr;
+
+			if (kind == FP_EV_LISTEN) {
+				accept_one(srv);
+			} else if (kind == FP_EV_WAKE) {
+				on_wake(srv);
+			} else {
+				struct fltport_client *c = evs[i].data.ptr;
+				enum fp_cstate st;
+
+				pthread_mutex_lock(&srv->lock);
+				st = c->state;
+				pthread_mutex_unlock(&srv->lock);
+				if (st == FP_C_HANDSHAKE)
+					on_handshake(srv, c);
+				else if (st == FP_C_ACTIVE)
+					on_client(srv, c);
+			}
+		}
+		for (int i = 0; i < n; i++)
+			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
+				fp_client_unref(evs[i].data.ptr);
+		if (stopping)
+			drop_all_handshakes(srv);
+	}
+	return NULL;
+}
+
+/* ---- control thread: connect and disconnect callbacks ---- */
+
+static void run_connect(struct fltport_server *srv, struct fp_job *j)
+{
+	struct fltport_client *c = j->c;
+	uint8_t info[FP_CONNECT_INFO_SIZE];
+	struct fp_connect_info ci = { .max_message = srv->max_message };
+	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_CONNECT_RESULT, .len = FP_CONNECT_INFO_SIZE };
+	struct fp_tx tx = { .h = &h, .payload = info, .page_fd = -1 };
+	const void *ctx = j->rx.data;
+	uint32_t status = 0;
+	void *cookie = NULL;
+	int rc;
+
+	rc = fp_client_setup_page(c, srv->cfg.slots);
+	if (rc == 0)
+		rc = srv->cfg.on_connect(c, srv->cfg.cookie, ctx, j->rx.h.len, &c->peer, &cookie,
+					 &status) == 0 ? 0 : -ECONNREFUSED;
+	if (rc < 0) {
+		send_result(srv, c->fd, rc, status);
+		pthread_mutex_lock(&srv->lock);
+		srv->nconn--;
+		c->state = FP_C_DEAD;
+		pthread_cond_broadcast(&srv->state_cond);
+		pthread_mutex_unlock(&srv->lock);
+		fp_client_unref(c); /* never accepted: no disconnect callback */
+		return;
+	}
+	ci.nslots = c->nslots;
+	ci.page_size = (uint32_t)c->page_size;
+	fp_connect_info_encode(&ci, info);
+	tx.page_fd = c->page_fd;
+	pthread_mutex_lock(&srv->lock);
+	c->cookie = cookie;
+	c->user_ref = true;
+	fp_client_ref(c);
+	c->state = FP_C_ACTIVE;
+	pthread_mutex_unlock(&srv->lock);
+	/* The result goes out before any message a sender may already be
+	 * trying to send (senders wait for `ready`).  A client that vanished
+	 * meanwhile is retired by the I/O thread: it was accepted, so its
+	 * disconnect callback runs all the same. */
+	pthread_mutex_lock(&c->lock);
+	if (srv->tp->send(c->fd, &tx, fp_now() + FP_RESPONSE_STALL_NS) < 0)
+		fp_debug("client pid %d left before its connect result", (int)c->peer.pid);
+	c->ready = true;
+	pthread_cond_broadcast(&c->slot_cond);
+	pthread_mutex_unlock(&c->lock);
+	/* Only the I/O thread touches epoll: hand the library's reference over. */
+	pthread_mutex_lock(&srv->lock);
+	c->kill_next = srv->addq;
+	srv->addq = c;
+	pthread_mutex_unlock(&srv->lock);
+	fp_server_wake(srv);
+}
+
+static void run_disconnect(struct fltport_server *srv, struct fp_job *j)
+{
+	struct fltport_client *c = j->c;
+	void *cookie;
+
+	/* Every message callback of this connection has returned first. */
+	pthread_mutex_lock(&srv->lock);
+	while (c->inflight > 0)
+		pthread_cond_wait(&srv->state_cond, &srv->lock);
+	cookie = c->cookie;
+	pthread_mutex_unlock(&srv->lock);
+	srv->cfg.on_disconnect(cookie);
+	pthread_mutex_lock(&srv->lock);
+	srv->nconn--;
+	pthread_cond_broadcast(&srv->state_cond);
+	pthread_mutex_unlock(&srv->lock);
+	fp_client_unref(c);
+}
+
+static void *ctl_main(void *arg)
+{
+	struct fltport_server *srv = arg;
+
+	for (;;) {
+		struct fp_job *j;
+
+		pthread_mutex_lock(&srv->lock);
+		while (!(j = fp_queue_pop(&srv->ctlq)) && !srv->quit)
+			pthread_cond_wait(&srv->ctl_cond, &srv->lock);
+		pthread_mutex_unlock(&srv->lock);
+		if (!j)
+			return NULL;
+		if (j->kind == FP_JOB_CONNECT)
+			run_connect(srv, j);
+		else
+			run_disconnect(srv, j);
+		job_free(j);
+	}
+}
+
+/* ---- workers: message callbacks ---- */
+
+static void respond(struct fltport_server *srv, struct fltport_client *c, uint64_t id, int err,
+		    uint32_t status, const void *out, size_t out_len)
+{
+	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_RESPONSE, .id = id, .err = err, .status = status,
+			    .len = (uint32_t)out_len };
+	struct fp_tx tx = { .h = &h, .payload = out, .page_fd = -1 };
+
+	if (srv->tp->send(c->fd, &tx, fp_now() + FP_RESPONSE_STALL_NS) < 0)
+		fp_client_kill(c);
+}
+
+/* The input of a request: inline bytes, or the sealed memfd mapped. */
+static const void *map_input(struct fp_rx *rx, void **map)
+{
+	*map = NULL;
+	if (rx->memfd < 0)
+		return rx->data;
+	*map = mmap(NULL, rx->h.len, PROT_READ, MAP_PRIVATE, rx->memfd, 0);
+	return *map == MAP_FAILED ? NULL : *map;
+}
+
+static void run_request(struct fltport_server *srv, struct fp_job *j)
+{
+	struct fltport_client *c = j->c;
+	struct fltport_request req = { .client = c };
+	size_t cap = j->rx.h.arg < srv->max_message ? j->rx.h.arg : srv->max_message;
+	void *out = NULL, *map, *cookie;
+	size_t out_len = 0;
+	uint32_t status;
+	bool dead;
+
+	pthread_mutex_lock(&c->lock);
+	dead = c->dead;
+	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		return;
+	if (!srv->cfg.on_message) {
+		respond(srv, c, j->rx.h.id, -EOPNOTSUPP, 0, NULL, 0);
+		return;
+	}
+	req.in = map_input(&j->rx, &map);
+	req.in_len = j->rx.h.len;
+	if ((!req.in && req.in_len) || (cap && !(out = malloc(cap)))) {
+		if (map && map != MAP_FAILED)
+			munmap(map, j->rx.h.len);
+		respond(srv, c, j->rx.h.id, -ENOMEM, 0, NULL, 0);
+		return;
+	}
+	req.nfds = fp_rx_take_fds(&j->rx, req.fds);
+	pthread_mutex_lock(&srv->lock);
+	cookie = c->cookie;
+	pthread_mutex_unlock(&srv->lock);
+	status = srv->cfg.on_message(cookie, &req, out, cap, &out_len);
+	if (out_len > cap)
+		out_len = cap;
+	if (map)
+		munmap(map, j->rx.h.len);
+	respond(srv, c, j->rx.h.id, 0, status, out, out_len);
+	free(out);
+}
+
+static void *worker_main(void *arg)
+{
+	struct fltport_server *srv = arg;
+
+	for (;;) {
+		struct fp_job *j;
+
+		pthread_mutex_lock(&srv->lock);
+		while (!(j = fp_queue_pop(&srv->workq)) && !srv->quit)
+			pthread_cond_wait(&srv->work_cond, &srv->lock);
+		pthread_mutex_unlock(&srv->lock);
+		if (!j)
+			return NULL;
+		run_request(srv, j);
+		pthread_mutex_lock(&srv->lock);
+		j->c->inflight--;
+		pthread_cond_broadcast(&srv->state_cond);
+		pthread_mutex_unlock(&srv->lock);
+		fp_client_unref(j->c);
+		job_free(j);
+	}
+}
+
+/* ---- create / close / destroy ---- */
+
+static int check_config(const struct fltport_server_config *cfg)
+{
+	if (!cfg || !cfg->on_connect || !cfg->on_disconnect || cfg->max_connections <= 0)
+		return -EINVAL;
+	if (cfg->slots > FLTPORT_MAX_SLOTS)
+		return -EINVAL;
+	if (cfg->max_message && (cfg->max_message < FLTPORT_MIN_MAX_MESSAGE ||
+				 cfg->max_message > FP_PAYLOAD_HARD_MAX))
+		return -EINVAL;
+	if (cfg->access.mode != FLTPORT_ACCESS_ROOT && cfg->access.mode != FLTPORT_ACCESS_LIST &&
+	    cfg->access.mode != FLTPORT_ACCESS_EVERYONE)
+		return -EINVAL;
+	if ((cfg->access.nuids && !cfg->access.uids) || (cfg->access.ngids && !cfg->access.gids))
+		return -EINVAL;
+	return 0;
+}
+
+static int copy_config(struct fltport_server *srv, const struct fltport_server_config *cfg)
+{
+	srv->cfg = *cfg;
+	if (!srv->cfg.workers)
+		srv->cfg.workers = FLTPORT_DEFAULT_WORKERS;
+	if (!srv->cfg.slots)
+		srv->cfg.slots = FLTPORT_DEFAULT_SLOTS;
+	srv->max_message = (uint32_t)(cfg->max_message ? cfg->max_message
+						      : FLTPORT_DEFAULT_MAX_MESSAGE);
+	srv->cfg.max_message = srv->max_message;
+	if (cfg->access.nuids) {
+		srv->uids = malloc(cfg->access.nuids * sizeof(uid_t));
+		if (!srv->uids)
+			return -ENOMEM;
+		memcpy(srv->uids, cfg->access.uids, cfg->access.nuids * sizeof(uid_t));
+	}
+	if (cfg->access.ngids) {
+		srv->gids = malloc(cfg->access.ngids * sizeof(gid_t));
+		if (!srv->gids)
+			return -ENOMEM;
+		memcpy(srv->gids, cfg->access.gids, cfg->access.ngids * sizeof(gid_t));
+	}
+	srv->cfg.access.uids = srv->uids;
+	srv->cfg.access.gids = srv->gids;
+	return 0;
+}
+
+/* The directory: created 0755 if missing (§8.21). */
+static int ensure_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) == 0)
+		return chmod(dir, 0755) == 0 ? 0 : -errno;
+	if (errno != EEXIST)
+		return -errno;
+	if (stat(dir, &st) != 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* Is a server answering on this path?  1 yes, 0 no (stale), < 0 error. */
+static int probe_live(const struct sockaddr_un *sa, socklen_t len)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)sa, len) == 0 ? 1 : 0;
+	if (!rc && errno != ECONNREFUSED && errno != ENOENT)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Bind the name, replacing a stale socket file left by a dead server.  The
+ * directory lock makes check-and-replace atomic between creators. */
+static int bind_name(struct fltport_server *srv)
+{
+	int dfd, rc;
+	struct stat st;
+
+	dfd = open(fltport_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	while (flock(dfd, LOCK_EX) != 0)
+		if (errno != EINTR) {
+			rc = -errno;
+			goto out;
+		}
+	rc = bind(srv->lfd, (struct sockaddr *)&srv->addr, srv->addrlen) == 0 ? 0 : -errno;
+	if (rc == -EADDRINUSE) {
+		rc = probe_live(&srv->addr, srv->addrlen);
+		if (rc == 1) {
+			rc = -EADDRINUSE;
+		} else if (rc == 0) {
+			fp_debug("replacing stale socket %s", srv->addr.sun_path);
+			if (unlink(srv->addr.sun_path) != 0 && errno != ENOENT)
+				rc = -errno;
+			else if (bind(srv->lfd, (struct sockaddr *)&srv->addr, srv->addrlen) != 0)
+				rc = -errno;
+		}
+	}
+	if (rc == 0 && (chmod(srv->addr.sun_path, 0666) != 0 || stat(srv->addr.sun_path, &st) != 0))
+		rc = -errno;
+	if (rc == 0) {
+		srv->dev = st.st_dev;
+		srv->ino = st.st_ino;
+		if (listen(srv->lfd, 128) != 0) {
+			rc = -errno;
+			unlink(srv->addr.sun_path);
+		}
+	}
+out:
+	close(dfd);
+	return rc;
+}
+
+static void unlink_name(struct fltport_server *srv)
+{
+	struct stat st;
+
+	/* Only our own socket: a newer server may own the name by now. */
+	if (stat(srv->addr.sun_path, &st) == 0 && st.st_dev == srv->dev && st.st_ino == srv->ino)
+		unlink(srv->addr.sun_path);
+}
+
+static int start_threads(struct fltport_server *srv)
+{
+	int rc;
+
+	srv->workers = calloc(srv->cfg.workers, sizeof(pthread_t));
+	if (!srv->workers)
+		return -ENOMEM;
+	rc = pthread_create(&srv->io_thread, NULL, io_main, srv);
+	if (rc)
+		return -rc;
+	rc = pthread_create(&srv->ctl_thread, NULL, ctl_main, srv);
+	if (rc)
+		return -rc;
+	for (; srv->nworkers < srv->cfg.workers; srv->nworkers++) {
+		rc = pthread_create(&srv->workers[srv->nworkers], NULL, worker_main, srv);
+		if (rc)
+			return -rc;
+	}
+	return 0;
+}
+
+static void stop_threads(struct fltport_server *srv, bool io, bool ctl)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->quit = true;
+	pthread_cond_broadcast(&srv->ctl_cond);
+	pthread_cond_broadcast(&srv->work_cond);
+	pthread_mutex_unlock(&srv->lock);
+	fp_server_wake(srv);
+	if (io)
+		pthread_join(srv->io_thread, NULL);
+	if (ctl)
+		pthread_join(srv->ctl_thread, NULL);
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+}
+
+static void server_free(struct fltport_server *srv)
+{
+	if (srv->lfd >= 0 && !srv->lfd_closed)
+		close(srv->lfd);
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+	if (srv->wakefd >= 0)
+		close(srv->wakefd);
+	pthread_cond_destroy(&srv->ctl_cond);
+	pthread_cond_destroy(&srv->work_cond);
+	pthread_cond_destroy(&srv->state_cond);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv->workers);
+	free(srv->rxbuf);
+	free(srv->uids);
+	free(srv->gids);
+	free(srv);
+}
+
+static int server_init(struct fltport_server *srv, const char *name,
+		       const struct fltport_server_config *cfg)
+{
+	int rc;
+
+	srv->listen_kind = FP_EV_LISTEN;
+	srv->wake_kind = FP_EV_WAKE;
+	srv->lfd = srv->epfd = srv->wakefd = -1;
+	srv->tp = &fp_sock_ops;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->ctl_cond, NULL);
+	pthread_cond_init(&srv->work_cond, NULL);
+	pthread_cond_init(&srv->state_cond, NULL);
+	rc = copy_config(srv, cfg);
+	if (rc < 0)
+		return rc;
+	rc = fp_port_addr(name, &srv->addr, &srv->addrlen);
+	if (rc < 0)
+		return rc;
+	srv->rxbuf = malloc(FP_FRAME_MAX);
+	if (!srv->rxbuf)
+		return -ENOMEM;
+	srv->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	srv->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (srv->lfd < 0 || srv->epfd < 0 || srv->wakefd < 0)
+		return -errno;
+	rc = ensure_dir(fltport_dir());
+	if (rc < 0)
+		return rc;
+	rc = bind_name(srv);
+	if (rc < 0)
+		return rc;
+	if ((rc = epoll_add(srv, srv->lfd, &srv->listen_kind)) < 0 ||
+	    (rc = epoll_add(srv, srv->wakefd, &srv->wake_kind)) < 0) {
+		unlink_name(srv);
+		return rc;
+	}
+	return 0;
+}
+
+FLTPORT_API int fltport_server_create(const char *name, const struct fltport_server_config *cfg,
+				      fltport_server **out)
+{
+	struct fltport_server *srv;
+	int rc = check_config(cfg);
+
+	if (rc < 0)
+		return rc;
+	if (!out)
+		return -EINVAL;
+	rc = fltport_name_valid(name);
+	if (rc < 0)
+		return rc;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	rc = server_init(srv, name, cfg);
+	if (rc == 0) {
+		rc = start_threads(srv);
+		if (rc < 0) {
+			unlink_name(srv);
+			stop_threads(srv, srv->io_thread != 0, srv->ctl_thread != 0);
+		}
+	}
+	if (rc < 0) {
+		server_free(srv);
+		return rc;
+	}
+	*out = srv;
+	return 0;
+}
+
+FLTPORT_API void fltport_server_close(fltport_server *srv)
+{
+	bool first;
+
+	if (!srv)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	first = !srv->closed;
+	srv->closed = true;
+	pthread_mutex_unlock(&srv->lock);
+	if (!first)
+		return;
+	unlink_name(srv);
+	fp_server_wake(srv); /* the I/O thread closes the listening socket */
+}
+
+FLTPORT_API void fltport_server_destroy(fltport_server *srv)
+{
+	struct fltport_client *c;
+
+	if (!srv)
+		return;
+	fltport_server_close(srv);
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
+	for (c = srv->clients; c; c = c->next)
+		fp_client_ref(c);
+	c = srv->clients;
+	pthread_mutex_unlock(&srv->lock);
+	/* Kill every connection (the list is stable: each holds a reference
+	 * we took above).  The I/O thread retires them, the control thread
+	 * runs each disconnect callback once. */
+	for (struct fltport_client *n; c; c = n) {
+		pthread_mutex_lock(&srv->lock);
+		n = c->next;
+		pthread_mutex_unlock(&srv->lock);
+		fp_client_kill(c);
+		fp_client_unref(c);
+	}
+	fp_server_wake(srv);
+	pthread_mutex_lock(&srv->lock);
+	while (srv->nconn > 0 || srv->nhandshake > 0)
+		pthread_cond_wait(&srv->state_cond, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
+	stop_threads(srv, true, true);
+	/* Kill-queue entries the I/O thread did not get to: their references. */
+	while (srv->killq) {
+		c = srv->killq;
+		srv->killq = c->kill_next;
+		fp_client_unref(c);
+	}
+	/* What is left is held only by users who never closed their client
+	 * ports, and by senders on their way out. */
+	pthread_mutex_lock(&srv->lock);
+	while (srv->clients) {
+		c = srv->clients;
+		if (atomic_load(&c->refs) > (c->user_ref ? 1 : 0)) {
+			/* A sender woken by the kill is still leaving fltport_send(). */
+			pthread_mutex_unlock(&srv->lock);
+			usleep(1000);
+			pthread_mutex_lock(&srv->lock);
+			continue;
+		}
+		srv->clients = c->next;
+		if (c->next)
+			c->next->prev = NULL;
+		c->prev = c->next = NULL;
+		pthread_mutex_unlock(&srv->lock);
+		fp_client_free(c);
+		pthread_mutex_lock(&srv->lock);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	server_free(srv);
+}

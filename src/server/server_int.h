@@ -1,0 +1,136 @@
+/* Filter side internals: the server port and its client ports. */
+#ifndef FP_SERVER_INT_H
+#define FP_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "core/shared.h"
+#include "fltport/port.h"
+#include "transport/transport.h"
+
+#define FP_MAX_HANDSHAKES 64u     /* admitted peers that have not sent CONNECT yet */
+#define FP_MAX_REQUESTS 1024u     /* queued + running requests per connection */
+#define FP_POLL_GRACE_NS 1000000000LL  /* a poll send's message expires after 1 s (§8.17) */
+#define FP_REPLY_GRACE_NS 2000000000LL /* a reply committed before the deadline may arrive this late */
+#define FP_RESPONSE_STALL_NS 10000000000LL /* a peer that takes no response for 10 s is dropped */
+
+enum fp_ev_kind { FP_EV_LISTEN = 1, FP_EV_WAKE, FP_EV_CLIENT };
+
+/* Client port states; transitions under srv->lock, through set_state(). */
+enum fp_cstate {
+	FP_C_HANDSHAKE,  /* accepted, in epoll, waiting for CONNECT */
+	FP_C_CONNECTING, /* connect callback queued or running; not in epoll */
+	FP_C_ACTIVE,     /* accepted by the callback, in epoll */
+	FP_C_DEAD,       /* ended; disconnect callback queued or done */
+};
+
+/* One fltport_send() waiting for its reply; lives on the sender's stack and
+ * is reachable through client->pending[slot] under client->lock. */
+struct fp_pending {
+	uint64_t id;
+	bool wants_reply;
+	void *reply;
+	size_t reply_cap;
+	bool replied;
+	bool overflow;
+	size_t reply_len;
+	uint32_t reply_status;
+	pthread_cond_t cond;
+};
+
+enum fp_job_kind { FP_JOB_CONNECT, FP_JOB_DISCONNECT, FP_JOB_REQUEST };
+
+struct fp_job {
+	struct fp_job *next;
+	enum fp_job_kind kind;
+	struct fltport_client *c; /* holds a reference */
+	struct fp_rx rx;          /* CONNECT context / REQUEST payload (owned) */
+};
+
+struct fp_queue {
+	struct fp_job *head, *tail;
+};
+
+struct fltport_client {
+	int ev_kind; /* FP_EV_CLIENT; first member: epoll data points here */
+	struct fltport_server *srv;
+	struct fltport_client *prev, *next; /* srv->clients, under srv->lock */
+	struct fltport_client *kill_next;   /* srv->killq */
+	int fd;
+	atomic_int refs;
+
+	/* under srv->lock */
+	enum fp_cstate state;
+	bool killed, kill_queued, user_ref;
+	unsigned inflight; /* requests queued or running */
+	void *cookie;
+
+	struct fltport_peer peer; /* immutable after accept */
+
+	/* under lock */
+	pthread_mutex_t lock;
+	bool dead;
+	bool ready; /* CONNECT_RESULT sent: messages may follow */
+	struct fp_page *page;
+	size_t page_size;
+	int page_fd;
+	uint32_t nslots;
+	struct fp_pending **pending; /* per slot */
+	uint32_t *freelist;
+	uint32_t nfree;
+	uint64_t next_seq;
+	pthread_cond_t slot_cond;
+};
+
+struct fltport_server {
+	int listen_kind; /* FP_EV_LISTEN */
+	int wake_kind;   /* FP_EV_WAKE */
+	struct sockaddr_un addr;
+	socklen_t addrlen;
+	dev_t dev;
+	ino_t ino;
+	struct fltport_server_config cfg; /* access arrays point to our copies */
+	uid_t *uids;
+	gid_t *gids;
+	uint32_t max_message;
+	int lfd, epfd, wakefd;
+	pthread_t io_thread, ctl_thread, *workers;
+	unsigned nworkers;
+	const struct fp_transport_ops *tp;
+	uint8_t *rxbuf; /* the I/O thread's */
+
+	pthread_mutex_t lock;
+	pthread_cond_t ctl_cond, work_cond, state_cond;
+	struct fp_queue ctlq, workq;
+	struct fltport_client *clients;
+	struct fltport_client *killq; /* to retire (I/O thread) */
+	struct fltport_client *addq;  /* accepted: to add to epoll (I/O thread) */
+	int nconn;           /* connections holding a max_connections slot */
+	unsigned nhandshake; /* clients in FP_C_HANDSHAKE */
+	bool closed;         /* no longer listening */
+	bool lfd_closed;
+	bool stopping;       /* destroy: drop everything */
+	bool quit;           /* threads exit */
+};
+
+/* cport.c */
+struct fltport_client *fp_client_new(struct fltport_server *srv, int fd);
+void fp_client_ref(struct fltport_client *c);
+void fp_client_unref(struct fltport_client *c);
+void fp_client_free(struct fltport_client *c);
+int fp_client_setup_page(struct fltport_client *c, uint32_t nslots);
+void fp_client_mark_dead(struct fltport_client *c);
+void fp_client_kill(struct fltport_client *c);
+void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx);
+
+/* server.c */
+void fp_server_wake(struct fltport_server *srv);
+void fp_queue_push(struct fp_queue *q, struct fp_job *j);
+struct fp_job *fp_queue_pop(struct fp_queue *q);
+
+#endif

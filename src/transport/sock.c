@@ -1,0 +1,301 @@
+/* SOCK_SEQPACKET transport: one frame per datagram, fds by SCM_RIGHTS,
+ * payloads above FP_INLINE_MAX in a sealed memfd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/debug.h"
+#include "transport/transport.h"
+
+#define FP_MAX_RX_FDS (FLTPORT_MAX_FDS + 2u)
+#define FP_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+void fp_rx_init(struct fp_rx *rx)
+{
+	memset(rx, 0, sizeof(*rx));
+	rx->memfd = -1;
+	rx->page_fd = -1;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* A sealed memfd holding the payload: the receiver can trust that its size
+ * and content never change under it. */
+static int make_payload_memfd(const void *payload, size_t len)
+{
+	int fd = memfd_create("fltport-payload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, payload, len);
+	if (rc == 0 && fcntl(fd, F_ADD_SEALS, FP_SEALS | F_SEAL_SEAL) != 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static int wait_writable(int fd, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int r = poll(&p, 1, fp_poll_ms(deadline));
+
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * FP_MAX_RX_FDS)];
+	} cbuf;
+	int fds[FP_MAX_RX_FDS];
+	unsigned nfds = 0;
+	uint8_t hb[FP_HDR_SIZE];
+	struct fp_hdr h = *tx->h;
+	struct iovec iov[2];
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
+	int memfd = -1, rc;
+
+	if (h.len > FP_INLINE_MAX) {
+		memfd = make_payload_memfd(tx->payload, h.len);
+		if (memfd < 0)
+			return memfd;
+		h.flags |= FP_F_MEMFD;
+		fds[nfds++] = memfd;
+	} else if (h.len > 0) {
+		iov[1].iov_base = (void *)tx->payload;
+		iov[1].iov_len = h.len;
+		mh.msg_iovlen = 2;
+	}
+	for (unsigned i = 0; i < tx->nfds; i++)
+		fds[nfds++] = tx->fds[i];
+	if (tx->page_fd >= 0)
+		fds[nfds++] = tx->page_fd;
+	h.nfds = (uint16_t)tx->nfds;
+	fp_hdr_encode(&h, hb);
+	iov[0].iov_base = hb;
+	iov[0].iov_len = FP_HDR_SIZE;
+	if (nfds > 0) {
+		struct cmsghdr *c;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	for (;;) {
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n >= 0) {
+			rc = 0;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			rc = wait_writable(fd, deadline);
+			if (rc < 0)
+				break;
+			continue;
+		}
+		rc = (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) ? -ENOTCONN
+										 : -errno;
+		break;
+	}
+	if (memfd >= 0)
+		close(memfd);
+	return rc;
+}
+
+static void close_fds(const int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static int check_memfd(int fd, uint32_t len)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 || (seals & FP_SEALS) != FP_SEALS)
+		return -EBADMSG;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)len)
+		return -EBADMSG;
+	return 0;
+}
+
+static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, struct fp_rx *rx,
+		     bool dontwait)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * FP_MAX_RX_FDS)];
+	} cbuf;
+	struct iovec iov = { .iov_base = buf, .iov_len = bufsz };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+	};
+	int fds[FP_MAX_RX_FDS];
+	unsigned nfds = 0, idx = 0;
+	ssize_t n;
+	int rc;
+
+	fp_rx_init(rx);
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | (dontwait ? MSG_DONTWAIT : 0));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN)
+			return -EAGAIN;
+		return (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE) ? -ENOTCONN
+										     : -errno;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (nfds < FP_MAX_RX_FDS)
+				fds[nfds++] = f;
+			else
+				close(f); /* more than any frame may carry */
+		}
+	}
+	if (n == 0 && nfds == 0)
+		return -ENOTCONN;
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		fp_debug("dropping a truncated frame (%zd bytes, flags 0x%x)", n, mh.msg_flags);
+		close_fds(fds, nfds);
+		return -EBADMSG;
+	}
+	rc = fp_frame_decode(buf, (size_t)n, nfds, max_payload, &rx->h);
+	if (rc < 0) {
+		close_fds(fds, nfds);
+		return rc;
+	}
+	if (rx->h.flags & FP_F_MEMFD) {
+		rx->memfd = fds[idx++];
+		if (check_memfd(rx->memfd, rx->h.len) < 0) {
+			close_fds(fds, nfds);
+			fp_rx_init(rx);
+			return -EBADMSG;
+		}
+	} else {
+		rx->data = buf + FP_HDR_SIZE;
+	}
+	for (unsigned i = 0; i < rx->h.nfds; i++)
+		rx->fds[rx->nfds++] = fds[idx++];
+	if (idx < nfds)
+		rx->page_fd = fds[idx++];
+	return 0;
+}
+
+static void sock_shutdown(int fd)
+{
+	shutdown(fd, SHUT_RDWR);
+}
+
+const struct fp_transport_ops fp_sock_ops = {
+	.name = "seqpacket",
+	.send = sock_send,
+	.recv = sock_recv,
+	.shutdown = sock_shutdown,
+};
+
+int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n)
+{
+	size_t off = 0;
+
+	if (n > rx->h.len)
+		n = rx->h.len;
+	if (rx->memfd < 0) {
+		if (n)
+			memcpy(dst, rx->data, n);
+		return 0;
+	}
+	while (off < n) {
+		ssize_t r = pread(rx->memfd, (uint8_t *)dst + off, n - off, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+int fp_rx_own(struct fp_rx *rx)
+{
+	if (rx->memfd >= 0 || rx->owned || rx->h.len == 0)
+		return 0;
+	rx->owned = malloc(rx->h.len);
+	if (!rx->owned)
+		return -ENOMEM;
+	memcpy(rx->owned, rx->data, rx->h.len);
+	rx->data = rx->owned;
+	return 0;
+}
+
+void fp_rx_release(struct fp_rx *rx)
+{
+	if (rx->memfd >= 0)
+		close(rx->memfd);
+	close_fds(rx->fds, rx->nfds);
+	if (rx->page_fd >= 0)
+		close(rx->page_fd);
+	free(rx->owned);
+	fp_rx_init(rx);
+}
+
+unsigned fp_rx_take_fds(struct fp_rx *rx, int out[FLTPORT_MAX_FDS])
+{
+	unsigned n = rx->nfds;
+
+	memcpy(out, rx->fds, sizeof(int) * n);
+	rx->nfds = 0;
+	return n;
+}

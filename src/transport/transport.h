@@ -1,0 +1,73 @@
+/*
+ * Transports move frames between the two ends of a connection.  Today there
+ * is one, SOCK_SEQPACKET Unix sockets (sock.c); a shared-memory data path
+ * will sit behind the same table later, with the socket kept for control,
+ * fds and death detection.
+ *
+ * Contract of every operation:
+ *   send   — may block until `deadline` (absolute, FP_NEVER) for space in the
+ *            peer's queue; never raises SIGPIPE; safe to call from several
+ *            threads at once on one connection (frames never interleave).
+ *            Returns 0, -ETIMEDOUT, -ENOTCONN (peer gone), -ENOMEM, or
+ *            another -errno.  Borrowed fds are duplicated by the kernel.
+ *   recv   — one frame, non-blocking when `dontwait`.  One thread at a time
+ *            per connection.  Returns 0, -EAGAIN, -ENOTCONN (orderly end or
+ *            reset), -EBADMSG (malformed: the caller drops the peer),
+ *            -EPROTO (another wire version; rx->h has version and type).
+ *            Every received fd ends up in rx (or is closed on error).
+ *   shutdown — wakes every blocked send/recv on both ends; idempotent.
+ */
+#ifndef FP_TRANSPORT_H
+#define FP_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/frame.h"
+#include "fltport/port.h"
+
+/* A received frame.  Payload: inline (data) or in a sealed memfd. */
+struct fp_rx {
+	struct fp_hdr h;
+	const uint8_t *data; /* inline payload, or NULL */
+	uint8_t *owned;      /* data's storage when copied out of the rx buffer */
+	int memfd;           /* payload memfd or -1 */
+	int fds[FLTPORT_MAX_FDS];
+	unsigned nfds;
+	int page_fd; /* CONNECT_RESULT: the state page, or -1 */
+};
+
+struct fp_tx {
+	const struct fp_hdr *h; /* len, flags set by the caller (MEMFD set by send) */
+	const void *payload;
+	const int *fds;
+	unsigned nfds;
+	int page_fd; /* -1, or the state page for CONNECT_RESULT */
+};
+
+struct fp_transport_ops {
+	const char *name;
+	int (*send)(int fd, const struct fp_tx *tx, int64_t deadline);
+	int (*recv)(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload,
+		    struct fp_rx *rx, bool dontwait);
+	void (*shutdown)(int fd);
+};
+
+extern const struct fp_transport_ops fp_sock_ops;
+
+void fp_rx_init(struct fp_rx *rx);
+
+/* Copy the first n bytes of the payload to dst (n ≤ h.len).  0 or -errno. */
+int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n);
+
+/* Make an inline payload survive the reuse of the receive buffer. */
+int fp_rx_own(struct fp_rx *rx);
+
+/* Close every fd in rx (memfd, user fds, page fd) and free owned data. */
+void fp_rx_release(struct fp_rx *rx);
+
+/* Move the user fds out of rx (the receiver now owns them). */
+unsigned fp_rx_take_fds(struct fp_rx *rx, int out[FLTPORT_MAX_FDS]);
+
+#endif
