@@ -246,6 +246,17 @@ FLTPORT_API int fltport_send(fltport_client *client, const void *msg, size_t len
  */
 FLTPORT_API void fltport_client_close(fltport_client *client);
 
+/*
+ * End a connection from the filter side without releasing the reference:
+ * exactly what fltport_client_close() does to the connection (pending sends
+ * return -ENOTCONN, the user side sees the end, the disconnect callback runs
+ * once on the control thread), but the client port stays valid until
+ * fltport_client_close().  Non-blocking, idempotent, any thread.  (The
+ * Windows layer uses it to close a client port that other threads may
+ * still be sending on.)
+ */
+FLTPORT_API void fltport_client_disconnect(fltport_client *client);
+
 /* The peer of a client port (the user-side process).  Never fails on a
  * valid client port, connected or not. */
 FLTPORT_API void fltport_client_peer(const fltport_client *client,
@@ -379,6 +390,17 @@ FLTPORT_API bool fltport_conn_ended(const fltport_conn *conn);
 
 /* The largest payload this connection carries (the server's max_message). */
 FLTPORT_API size_t fltport_conn_max_message(const fltport_conn *conn);
+
+/*
+ * End the connection without freeing it: wakes every thread blocked on it
+ * as fltport_close() does (gets and posted gets → -ECANCELED, requests →
+ * -ENOTCONN), and every later call fails the same way.  The server sees the
+ * disconnect.  Non-blocking apart from running cancelled gets' callbacks;
+ * idempotent; any thread.  Call fltport_close() to free.  (The Windows
+ * layer's CloseHandle uses it while other threads may still be inside calls
+ * on the handle.)
+ */
+FLTPORT_API void fltport_shutdown(fltport_conn *conn);
 
 /*
  * Close the connection (CloseHandle).  Wakes every thread blocked on it

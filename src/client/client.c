@@ -467,12 +467,8 @@ FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, con
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0) {
 		h.len = (uint32_t)(len > cap ? cap : len);
-		if (len > cap) {
+		if (len > cap)
 			h.flags = FP_F_OVERFLOW;
-			fp_debug("reply of %zu bytes to message %llu exceeds the sender's capacity of "
-				 "%u bytes: truncated",
-				 len, (unsigned long long)id, cap);
-		}
 		rc = c->tp->send(c->fd, &tx, FP_NEVER);
 		if (rc < 0)
 			rc = -ENOTCONN;

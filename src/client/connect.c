@@ -277,7 +277,7 @@ FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_le
 	return 0;
 }
 
-FLTPORT_API void fltport_close(fltport_conn *c)
+FLTPORT_API void fltport_shutdown(fltport_conn *c)
 {
 	struct fp_reader *cbs = NULL;
 
@@ -289,6 +289,13 @@ FLTPORT_API void fltport_close(fltport_conn *c)
 	pthread_mutex_unlock(&c->lock);
 	fp_client_run_callbacks(cbs);
 	c->tp->shutdown(c->fd);
+}
+
+FLTPORT_API void fltport_close(fltport_conn *c)
+{
+	if (!c)
+		return;
+	fltport_shutdown(c);
 	pthread_join(c->rx_thread, NULL);
 	pthread_mutex_lock(&c->lock);
 	while (c->calls > 0)

@@ -395,6 +395,12 @@ FLTPORT_API void fltport_client_close(fltport_client *c)
 		fp_client_unref(c);
 }
 
+FLTPORT_API void fltport_client_disconnect(fltport_client *c)
+{
+	if (c)
+		fp_client_kill(c);
+}
+
 FLTPORT_API void fltport_client_peer(const fltport_client *c, struct fltport_peer *peer)
 {
 	*peer = c->peer;
