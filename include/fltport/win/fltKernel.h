@@ -1,0 +1,2 @@
+/* Case alias: Windows sources write <fltKernel.h> (SPEC §8.30). */
+#include "fltkernel.h"

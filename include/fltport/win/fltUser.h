@@ -1,0 +1,2 @@
+/* Case alias: Windows sources write <fltUser.h> (SPEC §8.30). */
+#include "fltuser.h"

@@ -1,0 +1,371 @@
+/*
+ * fltport Windows layer: the types, constants and macros shared by
+ * windows.h, ntstatus.h, fltuser.h and fltkernel.h, so that one translation
+ * unit may include all of them (SPEC §8.13).  Windows widths on LP64 Linux:
+ * ULONG/LONG/DWORD/NTSTATUS/HRESULT are 32-bit, never `long` (§8.9, §8.23).
+ * WCHAR is wchar_t (4 bytes on Linux, §8.24).
+ */
+#ifndef FLTPORT_WINTYPES_H
+#define FLTPORT_WINTYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <wchar.h>
+
+#ifdef __cplusplus
+#define FLTPORT_WIN_EXTERN_C extern "C"
+#define FLTPORT_STATIC_ASSERT(e, m) static_assert(e, m)
+#define FLTPORT_ALIGN8 alignas(8)
+#else
+#define FLTPORT_WIN_EXTERN_C
+#define FLTPORT_STATIC_ASSERT(e, m) _Static_assert(e, m)
+#define FLTPORT_ALIGN8 _Alignas(8)
+#endif
+
+#define FLTPORT_WINAPI FLTPORT_WIN_EXTERN_C __attribute__((visibility("default")))
+
+/* ---- calling conventions, linkage, SAL (§8.22): empty on Linux ---- */
+#ifndef WINAPI
+#define WINAPI
+#endif
+#define CALLBACK
+#define APIENTRY
+#define NTAPI
+#define FLTAPI
+#define WINBASEAPI
+#ifndef __cdecl
+#define __cdecl
+#endif
+#ifndef _cdecl
+#define _cdecl
+#endif
+#ifndef __stdcall
+#define __stdcall
+#endif
+#define IN
+#define OUT
+#define OPTIONAL
+#define CONST const
+#define VOID void
+
+#define _In_
+#define _In_opt_
+#define _Out_
+#define _Out_opt_
+#define _Inout_
+#define _Inout_opt_
+#define _In_reads_(n)
+#define _In_reads_bytes_(n)
+#define _In_reads_opt_(n)
+#define _In_reads_bytes_opt_(n)
+#define _Out_writes_(n)
+#define _Out_writes_bytes_(n)
+#define _Out_writes_opt_(n)
+#define _Out_writes_bytes_opt_(n)
+#define _Out_writes_bytes_to_(n, m)
+#define _Out_writes_bytes_to_opt_(n, m)
+#define _Outptr_
+#define _Outptr_result_maybenull_
+#define _Ret_maybenull_
+#define _Success_(x)
+#define _Analysis_assume_(x)
+#define _Must_inspect_result_
+#define _Check_return_
+#define _Pre_
+#define _Post_
+#define _IRQL_requires_(x)
+#define _IRQL_requires_max_(x)
+#define _When_(c, a)
+#define _Field_size_bytes_(n)
+#define _Field_size_(n)
+#define _Use_decl_annotations_
+#define _Function_class_(x)
+
+#ifndef TRUE
+#define TRUE 1
+#endif
+#ifndef FALSE
+#define FALSE 0
+#endif
+
+/* ---- basic types (§8.23) ---- */
+typedef int BOOL;
+typedef unsigned char BOOLEAN;
+typedef unsigned char BYTE;
+typedef unsigned char UCHAR;
+typedef char CHAR;
+typedef short SHORT;
+typedef unsigned short USHORT;
+typedef unsigned short WORD;
+typedef int INT;
+typedef unsigned int UINT;
+typedef int32_t LONG;
+typedef uint32_t ULONG;
+typedef uint32_t DWORD;
+typedef int64_t LONGLONG;
+typedef uint64_t ULONGLONG;
+typedef uint64_t DWORD64;
+typedef uintptr_t ULONG_PTR;
+typedef intptr_t LONG_PTR;
+typedef uintptr_t DWORD_PTR;
+typedef uintptr_t UINT_PTR;
+typedef intptr_t INT_PTR;
+typedef size_t SIZE_T;
+typedef wchar_t WCHAR;
+typedef LONG NTSTATUS;
+typedef LONG HRESULT;
+typedef void *PVOID;
+typedef void *LPVOID;
+typedef const void *LPCVOID;
+typedef const void *PCVOID;
+typedef void *HANDLE;
+typedef HANDLE *PHANDLE;
+typedef HANDLE *LPHANDLE;
+typedef char *PSTR, *LPSTR, *PCHAR;
+typedef const char *PCSTR, *LPCSTR;
+typedef WCHAR *PWSTR, *LPWSTR, *PWCHAR;
+typedef const WCHAR *PCWSTR, *LPCWSTR;
+typedef BOOL *PBOOL, *LPBOOL;
+typedef BOOLEAN *PBOOLEAN;
+typedef BYTE *PBYTE, *LPBYTE;
+typedef UCHAR *PUCHAR;
+typedef USHORT *PUSHORT;
+typedef WORD *PWORD, *LPWORD;
+typedef INT *PINT;
+typedef UINT *PUINT;
+typedef LONG *PLONG;
+typedef ULONG *PULONG;
+typedef DWORD *PDWORD, *LPDWORD;
+typedef LONGLONG *PLONGLONG;
+typedef ULONGLONG *PULONGLONG;
+typedef ULONG_PTR *PULONG_PTR;
+typedef SIZE_T *PSIZE_T;
+typedef NTSTATUS *PNTSTATUS;
+
+typedef union _LARGE_INTEGER {
+	struct {
+		DWORD LowPart;
+		LONG HighPart;
+	};
+	struct {
+		DWORD LowPart;
+		LONG HighPart;
+	} u;
+	LONGLONG QuadPart;
+} LARGE_INTEGER, *PLARGE_INTEGER;
+
+typedef union _ULARGE_INTEGER {
+	struct {
+		DWORD LowPart;
+		DWORD HighPart;
+	};
+	struct {
+		DWORD LowPart;
+		DWORD HighPart;
+	} u;
+	ULONGLONG QuadPart;
+} ULARGE_INTEGER, *PULARGE_INTEGER;
+
+#define INVALID_HANDLE_VALUE ((HANDLE)(LONG_PTR)-1)
+#define INFINITE 0xFFFFFFFFu
+
+/* ---- HRESULT / NTSTATUS helpers (§8.19: correct on a 32-bit HRESULT on LP64) ---- */
+#define FACILITY_WIN32 7
+#define FACILITY_USERMODE_FILTER_MANAGER 0x1F
+#define SUCCEEDED(hr) (((HRESULT)(hr)) >= 0)
+#define FAILED(hr) (((HRESULT)(hr)) < 0)
+#define IS_ERROR(status) ((((ULONG)(status)) >> 31) == 1u)
+#define HRESULT_CODE(hr) ((hr) & 0xFFFF)
+#define HRESULT_FACILITY(hr) ((((ULONG)(hr)) >> 16) & 0x1FFF)
+#define HRESULT_FROM_WIN32(x)                                                          \
+	((HRESULT)(((LONG)(x)) <= 0 ? ((ULONG)(x))                                      \
+				    : ((((ULONG)(x)) & 0x0000FFFFu) | 0x80070000u)))
+#define NT_SUCCESS(status) (((NTSTATUS)(status)) >= 0)
+#define NT_INFORMATION(status) ((((ULONG)(status)) >> 30) == 1u)
+#define NT_WARNING(status) ((((ULONG)(status)) >> 30) == 2u)
+#define NT_ERROR(status) ((((ULONG)(status)) >> 30) == 3u)
+
+#define FIELD_OFFSET(type, field) ((LONG)offsetof(type, field))
+#define CONTAINING_RECORD(address, type, field) \
+	((type *)((char *)(address) - offsetof(type, field)))
+#define UNREFERENCED_PARAMETER(p) ((void)(p))
+#define ARRAYSIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define RTL_NUMBER_OF(a) ARRAYSIZE(a)
+
+#define RtlEqualMemory(d, s, n) (!memcmp((d), (s), (n)))
+#define RtlCopyMemory(d, s, n) memcpy((d), (s), (n))
+#define RtlMoveMemory(d, s, n) memmove((d), (s), (n))
+#define RtlZeroMemory(d, n) memset((d), 0, (n))
+#define RtlFillMemory(d, n, c) memset((d), (c), (n))
+#define ZeroMemory RtlZeroMemory
+#define CopyMemory RtlCopyMemory
+#define MoveMemory RtlMoveMemory
+#define FillMemory RtlFillMemory
+#ifndef __cplusplus
+#ifndef min
+#define min(a, b) (((a) < (b)) ? (a) : (b))
+#endif
+#ifndef max
+#define max(a, b) (((a) > (b)) ? (a) : (b))
+#endif
+#endif
+
+/* ---- HRESULT values ---- */
+#define S_OK ((HRESULT)0)
+#define S_FALSE ((HRESULT)1)
+#define E_FAIL ((HRESULT)0x80004005u)
+#define E_NOTIMPL ((HRESULT)0x80004001u)
+#define E_OUTOFMEMORY ((HRESULT)0x8007000Eu)
+#define E_INVALIDARG ((HRESULT)0x80070057u)
+#define E_HANDLE ((HRESULT)0x80070006u)
+#define E_ACCESSDENIED ((HRESULT)0x80070005u)
+#define E_UNEXPECTED ((HRESULT)0x8000FFFFu)
+#define E_POINTER ((HRESULT)0x80004003u)
+
+/* ---- Win32 error codes (winerror.h values) ---- */
+#define ERROR_SUCCESS 0L
+#define NO_ERROR 0L
+#define ERROR_INVALID_FUNCTION 1L
+#define ERROR_FILE_NOT_FOUND 2L
+#define ERROR_PATH_NOT_FOUND 3L
+#define ERROR_ACCESS_DENIED 5L
+#define ERROR_INVALID_HANDLE 6L
+#define ERROR_NOT_ENOUGH_MEMORY 8L
+#define ERROR_OUTOFMEMORY 14L
+#define ERROR_NOT_READY 21L
+#define ERROR_GEN_FAILURE 31L
+#define ERROR_SHARING_VIOLATION 32L
+#define ERROR_HANDLE_EOF 38L
+#define ERROR_NOT_SUPPORTED 50L
+#define ERROR_INVALID_PARAMETER 87L
+#define ERROR_SEM_TIMEOUT 121L
+#define ERROR_INSUFFICIENT_BUFFER 122L
+#define ERROR_INVALID_NAME 123L
+#define ERROR_ALREADY_EXISTS 183L
+#define ERROR_VIRUS_INFECTED 225L
+#define ERROR_MORE_DATA 234L
+#define ERROR_NO_MORE_ITEMS 259L
+#define ERROR_MR_MID_NOT_FOUND 317L
+#define ERROR_ARITHMETIC_OVERFLOW 534L
+#define ERROR_ABANDONED_WAIT_0 735L
+#define ERROR_OPERATION_ABORTED 995L
+#define ERROR_IO_INCOMPLETE 996L
+#define ERROR_IO_PENDING 997L
+#define ERROR_NOACCESS 998L
+#define ERROR_NOT_FOUND 1168L
+#define ERROR_CONNECTION_COUNT_LIMIT 1238L
+#define ERROR_REVISION_MISMATCH 1306L
+#define ERROR_NO_SYSTEM_RESOURCES 1450L
+#define ERROR_TIMEOUT 1460L
+#define ERROR_FLT_NO_WAITER_FOR_REPLY ((HRESULT)0x801F0020u)
+
+#define WAIT_OBJECT_0 0L
+#define WAIT_ABANDONED_0 0x80L
+#define WAIT_TIMEOUT 258L
+#define WAIT_IO_COMPLETION 0xC0L
+#define WAIT_FAILED ((DWORD)0xFFFFFFFFu)
+#define MAXIMUM_WAIT_OBJECTS 64
+
+/* ---- the NTSTATUS values the port API uses (ntstatus.h values) ---- */
+#define STATUS_SUCCESS ((NTSTATUS)0x00000000)
+#define STATUS_WAIT_0 ((NTSTATUS)0x00000000)
+#define STATUS_TIMEOUT ((NTSTATUS)0x00000102)
+#define STATUS_PENDING ((NTSTATUS)0x00000103)
+#define STATUS_REPARSE ((NTSTATUS)0x00000104)
+#define STATUS_DATATYPE_MISALIGNMENT ((NTSTATUS)0x80000002u)
+#define STATUS_BUFFER_OVERFLOW ((NTSTATUS)0x80000005u)
+#define STATUS_NO_MORE_ENTRIES ((NTSTATUS)0x8000001Au)
+#define STATUS_UNSUCCESSFUL ((NTSTATUS)0xC0000001u)
+#define STATUS_NOT_IMPLEMENTED ((NTSTATUS)0xC0000002u)
+#define STATUS_INVALID_HANDLE ((NTSTATUS)0xC0000008u)
+#define STATUS_INVALID_PARAMETER ((NTSTATUS)0xC000000Du)
+#define STATUS_INVALID_DEVICE_REQUEST ((NTSTATUS)0xC0000010u)
+#define STATUS_END_OF_FILE ((NTSTATUS)0xC0000011u)
+#define STATUS_NO_MEMORY ((NTSTATUS)0xC0000017u)
+#define STATUS_ACCESS_DENIED ((NTSTATUS)0xC0000022u)
+#define STATUS_BUFFER_TOO_SMALL ((NTSTATUS)0xC0000023u)
+#define STATUS_OBJECT_NAME_INVALID ((NTSTATUS)0xC0000033u)
+#define STATUS_OBJECT_NAME_NOT_FOUND ((NTSTATUS)0xC0000034u)
+#define STATUS_OBJECT_NAME_COLLISION ((NTSTATUS)0xC0000035u)
+#define STATUS_PORT_DISCONNECTED ((NTSTATUS)0xC0000037u)
+#define STATUS_OBJECT_PATH_NOT_FOUND ((NTSTATUS)0xC000003Au)
+#define STATUS_SHARING_VIOLATION ((NTSTATUS)0xC0000043u)
+#define STATUS_THREAD_IS_TERMINATING ((NTSTATUS)0xC000004Bu)
+#define STATUS_REVISION_MISMATCH ((NTSTATUS)0xC0000059u)
+#define STATUS_INTEGER_OVERFLOW ((NTSTATUS)0xC0000095u)
+#define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009Au)
+#define STATUS_DEVICE_NOT_READY ((NTSTATUS)0xC00000A3u)
+#define STATUS_IO_TIMEOUT ((NTSTATUS)0xC00000B5u)
+#define STATUS_NOT_SUPPORTED ((NTSTATUS)0xC00000BBu)
+#define STATUS_CANCELLED ((NTSTATUS)0xC0000120u)
+#define STATUS_NOT_FOUND ((NTSTATUS)0xC0000225u)
+#define STATUS_CONNECTION_COUNT_LIMIT ((NTSTATUS)0xC0000246u)
+#define STATUS_VIRUS_INFECTED ((NTSTATUS)0xC0000906u)
+#define STATUS_FLT_BUFFER_TOO_SMALL ((NTSTATUS)0x801C0001u)
+#define STATUS_FLT_DELETING_OBJECT ((NTSTATUS)0xC01C000Bu)
+#define STATUS_FLT_NO_WAITER_FOR_REPLY ((NTSTATUS)0xC01C0020u)
+
+/* ---- structures ---- */
+typedef struct _SECURITY_ATTRIBUTES {
+	DWORD nLength;
+	LPVOID lpSecurityDescriptor;
+	BOOL bInheritHandle;
+} SECURITY_ATTRIBUTES, *PSECURITY_ATTRIBUTES, *LPSECURITY_ATTRIBUTES;
+
+/* Windows x64 layout, 32 bytes (§8.28).  On completion Internal holds the
+ * NTSTATUS and InternalHigh the bytes written. */
+typedef struct _OVERLAPPED {
+	ULONG_PTR Internal;
+	ULONG_PTR InternalHigh;
+	union {
+		struct {
+			DWORD Offset;
+			DWORD OffsetHigh;
+		};
+		PVOID Pointer;
+	};
+	HANDLE hEvent;
+} OVERLAPPED, *LPOVERLAPPED;
+
+#define HasOverlappedIoCompleted(ov) (((NTSTATUS)(ov)->Internal) != STATUS_PENDING)
+
+/* Filter message headers (fltUserStructures.h): 16 bytes, fields at 0 and
+ * 8, on every ABI (§8.9) — the 64-bit field is forced to 8-byte alignment
+ * (i386 would otherwise give 12 bytes). */
+typedef struct _FILTER_MESSAGE_HEADER {
+	ULONG ReplyLength;
+	FLTPORT_ALIGN8 ULONGLONG MessageId;
+} FILTER_MESSAGE_HEADER, *PFILTER_MESSAGE_HEADER;
+
+typedef struct _FILTER_REPLY_HEADER {
+	NTSTATUS Status;
+	FLTPORT_ALIGN8 ULONGLONG MessageId;
+} FILTER_REPLY_HEADER, *PFILTER_REPLY_HEADER;
+
+FLTPORT_STATIC_ASSERT(sizeof(ULONG) == 4 && sizeof(LONG) == 4 && sizeof(DWORD) == 4,
+		      "32-bit ULONG/LONG/DWORD");
+FLTPORT_STATIC_ASSERT(sizeof(HRESULT) == 4 && sizeof(NTSTATUS) == 4, "32-bit HRESULT/NTSTATUS");
+FLTPORT_STATIC_ASSERT(sizeof(WORD) == 2 && sizeof(BOOLEAN) == 1 && sizeof(ULONGLONG) == 8,
+		      "WORD, BOOLEAN, ULONGLONG");
+FLTPORT_STATIC_ASSERT(sizeof(LARGE_INTEGER) == 8, "LARGE_INTEGER");
+FLTPORT_STATIC_ASSERT(sizeof(FILTER_MESSAGE_HEADER) == 16, "FILTER_MESSAGE_HEADER is 16 bytes");
+FLTPORT_STATIC_ASSERT(offsetof(FILTER_MESSAGE_HEADER, ReplyLength) == 0, "ReplyLength at 0");
+FLTPORT_STATIC_ASSERT(offsetof(FILTER_MESSAGE_HEADER, MessageId) == 8, "MessageId at 8");
+FLTPORT_STATIC_ASSERT(sizeof(FILTER_REPLY_HEADER) == 16, "FILTER_REPLY_HEADER is 16 bytes");
+FLTPORT_STATIC_ASSERT(offsetof(FILTER_REPLY_HEADER, Status) == 0, "Status at 0");
+FLTPORT_STATIC_ASSERT(offsetof(FILTER_REPLY_HEADER, MessageId) == 8, "MessageId at 8");
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+FLTPORT_STATIC_ASSERT(sizeof(OVERLAPPED) == 32, "OVERLAPPED has the x64 layout");
+FLTPORT_STATIC_ASSERT(offsetof(OVERLAPPED, InternalHigh) == 8, "InternalHigh at 8");
+FLTPORT_STATIC_ASSERT(offsetof(OVERLAPPED, hEvent) == 24, "hEvent at 24");
+#endif
+
+/* Port options and limits (fltUser.h, §3.1). */
+#define FLT_PORT_FLAG_SYNC_HANDLE 0x00000001u
+#define FLT_PORT_CONTEXT_MAX 0xFFE8u
+#define FLT_PORT_CONNECT 0x0001u
+#define STANDARD_RIGHTS_ALL 0x001F0000u
+#define FLT_PORT_ALL_ACCESS (FLT_PORT_CONNECT | STANDARD_RIGHTS_ALL)
+
+#endif /* FLTPORT_WINTYPES_H */

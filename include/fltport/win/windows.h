@@ -1,0 +1,86 @@
+/*
+ * fltport Windows layer: the subset of windows.h that a filter port client
+ * needs, on Linux (link with libfltport-win: `pkg-config --libs fltport-win`).
+ *
+ * Handles are entries of a process-wide handle table: a closed or bogus
+ * handle is detected (ERROR_INVALID_HANDLE), never dereferenced.  Every call
+ * sets the thread's last error (GetLastError) when it fails.
+ *
+ * Not provided: named kernel objects (CreateEvent with a name fails with
+ * ERROR_NOT_SUPPORTED), alertable waits (the flag is accepted and ignored),
+ * handle inheritance across exec (see docs/PORTING.md).
+ */
+#ifndef FLTPORT_WINDOWS_H
+#define FLTPORT_WINDOWS_H
+
+#include "fltport_wintypes.h"
+
+typedef DWORD(WINAPI *PTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
+typedef PTHREAD_START_ROUTINE LPTHREAD_START_ROUTINE;
+
+#define CREATE_SUSPENDED 0x00000004u
+#define STACK_SIZE_PARAM_IS_A_RESERVATION 0x00010000u
+#define STILL_ACTIVE 259u
+
+/* Last error: thread-local. */
+FLTPORT_WINAPI DWORD GetLastError(void);
+FLTPORT_WINAPI void SetLastError(DWORD dwErrCode);
+
+/* CloseHandle works on every handle kind this layer hands out: ports,
+ * events, threads, I/O completion ports. */
+FLTPORT_WINAPI BOOL CloseHandle(HANDLE hObject);
+
+/* Events.  lpName must be NULL (named events: ERROR_NOT_SUPPORTED). */
+FLTPORT_WINAPI HANDLE CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset,
+				   BOOL bInitialState, LPCSTR lpName);
+FLTPORT_WINAPI HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset,
+				   BOOL bInitialState, LPCWSTR lpName);
+#ifdef UNICODE
+#define CreateEvent CreateEventW
+#else
+#define CreateEvent CreateEventA
+#endif
+FLTPORT_WINAPI BOOL SetEvent(HANDLE hEvent);
+FLTPORT_WINAPI BOOL ResetEvent(HANDLE hEvent);
+
+/* Waits on events and threads.  Return WAIT_OBJECT_0 (+ index),
+ * WAIT_TIMEOUT or WAIT_FAILED. */
+FLTPORT_WINAPI DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
+FLTPORT_WINAPI DWORD WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
+FLTPORT_WINAPI DWORD WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
+					    DWORD dwMilliseconds);
+
+/* Threads (pthreads underneath).  dwCreationFlags: 0 or
+ * STACK_SIZE_PARAM_IS_A_RESERVATION; CREATE_SUSPENDED is not supported. */
+FLTPORT_WINAPI HANDLE CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
+				   LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter,
+				   DWORD dwCreationFlags, LPDWORD lpThreadId);
+FLTPORT_WINAPI BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
+FLTPORT_WINAPI DWORD GetCurrentThreadId(void);
+FLTPORT_WINAPI DWORD GetCurrentProcessId(void);
+FLTPORT_WINAPI void Sleep(DWORD dwMilliseconds);
+
+/* I/O completion ports.  CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL,
+ * 0, n) creates one; CreateIoCompletionPort(port, iocp, key, 0) associates
+ * a filter port handle with it (one association per port handle). */
+FLTPORT_WINAPI HANDLE CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort,
+					     ULONG_PTR CompletionKey,
+					     DWORD NumberOfConcurrentThreads);
+FLTPORT_WINAPI BOOL GetQueuedCompletionStatus(HANDLE CompletionPort,
+					      LPDWORD lpNumberOfBytesTransferred,
+					      PULONG_PTR lpCompletionKey,
+					      LPOVERLAPPED *lpOverlapped, DWORD dwMilliseconds);
+FLTPORT_WINAPI BOOL PostQueuedCompletionStatus(HANDLE CompletionPort,
+					       DWORD dwNumberOfBytesTransferred,
+					       ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped);
+
+/* Overlapped I/O on filter port handles. */
+FLTPORT_WINAPI BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
+					LPDWORD lpNumberOfBytesTransferred, BOOL bWait);
+FLTPORT_WINAPI BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
+FLTPORT_WINAPI BOOL CancelIo(HANDLE hFile);
+
+/* The NTSTATUS → Win32 error mapping of ntdll (the subset in SPEC §4). */
+FLTPORT_WINAPI ULONG RtlNtStatusToDosError(NTSTATUS Status);
+
+#endif /* FLTPORT_WINDOWS_H */

@@ -1,0 +1,77 @@
+/*
+ * Internals of libfltport-win, the Windows API on top of libfltport's public
+ * native API (never its internals).
+ */
+#ifndef FPW_COMPAT_H
+#define FPW_COMPAT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "fltport/port.h"
+#include "fltkernel.h"
+#include "fltuser.h"
+#include "windows.h"
+
+/* ---- handle table (handles.c) ---- */
+enum fpw_kind { FPW_PORT = 1, FPW_EVENT, FPW_THREAD, FPW_IOCP };
+
+struct fpw_obj {
+	enum fpw_kind kind;
+	atomic_int refs;
+	void (*close)(struct fpw_obj *o); /* CloseHandle of the last handle: wake, cancel */
+	void (*destroy)(struct fpw_obj *o); /* last reference: free */
+};
+
+void fpw_obj_init(struct fpw_obj *o, enum fpw_kind kind, void (*close)(struct fpw_obj *),
+		  void (*destroy)(struct fpw_obj *));
+void fpw_obj_get(struct fpw_obj *o);
+void fpw_obj_put(struct fpw_obj *o);
+/* Enter the object in the table; the table takes the caller's reference.
+ * NULL (ERROR_NOT_ENOUGH_MEMORY set) on failure, the reference then
+ * dropped. */
+HANDLE fpw_handle_new(struct fpw_obj *o);
+/* The object behind a handle, with a reference; NULL and
+ * ERROR_INVALID_HANDLE set if the handle is not a live handle of `kind`
+ * (0: any kind). */
+struct fpw_obj *fpw_handle_get(HANDLE h, enum fpw_kind kind);
+
+/* ---- status mapping (status.c) ---- */
+HRESULT fpw_hresult_from_ntstatus(NTSTATUS s);
+
+/* ---- waiting (win32.c) ---- */
+/* One lock and condition for everything waitable (events, threads,
+ * overlapped results): simple, and waits on several objects need it. */
+extern pthread_mutex_t fpw_wait_lock;
+void fpw_wait_broadcast(void); /* caller holds fpw_wait_lock */
+int64_t fpw_deadline_ms(DWORD ms);
+/* Wait on fpw_wait_cond until deadline; false on timeout.  Lock held. */
+bool fpw_wait_until(int64_t deadline);
+void fpw_set_event_obj(struct fpw_obj *o);
+
+/* ---- I/O completion ports (iocp.c) ---- */
+struct fpw_iocp;
+void fpw_iocp_post(struct fpw_iocp *q, DWORD bytes, ULONG_PTR key, LPOVERLAPPED ov,
+		   NTSTATUS status);
+
+/* ---- filter port handles (fltuser.c) ---- */
+struct fpw_read;
+struct fpw_port {
+	struct fpw_obj obj;
+	fltport_conn *conn;
+	bool sync;
+	pthread_mutex_t lock;
+	struct fpw_iocp *iocp; /* association, with a reference on its object */
+	ULONG_PTR key;
+	struct fpw_read *reads; /* pending overlapped reads */
+};
+bool fpw_port_associate(struct fpw_port *p, struct fpw_iocp *q, ULONG_PTR key);
+struct fpw_obj *fpw_iocp_obj(struct fpw_iocp *q);
+
+/* Complete an OVERLAPPED: Internal/InternalHigh, then its event, then the
+ * completion port (unless hEvent has its low bit set). */
+void fpw_complete(LPOVERLAPPED ov, NTSTATUS status, DWORD bytes, struct fpw_iocp *q,
+		  ULONG_PTR key);
+
+#endif

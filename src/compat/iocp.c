@@ -1,0 +1,243 @@
+/* I/O completion ports: a FIFO of completion packets and the threads that
+ * wait for them. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "compat/compat.h"
+
+struct packet {
+	struct packet *next;
+	DWORD bytes;
+	ULONG_PTR key;
+	LPOVERLAPPED ov;
+	NTSTATUS status;
+};
+
+struct fpw_iocp {
+	struct fpw_obj obj;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct packet *head, *tail;
+	bool closed;
+};
+
+struct fpw_obj *fpw_iocp_obj(struct fpw_iocp *q)
+{
+	return &q->obj;
+}
+
+static void iocp_close(struct fpw_obj *o)
+{
+	struct fpw_iocp *q = (struct fpw_iocp *)o;
+
+	/* Waiters return ERROR_ABANDONED_WAIT_0; later packets are dropped. */
+	pthread_mutex_lock(&q->lock);
+	q->closed = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+static void iocp_destroy(struct fpw_obj *o)
+{
+	struct fpw_iocp *q = (struct fpw_iocp *)o;
+
+	while (q->head) {
+		struct packet *p = q->head;
+
+		q->head = p->next;
+		free(p);
+	}
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}
+
+void fpw_iocp_post(struct fpw_iocp *q, DWORD bytes, ULONG_PTR key, LPOVERLAPPED ov,
+		   NTSTATUS status)
+{
+	struct packet *p = malloc(sizeof(*p));
+
+	if (!p)
+		return; /* like a full kernel queue: the completion is lost */
+	*p = (struct packet){ .bytes = bytes, .key = key, .ov = ov, .status = status };
+	pthread_mutex_lock(&q->lock);
+	if (q->closed) {
+		pthread_mutex_unlock(&q->lock);
+		free(p);
+		return;
+	}
+	if (q->tail)
+		q->tail->next = p;
+	else
+		q->head = p;
+	q->tail = p;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+static HANDLE iocp_new(void)
+{
+	struct fpw_iocp *q = calloc(1, sizeof(*q));
+	pthread_condattr_t a;
+
+	if (!q) {
+		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+		return NULL;
+	}
+	fpw_obj_init(&q->obj, FPW_IOCP, iocp_close, iocp_destroy);
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->cond, &a);
+	pthread_condattr_destroy(&a);
+	return fpw_handle_new(&q->obj);
+}
+
+FLTPORT_WINAPI HANDLE CreateIoCompletionPort(HANDLE file, HANDLE existing, ULONG_PTR key,
+					     DWORD threads)
+{
+	struct fpw_obj *port, *qo;
+	HANDLE h;
+	bool ok;
+
+	(void)threads;
+	if (file == INVALID_HANDLE_VALUE) {
+		if (existing) {
+			SetLastError(ERROR_INVALID_PARAMETER);
+			return NULL;
+		}
+		return iocp_new();
+	}
+	port = fpw_handle_get(file, FPW_PORT);
+	if (!port)
+		return NULL;
+	h = existing ? existing : iocp_new();
+	qo = h ? fpw_handle_get(h, FPW_IOCP) : NULL;
+	if (!qo) {
+		if (h && !existing)
+			CloseHandle(h);
+		fpw_obj_put(port);
+		return NULL;
+	}
+	ok = fpw_port_associate((struct fpw_port *)port, (struct fpw_iocp *)qo, key);
+	fpw_obj_put(qo);
+	fpw_obj_put(port);
+	if (!ok) {
+		if (!existing)
+			CloseHandle(h);
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return NULL;
+	}
+	return h;
+}
+
+FLTPORT_WINAPI BOOL GetQueuedCompletionStatus(HANDLE h, LPDWORD bytes, PULONG_PTR key,
+					      LPOVERLAPPED *ov, DWORD ms)
+{
+	struct fpw_obj *o = fpw_handle_get(h, FPW_IOCP);
+	struct fpw_iocp *q = (struct fpw_iocp *)o;
+	int64_t deadline = fpw_deadline_ms(ms);
+	struct packet *p = NULL;
+	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000),
+			       .tv_nsec = (long)(deadline % 1000000000) };
+	bool closed = false;
+	BOOL ok;
+
+	if (ov)
+		*ov = NULL;
+	if (!o)
+		return FALSE;
+	if (!bytes || !key || !ov) {
+		fpw_obj_put(o);
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	pthread_mutex_lock(&q->lock);
+	while (!(p = q->head) && !(closed = q->closed)) {
+		int r = deadline == INT64_MAX ? pthread_cond_wait(&q->cond, &q->lock)
+					      : pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+		if (r == ETIMEDOUT)
+			break;
+	}
+	if (p) {
+		q->head = p->next;
+		if (!q->head)
+			q->tail = NULL;
+	}
+	pthread_mutex_unlock(&q->lock);
+	fpw_obj_put(o);
+	if (!p) {
+		SetLastError(closed ? ERROR_ABANDONED_WAIT_0 : WAIT_TIMEOUT);
+		return FALSE;
+	}
+	*bytes = p->bytes;
+	*key = p->key;
+	*ov = p->ov;
+	ok = NT_SUCCESS(p->status) ? TRUE : FALSE;
+	if (!ok)
+		SetLastError(RtlNtStatusToDosError(p->status));
+	free(p);
+	return ok;
+}
+
+FLTPORT_WINAPI BOOL PostQueuedCompletionStatus(HANDLE h, DWORD bytes, ULONG_PTR key,
+					       LPOVERLAPPED ov)
+{
+	struct fpw_obj *o = fpw_handle_get(h, FPW_IOCP);
+
+	if (!o)
+		return FALSE;
+	fpw_iocp_post((struct fpw_iocp *)o, bytes, key, ov, STATUS_SUCCESS);
+	fpw_obj_put(o);
+	return TRUE;
+}
+
+void fpw_complete(LPOVERLAPPED ov, NTSTATUS status, DWORD bytes, struct fpw_iocp *q,
+		  ULONG_PTR key)
+{
+	HANDLE ev = ov->hEvent;
+	struct fpw_obj *eo;
+
+	pthread_mutex_lock(&fpw_wait_lock);
+	ov->InternalHigh = bytes;
+	ov->Internal = (ULONG_PTR)(LONG_PTR)status;
+	fpw_wait_broadcast();
+	pthread_mutex_unlock(&fpw_wait_lock);
+	if (ev && (eo = fpw_handle_get((HANDLE)((uintptr_t)ev & ~(uintptr_t)3), FPW_EVENT))) {
+		fpw_set_event_obj(eo);
+		fpw_obj_put(eo);
+	}
+	/* hEvent with its low bit set: "do not queue a completion packet". */
+	if (q && !((uintptr_t)ev & 1))
+		fpw_iocp_post(q, bytes, key, ov, status);
+}
+
+FLTPORT_WINAPI BOOL GetOverlappedResult(HANDLE h, LPOVERLAPPED ov, LPDWORD bytes, BOOL wait)
+{
+	struct fpw_obj *o = fpw_handle_get(h, FPW_PORT);
+	NTSTATUS st;
+
+	if (!o)
+		return FALSE;
+	fpw_obj_put(o);
+	if (!ov || !bytes) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	pthread_mutex_lock(&fpw_wait_lock);
+	while ((NTSTATUS)ov->Internal == STATUS_PENDING && wait)
+		fpw_wait_until(INT64_MAX);
+	st = (NTSTATUS)ov->Internal;
+	*bytes = (DWORD)ov->InternalHigh;
+	pthread_mutex_unlock(&fpw_wait_lock);
+	if (st == STATUS_PENDING) {
+		SetLastError(ERROR_IO_INCOMPLETE);
+		return FALSE;
+	}
+	if (!NT_SUCCESS(st)) {
+		SetLastError(RtlNtStatusToDosError(st));
+		return FALSE;
+	}
+	return TRUE;
+}

@@ -1,0 +1,343 @@
+/* The Win32 subset port clients use: last error, events, threads, waits. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat/compat.h"
+
+static _Thread_local DWORD last_error;
+
+FLTPORT_WINAPI DWORD GetLastError(void)
+{
+	return last_error;
+}
+
+FLTPORT_WINAPI void SetLastError(DWORD e)
+{
+	last_error = e;
+}
+
+/* ---- the wait lock ---- */
+
+pthread_mutex_t fpw_wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wait_cond;
+static pthread_once_t wait_once = PTHREAD_ONCE_INIT;
+
+static void wait_init(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&wait_cond, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t fpw_deadline_ms(DWORD ms)
+{
+	if (ms == INFINITE)
+		return INT64_MAX;
+	return now_ns() + (int64_t)ms * 1000000;
+}
+
+void fpw_wait_broadcast(void)
+{
+	pthread_once(&wait_once, wait_init);
+	pthread_cond_broadcast(&wait_cond);
+}
+
+bool fpw_wait_until(int64_t deadline)
+{
+	struct timespec ts;
+
+	pthread_once(&wait_once, wait_init);
+	if (deadline == INT64_MAX) {
+		pthread_cond_wait(&wait_cond, &fpw_wait_lock);
+		return true;
+	}
+	if (now_ns() >= deadline)
+		return false;
+	ts.tv_sec = (time_t)(deadline / 1000000000);
+	ts.tv_nsec = (long)(deadline % 1000000000);
+	return pthread_cond_timedwait(&wait_cond, &fpw_wait_lock, &ts) != ETIMEDOUT ||
+	       now_ns() < deadline;
+}
+
+/* ---- events ---- */
+
+struct fpw_event {
+	struct fpw_obj obj;
+	bool manual;
+	bool state; /* under fpw_wait_lock */
+};
+
+static void event_destroy(struct fpw_obj *o)
+{
+	free(o);
+}
+
+static HANDLE create_event(LPSECURITY_ATTRIBUTES sa, BOOL manual, BOOL initial, bool named)
+{
+	struct fpw_event *e;
+
+	(void)sa;
+	if (named) {
+		SetLastError(ERROR_NOT_SUPPORTED);
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+		return NULL;
+	}
+	fpw_obj_init(&e->obj, FPW_EVENT, NULL, event_destroy);
+	e->manual = manual != FALSE;
+	e->state = initial != FALSE;
+	return fpw_handle_new(&e->obj);
+}
+
+FLTPORT_WINAPI HANDLE CreateEventA(LPSECURITY_ATTRIBUTES sa, BOOL manual, BOOL initial, LPCSTR name)
+{
+	return create_event(sa, manual, initial, name != NULL);
+}
+
+FLTPORT_WINAPI HANDLE CreateEventW(LPSECURITY_ATTRIBUTES sa, BOOL manual, BOOL initial,
+				   LPCWSTR name)
+{
+	return create_event(sa, manual, initial, name != NULL);
+}
+
+static BOOL set_event(HANDLE h, bool state)
+{
+	struct fpw_obj *o = fpw_handle_get(h, FPW_EVENT);
+
+	if (!o)
+		return FALSE;
+	pthread_mutex_lock(&fpw_wait_lock);
+	((struct fpw_event *)o)->state = state;
+	if (state)
+		fpw_wait_broadcast();
+	pthread_mutex_unlock(&fpw_wait_lock);
+	fpw_obj_put(o);
+	return TRUE;
+}
+
+FLTPORT_WINAPI BOOL SetEvent(HANDLE h)
+{
+	return set_event(h, true);
+}
+
+FLTPORT_WINAPI BOOL ResetEvent(HANDLE h)
+{
+	return set_event(h, false);
+}
+
+void fpw_set_event_obj(struct fpw_obj *o)
+{
+	pthread_mutex_lock(&fpw_wait_lock);
+	((struct fpw_event *)o)->state = true;
+	fpw_wait_broadcast();
+	pthread_mutex_unlock(&fpw_wait_lock);
+}
+
+/* ---- threads ---- */
+
+struct fpw_thread {
+	struct fpw_obj obj;
+	LPTHREAD_START_ROUTINE start;
+	LPVOID param;
+	bool done; /* under fpw_wait_lock */
+	DWORD exit_code;
+};
+
+static void thread_destroy(struct fpw_obj *o)
+{
+	free(o);
+}
+
+static void *thread_main(void *arg)
+{
+	struct fpw_thread *t = arg;
+	DWORD code = t->start(t->param);
+
+	pthread_mutex_lock(&fpw_wait_lock);
+	t->exit_code = code;
+	t->done = true;
+	fpw_wait_broadcast();
+	pthread_mutex_unlock(&fpw_wait_lock);
+	fpw_obj_put(&t->obj); /* the thread's own reference */
+	return NULL;
+}
+
+FLTPORT_WINAPI HANDLE CreateThread(LPSECURITY_ATTRIBUTES sa, SIZE_T stack,
+				   LPTHREAD_START_ROUTINE start, LPVOID param, DWORD flags,
+				   LPDWORD tid)
+{
+	struct fpw_thread *t;
+	pthread_attr_t attr;
+	pthread_t th;
+	HANDLE h;
+	int rc;
+
+	(void)sa;
+	if (!start || (flags & ~(DWORD)STACK_SIZE_PARAM_IS_A_RESERVATION)) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+		return NULL;
+	}
+	fpw_obj_init(&t->obj, FPW_THREAD, NULL, thread_destroy);
+	t->start = start;
+	t->param = param;
+	t->exit_code = STILL_ACTIVE;
+	fpw_obj_get(&t->obj); /* the handle's; the initial one is the thread's */
+	h = fpw_handle_new(&t->obj);
+	if (!h) {
+		fpw_obj_put(&t->obj);
+		return NULL;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (stack >= 65536)
+		pthread_attr_setstacksize(&attr, stack);
+	rc = pthread_create(&th, &attr, thread_main, t);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		fpw_obj_put(&t->obj);
+		CloseHandle(h);
+		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+		return NULL;
+	}
+	if (tid)
+		*tid = 0; /* Linux thread ids are known only inside the thread */
+	return h;
+}
+
+FLTPORT_WINAPI BOOL GetExitCodeThread(HANDLE h, LPDWORD code)
+{
+	struct fpw_obj *o = fpw_handle_get(h, FPW_THREAD);
+
+	if (!o)
+		return FALSE;
+	pthread_mutex_lock(&fpw_wait_lock);
+	if (code)
+		*code = ((struct fpw_thread *)o)->exit_code;
+	pthread_mutex_unlock(&fpw_wait_lock);
+	fpw_obj_put(o);
+	return TRUE;
+}
+
+FLTPORT_WINAPI DWORD GetCurrentThreadId(void)
+{
+	return (DWORD)syscall(SYS_gettid);
+}
+
+FLTPORT_WINAPI DWORD GetCurrentProcessId(void)
+{
+	return (DWORD)getpid();
+}
+
+FLTPORT_WINAPI void Sleep(DWORD ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- waits ---- */
+
+/* Signalled?  Consumes an auto-reset event when `consume`.  Lock held. */
+static bool signalled(struct fpw_obj *o, bool consume)
+{
+	if (o->kind == FPW_EVENT) {
+		struct fpw_event *e = (struct fpw_event *)o;
+		bool s = e->state;
+
+		if (s && consume && !e->manual)
+			e->state = false;
+		return s;
+	}
+	return ((struct fpw_thread *)o)->done;
+}
+
+static DWORD wait_objects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
+{
+	struct fpw_obj *objs[MAXIMUM_WAIT_OBJECTS];
+	int64_t deadline = fpw_deadline_ms(ms);
+	DWORD rc = WAIT_TIMEOUT;
+
+	if (n == 0 || n > MAXIMUM_WAIT_OBJECTS || !hs) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return WAIT_FAILED;
+	}
+	for (DWORD i = 0; i < n; i++) {
+		objs[i] = fpw_handle_get(hs[i], 0);
+		if (!objs[i] || (objs[i]->kind != FPW_EVENT && objs[i]->kind != FPW_THREAD)) {
+			for (DWORD k = 0; k <= i; k++)
+				fpw_obj_put(objs[k]);
+			SetLastError(ERROR_INVALID_HANDLE);
+			return WAIT_FAILED;
+		}
+	}
+	pthread_mutex_lock(&fpw_wait_lock);
+	for (;;) {
+		if (all) {
+			DWORD k = 0;
+
+			while (k < n && signalled(objs[k], false))
+				k++;
+			if (k == n) {
+				for (k = 0; k < n; k++)
+					signalled(objs[k], true);
+				rc = WAIT_OBJECT_0;
+				break;
+			}
+		} else {
+			DWORD k = 0;
+
+			while (k < n && !signalled(objs[k], true))
+				k++;
+			if (k < n) {
+				rc = (DWORD)(WAIT_OBJECT_0 + k);
+				break;
+			}
+		}
+		if (!fpw_wait_until(deadline))
+			break;
+	}
+	pthread_mutex_unlock(&fpw_wait_lock);
+	for (DWORD i = 0; i < n; i++)
+		fpw_obj_put(objs[i]);
+	return rc;
+}
+
+FLTPORT_WINAPI DWORD WaitForSingleObject(HANDLE h, DWORD ms)
+{
+	return wait_objects(1, &h, TRUE, ms);
+}
+
+FLTPORT_WINAPI DWORD WaitForSingleObjectEx(HANDLE h, DWORD ms, BOOL alertable)
+{
+	(void)alertable;
+	return wait_objects(1, &h, TRUE, ms);
+}
+
+FLTPORT_WINAPI DWORD WaitForMultipleObjects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
+{
+	return wait_objects(n, hs, all, ms);
+}
