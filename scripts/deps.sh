@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install every build and test dependency of fltport with apt-get (Debian 12).
+#
+# Idempotent: prints nothing and exits 0 when everything is present.  Runs
+# `apt-get update` only when something is missing.  Not root and something
+# missing: prints the apt-get line to run and exits 1.
+set -euo pipefail
+
+packages=(
+	build-essential            # gcc (with its ASan/UBSan/TSan runtimes), libc headers
+	gcc
+	make
+	cmake                      # >= 3.20
+	pkg-config
+	libcriterion-dev           # test framework
+	gcc-mingw-w64-x86-64-win32 # cross-compile check of the Windows layer
+)
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "deps.sh: dpkg-query not found: this script needs a Debian-based system." >&2
+	echo "deps.sh: install by hand: ${packages[*]}" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	if [ "$status" != "install ok installed" ]; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing build/test dependencies: ${missing[*]}" >&2
+	echo "deps.sh: run this, then try again:" >&2
+	echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q </dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
