@@ -108,6 +108,11 @@ static int recv_result(int fd, int64_t deadline, uint8_t *buf, struct fp_rx *rx)
 	if (r < 0)
 		return -errno;
 	rc = fp_sock_ops.recv(fd, buf, FP_FRAME_MAX, FP_CONNECT_INFO_SIZE, rx, true);
+	/* A server that refuses us at accept time closes without reading our
+	 * CONNECT: the kernel then reports ECONNRESET once, ahead of the
+	 * result that is still queued.  Read again. */
+	for (int i = 0; i < 2 && rc == -ENOTCONN; i++)
+		rc = fp_sock_ops.recv(fd, buf, FP_FRAME_MAX, FP_CONNECT_INFO_SIZE, rx, true);
 	if (rc == -ENOTCONN || rc == -EAGAIN)
 		return -ECONNRESET;
 	if (rc == -EBADMSG)

@@ -16,7 +16,7 @@
 
 #define FP_MAGIC 0x50544C46u /* "FLTP" little-endian */
 #define FP_HDR_SIZE 40u
-#define FP_INLINE_MAX (60u * 1024u) /* larger payloads ride in a memfd */
+#define FP_INLINE_MAX (64u * 1024u) /* larger payloads ride in a memfd; a connect context (≤ 0xFFE8) always fits */
 #define FP_FRAME_MAX (FP_HDR_SIZE + FP_INLINE_MAX)
 #define FP_PAYLOAD_HARD_MAX (1u << 30) /* no configuration goes above this */
 
