@@ -224,6 +224,30 @@ static void end_conn(struct fltport_conn *c)
 	run_callbacks(cbs);
 }
 
+/* Drop queued messages whose sender already expired them (their slot word
+ * moved on).  A service that reads slowly accumulates those; they must not
+ * count against the queue bound.  Lock held. */
+static void purge_expired(struct fltport_conn *c)
+{
+	struct fp_qmsg **pp = &c->qhead, *m;
+
+	c->qtail = NULL;
+	while ((m = *pp)) {
+		uint64_t id = m->rx.h.id;
+		uint32_t w = atomic_load_explicit(&c->page->slot[fp_id_slot(id)],
+						  memory_order_acquire);
+
+		if (w != fp_word(fp_id_seq(id), FP_S_PENDING)) {
+			*pp = m->next;
+			c->qlen--;
+			qmsg_free(m);
+			continue;
+		}
+		c->qtail = m;
+		pp = &m->next;
+	}
+}
+
 static int on_message(struct fltport_conn *c, struct fp_rx *rx)
 {
 	struct fp_reader *cbs = NULL;
@@ -238,6 +262,8 @@ static int on_message(struct fltport_conn *c, struct fp_rx *rx)
 	}
 	m->rx = *rx;
 	pthread_mutex_lock(&c->lock);
+	if (c->qlen >= c->nslots)
+		purge_expired(c);
 	if (c->qlen >= c->nslots || c->ended) {
 		pthread_mutex_unlock(&c->lock);
 		qmsg_free(m);

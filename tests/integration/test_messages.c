@@ -257,9 +257,12 @@ static void fx_cmd(struct fx *f, const char *fmt, ...)
 	cr_assert_eq(write(f->cmd, buf, (size_t)n), n, "command pipe: %s", strerror(errno));
 }
 
+static unsigned fx_slots; /* 0: the default */
+
 static void fx_start(struct fx *f, size_t max_message)
 {
 	struct fltport_server_config cfg = {
+		.slots = fx_slots,
 		.on_connect = on_connect,
 		.on_disconnect = on_disconnect,
 		.on_message = on_message,
@@ -500,6 +503,27 @@ Test(messages, expired_never_delivered, .timeout = 60)
 	assert_fresh_delivered(&f);
 	fx_get(&f, 4096, 0);
 	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
+	fx_finish(&f);
+}
+
+/*
+ * A service that does not read while many messages expire keeps its
+ * connection: expired messages queued at the user side do not count
+ * against the bound of one queued message per slot (regression: the user
+ * side dropped the connection once more messages than slots had arrived).
+ */
+Test(messages, slow_reader_survives_many_expired, .timeout = 60)
+{
+	struct fx f;
+
+	fx_slots = 8;
+	fx_start(&f, 0);
+	for (int i = 0; i < 64; i++)
+		cr_assert_eq(send_now(&f, "expires", NULL, NULL, 1 * MS), -ETIMEDOUT, "send %d", i);
+	fx_get(&f, 4096, 1000);
+	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
+	assert_fresh_delivered(&f);
+	cr_assert_eq(g.ndisc, 0, "the connection must survive");
 	fx_finish(&f);
 }
 
