@@ -1,0 +1,302 @@
+/*
+ * A hostile or broken user-side peer cannot hurt the filter side: every
+ * malformed frame, oversized length, unannounced fd or scribbled state-page
+ * word drops that one connection (its disconnect callback runs exactly
+ * once), and the server keeps serving others.  The peer here is a raw
+ * SOCK_SEQPACKET client speaking the wire format by hand (docs/PROTOCOL.md).
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/frame.h"
+#include "core/shared.h"
+#include "fltport/port.h"
+#include "testutil.h"
+
+#define MS ((int64_t)1000000)
+
+static atomic_int nconnect, ndisconnect;
+static fltport_client *_Atomic last_client;
+
+static int on_connect(fltport_client *c, void *sc, const void *ctx, size_t len,
+		      const struct fltport_peer *peer, void **cookie, uint32_t *status)
+{
+	*cookie = c;
+	atomic_store(&last_client, c);
+	atomic_fetch_add(&nconnect, 1);
+	return 0;
+}
+
+static void on_disconnect(void *cookie)
+{
+	atomic_fetch_add(&ndisconnect, 1);
+	fltport_client_close(cookie);
+}
+
+static uint32_t on_message(void *cookie, const struct fltport_request *req, void *out,
+			   size_t cap, size_t *out_len)
+{
+	for (unsigned i = 0; i < req->nfds; i++)
+		close(req->fds[i]);
+	return 7;
+}
+
+static fltport_server *start(const char **name)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = on_connect, .on_disconnect = on_disconnect,
+		.on_message = on_message, .max_connections = 4,
+		.max_message = 1u << 20,
+	};
+	fltport_server *srv;
+
+	tu_private_dir();
+	*name = tu_port_name("hostile");
+	atomic_store(&nconnect, 0);
+	atomic_store(&ndisconnect, 0);
+	cr_assert_eq(fltport_server_create(*name, &cfg, &srv), 0);
+	return srv;
+}
+
+static int raw_send(int fd, const struct fp_hdr *h, const void *payload, size_t len,
+		    const int *fds, unsigned nfds)
+{
+	uint8_t buf[FP_HDR_SIZE + 256];
+	union {
+		struct cmsghdr a;
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+	} cb;
+	struct iovec iov = { .iov_base = buf, .iov_len = FP_HDR_SIZE + len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	cr_assert(len <= 256);
+	fp_hdr_encode(h, buf);
+	memcpy(buf + FP_HDR_SIZE, payload, len);
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&cb, 0, sizeof(cb));
+		mh.msg_control = cb.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* Receive one frame (header decoded without validation) and its fds. */
+static int raw_recv(int fd, struct fp_hdr *h, int *fds, unsigned *nfds, int timeout_ms)
+{
+	uint8_t buf[FP_FRAME_MAX];
+	union {
+		struct cmsghdr a;
+		char b[CMSG_SPACE(sizeof(int) * 8)];
+	} cb;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			     .msg_controllen = sizeof(cb.b) };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	*nfds = 0;
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -ETIMEDOUT;
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	if (n <= 0)
+		return n == 0 ? -ENOTCONN : -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+		memcpy(fds + *nfds, CMSG_DATA(c), k * sizeof(int));
+		*nfds += k;
+	}
+	return fp_frame_decode(buf, (size_t)n, *nfds, 1u << 30, h);
+}
+
+static struct fp_hdr hdr(uint16_t type)
+{
+	return (struct fp_hdr){ .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION, .type = type };
+}
+
+/* A raw client through the handshake: its socket, and the state page. */
+static int raw_connect(const char *name, struct fp_page **page, size_t *page_size)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fp_hdr h = hdr(FP_T_CONNECT), r;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), fds[8];
+	unsigned nfds;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", fltport_dir(), name);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(raw_send(fd, &h, NULL, 0, NULL, 0), 0);
+	cr_assert_eq(raw_recv(fd, &r, fds, &nfds, 10000), 0);
+	cr_assert_eq(r.type, FP_T_CONNECT_RESULT);
+	cr_assert_eq(r.err, 0);
+	cr_assert_eq(nfds, 1);
+	*page_size = 8192;
+	*page = mmap(NULL, *page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	cr_assert_neq(*page, MAP_FAILED);
+	close(fds[0]);
+	return fd;
+}
+
+static bool one_disconnect(void *arg)
+{
+	return atomic_load(&ndisconnect) >= 1;
+}
+
+/* The connection was dropped: EOF at the raw client, one disconnect. */
+static void assert_dropped(int fd)
+{
+	struct fp_hdr h;
+	int fds[8];
+	unsigned nfds;
+
+	cr_assert_eq(raw_recv(fd, &h, fds, &nfds, 10000), -ENOTCONN);
+	cr_assert(tu_wait_until(one_disconnect, NULL, 10000));
+	/* Negative check: give a second (wrong) callback a moment to happen. */
+	tu_sleep_ms(100);
+	cr_assert_eq(atomic_load(&ndisconnect), 1);
+}
+
+/* Another client is still served after one was dropped. */
+static void assert_still_serving(const char *name)
+{
+	fltport_conn *c;
+	uint32_t status = 0;
+
+	cr_assert_eq(fltport_connect(name, NULL, 0, 0, 10000 * MS, &c, NULL), 0);
+	cr_assert_eq(fltport_request(c, "x", 1, NULL, 0, NULL, 0, NULL, &status, 10000 * MS), 0);
+	cr_assert_eq(status, 7);
+	fltport_close(c);
+}
+
+static void drop_case(struct fp_hdr h, size_t extra, const int *fds, unsigned nfds)
+{
+	const char *name;
+	fltport_server *srv = start(&name);
+	struct fp_page *pg;
+	size_t pgsz;
+	int fd = raw_connect(name, &pg, &pgsz);
+	uint8_t zeros[256] = { 0 };
+
+	cr_assert_eq(raw_send(fd, &h, zeros, extra, fds, nfds), 0);
+	assert_dropped(fd);
+	assert_still_serving(name);
+	munmap(pg, pgsz);
+	close(fd);
+	fltport_server_destroy(srv);
+}
+
+Test(hostile, bad_magic_drops_the_peer, .timeout = 60)
+{
+	struct fp_hdr h = hdr(FP_T_REQUEST);
+
+	h.magic = 0xdeadbeef;
+	drop_case(h, 0, NULL, 0);
+}
+
+Test(hostile, length_above_the_limit_drops_the_peer, .timeout = 60)
+{
+	struct fp_hdr h = hdr(FP_T_REQUEST);
+
+	/* Claims 2 MiB on a 1 MiB port: refused before anything is allocated. */
+	h.len = 2u << 20;
+	h.flags = FP_F_MEMFD;
+	drop_case(h, 0, NULL, 0);
+}
+
+Test(hostile, length_not_matching_the_datagram_drops_the_peer, .timeout = 60)
+{
+	struct fp_hdr h = hdr(FP_T_REQUEST);
+
+	h.len = 100;
+	drop_case(h, 10, NULL, 0);
+}
+
+Test(hostile, unannounced_fd_drops_the_peer, .timeout = 60)
+{
+	struct fp_hdr h = hdr(FP_T_REQUEST);
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	drop_case(h, 0, p, 1); /* nfds says 0 */
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(hostile, fake_memfd_drops_the_peer, .timeout = 60)
+{
+	struct fp_hdr h = hdr(FP_T_REQUEST);
+	int p[2];
+
+	/* A pipe where a sealed memfd of the announced size must be. */
+	cr_assert_eq(pipe(p), 0);
+	h.len = FP_INLINE_MAX + 1;
+	h.flags = FP_F_MEMFD;
+	drop_case(h, 0, p, 1);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(hostile, wrong_direction_frame_drops_the_peer, .timeout = 60)
+{
+	drop_case(hdr(FP_T_MESSAGE), 0, NULL, 0);
+}
+
+struct sender {
+	fltport_client *client;
+	int rc;
+};
+
+static void *send_main(void *arg)
+{
+	struct sender *s = arg;
+
+	s->rc = fltport_send(s->client, "m", 1, NULL, 0, NULL, NULL, NULL, 10000 * MS);
+	return NULL;
+}
+
+/* A scribbled state-page word: the pending send fails, the peer is dropped,
+ * the filter is unharmed. */
+Test(hostile, scribbled_state_page_drops_the_peer, .timeout = 60)
+{
+	const char *name;
+	fltport_server *srv = start(&name);
+	struct fp_page *pg;
+	size_t pgsz;
+	int fd = raw_connect(name, &pg, &pgsz), fds[8];
+	struct sender s = { .client = atomic_load(&last_client) };
+	struct fp_hdr h;
+	unsigned nfds;
+	pthread_t t;
+
+	cr_assert_eq(pthread_create(&t, NULL, send_main, &s), 0);
+	cr_assert_eq(raw_recv(fd, &h, fds, &nfds, 10000), 0);
+	cr_assert_eq(h.type, FP_T_MESSAGE);
+	/* State 0xF: no state the protocol has. */
+	atomic_store(&pg->slot[fp_id_slot(h.id)], 0xFFFFFFFFu);
+	syscall(SYS_futex, &pg->slot[fp_id_slot(h.id)], 1 /* FUTEX_WAKE */, 1, NULL, NULL, 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(s.rc, -ENOTCONN);
+	assert_dropped(fd);
+	assert_still_serving(name);
+	munmap(pg, pgsz);
+	close(fd);
+	fltport_server_destroy(srv);
+}
