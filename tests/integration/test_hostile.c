@@ -83,7 +83,8 @@ static int raw_send(int fd, const struct fp_hdr *h, const void *payload, size_t 
 
 	cr_assert(len <= 256);
 	fp_hdr_encode(h, buf);
-	memcpy(buf + FP_HDR_SIZE, payload, len);
+	if (len)
+		memcpy(buf + FP_HDR_SIZE, payload, len);
 	if (nfds) {
 		struct cmsghdr *c;
 
