@@ -7,6 +7,7 @@
 #   make install          cmake --install into $(PREFIX) (default /usr/local)
 #   make asan / tsan      sanitizer builds in build-asan/ and build-tsan/
 #   make format-check     clang-format --dry-run over the sources (skipped without clang-format)
+#   make fuzz             libFuzzer on the frame decoder for FUZZ_SECONDS (default 60)
 #   make clean            remove every build directory
 
 BUILD ?= build
@@ -19,7 +20,9 @@ FORMAT_DIRS := src include tests samples
 # cmake --build runs make again: keep its output free of "Entering directory" lines.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all configure deps test install demo format-check clean asan tsan
+FUZZ_SECONDS ?= 60
+
+.PHONY: all configure deps test install demo format-check clean asan tsan fuzz
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
@@ -55,5 +58,11 @@ format-check:
 		if [ -n "$$files" ]; then clang-format --dry-run --Werror $$files; fi; \
 	fi
 
+fuzz: deps
+	@mkdir -p build-fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+		tests/fuzz/fuzz_frame.c src/core/frame.c -o build-fuzz/fuzz_frame
+	build-fuzz/fuzz_frame -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -14,6 +14,8 @@ packages=(
 	pkg-config
 	libcriterion-dev           # test framework
 	gcc-mingw-w64-x86-64-win32 # cross-compile check of the Windows layer
+	clang                      # libFuzzer target of the frame decoder (make fuzz)
+	libclang-rt-14-dev         # libFuzzer and sanitizer runtimes for clang
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
