@@ -18,6 +18,11 @@
  *     fltport_close()           end the connection (CloseHandle)
  *
  * Conventions (every function):
+ *   - Thread-safe unless it says otherwise: any function may be called from
+ *     any thread, concurrently with any other on the same object, except
+ *     that an object must not be used once the call that frees it
+ *     (fltport_server_destroy, fltport_client_close, fltport_close) has
+ *     begun.
  *   - Returns 0 or a negative errno.  Out-parameters are written only on
  *     success, except where a function says otherwise.
  *   - Application statuses (a connect rejection, a message callback's result,
@@ -355,12 +360,14 @@ typedef void (*fltport_get_fn)(void *arg, int err, void *buf,
 FLTPORT_API int fltport_get_async(fltport_conn *conn, void *buf, size_t cap,
 				  fltport_get_fn fn, void *arg, uint64_t *token);
 
-/* Cancel one posted get: its callback runs with -ECANCELED before this
- * returns.  Returns 0, or -ENOENT if it is no longer pending. */
+/* Cancel one posted get: its callback runs with -ECANCELED on the calling
+ * thread before this returns.  Non-blocking otherwise.  Returns 0, or
+ * -ENOENT if it is no longer pending (already completed or cancelled). */
 FLTPORT_API int fltport_cancel_get(fltport_conn *conn, uint64_t token);
 
-/* Cancel every posted get and wake every blocked fltport_get() with
- * -ECANCELED.  Returns how many were cancelled (≥ 0). */
+/* Cancel every posted get (callbacks run on the calling thread) and wake
+ * every blocked fltport_get() with -ECANCELED.  Non-blocking otherwise.
+ * Returns how many were cancelled (≥ 0). */
 FLTPORT_API int fltport_cancel_gets(fltport_conn *conn);
 
 /*
