@@ -448,6 +448,13 @@ static void *io_main(void *arg)
 				fp_client_unref(evs[i].data.ptr);
 		if (stopping)
 			drop_all_handshakes(srv);
+		/* on_wake() drained the eventfd: a quit set before that drain
+		 * must be seen now, or its wake-up is lost. */
+		pthread_mutex_lock(&srv->lock);
+		quit = srv->quit;
+		pthread_mutex_unlock(&srv->lock);
+		if (quit)
+			break;
 	}
 	return NULL;
 }
