@@ -341,3 +341,42 @@ FLTPORT_WINAPI DWORD WaitForMultipleObjects(DWORD n, const HANDLE *hs, BOOL all,
 {
 	return wait_objects(n, hs, all, ms);
 }
+
+/* ---- critical sections ---- */
+
+FLTPORT_WINAPI void InitializeCriticalSection(LPCRITICAL_SECTION cs)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&cs->fltport_mutex, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+FLTPORT_WINAPI BOOL InitializeCriticalSectionAndSpinCount(LPCRITICAL_SECTION cs, DWORD spin)
+{
+	(void)spin;
+	InitializeCriticalSection(cs);
+	return TRUE;
+}
+
+FLTPORT_WINAPI void EnterCriticalSection(LPCRITICAL_SECTION cs)
+{
+	pthread_mutex_lock(&cs->fltport_mutex);
+}
+
+FLTPORT_WINAPI BOOL TryEnterCriticalSection(LPCRITICAL_SECTION cs)
+{
+	return pthread_mutex_trylock(&cs->fltport_mutex) == 0;
+}
+
+FLTPORT_WINAPI void LeaveCriticalSection(LPCRITICAL_SECTION cs)
+{
+	pthread_mutex_unlock(&cs->fltport_mutex);
+}
+
+FLTPORT_WINAPI void DeleteCriticalSection(LPCRITICAL_SECTION cs)
+{
+	pthread_mutex_destroy(&cs->fltport_mutex);
+}

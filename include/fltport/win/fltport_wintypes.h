@@ -202,7 +202,7 @@ typedef union _ULARGE_INTEGER {
 #define CopyMemory RtlCopyMemory
 #define MoveMemory RtlMoveMemory
 #define FillMemory RtlFillMemory
-#ifndef __cplusplus
+#ifndef NOMINMAX /* as windows.h: define NOMINMAX to keep them out */
 #ifndef min
 #define min(a, b) (((a) < (b)) ? (a) : (b))
 #endif

@@ -13,6 +13,8 @@
 #ifndef FLTPORT_WINDOWS_H
 #define FLTPORT_WINDOWS_H
 
+#include <pthread.h>
+
 #include "fltport_wintypes.h"
 
 typedef DWORD(WINAPI *PTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
@@ -79,6 +81,62 @@ FLTPORT_WINAPI BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
 					LPDWORD lpNumberOfBytesTransferred, BOOL bWait);
 FLTPORT_WINAPI BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
 FLTPORT_WINAPI BOOL CancelIo(HANDLE hFile);
+
+/* Critical sections (recursive, like Windows'). */
+typedef struct _RTL_CRITICAL_SECTION {
+	pthread_mutex_t fltport_mutex;
+} CRITICAL_SECTION, *PCRITICAL_SECTION, *LPCRITICAL_SECTION;
+FLTPORT_WINAPI void InitializeCriticalSection(LPCRITICAL_SECTION cs);
+FLTPORT_WINAPI BOOL InitializeCriticalSectionAndSpinCount(LPCRITICAL_SECTION cs, DWORD spin);
+FLTPORT_WINAPI void EnterCriticalSection(LPCRITICAL_SECTION cs);
+FLTPORT_WINAPI BOOL TryEnterCriticalSection(LPCRITICAL_SECTION cs);
+FLTPORT_WINAPI void LeaveCriticalSection(LPCRITICAL_SECTION cs);
+FLTPORT_WINAPI void DeleteCriticalSection(LPCRITICAL_SECTION cs);
+
+/* Interlocked operations (full barriers, as on Windows). */
+static inline LONG InterlockedIncrement(LONG volatile *p)
+{
+	return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedDecrement(LONG volatile *p)
+{
+	return __atomic_sub_fetch(p, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedExchange(LONG volatile *p, LONG v)
+{
+	return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedExchangeAdd(LONG volatile *p, LONG v)
+{
+	return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedCompareExchange(LONG volatile *p, LONG exchange, LONG comparand)
+{
+	__atomic_compare_exchange_n(p, &comparand, exchange, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	return comparand;
+}
+static inline LONGLONG InterlockedIncrement64(LONGLONG volatile *p)
+{
+	return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONGLONG InterlockedDecrement64(LONGLONG volatile *p)
+{
+	return __atomic_sub_fetch(p, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONGLONG InterlockedExchangeAdd64(LONGLONG volatile *p, LONGLONG v)
+{
+	return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+static inline PVOID InterlockedExchangePointer(PVOID volatile *p, PVOID v)
+{
+	return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
+static inline PVOID InterlockedCompareExchangePointer(PVOID volatile *p, PVOID exchange,
+						      PVOID comparand)
+{
+	__atomic_compare_exchange_n(p, &comparand, exchange, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	return comparand;
+}
 
 /* The NTSTATUS → Win32 error mapping of ntdll (the subset in SPEC §4). */
 FLTPORT_WINAPI ULONG RtlNtStatusToDosError(NTSTATUS Status);

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Compile-only check of the Windows-compatible headers (include/fltport/win),
+# SPEC §8.13, §8.9, §8.20, §8.30, issue 3 point 4:
+#   - every header alone, and all of them in one translation unit
+#     (windows.h, fltuser.h, fltkernel.h, ntstatus.h, winioctl.h and the case
+#     aliases fltUser.h, fltKernel.h), in two include orders;
+#   - as C11 and as C++17, with -Wall -Wextra -Werror;
+#   - with static asserts on every shared layout (FILTER_MESSAGE_HEADER,
+#     FILTER_REPLY_HEADER, OVERLAPPED, LARGE_INTEGER, the Windows widths) and
+#     on the types and values of the §4/§8.20 constants.
+# Uses gcc/g++ (CC/CXX to override); clang/clang++ too when installed.
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+inc=include/fltport/win
+tmp=$(mktemp -d /tmp/fltport-headers.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+headers=(windows.h fltuser.h fltkernel.h ntstatus.h winioctl.h fltUser.h fltKernel.h)
+
+# The checks shared by C and C++ (FP_SA is _Static_assert / static_assert).
+cat >"$tmp/checks.h" <<'EOT'
+#include <stddef.h>
+#ifdef __cplusplus
+#include <type_traits>
+#define FP_SA(e, m) static_assert(e, m)
+#define FP_SAME(x, T) (std::is_same<decltype(x), T>::value)
+#define FP_ALIGNOF(T) alignof(T)
+#define FP_MIN16(n) ((n) < 16u ? (n) : 16u) /* (libstdc++ headers included after windows.h may drop min/max, as on Windows) */
+#else
+#define FP_ALIGNOF(T) _Alignof(T)
+#define FP_MIN16(n) min((n), 16u) /* §8.22 */
+#define FP_SA(e, m) _Static_assert(e, m)
+#define FP_SAME(x, T) _Generic((x), T: 1, default: 0)
+#endif
+
+/* Windows widths on LP64 (§8.9, §8.23). */
+FP_SA(sizeof(BOOL) == 4 && sizeof(BOOLEAN) == 1 && sizeof(BYTE) == 1 && sizeof(UCHAR) == 1, "8/32");
+FP_SA(sizeof(SHORT) == 2 && sizeof(USHORT) == 2 && sizeof(WORD) == 2, "16-bit");
+FP_SA(sizeof(INT) == 4 && sizeof(UINT) == 4 && sizeof(LONG) == 4 && sizeof(ULONG) == 4, "32-bit");
+FP_SA(sizeof(DWORD) == 4 && sizeof(NTSTATUS) == 4 && sizeof(HRESULT) == 4, "32-bit");
+FP_SA(sizeof(LONGLONG) == 8 && sizeof(ULONGLONG) == 8 && sizeof(LARGE_INTEGER) == 8, "64-bit");
+FP_SA(sizeof(ULONG_PTR) == sizeof(void *) && sizeof(LONG_PTR) == sizeof(void *), "pointer-sized");
+FP_SA(sizeof(DWORD_PTR) == sizeof(void *) && sizeof(SIZE_T) == sizeof(void *), "pointer-sized");
+FP_SA(sizeof(HANDLE) == sizeof(void *) && sizeof(WCHAR) == sizeof(wchar_t), "HANDLE, WCHAR");
+FP_SA((LONG)-1 < 0 && (ULONG)-1 > 0 && (DWORD)-1 > 0 && (NTSTATUS)-1 < 0, "signedness");
+
+/* The layouts that cross the process boundary (§3.6, §8.9). */
+FP_SA(sizeof(FILTER_MESSAGE_HEADER) == 16, "FILTER_MESSAGE_HEADER size");
+FP_SA(offsetof(FILTER_MESSAGE_HEADER, ReplyLength) == 0, "ReplyLength offset");
+FP_SA(offsetof(FILTER_MESSAGE_HEADER, MessageId) == 8, "MessageId offset");
+FP_SA(FP_ALIGNOF(FILTER_MESSAGE_HEADER) == 8, "FILTER_MESSAGE_HEADER alignment");
+FP_SA(sizeof(FILTER_REPLY_HEADER) == 16, "FILTER_REPLY_HEADER size");
+FP_SA(offsetof(FILTER_REPLY_HEADER, Status) == 0, "Status offset");
+FP_SA(offsetof(FILTER_REPLY_HEADER, MessageId) == 8, "MessageId offset");
+FP_SA(FP_ALIGNOF(FILTER_REPLY_HEADER) == 8, "FILTER_REPLY_HEADER alignment");
+/* OVERLAPPED: the Windows x64 layout (§8.28). */
+#if defined(__LP64__) || defined(_WIN64)
+FP_SA(sizeof(OVERLAPPED) == 32, "OVERLAPPED size");
+FP_SA(offsetof(OVERLAPPED, Internal) == 0 && offsetof(OVERLAPPED, InternalHigh) == 8, "Internal*");
+FP_SA(offsetof(OVERLAPPED, Offset) == 16 && offsetof(OVERLAPPED, OffsetHigh) == 20, "Offset*");
+FP_SA(offsetof(OVERLAPPED, Pointer) == 16 && offsetof(OVERLAPPED, hEvent) == 24, "Pointer, hEvent");
+#endif
+FP_SA(offsetof(LARGE_INTEGER, LowPart) == 0 && offsetof(LARGE_INTEGER, HighPart) == 4, "LARGE_INTEGER");
+
+/* §4 values and §8.20 types: STATUS_* are NTSTATUS, E_* HRESULT. */
+FP_SA(FP_SAME(STATUS_SUCCESS, NTSTATUS) && FP_SAME(STATUS_TIMEOUT, NTSTATUS), "NTSTATUS type");
+FP_SA(FP_SAME(STATUS_BUFFER_OVERFLOW, NTSTATUS) && FP_SAME(STATUS_FLT_NO_WAITER_FOR_REPLY, NTSTATUS), "NTSTATUS type");
+FP_SA(FP_SAME(S_OK, HRESULT) && FP_SAME(E_FAIL, HRESULT) && FP_SAME(E_INVALIDARG, HRESULT), "HRESULT type");
+FP_SA(FP_SAME(HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED), HRESULT), "HRESULT_FROM_WIN32 type");
+FP_SA(STATUS_TIMEOUT == 0x102 && STATUS_PENDING == 0x103, "success codes");
+FP_SA(STATUS_BUFFER_OVERFLOW == (NTSTATUS)0x80000005u && STATUS_BUFFER_OVERFLOW < 0, "0x80000005");
+FP_SA(STATUS_DATATYPE_MISALIGNMENT == (NTSTATUS)0x80000002u, "0x80000002");
+FP_SA(STATUS_NO_MORE_ENTRIES == (NTSTATUS)0x8000001Au, "0x8000001A");
+FP_SA(STATUS_UNSUCCESSFUL == (NTSTATUS)0xC0000001u, "0xC0000001");
+FP_SA(STATUS_INVALID_HANDLE == (NTSTATUS)0xC0000008u, "0xC0000008");
+FP_SA(STATUS_INVALID_PARAMETER == (NTSTATUS)0xC000000Du, "0xC000000D");
+FP_SA(STATUS_INVALID_DEVICE_REQUEST == (NTSTATUS)0xC0000010u, "0xC0000010");
+FP_SA(STATUS_ACCESS_DENIED == (NTSTATUS)0xC0000022u, "0xC0000022");
+FP_SA(STATUS_BUFFER_TOO_SMALL == (NTSTATUS)0xC0000023u, "0xC0000023");
+FP_SA(STATUS_OBJECT_NAME_NOT_FOUND == (NTSTATUS)0xC0000034u, "0xC0000034");
+FP_SA(STATUS_OBJECT_NAME_COLLISION == (NTSTATUS)0xC0000035u, "0xC0000035");
+FP_SA(STATUS_PORT_DISCONNECTED == (NTSTATUS)0xC0000037u, "0xC0000037");
+FP_SA(STATUS_THREAD_IS_TERMINATING == (NTSTATUS)0xC000004Bu, "0xC000004B");
+FP_SA(STATUS_INTEGER_OVERFLOW == (NTSTATUS)0xC0000095u, "0xC0000095");
+FP_SA(STATUS_INSUFFICIENT_RESOURCES == (NTSTATUS)0xC000009Au, "0xC000009A");
+FP_SA(STATUS_IO_TIMEOUT == (NTSTATUS)0xC00000B5u, "0xC00000B5");
+FP_SA(STATUS_CANCELLED == (NTSTATUS)0xC0000120u, "0xC0000120");
+FP_SA(STATUS_NOT_FOUND == (NTSTATUS)0xC0000225u, "0xC0000225");
+FP_SA(STATUS_CONNECTION_COUNT_LIMIT == (NTSTATUS)0xC0000246u, "0xC0000246");
+FP_SA(STATUS_FLT_BUFFER_TOO_SMALL == (NTSTATUS)0x801C0001u, "0x801C0001");
+FP_SA(STATUS_FLT_DELETING_OBJECT == (NTSTATUS)0xC01C000Bu, "0xC01C000B");
+FP_SA(STATUS_FLT_NO_WAITER_FOR_REPLY == (NTSTATUS)0xC01C0020u, "0xC01C0020");
+FP_SA(S_OK == 0 && S_FALSE == 1 && E_FAIL == (HRESULT)0x80004005u && E_NOTIMPL == (HRESULT)0x80004001u, "E_*");
+FP_SA(E_OUTOFMEMORY == (HRESULT)0x8007000Eu && E_INVALIDARG == (HRESULT)0x80070057u, "E_*");
+FP_SA(E_HANDLE == (HRESULT)0x80070006u && E_ACCESSDENIED == (HRESULT)0x80070005u, "E_*");
+FP_SA(ERROR_SUCCESS == 0 && ERROR_INVALID_FUNCTION == 1 && ERROR_FILE_NOT_FOUND == 2, "ERROR_*");
+FP_SA(ERROR_ACCESS_DENIED == 5 && ERROR_INVALID_HANDLE == 6 && ERROR_NOT_ENOUGH_MEMORY == 8, "ERROR_*");
+FP_SA(ERROR_INVALID_PARAMETER == 87 && ERROR_INSUFFICIENT_BUFFER == 122 && ERROR_MORE_DATA == 234, "ERROR_*");
+FP_SA(ERROR_NO_MORE_ITEMS == 259 && ERROR_ABANDONED_WAIT_0 == 735, "ERROR_*");
+FP_SA(ERROR_OPERATION_ABORTED == 995 && ERROR_IO_PENDING == 997 && ERROR_NOT_FOUND == 1168, "ERROR_*");
+FP_SA(ERROR_CONNECTION_COUNT_LIMIT == 1238 && ERROR_FLT_NO_WAITER_FOR_REPLY == (HRESULT)0x801F0020u, "ERROR_*");
+FP_SA(WAIT_OBJECT_0 == 0 && WAIT_TIMEOUT == 258 && INFINITE == 0xFFFFFFFFu, "waits");
+FP_SA(FLT_PORT_CONNECT == 0x0001 && FLT_PORT_ALL_ACCESS == 0x001F0001u, "§2.6");
+FP_SA(FLT_PORT_FLAG_SYNC_HANDLE == 1 && FLT_PORT_CONTEXT_MAX == 0xFFE8, "§3.1");
+FP_SA(OBJ_KERNEL_HANDLE == 0x200 && OBJ_CASE_INSENSITIVE == 0x40, "OBJ_*");
+/* HRESULT helpers on a 32-bit HRESULT on LP64 (§4, §8.19). */
+FP_SA(HRESULT_FROM_WIN32(ERROR_IO_PENDING) == (HRESULT)0x800703E5u, "HRESULT_FROM_WIN32(997)");
+FP_SA(HRESULT_FROM_WIN32(ERROR_ABANDONED_WAIT_0) == (HRESULT)0x800702DFu, "HRESULT_FROM_WIN32(735)");
+FP_SA(HRESULT_FROM_WIN32(0) == 0 && HRESULT_FROM_WIN32(ERROR_CONNECTION_COUNT_LIMIT) == (HRESULT)0x800704D6u, "");
+FP_SA(FAILED(E_FAIL) && !FAILED(S_FALSE) && SUCCEEDED(S_OK) && IS_ERROR(E_HANDLE) && !IS_ERROR(S_FALSE), "§8.19");
+FP_SA(NT_SUCCESS(STATUS_TIMEOUT) && !NT_SUCCESS(STATUS_BUFFER_OVERFLOW) && NT_ERROR(STATUS_ACCESS_DENIED), "NT_*");
+
+/* The padding pitfall (§3.6): a packed reply is 16 + n, an unpacked one may be more. */
+#pragma pack(push, 1)
+typedef struct { FILTER_REPLY_HEADER h; UCHAR b; } FP_PACKED_REPLY;
+#pragma pack(pop)
+typedef struct { FILTER_REPLY_HEADER h; UCHAR b; } FP_UNPACKED_REPLY;
+FP_SA(sizeof(FP_PACKED_REPLY) == 17 && sizeof(FP_UNPACKED_REPLY) == 24, "padding pitfall");
+
+/* A few uses, so that the declarations are type-checked, §8.22 macros included. */
+_Must_inspect_result_ HRESULT WINAPI fp_use(_In_ HANDLE h, _Out_ PFILTER_MESSAGE_HEADER m);
+_Must_inspect_result_ HRESULT WINAPI fp_use(_In_ HANDLE h, _Out_ PFILTER_MESSAGE_HEADER m)
+{
+	OVERLAPPED ov;
+	FILTER_REPLY_HEADER r;
+	UNICODE_STRING u;
+	OBJECT_ATTRIBUTES oa;
+	LARGE_INTEGER t;
+	PFLT_PORT port = NULL;
+	DWORD n = 0;
+
+	RtlZeroMemory(&ov, sizeof(ov));
+	ZeroMemory(&r, sizeof(r));
+	RtlInitUnicodeString(&u, L"\\ScannerPort");
+	InitializeObjectAttributes(&oa, &u, OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, NULL, NULL);
+	t.QuadPart = -10000000;
+	UNREFERENCED_PARAMETER(oa);
+	(void)FltSendMessage(NULL, &port, &t, sizeof(t), NULL, NULL, &t);
+	(void)FilterReplyMessage(h, &r, sizeof(r));
+	(void)FilterSendMessage(h, NULL, 0, NULL, 0, &n);
+	(void)GetOverlappedResult(h, &ov, &n, FALSE);
+	return FilterGetMessage(h, m, (DWORD)(sizeof(*m) + FP_MIN16(n)), &ov);
+}
+EOT
+
+# (compiler, language flags) pairs.
+cc=${CC:-gcc}
+cxx=${CXX:-g++}
+compilers=("$cc|-x c -std=c11 -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
+	   "$cxx|-x c++ -std=c++17 -Wshadow")
+if command -v clang >/dev/null 2>&1 && command -v clang++ >/dev/null 2>&1; then
+	compilers+=("clang|-x c -std=c11 -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
+		    "clang++|-x c++ -std=c++17 -Wshadow")
+fi
+
+fail=0
+compile()
+{
+	local what=$1 file=$2 comp=${3%%|*} flags=${3#*|}
+	# shellcheck disable=SC2086 # $flags is a list of words
+	if ! "$comp" $flags -Wall -Wextra -Werror -I"$inc" -fsyntax-only "$file" 2>"$tmp/err"; then
+		echo "check-headers: FAILED: $what with $comp $flags" >&2
+		cat "$tmp/err" >&2
+		fail=1
+	fi
+}
+
+for c in "${compilers[@]}"; do
+	# Each header alone: self-contained.
+	for h in "${headers[@]}"; do
+		printf '#include <%s>\nint fp_header_alone;\n' "$h" >"$tmp/alone.c"
+		compile "$h alone" "$tmp/alone.c" "$c"
+	done
+	# All of them together, in two orders, with the checks.
+	{
+		for h in "${headers[@]}"; do printf '#include <%s>\n' "$h"; done
+		printf '#include "%s"\n' "$tmp/checks.h"
+		printf 'int fp_main(void);\nint fp_main(void) { return fp_use(NULL, NULL) == S_OK; }\n'
+	} >"$tmp/all.c"
+	compile "all headers" "$tmp/all.c" "$c"
+	{
+		for ((i = ${#headers[@]} - 1; i >= 0; i--)); do printf '#include <%s>\n' "${headers[$i]}"; done
+		printf '#include "%s"\n' "$tmp/checks.h"
+		printf 'int fp_main(void);\nint fp_main(void) { return fp_use(NULL, NULL) == S_OK; }\n'
+	} >"$tmp/all-rev.c"
+	compile "all headers, reverse order" "$tmp/all-rev.c" "$c"
+done
+
+if [ "$fail" -ne 0 ]; then
+	exit 1
+fi
+echo "check-headers: OK (${#headers[@]} headers; ${#compilers[@]} compiler/language combinations)"
