@@ -13,7 +13,11 @@
  * connection: every posted read completes with ERROR_INVALID_HANDLE and the
  * service exits 0 after printing its counts.
  */
+#ifdef FP_PLAIN
+#include "plain_criterion.h" /* the TSan pass builds this suite without Criterion */
+#else
 #include <criterion/criterion.h>
+#endif
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -239,8 +243,9 @@ Test(scanner, soak_10000, .timeout = 60)
 		     atomic_load(&g.answered), g.total);
 	cr_assert_gt(atomic_load(&g.foul), 0, "some messages must be foul");
 
+	/* (No look at g.client here: DisconnectNotify may be clearing it under
+	 * the port lock right now; test_compat_user checks the NULLing.) */
 	FltCloseClientPort(NULL, &g.client);
-	cr_assert_null(g.client);
 	cr_assert(tu_expect(&p, "DONE", line, sizeof(line), 15000), "no DONE (%s)", line);
 	snprintf(arg, sizeof(arg), "DONE answered=%ld failed=32 bad=0 lasterr=6 wait=0", g.total);
 	cr_assert_str_eq(line, arg);

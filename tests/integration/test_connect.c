@@ -10,7 +10,11 @@
  * is a helper program (tests/helpers/fp_client_peer.c, fp_server_peer.c)
  * started with fork+exec, talking back through lines on its stdout.
  */
+#ifdef FP_PLAIN
+#include "plain_criterion.h" /* the TSan pass builds this suite without Criterion */
+#else
 #include <criterion/criterion.h>
+#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -98,12 +102,12 @@ static int t_connect(fltport_client *client, void *server_cookie,
 		T.c[i].closed = false;
 		atomic_store(&T.c[i].disc, 0);
 	}
+	if (i < 0)
+		*status = T.reject ? T.reject_status : 0xC000009Au;
 	pthread_mutex_unlock(&T.lock);
 	atomic_fetch_add(&T.connects, 1);
-	if (i < 0) {
-		*status = T.reject ? T.reject_status : 0xC000009Au;
+	if (i < 0)
 		return 1;
-	}
 	*conn_cookie = &T.c[i];
 	return 0;
 }
