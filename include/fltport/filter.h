@@ -1,0 +1,250 @@
+/*
+ * fltport/filter.h — the file-system filter engine of libfltport: a
+ * minifilter-style programming model on fanotify (docs/FILTER.md).
+ *
+ *   fltport_filter_create()    permission + notification groups, threads
+ *   fltport_filter_attach()    start filtering a path (its file system)
+ *   fltport_filter_trust_*()   exempt a process (its events are allowed at once)
+ *   fltport_filter_stats()     counters, readable at any time
+ *   fltport_filter_destroy()   stop, answer what is pending, free
+ *
+ * The engine answers every permission event before its deadline, whatever
+ * the callbacks, the services they ask, or the machine do: on expiry it
+ * answers by the filter's policy (fail-open or fail-closed) and drops the
+ * late verdict.  Events caused by the filter process itself, by trusted
+ * processes, and on files outside the attached paths are answered by the
+ * reader thread at once, without a callback.
+ *
+ * Conventions are those of fltport/port.h: 0 or a negative errno, out-
+ * parameters written only on success, the library never prints (except
+ * FLTPORT_DEBUG=1 lines on stderr), every fd it creates is O_CLOEXEC.
+ *
+ * Requires CAP_SYS_ADMIN (root) and a kernel with fanotify permission
+ * events (CONFIG_FANOTIFY_ACCESS_PERMISSIONS).
+ */
+#ifndef FLTPORT_FILTER_H
+#define FLTPORT_FILTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <fltport/port.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fltport_filter fltport_filter;
+
+#define FLTPORT_FILTER_DEFAULT_DEADLINE (5 * (int64_t)1000000000) /* 5 s */
+#define FLTPORT_FILTER_DEFAULT_WORKERS 4u
+#define FLTPORT_FILTER_DEFAULT_QUEUE 1024u
+#define FLTPORT_FILTER_MAX_WORKERS 256u
+#define FLTPORT_FILTER_MAX_QUEUE 65536u
+#define FLTPORT_FILTER_MAX_PATHS 64u  /* attached paths per filter */
+#define FLTPORT_FILTER_MAX_TRUSTED 256u /* trusted processes per filter */
+
+/* The operation an event is about. */
+enum fltport_filter_op {
+	FLTPORT_OP_OPEN = 1,    /* pre: open (FAN_OPEN_PERM) */
+	FLTPORT_OP_EXEC,        /* pre: open for execution (FAN_OPEN_EXEC_PERM) */
+	FLTPORT_OP_READ,        /* pre: read access (FAN_ACCESS_PERM) */
+	FLTPORT_OP_CONTENT,     /* pre: content access (FAN_PRE_ACCESS, kernel ≥ 6.14,
+				 * file systems with pre-content support: ext4, xfs, btrfs) */
+	FLTPORT_OP_CREATE,      /* post: a directory entry was created */
+	FLTPORT_OP_DELETE,      /* post: a directory entry was deleted */
+	FLTPORT_OP_RENAME,      /* post: a directory entry was renamed */
+	FLTPORT_OP_CLOSE_WRITE, /* post: a file open for writing was closed */
+};
+
+/* What a pre-operation callback returns. */
+#define FLTPORT_ALLOW 0       /* allow */
+#define FLTPORT_ALLOW_CACHE 1 /* allow, and let the kernel remember it for this
+			       * file until it is modified (see "cache" below) */
+/* Deny: return a negative errno.  -EPERM always works; another errno
+ * reaches the opener where fltport_filter_errno_supported() says so and
+ * becomes EPERM elsewhere.  Any other value is treated as -EPERM. */
+
+/* Timeout and overflow policy. */
+enum fltport_filter_policy {
+	FLTPORT_FAIL_OPEN = 0,   /* an unanswered event is allowed (the default) */
+	FLTPORT_FAIL_CLOSED = 1, /* an unanswered event is denied with deny_errno */
+};
+
+/*
+ * A permission event as a pre-operation callback sees it.  Everything in it
+ * is valid during the callback only.
+ */
+struct fltport_filter_event {
+	fltport_filter *filter;
+	enum fltport_filter_op op; /* the callback's operation */
+	uint64_t mask;             /* the raw fanotify event mask */
+	/* An fd of the file, opened by the kernel for this event: reads
+	 * through it (and through copies of it passed to a service with
+	 * fltport_send) raise no fanotify events.  Borrowed: do not close it. */
+	int fd;
+	const char *path;          /* as seen from the filter's mount namespace */
+	pid_t pid;                 /* the process (thread group) that caused it */
+	int pidfd;                 /* a pidfd of it, or -1; borrowed */
+	uid_t uid;                 /* its effective uid, (uid_t)-1 if unknown */
+	gid_t gid;                 /* its effective gid, (gid_t)-1 if unknown */
+	const char *exe;           /* its executable, "" if unknown */
+	int64_t deadline_ns;       /* absolute, CLOCK_MONOTONIC: the engine answers by
+				    * policy at this time if the callback has not */
+	bool has_range;            /* FLTPORT_OP_CONTENT: the range being accessed */
+	uint64_t offset, count;
+};
+
+/* A pre-operation callback.  Runs on one of the filter's worker threads;
+ * calls run concurrently.  It may block (ask a service with
+ * fltport_send(), bounded by fltport_filter_time_left()); a verdict given
+ * after the deadline is dropped.  It must not call fltport_filter_destroy(). */
+typedef int (*fltport_filter_pre_fn)(void *cookie, const struct fltport_filter_event *ev);
+
+/* A post-operation notification. */
+struct fltport_filter_post_event {
+	fltport_filter *filter;
+	enum fltport_filter_op op;
+	const char *path;     /* the entry (rename: its old path); NULL if the
+			       * directory could not be resolved */
+	const char *name;     /* the entry's name in its directory */
+	const char *new_path; /* rename: the new path (NULL if unresolved or
+			       * on kernels without FAN_RENAME); else NULL */
+	bool is_dir;
+	pid_t pid;            /* who did it (0 if unknown) */
+};
+
+/* A post-operation callback.  Runs on the filter's notification thread, one
+ * at a time, in the order the kernel reported the events.  It cannot change
+ * what happened.  It must not block for long (it delays later notifications,
+ * never a file operation) nor call fltport_filter_destroy(). */
+typedef void (*fltport_filter_post_fn)(void *cookie, const struct fltport_filter_post_event *ev);
+
+/* Off switches for probed kernel features (fltport_filter_config.flags). */
+#define FLTPORT_FILTER_NO_PIDFD 0x1u      /* do not use FAN_REPORT_PIDFD */
+#define FLTPORT_FILTER_NO_DENY_ERRNO 0x2u /* deny with EPERM only */
+#define FLTPORT_FILTER_NO_CACHE 0x4u      /* FLTPORT_ALLOW_CACHE acts as FLTPORT_ALLOW */
+
+struct fltport_filter_config {
+	void *cookie; /* handed to every callback */
+	/* Pre-operation callbacks (at least one pre or post callback). */
+	fltport_filter_pre_fn pre_open;
+	fltport_filter_pre_fn pre_exec;
+	fltport_filter_pre_fn pre_read;
+	fltport_filter_pre_fn pre_content;
+	/* Post-operation notifications. */
+	fltport_filter_post_fn post_create;
+	fltport_filter_post_fn post_delete;
+	fltport_filter_post_fn post_rename;
+	fltport_filter_post_fn post_close_write;
+	int64_t deadline_ns;                /* 0 → FLTPORT_FILTER_DEFAULT_DEADLINE */
+	enum fltport_filter_policy policy;  /* on deadline expiry and queue overflow */
+	int deny_errno;                     /* errno of policy denials; 0 → EPERM */
+	unsigned workers;                   /* 0 → FLTPORT_FILTER_DEFAULT_WORKERS */
+	unsigned queue_max;                 /* events waiting for a worker; 0 → default */
+	unsigned flags;                     /* FLTPORT_FILTER_NO_* */
+};
+
+/*
+ * Create a filter: the fanotify groups it needs, and its threads (a reader,
+ * the workers, a deadline thread; a notification thread if a post callback
+ * is set).  Nothing is filtered until fltport_filter_attach().
+ *
+ * Errors: -EPERM (not root / no CAP_SYS_ADMIN), -EOPNOTSUPP (the kernel has
+ * no fanotify permission events, or no FAN_REPORT_DFID_NAME while post
+ * callbacks are set), -EINVAL (no callback, bad limits, deny_errno out of
+ * 1..255), -ENOMEM, -EMFILE and other errnos from the system calls.
+ */
+FLTPORT_API int fltport_filter_create(const struct fltport_filter_config *cfg,
+				      fltport_filter **out);
+
+/*
+ * Attach the filter to a path: the whole file system holding it is marked
+ * (FAN_MARK_FILESYSTEM) and events on files outside `path` (and outside the
+ * other attached paths) are allowed at once by the reader.  `path` is
+ * resolved with realpath() once, here.  Thread-safe.
+ *
+ * Errors: -ENOENT and other lookup errors, -EOPNOTSUPP (pre_content is set
+ * and this file system has no pre-content events; or post callbacks are set
+ * and it cannot report file handles), -ENOSPC (FLTPORT_FILTER_MAX_PATHS),
+ * -EINVAL (filter being destroyed).
+ */
+FLTPORT_API int fltport_filter_attach(fltport_filter *f, const char *path);
+
+/*
+ * Trust a process: its events are allowed at once, without a callback (the
+ * scanner sample's service reads files this way without deadlock).  The
+ * trust is held by a pidfd, so it ends with the process and never passes to
+ * a later process that reuses the pid.  The filter process itself is always
+ * trusted.  Thread-safe, callable from callbacks.
+ *
+ *   _pid:    by pid (a pidfd is opened now: -ESRCH if it is gone)
+ *   _pidfd:  by a pidfd (duplicated; the caller keeps its own)
+ *   _client: the peer of a port connection (its pidfd from the connection
+ *            when the kernel gave one, else one opened now)
+ *
+ * Errors: -ESRCH, -ENOSPC (FLTPORT_FILTER_MAX_TRUSTED live entries),
+ * -EINVAL, -EMFILE.  Trusting a process twice is not an error.
+ */
+FLTPORT_API int fltport_filter_trust_pid(fltport_filter *f, pid_t pid);
+FLTPORT_API int fltport_filter_trust_pidfd(fltport_filter *f, int pidfd);
+FLTPORT_API int fltport_filter_trust_client(fltport_filter *f, const fltport_client *client);
+
+/* End the trust of a process by pid.  Returns 0 or -ENOENT. */
+FLTPORT_API int fltport_filter_untrust_pid(fltport_filter *f, pid_t pid);
+
+/* Counters.  Every permission event read is answered exactly once, as
+ * allowed or denied: once quiet, seen == allowed + denied and in_flight == 0. */
+struct fltport_filter_stats {
+	uint64_t seen;          /* permission events read from the kernel */
+	uint64_t allowed;       /* answered allow (for any reason) */
+	uint64_t denied;        /* answered deny (for any reason) */
+	uint64_t fast;          /* of those, answered by the reader: own process,
+				 * trusted process, or outside the attached paths */
+	uint64_t timed_out;     /* answered by policy at the deadline */
+	uint64_t overflowed;    /* answered by policy because the queue was full */
+	uint64_t late;          /* callback verdicts dropped (deadline came first) */
+	uint64_t cached;        /* allow verdicts placed in the kernel cache */
+	uint64_t answer_errors; /* responses the kernel refused (should stay 0) */
+	uint64_t post_events;   /* post-operation notifications delivered */
+	uint32_t queue_depth;   /* events waiting for a worker now */
+	uint32_t in_flight;     /* events read and not yet answered now */
+};
+
+/* Read the counters (each is read atomically; the set is not a snapshot). */
+FLTPORT_API void fltport_filter_stats(const fltport_filter *f, struct fltport_filter_stats *st);
+
+/* Features found at create time (bits). */
+#define FLTPORT_FILTER_HAVE_PIDFD 0x01u      /* opener identity through FAN_REPORT_PIDFD */
+#define FLTPORT_FILTER_HAVE_DENY_ERRNO 0x02u /* custom deny errnos (FAN_DENY_ERRNO) */
+#define FLTPORT_FILTER_HAVE_PRE_CONTENT 0x04u /* pre-content class group */
+#define FLTPORT_FILTER_HAVE_NOTIFY 0x08u     /* post-operation notifications */
+#define FLTPORT_FILTER_HAVE_RENAME 0x10u     /* FAN_RENAME (old and new path in one event) */
+#define FLTPORT_FILTER_HAVE_PIDFD_INFO 0x20u /* credentials through PIDFD_GET_INFO */
+
+FLTPORT_API unsigned fltport_filter_features(const fltport_filter *f);
+
+/* Whether `err` (a positive errno) can be a deny verdict's errno here.
+ * EPERM always can. */
+FLTPORT_API bool fltport_filter_errno_supported(const fltport_filter *f, int err);
+
+/* Nanoseconds left before the engine answers `ev` by policy (≥ 0): the
+ * timeout to give fltport_send() when asking a service. */
+FLTPORT_API int64_t fltport_filter_time_left(const struct fltport_filter_event *ev);
+
+/*
+ * Destroy a filter: remove its marks, answer every event still pending (by
+ * the callbacks still running, or by policy at their deadline), wait for
+ * running callbacks, stop the threads, close the groups, free.  Blocks
+ * until done — a callback that never returns blocks it (as FltMgr's rundown
+ * waits for callbacks).  Must not be called from a callback.  NULL is a
+ * no-op.
+ */
+FLTPORT_API void fltport_filter_destroy(fltport_filter *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLTPORT_FILTER_H */

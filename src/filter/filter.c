@@ -1,0 +1,348 @@
+/*
+ * Filter object: create (probe, groups, threads), attach (marks, scope),
+ * counters, destroy (close → stop → free).
+ */
+#include "filter/filter_int.h"
+#include "filter/fan_compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+void fp_filter_debug(const char *fmt, ...)
+{
+	static int on = -1;
+	char line[512];
+	va_list ap;
+
+	if (on < 0) {
+		const char *e = getenv("FLTPORT_DEBUG");
+		on = e && strcmp(e, "1") == 0;
+	}
+	if (!on)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "fltport[filter %d]: %s\n", (int)getpid(), line);
+}
+
+int64_t fp_filter_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+bool fp_filter_in_scope(struct fltport_filter *f, const char *path)
+{
+	unsigned n = atomic_load_explicit(&f->nscope, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct fp_filter_scope *s = &f->scope[i];
+
+		if (s->len == 1 && s->path[0] == '/')
+			return true;
+		if (strncmp(path, s->path, s->len) == 0 &&
+		    (path[s->len] == '\0' || path[s->len] == '/'))
+			return true;
+	}
+	return false;
+}
+
+const struct fp_filter_scope *fp_filter_scope_by_fsid(struct fltport_filter *f, uint64_t fsid)
+{
+	unsigned n = atomic_load_explicit(&f->nscope, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
+		if (f->scope[i].fsid == fsid)
+			return &f->scope[i];
+	return NULL;
+}
+
+static bool has_pre(const struct fltport_filter_config *c)
+{
+	return c->pre_open || c->pre_exec || c->pre_read || c->pre_content;
+}
+
+static bool has_post(const struct fltport_filter_config *c)
+{
+	return c->post_create || c->post_delete || c->post_rename || c->post_close_write;
+}
+
+static int check_config(const struct fltport_filter_config *c)
+{
+	if (!has_pre(c) && !has_post(c))
+		return -EINVAL;
+	if (c->deadline_ns < 0 || c->workers > FLTPORT_FILTER_MAX_WORKERS ||
+	    c->queue_max > FLTPORT_FILTER_MAX_QUEUE)
+		return -EINVAL;
+	if (c->policy != FLTPORT_FAIL_OPEN && c->policy != FLTPORT_FAIL_CLOSED)
+		return -EINVAL;
+	if (c->deny_errno < 0 || c->deny_errno > 255)
+		return -EINVAL;
+	return 0;
+}
+
+/* Half-built filters are freed here too: every field is checked. */
+static void filter_free(struct fltport_filter *f)
+{
+	unsigned n = atomic_load(&f->nscope);
+
+	for (unsigned i = 0; i < n; i++) {
+		free(f->scope[i].path);
+		if (f->scope[i].mfd >= 0)
+			close(f->scope[i].mfd);
+	}
+	fp_filter_trust_free(f);
+	if (f->perm_fd >= 0)
+		close(f->perm_fd);
+	if (f->notify_fd >= 0)
+		close(f->notify_fd);
+	if (f->wake_fd >= 0)
+		close(f->wake_fd);
+	free(f->workers);
+	pthread_mutex_destroy(&f->scope_lock);
+	pthread_mutex_destroy(&f->trust_lock);
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->work_cond);
+	pthread_cond_destroy(&f->deadline_cond);
+	free(f);
+}
+
+static struct fltport_filter *filter_alloc(const struct fltport_filter_config *cfg)
+{
+	struct fltport_filter *f = calloc(1, sizeof(*f));
+	pthread_condattr_t ca;
+
+	if (!f)
+		return NULL;
+	f->cfg = *cfg;
+	if (!f->cfg.deadline_ns)
+		f->cfg.deadline_ns = FLTPORT_FILTER_DEFAULT_DEADLINE;
+	if (!f->cfg.workers)
+		f->cfg.workers = FLTPORT_FILTER_DEFAULT_WORKERS;
+	if (!f->cfg.queue_max)
+		f->cfg.queue_max = FLTPORT_FILTER_DEFAULT_QUEUE;
+	if (!f->cfg.deny_errno)
+		f->cfg.deny_errno = EPERM;
+	f->self = getpid();
+	f->perm_fd = f->notify_fd = f->wake_fd = -1;
+	pthread_mutex_init(&f->scope_lock, NULL);
+	pthread_mutex_init(&f->trust_lock, NULL);
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->work_cond, &ca);
+	pthread_cond_init(&f->deadline_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return f;
+}
+
+int fltport_filter_create(const struct fltport_filter_config *cfg, fltport_filter **out)
+{
+	struct fltport_filter *f;
+	int rc;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	rc = check_config(cfg);
+	if (rc)
+		return rc;
+	f = filter_alloc(cfg);
+	if (!f)
+		return -ENOMEM;
+	f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->wake_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (has_pre(cfg)) {
+		rc = fp_filter_perm_probe(f);
+		if (rc)
+			goto fail;
+	}
+	if (has_post(cfg)) {
+		rc = fp_filter_notify_init(f);
+		if (rc)
+			goto fail;
+	}
+	if (has_pre(cfg)) {
+		rc = fp_filter_perm_start(f);
+		if (rc)
+			goto fail;
+	}
+	if (has_post(cfg)) {
+		rc = fp_filter_notify_start(f);
+		if (rc) {
+			fp_filter_perm_stop(f);
+			goto fail;
+		}
+	}
+	fp_filter_debug("created: features 0x%x, deadline %lld ns, policy %s",
+			f->features, (long long)f->cfg.deadline_ns,
+			f->cfg.policy == FLTPORT_FAIL_CLOSED ? "fail-closed" : "fail-open");
+	*out = f;
+	return 0;
+fail:
+	fp_filter_debug("create failed: %s", strerror(-rc));
+	filter_free(f);
+	return rc;
+}
+
+static int mark_fs(int group, uint64_t mask, const char *path)
+{
+	if (group < 0 || !mask)
+		return 0;
+	if (fanotify_mark(group, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) != 0)
+		return -errno;
+	return 0;
+}
+
+static uint64_t fsid_of(int fd)
+{
+	struct statfs sfs;
+	uint64_t v = 0;
+
+	if (fstatfs(fd, &sfs) != 0)
+		return 0;
+	memcpy(&v, &sfs.f_fsid, sizeof(v) < sizeof(sfs.f_fsid) ? sizeof(v) : sizeof(sfs.f_fsid));
+	return v;
+}
+
+int fltport_filter_attach(fltport_filter *f, const char *path)
+{
+	struct fp_filter_scope s = { .mfd = -1 };
+	unsigned n;
+	int rc;
+
+	if (!f || !path || atomic_load(&f->stopping))
+		return -EINVAL;
+	s.path = realpath(path, NULL);
+	if (!s.path)
+		return -errno;
+	s.len = strlen(s.path);
+	/* Not O_PATH: open_by_handle_at() refuses O_PATH mount fds.  An open
+	 * by the filter process itself is answered at once by its reader. */
+	s.mfd = open(s.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (s.mfd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	s.fsid = fsid_of(s.mfd);
+	pthread_mutex_lock(&f->scope_lock);
+	n = atomic_load(&f->nscope);
+	if (n >= FLTPORT_FILTER_MAX_PATHS) {
+		pthread_mutex_unlock(&f->scope_lock);
+		rc = -ENOSPC;
+		goto fail;
+	}
+	/* Marks first, then publish the scope: until attach returns, events
+	 * on the new path are out of scope and allowed at once. */
+	rc = mark_fs(f->perm_fd, f->perm_mask, s.path);
+	if (rc == -EINVAL && (f->perm_mask & FAN_PRE_ACCESS))
+		rc = -EOPNOTSUPP;
+	if (!rc) {
+		rc = mark_fs(f->notify_fd, f->notify_mask, s.path);
+		if (rc == -ENODEV || rc == -EXDEV)
+			rc = -EOPNOTSUPP;
+		if (rc && f->perm_fd >= 0 && !fp_filter_scope_by_fsid(f, s.fsid))
+			(void)fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM,
+					    f->perm_mask, AT_FDCWD, s.path);
+	}
+	if (rc) {
+		pthread_mutex_unlock(&f->scope_lock);
+		fp_filter_debug("attach %s: marks failed: %s", s.path, strerror(-rc));
+		goto fail;
+	}
+	f->scope[n] = s;
+	atomic_store_explicit(&f->nscope, n + 1, memory_order_release);
+	pthread_mutex_unlock(&f->scope_lock);
+	fp_filter_debug("attached %s (perm 0x%llx notify 0x%llx)", s.path,
+			(unsigned long long)f->perm_mask, (unsigned long long)f->notify_mask);
+	return 0;
+fail:
+	if (s.mfd >= 0)
+		close(s.mfd);
+	free(s.path);
+	return rc;
+}
+
+void fltport_filter_stats(const fltport_filter *cf, struct fltport_filter_stats *st)
+{
+	struct fltport_filter *f = (struct fltport_filter *)cf;
+
+	if (!f || !st)
+		return;
+	memset(st, 0, sizeof(*st));
+	st->seen = atomic_load(&f->c.seen);
+	st->allowed = atomic_load(&f->c.allowed);
+	st->denied = atomic_load(&f->c.denied);
+	st->fast = atomic_load(&f->c.fast);
+	st->timed_out = atomic_load(&f->c.timed_out);
+	st->overflowed = atomic_load(&f->c.overflowed);
+	st->late = atomic_load(&f->c.late);
+	st->cached = atomic_load(&f->c.cached);
+	st->answer_errors = atomic_load(&f->c.answer_errors);
+	st->post_events = atomic_load(&f->c.post_events);
+	st->in_flight = atomic_load(&f->c.in_flight);
+	pthread_mutex_lock(&f->lock);
+	st->queue_depth = f->qlen;
+	pthread_mutex_unlock(&f->lock);
+}
+
+unsigned fltport_filter_features(const fltport_filter *f)
+{
+	return f ? f->features : 0;
+}
+
+bool fltport_filter_errno_supported(const fltport_filter *f, int err)
+{
+	if (!f || err <= 0 || err > 255)
+		return false;
+	if (err == EPERM)
+		return true;
+	return (f->errno_ok[err / 64] >> (err % 64)) & 1;
+}
+
+int64_t fltport_filter_time_left(const struct fltport_filter_event *ev)
+{
+	int64_t left;
+
+	if (!ev)
+		return 0;
+	left = ev->deadline_ns - fp_filter_now();
+	return left > 0 ? left : 0;
+}
+
+void fltport_filter_destroy(fltport_filter *f)
+{
+	if (!f)
+		return;
+	atomic_store(&f->stopping, true);
+	/* close: no new events.  Removing the marks first means the reader
+	 * only has to drain what the kernel already queued. */
+	if (f->perm_fd >= 0) {
+		(void)fanotify_mark(f->perm_fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD, "/");
+		(void)fanotify_mark(f->perm_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, "/");
+	}
+	if (f->notify_fd >= 0)
+		(void)fanotify_mark(f->notify_fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD, "/");
+	/* stop: threads drain, answer and exit. */
+	if (f->notify_fd >= 0)
+		fp_filter_notify_stop(f);
+	if (f->perm_fd >= 0)
+		fp_filter_perm_stop(f);
+	fp_filter_debug("destroyed");
+	/* free: closing the group releases anything the kernel still holds. */
+	filter_free(f);
+}
