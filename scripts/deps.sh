@@ -16,6 +16,7 @@ packages=(
 	gcc-mingw-w64-x86-64-win32 # cross-compile check of the Windows layer
 	clang                      # libFuzzer target of the frame decoder (make fuzz)
 	libclang-rt-14-dev         # libFuzzer and sanitizer runtimes for clang
+	e2fsprogs                  # mkfs.ext4: the pre-content filter test's loop-mounted image
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
