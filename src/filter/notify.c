@@ -109,12 +109,16 @@ static void resolve(struct fltport_filter *f, const char *rec, size_t len, struc
 
 static void join_path(char *buf, size_t n, const struct fp_dirent *d)
 {
+	int r;
+
 	if (strcmp(d->name, ".") == 0 || d->name[0] == '\0')
-		snprintf(buf, n, "%s", d->dir);
+		r = snprintf(buf, n, "%s", d->dir);
 	else if (strcmp(d->dir, "/") == 0)
-		snprintf(buf, n, "/%s", d->name);
+		r = snprintf(buf, n, "/%s", d->name);
 	else
-		snprintf(buf, n, "%s/%s", d->dir, d->name);
+		r = snprintf(buf, n, "%s/%s", d->dir, d->name);
+	if (r < 0 || (size_t)r >= n)
+		buf[0] = '\0'; /* longer than PATH_MAX: never a truncated path */
 }
 
 static void deliver(struct fltport_filter *f, fltport_filter_post_fn fn,

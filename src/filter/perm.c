@@ -247,9 +247,10 @@ static void d_unlink(struct fltport_filter *f, struct fp_filter_pending *p)
 	p->on_deadline = false;
 }
 
-static void release(struct fp_filter_pending *p)
+static void release_n(struct fp_filter_pending *p, int n)
 {
-	if (--p->refs > 0)
+	p->refs -= n;
+	if (p->refs > 0)
 		return;
 	close(p->fd);
 	if (p->pidfd >= 0)
@@ -276,6 +277,7 @@ static void parse_info(const struct fanotify_event_metadata *m, const char *raw,
 
 	inf->pidfd = -1;
 	inf->has_range = false;
+	inf->offset = inf->count = 0;
 	while (p + sizeof(struct fanotify_event_info_header) <= end) {
 		struct fanotify_event_info_header h;
 
@@ -619,9 +621,10 @@ static void *worker_main(void *arg)
 		p->state = FP_P_DONE;
 		if (p->on_deadline) {
 			d_unlink(f, p);
-			release(p);
+			release_n(p, 2); /* the deadline side's and ours */
+		} else {
+			release_n(p, 1);
 		}
-		release(p);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
@@ -662,7 +665,7 @@ static void *deadline_main(void *arg)
 		if (p->state == FP_P_QUEUED) {
 			q_unlink(f, p);
 			p->state = FP_P_DONE;
-			release(p); /* the queue's reference; ours keeps it alive */
+			release_n(p, 1); /* the queue's reference; ours keeps it alive */
 		}
 		pthread_mutex_unlock(&f->lock);
 		if (answer(f, p, policy_verdict(f))) {
@@ -670,7 +673,7 @@ static void *deadline_main(void *arg)
 			fp_filter_debug("deadline: pid %d %s answered by policy", (int)p->pid, p->path);
 		}
 		pthread_mutex_lock(&f->lock);
-		release(p);
+		release_n(p, 1);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
