@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -19,15 +20,18 @@
 
 void fp_filter_debug(const char *fmt, ...)
 {
-	static int on = -1;
+	static _Atomic int on = -1; /* read by every thread: atomic */
+	int v = atomic_load_explicit(&on, memory_order_relaxed);
 	char line[512];
 	va_list ap;
 
-	if (on < 0) {
+	if (v < 0) {
 		const char *e = getenv("FLTPORT_DEBUG");
-		on = e && strcmp(e, "1") == 0;
+
+		v = e && strcmp(e, "1") == 0;
+		atomic_store_explicit(&on, v, memory_order_relaxed);
 	}
-	if (!on)
+	if (!v)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

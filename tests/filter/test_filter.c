@@ -12,7 +12,11 @@
  *             service reading the event fd without raising events
  *   cache.*   the verdict cache in the kernel
  */
+#ifdef FP_PLAIN
+#include "plain_criterion.h" /* the TSan pass builds this suite without Criterion */
+#else
 #include <criterion/criterion.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +50,29 @@
 
 static char mnt[64];      /* the tmpfs */
 static char ext4_mnt[64]; /* the ext4 image, if mounted */
+/* Only the main thread writes F, under F_lock; svc_connect (a server
+ * thread) reads it under F_lock.  The main thread reads it freely. */
 static fltport_filter *F;
+static pthread_mutex_t F_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_filter(fltport_filter *f)
+{
+	pthread_mutex_lock(&F_lock);
+	F = f;
+	pthread_mutex_unlock(&F_lock);
+}
+
+/* Unpublish F (NULL if none) before destroying it. */
+static fltport_filter *take_filter(void)
+{
+	fltport_filter *f;
+
+	pthread_mutex_lock(&F_lock);
+	f = F;
+	F = NULL;
+	pthread_mutex_unlock(&F_lock);
+	return f;
+}
 
 static void sandbox(void)
 {
@@ -64,9 +90,10 @@ static void sandbox(void)
 
 static void sandbox_fini(void)
 {
-	if (F)
-		fltport_filter_destroy(F);
-	F = NULL;
+	fltport_filter *f = take_filter();
+
+	if (f)
+		fltport_filter_destroy(f);
 	if (ext4_mnt[0]) {
 		umount2(ext4_mnt, MNT_DETACH);
 		rmdir(ext4_mnt);
@@ -146,18 +173,50 @@ static void opener_read(const char *path, int *eo, int *er, char *data, size_t n
 /* In-process decisions                                                 */
 /* ------------------------------------------------------------------ */
 
+/* The last event a callback saw. */
+struct last_event {
+	int op;
+	pid_t pid;
+	uid_t uid;
+	char exe[512];
+	char path[512];
+};
+
+/* Callbacks run on the filter's worker threads: everything here but the
+ * atomics is read and written under D.lock, by the test thread too
+ * (last_seen(), set_deny_errno(), set_deny_name()). */
 static struct {
 	pthread_mutex_t lock;
 	atomic_int calls;
 	int deny_errno;        /* errno for "EVIL" content */
-	int last_op;
-	pid_t last_pid;
-	uid_t last_uid;
-	char last_exe[512];
-	char last_path[512];
+	struct last_event last;
 	char deny_name[64];    /* pre_exec: deny this file name */
 	atomic_int self_events; /* events whose pid is ours (must be 0) */
 } D = { .lock = PTHREAD_MUTEX_INITIALIZER, .deny_errno = EPERM };
+
+static struct last_event last_seen(void)
+{
+	struct last_event e;
+
+	pthread_mutex_lock(&D.lock);
+	e = D.last;
+	pthread_mutex_unlock(&D.lock);
+	return e;
+}
+
+static void set_deny_errno(int e)
+{
+	pthread_mutex_lock(&D.lock);
+	D.deny_errno = e;
+	pthread_mutex_unlock(&D.lock);
+}
+
+static void set_deny_name(const char *name)
+{
+	pthread_mutex_lock(&D.lock);
+	snprintf(D.deny_name, sizeof(D.deny_name), "%s", name);
+	pthread_mutex_unlock(&D.lock);
+}
 
 static bool content_is_evil(int fd)
 {
@@ -173,11 +232,11 @@ static bool content_is_evil(int fd)
 static void remember(const struct fltport_filter_event *ev)
 {
 	pthread_mutex_lock(&D.lock);
-	D.last_op = ev->op;
-	D.last_pid = ev->pid;
-	D.last_uid = ev->uid;
-	snprintf(D.last_exe, sizeof(D.last_exe), "%s", ev->exe);
-	snprintf(D.last_path, sizeof(D.last_path), "%s", ev->path);
+	D.last.op = ev->op;
+	D.last.pid = ev->pid;
+	D.last.uid = ev->uid;
+	snprintf(D.last.exe, sizeof(D.last.exe), "%s", ev->exe);
+	snprintf(D.last.path, sizeof(D.last.path), "%s", ev->path);
 	pthread_mutex_unlock(&D.lock);
 	if (ev->pid == getpid())
 		atomic_fetch_add(&D.self_events, 1);
@@ -186,16 +245,25 @@ static void remember(const struct fltport_filter_event *ev)
 
 static int by_content(void *cookie, const struct fltport_filter_event *ev)
 {
+	int deny_errno;
+
 	remember(ev);
-	return content_is_evil(ev->fd) ? -D.deny_errno : FLTPORT_ALLOW;
+	pthread_mutex_lock(&D.lock);
+	deny_errno = D.deny_errno;
+	pthread_mutex_unlock(&D.lock);
+	return content_is_evil(ev->fd) ? -deny_errno : FLTPORT_ALLOW;
 }
 
 static int by_name(void *cookie, const struct fltport_filter_event *ev)
 {
 	const char *base = strrchr(ev->path, '/');
+	bool deny;
 
 	remember(ev);
-	return base && strcmp(base + 1, D.deny_name) == 0 ? -EPERM : FLTPORT_ALLOW;
+	pthread_mutex_lock(&D.lock);
+	deny = base && strcmp(base + 1, D.deny_name) == 0;
+	pthread_mutex_unlock(&D.lock);
+	return deny ? -EPERM : FLTPORT_ALLOW;
 }
 
 /* Counters follow the answers ("reply first, count after"): wait until
@@ -220,7 +288,7 @@ static fltport_filter *make_filter(struct fltport_filter_config *cfg)
 	int rc = fltport_filter_create(cfg, &f);
 
 	cr_assert_eq(rc, 0, "fltport_filter_create: %s", strerror(-rc));
-	F = f;
+	set_filter(f);
 	return f;
 }
 
@@ -231,6 +299,7 @@ Test(filter, deny_by_content_allow_others_and_scope, .timeout = 60)
 {
 	struct fltport_filter_config cfg = { .pre_open = by_content };
 	struct fltport_filter_stats st;
+	struct last_event last;
 	fltport_filter *f;
 	int fd;
 
@@ -243,10 +312,11 @@ Test(filter, deny_by_content_allow_others_and_scope, .timeout = 60)
 	cr_assert_eq(fltport_filter_attach(f, in_mnt("w")), 0);
 
 	cr_expect_eq(opener_err("open", in_mnt("w/evil.txt"), "OPEN", NULL), EPERM);
-	cr_expect_eq(D.last_uid, 0);
-	cr_expect_str_eq(D.last_path, in_mnt("w/evil.txt"));
-	cr_expect(strstr(D.last_exe, "fp_filter_opener") != NULL, "exe %s", D.last_exe);
-	cr_expect_neq(D.last_pid, getpid());
+	last = last_seen();
+	cr_expect_eq(last.uid, 0);
+	cr_expect_str_eq(last.path, in_mnt("w/evil.txt"));
+	cr_expect(strstr(last.exe, "fp_filter_opener") != NULL, "exe %s", last.exe);
+	cr_expect_neq(last.pid, getpid());
 	cr_expect_eq(opener_err("open", in_mnt("w/clean.txt"), "OPEN", NULL), 0);
 	/* Same file system, outside the attached path: allowed at once. */
 	cr_expect_eq(opener_err("open", in_mnt("outside/evil.txt"), "OPEN", NULL), 0);
@@ -276,7 +346,7 @@ Test(filter, exec_denial, .timeout = 60)
 	mkdir(in_mnt("w"), 0755);
 	copy_file("/bin/echo", in_mnt("w/prog_bad"));
 	copy_file("/bin/echo", in_mnt("w/prog_ok"));
-	snprintf(D.deny_name, sizeof(D.deny_name), "prog_bad");
+	set_deny_name("prog_bad");
 	cr_assert_eq(fltport_filter_attach(make_filter(&cfg), in_mnt("w")), 0);
 
 	args[1] = in_mnt("w/prog_bad");
@@ -284,7 +354,7 @@ Test(filter, exec_denial, .timeout = 60)
 	cr_assert(tu_expect(&p, "EXEC", line, sizeof(line), LINE_MS));
 	cr_assert_eq(sscanf(line, "EXEC err=%d", &err), 1);
 	cr_expect_eq(err, EPERM);
-	cr_expect_eq(D.last_op, FLTPORT_OP_EXEC);
+	cr_expect_eq(last_seen().op, FLTPORT_OP_EXEC);
 	tu_wait(&p, LINE_MS);
 
 	args[1] = in_mnt("w/prog_ok");
@@ -308,10 +378,10 @@ Test(filter, custom_errno, .timeout = 60)
 	cr_expect(!fltport_filter_errno_supported(f, ENOENT), "the kernel refuses ENOENT");
 	cr_assert_eq(fltport_filter_attach(f, in_mnt("w")), 0);
 
-	D.deny_errno = EBUSY;
+	set_deny_errno(EBUSY);
 	cr_expect_eq(opener_err("open", in_mnt("w/evil.txt"), "OPEN", NULL), EBUSY);
 	/* An errno the kernel refuses falls back to EPERM, still answered. */
-	D.deny_errno = ENOENT;
+	set_deny_errno(ENOENT);
 	cr_expect_eq(opener_err("open", in_mnt("w/evil.txt"), "OPEN", NULL), EPERM);
 }
 
@@ -416,7 +486,7 @@ Test(filter, pre_content_on_ext4, .timeout = 120)
 	if (rc == -EOPNOTSUPP)
 		cr_skip_test("no pre-content class group on this kernel");
 	cr_assert_eq(rc, 0);
-	F = f;
+	set_filter(f);
 	rc = fltport_filter_attach(f, root);
 	if (rc == -EOPNOTSUPP)
 		cr_skip_test("kernel has no FAN_PRE_ACCESS on ext4 (needs 6.14)");
@@ -425,7 +495,7 @@ Test(filter, pre_content_on_ext4, .timeout = 120)
 	opener_read(evil, &eo, &er, data, sizeof(data));
 	cr_expect_eq(eo, 0, "the open itself is not filtered");
 	cr_expect_eq(er, fltport_filter_errno_supported(f, EIO) ? EIO : EPERM);
-	cr_expect_eq(D.last_op, FLTPORT_OP_CONTENT);
+	cr_expect_eq(last_seen().op, FLTPORT_OP_CONTENT);
 	opener_read(clean, &eo, &er, data, sizeof(data));
 	cr_expect_eq(eo, 0);
 	cr_expect_eq(er, 0);
@@ -435,15 +505,18 @@ Test(filter, pre_content_on_ext4, .timeout = 120)
 /* ---- post-operation notifications ---------------------------------- */
 
 #define NPOST 64
+struct post_rec {
+	int op;
+	char path[256], new_path[256], name[64];
+	bool is_dir;
+	pid_t pid;
+};
+
+/* Filled by on_post on the notification thread; read under P.lock. */
 static struct {
 	pthread_mutex_t lock;
 	int n;
-	struct {
-		int op;
-		char path[256], new_path[256], name[64];
-		bool is_dir;
-		pid_t pid;
-	} e[NPOST];
+	struct post_rec e[NPOST];
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void on_post(void *cookie, const struct fltport_filter_post_event *ev)
@@ -472,6 +545,17 @@ static int find_post(int op, const char *path, const char *new_path)
 			found = i;
 	pthread_mutex_unlock(&P.lock);
 	return found;
+}
+
+/* A copy of entry i (an index find_post returned). */
+static struct post_rec post_at(int i)
+{
+	struct post_rec r;
+
+	pthread_mutex_lock(&P.lock);
+	r = P.e[i];
+	pthread_mutex_unlock(&P.lock);
+	return r;
 }
 
 static bool all_posts_seen(void *arg)
@@ -513,9 +597,11 @@ Test(filter, post_op_notifications, .timeout = 60)
 	i = find_post(FLTPORT_OP_CREATE, in_mnt("w/new.txt"), NULL);
 	cr_expect_geq(i, 0, "create new.txt");
 	if (i >= 0) {
-		cr_expect_str_eq(P.e[i].name, "new.txt");
-		cr_expect(!P.e[i].is_dir);
-		cr_expect_eq(P.e[i].pid, p.pid);
+		struct post_rec r = post_at(i);
+
+		cr_expect_str_eq(r.name, "new.txt");
+		cr_expect(!r.is_dir);
+		cr_expect_eq(r.pid, p.pid);
 	}
 	cr_expect_geq(find_post(FLTPORT_OP_CLOSE_WRITE, in_mnt("w/new.txt"), NULL), 0,
 		      "close-write new.txt");
@@ -523,7 +609,7 @@ Test(filter, post_op_notifications, .timeout = 60)
 		cr_expect_geq(find_post(FLTPORT_OP_RENAME, in_mnt("w/new.txt"),
 					in_mnt("w/renamed.txt")), 0, "rename new → renamed");
 	i = find_post(FLTPORT_OP_CREATE, in_mnt("w/sub"), NULL);
-	cr_expect(i >= 0 && P.e[i].is_dir, "mkdir sub");
+	cr_expect(i >= 0 && post_at(i).is_dir, "mkdir sub");
 	cr_expect_geq(find_post(FLTPORT_OP_DELETE, in_mnt("w/renamed.txt"), NULL), 0);
 	cr_expect_lt(find_post(FLTPORT_OP_CREATE, in_mnt("outside/ignored.txt"), NULL), 0,
 		     "out of scope");
@@ -594,8 +680,12 @@ static int svc_connect(fltport_client *client, void *server_cookie, const void *
 		       uint32_t *status)
 {
 	pthread_mutex_lock(&S.lock);
-	if (S.trust && F)
-		fltport_filter_trust_client(F, client);
+	if (S.trust) {
+		pthread_mutex_lock(&F_lock);
+		if (F)
+			fltport_filter_trust_client(F, client);
+		pthread_mutex_unlock(&F_lock);
+	}
 	S.cur = client;
 	S.cur_pid = peer->pid;
 	pthread_mutex_unlock(&S.lock);
@@ -640,6 +730,13 @@ static int ask_service(void *cookie, const struct fltport_filter_event *ev)
 	return status ? -(int)status : FLTPORT_ALLOW;
 }
 
+static void last_reply(char *buf, size_t n)
+{
+	pthread_mutex_lock(&S.lock);
+	snprintf(buf, n, "%s", S.last_reply);
+	pthread_mutex_unlock(&S.lock);
+}
+
 static fltport_server *start_port(char *name, size_t n)
 {
 	struct fltport_server_config cfg = {
@@ -665,10 +762,11 @@ static bool service_connected(void *arg)
 
 static void stop_port(fltport_server *srv)
 {
+	fltport_filter *f = take_filter();
+
 	/* The filter first: no callback uses a client any more. */
-	if (F)
-		fltport_filter_destroy(F);
-	F = NULL;
+	if (f)
+		fltport_filter_destroy(f);
 	fltport_server_destroy(srv);
 }
 
@@ -678,7 +776,7 @@ Test(filter, service_reads_event_fd_without_events, .timeout = 60)
 	struct fltport_filter_stats st;
 	fltport_server *srv;
 	struct tu_proc svc;
-	char port[64], line[128], data[64];
+	char port[64], line[128], data[64], reply[128];
 	int eo = -1, er = -1;
 
 	mkdir(in_mnt("w"), 0755);
@@ -693,12 +791,14 @@ Test(filter, service_reads_event_fd_without_events, .timeout = 60)
 	cr_assert(tu_wait_until(service_connected, NULL, 10000));
 
 	cr_expect_eq(opener_err("open", in_mnt("w/evil.txt"), "OPEN", NULL), EPERM);
-	cr_expect_str_eq(S.last_reply, "EVIL payload", "the service read the content via the fd");
+	last_reply(reply, sizeof(reply));
+	cr_expect_str_eq(reply, "EVIL payload", "the service read the content via the fd");
 	opener_read(in_mnt("w/clean.txt"), &eo, &er, data, sizeof(data));
 	cr_expect_eq(eo, 0);
 	cr_expect_eq(er, 0);
 	cr_expect_str_eq(data, "clean-payload");
-	cr_expect_str_eq(S.last_reply, "clean-payload");
+	last_reply(reply, sizeof(reply));
+	cr_expect_str_eq(reply, "clean-payload");
 	cr_expect_eq(atomic_load(&S.service_events), 0, "the service's reads raised events");
 	cr_expect_geq(atomic_load(&S.asked), 3); /* open evil, open clean, read clean */
 	stats_when_quiet(F, &st);

@@ -10,7 +10,11 @@
  * that file system is marked.  The test process is the filter; openers
  * (fp_filter_opener) and services (fp_filter_service) are helper processes.
  */
+#ifdef FP_PLAIN
+#include "plain_criterion.h" /* the TSan pass builds this suite without Criterion */
+#else
 #include <criterion/criterion.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +40,30 @@
 #define BOUND_MS 10000.0 /* the generous bound on one open under a 300 ms deadline */
 
 static char mnt[64];
+/* Only the main thread writes F, under F_lock; svc_connect (a server
+ * thread) reads it under F_lock.  The main thread reads it freely. */
 static fltport_filter *F;
+static pthread_mutex_t F_lock = PTHREAD_MUTEX_INITIALIZER;
 static fltport_server *SRV;
+
+static void set_filter(fltport_filter *f)
+{
+	pthread_mutex_lock(&F_lock);
+	F = f;
+	pthread_mutex_unlock(&F_lock);
+}
+
+/* Unpublish F (NULL if none) before destroying it. */
+static fltport_filter *take_filter(void)
+{
+	fltport_filter *f;
+
+	pthread_mutex_lock(&F_lock);
+	f = F;
+	F = NULL;
+	pthread_mutex_unlock(&F_lock);
+	return f;
+}
 
 /* ------------------------------------------------------------------ */
 /* Sandbox                                                              */
@@ -58,10 +84,12 @@ static void release_blocked(void);
 
 static void sandbox_fini(void)
 {
+	fltport_filter *f;
+
 	release_blocked();
-	if (F)
-		fltport_filter_destroy(F);
-	F = NULL;
+	f = take_filter();
+	if (f)
+		fltport_filter_destroy(f);
 	if (SRV)
 		fltport_server_destroy(SRV);
 	SRV = NULL;
@@ -128,6 +156,7 @@ static void expect_all_answered(fltport_filter *f, struct fltport_filter_stats *
 /* The service side (port)                                              */
 /* ------------------------------------------------------------------ */
 
+/* cur and trust under S.lock; no_service is never changed. */
 static struct {
 	pthread_mutex_t lock;
 	fltport_client *cur;
@@ -143,8 +172,12 @@ static int svc_connect(fltport_client *client, void *server_cookie, const void *
 	pthread_mutex_lock(&S.lock);
 	/* As the scanner sample does: the service's own file access must
 	 * never wait for itself. */
-	if (S.trust && F)
-		fltport_filter_trust_client(F, client);
+	if (S.trust) {
+		pthread_mutex_lock(&F_lock);
+		if (F)
+			fltport_filter_trust_client(F, client);
+		pthread_mutex_unlock(&F_lock);
+	}
 	S.cur = client;
 	pthread_mutex_unlock(&S.lock);
 	*conn_cookie = client;
@@ -215,11 +248,13 @@ static struct tu_proc start_service(const char *port, const char *mode)
 
 static fltport_filter *make_filter(struct fltport_filter_config *cfg)
 {
-	int rc = fltport_filter_create(cfg, &F);
+	fltport_filter *f = NULL;
+	int rc = fltport_filter_create(cfg, &f);
 
 	cr_assert_eq(rc, 0, "fltport_filter_create: %s", strerror(-rc));
-	cr_assert_eq(fltport_filter_attach(F, in_mnt("w")), 0);
-	return F;
+	set_filter(f);
+	cr_assert_eq(fltport_filter_attach(f, in_mnt("w")), 0);
+	return f;
 }
 
 TestSuite(faults, .init = sandbox, .fini = sandbox_fini);
@@ -360,8 +395,7 @@ Test(faults, callback_blocks_forever, .timeout = 60)
 	cr_expect_eq(st.timed_out, 4);
 	cr_expect_eq(st.denied, 4);
 	release_blocked();
-	fltport_filter_destroy(F); /* waits for the callbacks it released */
-	F = NULL;
+	fltport_filter_destroy(take_filter()); /* waits for the callbacks it released */
 }
 
 static bool one_entered(void *arg)
@@ -428,7 +462,9 @@ Test(faults, ten_thousand_opens_service_restarted, .timeout = 600)
 
 	mkdir(in_mnt("w"), 0755);
 	write_file(in_mnt("w/clean.txt"), "clean");
+	pthread_mutex_lock(&S.lock);
 	S.trust = true;
+	pthread_mutex_unlock(&S.lock);
 	start_port(port, sizeof(port));
 	make_filter(&cfg);
 	svc = start_service(port, "scan");
