@@ -42,7 +42,7 @@ typedef struct fltport_filter fltport_filter;
 #define FLTPORT_FILTER_DEFAULT_QUEUE 1024u
 #define FLTPORT_FILTER_MAX_WORKERS 256u
 #define FLTPORT_FILTER_MAX_QUEUE 65536u
-#define FLTPORT_FILTER_MAX_PATHS 64u  /* attached paths per filter */
+#define FLTPORT_FILTER_MAX_PATHS 64u    /* attached paths per filter */
 #define FLTPORT_FILTER_MAX_TRUSTED 256u /* trusted processes per filter */
 
 /* The operation an event is about. */
@@ -59,8 +59,9 @@ enum fltport_filter_op {
 };
 
 /* What a pre-operation callback returns. */
-#define FLTPORT_ALLOW 0       /* allow */
-#define FLTPORT_ALLOW_CACHE 1 /* allow, and let the kernel remember it for this
+#define FLTPORT_ALLOW 0 /* allow */
+#define FLTPORT_ALLOW_CACHE \
+	1 /* allow, and let the kernel remember it for this
 			       * file until it is modified (see "cache" below) */
 /* Deny: return a negative errno.  -EPERM always works; another errno
  * reaches the opener where fltport_filter_errno_supported() says so and
@@ -84,15 +85,15 @@ struct fltport_filter_event {
 	 * through it (and through copies of it passed to a service with
 	 * fltport_send) raise no fanotify events.  Borrowed: do not close it. */
 	int fd;
-	const char *path;          /* as seen from the filter's mount namespace */
-	pid_t pid;                 /* the process (thread group) that caused it */
-	int pidfd;                 /* a pidfd of it, or -1; borrowed */
-	uid_t uid;                 /* its effective uid, (uid_t)-1 if unknown */
-	gid_t gid;                 /* its effective gid, (gid_t)-1 if unknown */
-	const char *exe;           /* its executable, "" if unknown */
-	int64_t deadline_ns;       /* absolute, CLOCK_MONOTONIC: the engine answers by
+	const char *path;    /* as seen from the filter's mount namespace */
+	pid_t pid;           /* the process (thread group) that caused it */
+	int pidfd;           /* a pidfd of it, or -1; borrowed */
+	uid_t uid;           /* its effective uid, (uid_t)-1 if unknown */
+	gid_t gid;           /* its effective gid, (gid_t)-1 if unknown */
+	const char *exe;     /* its executable, "" if unknown */
+	int64_t deadline_ns; /* absolute, CLOCK_MONOTONIC: the engine answers by
 				    * policy at this time if the callback has not */
-	bool has_range;            /* FLTPORT_OP_CONTENT: the range being accessed */
+	bool has_range;      /* FLTPORT_OP_CONTENT: the range being accessed */
 	uint64_t offset, count;
 };
 
@@ -112,7 +113,7 @@ struct fltport_filter_post_event {
 	const char *new_path; /* rename: the new path (NULL if unresolved or
 			       * on kernels without FAN_RENAME); else NULL */
 	bool is_dir;
-	pid_t pid;            /* who did it (0 if unknown) */
+	pid_t pid; /* who did it (0 if unknown) */
 };
 
 /* A post-operation callback.  Runs on the filter's notification thread, one
@@ -138,12 +139,12 @@ struct fltport_filter_config {
 	fltport_filter_post_fn post_delete;
 	fltport_filter_post_fn post_rename;
 	fltport_filter_post_fn post_close_write;
-	int64_t deadline_ns;                /* 0 → FLTPORT_FILTER_DEFAULT_DEADLINE */
-	enum fltport_filter_policy policy;  /* on deadline expiry and queue overflow */
-	int deny_errno;                     /* errno of policy denials; 0 → EPERM */
-	unsigned workers;                   /* 0 → FLTPORT_FILTER_DEFAULT_WORKERS */
-	unsigned queue_max;                 /* events waiting for a worker; 0 → default */
-	unsigned flags;                     /* FLTPORT_FILTER_NO_* */
+	int64_t deadline_ns;               /* 0 → FLTPORT_FILTER_DEFAULT_DEADLINE */
+	enum fltport_filter_policy policy; /* on deadline expiry and queue overflow */
+	int deny_errno;                    /* errno of policy denials; 0 → EPERM */
+	unsigned workers;                  /* 0 → FLTPORT_FILTER_DEFAULT_WORKERS */
+	unsigned queue_max;                /* events waiting for a worker; 0 → default */
+	unsigned flags;                    /* FLTPORT_FILTER_NO_* */
 };
 
 /*
@@ -216,12 +217,12 @@ struct fltport_filter_stats {
 FLTPORT_API void fltport_filter_stats(const fltport_filter *f, struct fltport_filter_stats *st);
 
 /* Features found at create time (bits). */
-#define FLTPORT_FILTER_HAVE_PIDFD 0x01u      /* opener identity through FAN_REPORT_PIDFD */
-#define FLTPORT_FILTER_HAVE_DENY_ERRNO 0x02u /* custom deny errnos (FAN_DENY_ERRNO) */
+#define FLTPORT_FILTER_HAVE_PIDFD 0x01u       /* opener identity through FAN_REPORT_PIDFD */
+#define FLTPORT_FILTER_HAVE_DENY_ERRNO 0x02u  /* custom deny errnos (FAN_DENY_ERRNO) */
 #define FLTPORT_FILTER_HAVE_PRE_CONTENT 0x04u /* pre-content class group */
-#define FLTPORT_FILTER_HAVE_NOTIFY 0x08u     /* post-operation notifications */
-#define FLTPORT_FILTER_HAVE_RENAME 0x10u     /* FAN_RENAME (old and new path in one event) */
-#define FLTPORT_FILTER_HAVE_PIDFD_INFO 0x20u /* credentials through PIDFD_GET_INFO */
+#define FLTPORT_FILTER_HAVE_NOTIFY 0x08u      /* post-operation notifications */
+#define FLTPORT_FILTER_HAVE_RENAME 0x10u      /* FAN_RENAME (old and new path in one event) */
+#define FLTPORT_FILTER_HAVE_PIDFD_INFO 0x20u  /* credentials through PIDFD_GET_INFO */
 
 FLTPORT_API unsigned fltport_filter_features(const fltport_filter *f);
 

@@ -65,14 +65,14 @@ extern "C" {
 #define FLTPORT_POLL ((int64_t)0)
 
 /* Limits.  Sizes above these are refused before anything is sent. */
-#define FLTPORT_CONTEXT_MAX 0xFFE8u          /* connect context bytes (SPEC §3.1) */
-#define FLTPORT_MAX_FDS 8u                   /* file descriptors per message */
-#define FLTPORT_NAME_MAX 100u                /* bytes in a port name, before the directory */
+#define FLTPORT_CONTEXT_MAX 0xFFE8u            /* connect context bytes (SPEC §3.1) */
+#define FLTPORT_MAX_FDS 8u                     /* file descriptors per message */
+#define FLTPORT_NAME_MAX 100u                  /* bytes in a port name, before the directory */
 #define FLTPORT_DEFAULT_MAX_MESSAGE (8u << 20) /* default payload cap: 8 MiB */
-#define FLTPORT_MIN_MAX_MESSAGE (1u << 20)   /* a port always carries 1 MiB */
-#define FLTPORT_DEFAULT_SLOTS 1024u          /* in-flight messages per connection */
+#define FLTPORT_MIN_MAX_MESSAGE (1u << 20)     /* a port always carries 1 MiB */
+#define FLTPORT_DEFAULT_SLOTS 1024u            /* in-flight messages per connection */
 #define FLTPORT_MAX_SLOTS 65536u
-#define FLTPORT_DEFAULT_WORKERS 4u           /* message-callback threads per server */
+#define FLTPORT_DEFAULT_WORKERS 4u /* message-callback threads per server */
 #define FLTPORT_DEFAULT_DIR "/run/fltport"
 
 /* Version of the wire protocol this library speaks (docs/PROTOCOL.md). */
@@ -135,9 +135,8 @@ struct fltport_request {
  * call fltport_send() only after it has returned (the client is not
  * connected until then).
  */
-typedef int (*fltport_connect_fn)(fltport_client *client, void *server_cookie,
-				  const void *ctx, size_t ctx_len,
-				  const struct fltport_peer *peer,
+typedef int (*fltport_connect_fn)(fltport_client *client, void *server_cookie, const void *ctx,
+				  size_t ctx_len, const struct fltport_peer *peer,
 				  void **conn_cookie, uint32_t *status);
 
 /*
@@ -159,21 +158,19 @@ typedef void (*fltport_disconnect_fn)(void *conn_cookie);
  * caller receives.  The callback may call fltport_send() and
  * fltport_client_close().
  */
-typedef uint32_t (*fltport_message_fn)(void *conn_cookie,
-				       const struct fltport_request *req,
-				       void *out, size_t out_cap,
-				       size_t *out_len);
+typedef uint32_t (*fltport_message_fn)(void *conn_cookie, const struct fltport_request *req,
+				       void *out, size_t out_cap, size_t *out_len);
 
 struct fltport_server_config {
-	void *cookie;                       /* handed to on_connect unchanged */
-	fltport_connect_fn on_connect;      /* required */
+	void *cookie;                        /* handed to on_connect unchanged */
+	fltport_connect_fn on_connect;       /* required */
 	fltport_disconnect_fn on_disconnect; /* required */
-	fltport_message_fn on_message;      /* optional: NULL → requests fail with -EOPNOTSUPP */
-	int max_connections;                /* > 0 */
-	struct fltport_access access;       /* zeroed → root only */
-	unsigned workers;                   /* 0 → FLTPORT_DEFAULT_WORKERS */
-	unsigned slots;                     /* 0 → FLTPORT_DEFAULT_SLOTS; ≤ FLTPORT_MAX_SLOTS */
-	size_t max_message;                 /* 0 → FLTPORT_DEFAULT_MAX_MESSAGE; ≥ FLTPORT_MIN_MAX_MESSAGE */
+	fltport_message_fn on_message;       /* optional: NULL → requests fail with -EOPNOTSUPP */
+	int max_connections;                 /* > 0 */
+	struct fltport_access access;        /* zeroed → root only */
+	unsigned workers;                    /* 0 → FLTPORT_DEFAULT_WORKERS */
+	unsigned slots;     /* 0 → FLTPORT_DEFAULT_SLOTS; ≤ FLTPORT_MAX_SLOTS */
+	size_t max_message; /* 0 → FLTPORT_DEFAULT_MAX_MESSAGE; ≥ FLTPORT_MIN_MAX_MESSAGE */
 };
 
 /*
@@ -187,8 +184,7 @@ struct fltport_server_config {
  * fltport_name_valid()), -EADDRINUSE (a live server has this name),
  * -ENOMEM, -EACCES or another errno from the file system or socket calls.
  */
-FLTPORT_API int fltport_server_create(const char *name,
-				      const struct fltport_server_config *cfg,
+FLTPORT_API int fltport_server_create(const char *name, const struct fltport_server_config *cfg,
 				      fltport_server **out);
 
 /*
@@ -235,9 +231,8 @@ FLTPORT_API void fltport_server_destroy(fltport_server *srv);
  * and *reply_status are set), -EMSGSIZE (len above the port's max_message,
  * nothing sent), -EINVAL, -ENOMEM.
  */
-FLTPORT_API int fltport_send(fltport_client *client, const void *msg, size_t len,
-			     const int *fds, unsigned nfds, void *reply,
-			     size_t *reply_len, uint32_t *reply_status,
+FLTPORT_API int fltport_send(fltport_client *client, const void *msg, size_t len, const int *fds,
+			     unsigned nfds, void *reply, size_t *reply_len, uint32_t *reply_status,
 			     int64_t timeout_ns);
 
 /*
@@ -264,8 +259,7 @@ FLTPORT_API void fltport_client_disconnect(fltport_client *client);
 
 /* The peer of a client port (the user-side process).  Never fails on a
  * valid client port, connected or not. */
-FLTPORT_API void fltport_client_peer(const fltport_client *client,
-				     struct fltport_peer *peer);
+FLTPORT_API void fltport_client_peer(const fltport_client *client, struct fltport_peer *peer);
 
 /* ------------------------------------------------------------------ */
 /* User side                                                            */
@@ -273,10 +267,10 @@ FLTPORT_API void fltport_client_peer(const fltport_client *client,
 
 /* A message from the filter, as fltport_get() hands it out. */
 struct fltport_msg {
-	uint64_t id;        /* pass to fltport_reply() */
-	size_t len;         /* payload bytes written to the buffer */
-	bool wants_reply;   /* the sender waits for a reply */
-	size_t reply_cap;   /* the sender's reply capacity in bytes (0 if !wants_reply) */
+	uint64_t id;              /* pass to fltport_reply() */
+	size_t len;               /* payload bytes written to the buffer */
+	bool wants_reply;         /* the sender waits for a reply */
+	size_t reply_cap;         /* the sender's reply capacity in bytes (0 if !wants_reply) */
 	int fds[FLTPORT_MAX_FDS]; /* owned by the receiver: close them */
 	unsigned nfds;
 };
@@ -301,9 +295,8 @@ struct fltport_msg {
  * FLTPORT_CONTEXT_MAX), -EINVAL / -ENAMETOOLONG (bad name or arguments),
  * -ETIMEDOUT, -ENOMEM, -ECONNRESET (the server died during the handshake).
  */
-FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_len,
-				unsigned flags, int64_t timeout_ns,
-				fltport_conn **out, uint32_t *status);
+FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_len, unsigned flags,
+				int64_t timeout_ns, fltport_conn **out, uint32_t *status);
 
 /*
  * Request/response to the server's message callback (FilterSendMessage).
@@ -316,10 +309,9 @@ FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_le
  * callback), -ENOTCONN (disconnected, or closed), -ETIMEDOUT, -EMSGSIZE
  * (in_len above the port's limit: nothing sent), -EINVAL, -ENOMEM.
  */
-FLTPORT_API int fltport_request(fltport_conn *conn, const void *in, size_t in_len,
-				const int *fds, unsigned nfds, void *out,
-				size_t out_cap, size_t *out_len, uint32_t *status,
-				int64_t timeout_ns);
+FLTPORT_API int fltport_request(fltport_conn *conn, const void *in, size_t in_len, const int *fds,
+				unsigned nfds, void *out, size_t out_cap, size_t *out_len,
+				uint32_t *status, int64_t timeout_ns);
 
 /*
  * Take the next message (FilterGetMessage).  Thread-safe: any number of
@@ -334,8 +326,8 @@ FLTPORT_API int fltport_request(fltport_conn *conn, const void *in, size_t in_le
  * connection or died), -ECANCELED (fltport_close() or fltport_cancel_gets()
  * on this connection), -EINVAL.
  */
-FLTPORT_API int fltport_get(fltport_conn *conn, void *buf, size_t cap,
-			    struct fltport_msg *msg, int64_t timeout_ns);
+FLTPORT_API int fltport_get(fltport_conn *conn, void *buf, size_t cap, struct fltport_msg *msg,
+			    int64_t timeout_ns);
 
 /*
  * Completion of an asynchronous get.  `err` is 0 (buf holds the payload,
@@ -346,8 +338,7 @@ FLTPORT_API int fltport_get(fltport_conn *conn, void *buf, size_t cap,
  * fltport_get_async() / fltport_cancel_get[s]() / fltport_close(); it must
  * not block for long, and must not call fltport_close() on this connection.
  */
-typedef void (*fltport_get_fn)(void *arg, int err, void *buf,
-			       const struct fltport_msg *msg);
+typedef void (*fltport_get_fn)(void *arg, int err, void *buf, const struct fltport_msg *msg);
 
 /*
  * Post an asynchronous get: `buf` (cap bytes) must stay valid until the
@@ -357,8 +348,8 @@ typedef void (*fltport_get_fn)(void *arg, int err, void *buf,
  * get for fltport_cancel_get().  Returns 0 or -ENOTCONN / -ECANCELED (the
  * callback is then not called), -EINVAL, -ENOMEM.
  */
-FLTPORT_API int fltport_get_async(fltport_conn *conn, void *buf, size_t cap,
-				  fltport_get_fn fn, void *arg, uint64_t *token);
+FLTPORT_API int fltport_get_async(fltport_conn *conn, void *buf, size_t cap, fltport_get_fn fn,
+				  void *arg, uint64_t *token);
 
 /* Cancel one posted get: its callback runs with -ECANCELED on the calling
  * thread before this returns.  Non-blocking otherwise.  Returns 0, or
@@ -378,8 +369,8 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *conn);
  * reply_cap bytes were delivered and the sender sees -EOVERFLOW),
  * -EMSGSIZE (above the port's limit: nothing sent), -ENOTCONN, -EINVAL.
  */
-FLTPORT_API int fltport_reply(fltport_conn *conn, uint64_t id, uint32_t status,
-			      const void *data, size_t len);
+FLTPORT_API int fltport_reply(fltport_conn *conn, uint64_t id, uint32_t status, const void *data,
+			      size_t len);
 
 /*
  * A pollable fd: readable while a message is queued (a fltport_get() with

@@ -234,8 +234,8 @@ static void purge_expired(struct fltport_conn *c)
 	c->qtail = NULL;
 	while ((m = *pp)) {
 		uint64_t id = m->rx.h.id;
-		uint32_t w = atomic_load_explicit(&c->page->slot[fp_id_slot(id)],
-						  memory_order_acquire);
+		uint32_t w =
+			atomic_load_explicit(&c->page->slot[fp_id_slot(id)], memory_order_acquire);
 
 		if (w != fp_word(fp_id_seq(id), FP_S_PENDING)) {
 			*pp = m->next;
@@ -466,8 +466,11 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
 FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, const void *data,
 			      size_t len)
 {
-	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
-			    .type = FP_T_REPLY, .id = id, .status = status };
+	struct fp_hdr h = { .magic = FP_MAGIC,
+			    .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_REPLY,
+			    .id = id,
+			    .status = status };
 	struct fp_tx tx = { .h = &h, .payload = data, .page_fd = -1 };
 	uint32_t slot = fp_id_slot(id), cap;
 	uint64_t seq = fp_id_seq(id);
@@ -486,7 +489,8 @@ FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, con
 	} else {
 		/* Commit: from here the sender waits for this reply frame. */
 		c->taken[slot].replyable = false;
-		if (!fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN), fp_word(seq, FP_S_REPLIED)))
+		if (!fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN),
+				 fp_word(seq, FP_S_REPLIED)))
 			rc = -ENOENT; /* the sender gave up first */
 	}
 	cap = rc == 0 ? c->taken[slot].cap : 0;
@@ -524,8 +528,10 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 {
 	const int64_t deadline = fp_deadline(timeout_ns);
 	struct fp_reqw w = { .out = out, .cap = out_cap };
-	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
-			    .type = FP_T_REQUEST, .len = (uint32_t)in_len };
+	struct fp_hdr h = { .magic = FP_MAGIC,
+			    .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_REQUEST,
+			    .len = (uint32_t)in_len };
 	struct fp_tx tx = { .h = &h, .payload = in, .fds = fds, .nfds = nfds, .page_fd = -1 };
 	int rc = 0;
 

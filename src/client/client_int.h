@@ -77,8 +77,6 @@ struct fltport_conn {
 	pthread_cond_t calls_cond;
 };
 
-
-
 /* client.c, for connect.c */
 void *fp_client_rx_main(void *arg);
 void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs);

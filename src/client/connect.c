@@ -43,8 +43,9 @@ static int check_server(int fd)
 			return -EACCES;
 		}
 		if (cr.uid != 0) {
-			fp_debug("not trusting the server of this port: it runs as uid %u, not root",
-				 (unsigned)cr.uid);
+			fp_debug(
+				"not trusting the server of this port: it runs as uid %u, not root",
+				(unsigned)cr.uid);
 			return -EACCES;
 		}
 		return 0;
@@ -78,9 +79,9 @@ static int connect_socket(const char *name, int64_t deadline, int *out)
 			continue;
 		}
 		rc = errno == ENOENT || errno == ECONNREFUSED ? -ENOENT
-		     : errno == EACCES || errno == EPERM       ? -EACCES
-		     : errno == EAGAIN                         ? -ETIMEDOUT
-								: -errno;
+		     : errno == EACCES || errno == EPERM      ? -EACCES
+		     : errno == EAGAIN                        ? -ETIMEDOUT
+							      : -errno;
 		close(fd);
 		return rc;
 	}
@@ -137,8 +138,9 @@ static int map_page(struct fltport_conn *c, struct fp_rx *rx)
 	if (rx->h.len != FP_CONNECT_INFO_SIZE || rx->page_fd < 0)
 		return -EPROTO;
 	fp_connect_info_decode(rx->data, &ci);
-	if (ci.nslots == 0 || ci.nslots > FLTPORT_MAX_SLOTS || ci.max_message < FLTPORT_MIN_MAX_MESSAGE ||
-	    ci.max_message > FP_PAYLOAD_HARD_MAX || ci.page_size != fp_page_size(ci.nslots))
+	if (ci.nslots == 0 || ci.nslots > FLTPORT_MAX_SLOTS ||
+	    ci.max_message < FLTPORT_MIN_MAX_MESSAGE || ci.max_message > FP_PAYLOAD_HARD_MAX ||
+	    ci.page_size != fp_page_size(ci.nslots))
 		return -EPROTO;
 	seals = fcntl(rx->page_fd, F_GET_SEALS);
 	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(rx->page_fd, &st) != 0 ||
@@ -198,8 +200,10 @@ static struct fltport_conn *conn_new(int fd)
 static int handshake(struct fltport_conn *c, const void *ctx, size_t ctx_len, int64_t deadline,
 		     uint32_t *status)
 {
-	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
-			    .type = FP_T_CONNECT, .len = (uint32_t)ctx_len };
+	struct fp_hdr h = { .magic = FP_MAGIC,
+			    .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_CONNECT,
+			    .len = (uint32_t)ctx_len };
 	struct fp_tx tx = { .h = &h, .payload = ctx, .page_fd = -1 };
 	struct fp_rx rx;
 	int rc;

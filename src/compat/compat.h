@@ -20,7 +20,7 @@ enum fpw_kind { FPW_PORT = 1, FPW_EVENT, FPW_THREAD, FPW_IOCP };
 struct fpw_obj {
 	enum fpw_kind kind;
 	atomic_int refs;
-	void (*close)(struct fpw_obj *o); /* CloseHandle of the last handle: wake, cancel */
+	void (*close)(struct fpw_obj *o);   /* CloseHandle of the last handle: wake, cancel */
 	void (*destroy)(struct fpw_obj *o); /* last reference: free */
 };
 
@@ -71,7 +71,6 @@ struct fpw_obj *fpw_iocp_obj(struct fpw_iocp *q);
 
 /* Complete an OVERLAPPED: Internal/InternalHigh, then its event, then the
  * completion port (unless hEvent has its low bit set). */
-void fpw_complete(LPOVERLAPPED ov, NTSTATUS status, DWORD bytes, struct fpw_iocp *q,
-		  ULONG_PTR key);
+void fpw_complete(LPOVERLAPPED ov, NTSTATUS status, DWORD bytes, struct fpw_iocp *q, ULONG_PTR key);
 
 #endif

@@ -49,7 +49,7 @@ struct fpk_client {
 	fltport_client *native;
 	PVOID cookie;
 	atomic_int refs;
-	bool orphaned; /* its server was unloaded: native is gone */
+	bool orphaned;                  /* its server was unloaded: native is gone */
 	struct fpk_client *prev, *next; /* server->clients */
 };
 
@@ -182,9 +182,10 @@ FLTPORT_WINAPI NTSTATUS RtlSetDaclSecurityDescriptor(PSECURITY_DESCRIPTOR sd, BO
 		return STATUS_INVALID_PARAMETER;
 	if (present && dacl) {
 		if (getenv("FLTPORT_DEBUG") && strcmp(getenv("FLTPORT_DEBUG"), "1") == 0)
-			fprintf(stderr, "fltport[%d]: RtlSetDaclSecurityDescriptor: ACLs are not "
-					"supported; use the default (root only) or a NULL DACL "
-					"(everyone)\n",
+			fprintf(stderr,
+				"fltport[%d]: RtlSetDaclSecurityDescriptor: ACLs are not "
+				"supported; use the default (root only) or a NULL DACL "
+				"(everyone)\n",
 				(int)getpid());
 		return STATUS_NOT_SUPPORTED;
 	}

@@ -285,8 +285,7 @@ static HRESULT get_overlapped(struct fpw_port *p, PFILTER_MESSAGE_HEADER buf, DW
 	return HRESULT_FROM_WIN32(ERROR_IO_PENDING);
 }
 
-static HRESULT get_sync(struct fpw_port *p, PFILTER_MESSAGE_HEADER buf, DWORD size,
-			LPOVERLAPPED ov)
+static HRESULT get_sync(struct fpw_port *p, PFILTER_MESSAGE_HEADER buf, DWORD size, LPOVERLAPPED ov)
 {
 	struct fltport_msg m;
 	DWORD bytes = 0;
@@ -359,10 +358,12 @@ FLTPORT_WINAPI HRESULT FilterReplyMessage(HANDLE h, PFILTER_REPLY_HEADER buf, DW
 		if (getenv("FLTPORT_DEBUG") && strcmp(getenv("FLTPORT_DEBUG"), "1") == 0)
 			fprintf(stderr,
 				"fltport[%d]: FilterReplyMessage: %u bytes of reply data "
-				"(dwReplyBufferSize %u - sizeof(FILTER_REPLY_HEADER) 16) exceed the "
+				"(dwReplyBufferSize %u - sizeof(FILTER_REPLY_HEADER) 16) exceed "
+				"the "
 				"sender's reply buffer; if the size is sizeof(a struct holding "
 				"FILTER_REPLY_HEADER and your reply), padding is the likely cause: "
-				"pass sizeof(FILTER_REPLY_HEADER) + sizeof(reply) or pack the struct\n",
+				"pass sizeof(FILTER_REPLY_HEADER) + sizeof(reply) or pack the "
+				"struct\n",
 				(int)getpid(), size - 16u, size);
 		return HRESULT_FROM_WIN32(ERROR_MORE_DATA);
 	case -EMSGSIZE:

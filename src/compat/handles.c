@@ -103,7 +103,8 @@ struct fpw_obj *fpw_handle_get(HANDLE h, enum fpw_kind kind)
 
 	if (decode(h, &idx, &gen)) {
 		pthread_mutex_lock(&table_lock);
-		if (idx < table_cap && table[idx].gen == (gen & ((1u << (32 - IDX_BITS - 2)) - 1u)) &&
+		if (idx < table_cap &&
+		    table[idx].gen == (gen & ((1u << (32 - IDX_BITS - 2)) - 1u)) &&
 		    table[idx].obj && (!kind || table[idx].obj->kind == kind)) {
 			o = table[idx].obj;
 			fpw_obj_get(o);

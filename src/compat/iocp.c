@@ -53,8 +53,7 @@ static void iocp_destroy(struct fpw_obj *o)
 	free(q);
 }
 
-void fpw_iocp_post(struct fpw_iocp *q, DWORD bytes, ULONG_PTR key, LPOVERLAPPED ov,
-		   NTSTATUS status)
+void fpw_iocp_post(struct fpw_iocp *q, DWORD bytes, ULONG_PTR key, LPOVERLAPPED ov, NTSTATUS status)
 {
 	struct packet *p = malloc(sizeof(*p));
 
@@ -193,8 +192,7 @@ FLTPORT_WINAPI BOOL PostQueuedCompletionStatus(HANDLE h, DWORD bytes, ULONG_PTR 
 	return TRUE;
 }
 
-void fpw_complete(LPOVERLAPPED ov, NTSTATUS status, DWORD bytes, struct fpw_iocp *q,
-		  ULONG_PTR key)
+void fpw_complete(LPOVERLAPPED ov, NTSTATUS status, DWORD bytes, struct fpw_iocp *q, ULONG_PTR key)
 {
 	HANDLE ev = ov->hEvent;
 	struct fpw_obj *eo;

@@ -92,8 +92,8 @@ static int may_carry_fds(uint16_t type)
 	return type == FP_T_MESSAGE || type == FP_T_REQUEST;
 }
 
-int fp_frame_decode(const uint8_t *buf, size_t dgram_len, unsigned nfds_rx,
-		    uint32_t max_payload, struct fp_hdr *h)
+int fp_frame_decode(const uint8_t *buf, size_t dgram_len, unsigned nfds_rx, uint32_t max_payload,
+		    struct fp_hdr *h)
 {
 	unsigned expect_fds;
 

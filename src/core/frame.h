@@ -16,7 +16,9 @@
 
 #define FP_MAGIC 0x50544C46u /* "FLTP" little-endian */
 #define FP_HDR_SIZE 40u
-#define FP_INLINE_MAX (64u * 1024u) /* larger payloads ride in a memfd; a connect context (≤ 0xFFE8) always fits */
+#define FP_INLINE_MAX \
+	(64u *        \
+	 1024u) /* larger payloads ride in a memfd; a connect context (≤ 0xFFE8) always fits */
 #define FP_FRAME_MAX (FP_HDR_SIZE + FP_INLINE_MAX)
 #define FP_PAYLOAD_HARD_MAX (1u << 30) /* no configuration goes above this */
 
@@ -34,8 +36,8 @@ enum fp_flags {
 	FP_F_MEMFD = 1u << 0,       /* payload in a sealed memfd (first fd) */
 	FP_F_WANTS_REPLY = 1u << 1, /* MESSAGE: the sender waits for a reply */
 	FP_F_NOWAIT = 1u << 2,      /* MESSAGE: poll send; nobody will wait for the reply */
-	FP_F_WAKE = 1u << 3,        /* MESSAGE: sender sleeps on the slot word: FUTEX_WAKE after take */
-	FP_F_OVERFLOW = 1u << 4,    /* REPLY: truncated to the sender's capacity */
+	FP_F_WAKE = 1u << 3, /* MESSAGE: sender sleeps on the slot word: FUTEX_WAKE after take */
+	FP_F_OVERFLOW = 1u << 4, /* REPLY: truncated to the sender's capacity */
 	FP_F_ALL_ = (1u << 5) - 1,
 };
 
@@ -71,8 +73,8 @@ void fp_hdr_encode(const struct fp_hdr *h, uint8_t out[FP_HDR_SIZE]);
  * -EPROTO (well-formed magic but another wire version: *h is still filled
  * with magic/version/type so the caller can answer).
  */
-int fp_frame_decode(const uint8_t *buf, size_t dgram_len, unsigned nfds_rx,
-		    uint32_t max_payload, struct fp_hdr *h);
+int fp_frame_decode(const uint8_t *buf, size_t dgram_len, unsigned nfds_rx, uint32_t max_payload,
+		    struct fp_hdr *h);
 
 void fp_connect_info_encode(const struct fp_connect_info *ci, uint8_t out[FP_CONNECT_INFO_SIZE]);
 void fp_connect_info_decode(const uint8_t in[FP_CONNECT_INFO_SIZE], struct fp_connect_info *ci);

@@ -82,8 +82,7 @@ static inline size_t fp_page_size(uint32_t nslots)
 static inline bool fp_slot_cas(struct fp_page *pg, uint32_t slot, uint32_t from, uint32_t to)
 {
 	return atomic_compare_exchange_strong_explicit(&pg->slot[slot], &from, to,
-						       memory_order_acq_rel,
-						       memory_order_acquire);
+						       memory_order_acq_rel, memory_order_acquire);
 }
 
 /* Shared (cross-process) futex on a word of the page. */

@@ -29,8 +29,7 @@
 #define FAN_ERRNO_MASK ((1 << FAN_ERRNO_BITS) - 1)
 #endif
 #ifndef FAN_DENY_ERRNO
-#define FAN_DENY_ERRNO(err) \
-	(FAN_DENY | ((((uint32_t)(err)) & FAN_ERRNO_MASK) << FAN_ERRNO_SHIFT))
+#define FAN_DENY_ERRNO(err) (FAN_DENY | ((((uint32_t)(err)) & FAN_ERRNO_MASK) << FAN_ERRNO_SHIFT))
 #endif
 #ifndef FAN_MARK_EVICTABLE
 #define FAN_MARK_EVICTABLE 0x00000200 /* 5.19 */

@@ -192,8 +192,8 @@ int fltport_filter_create(const struct fltport_filter_config *cfg, fltport_filte
 			goto fail;
 		}
 	}
-	fp_filter_debug("created: features 0x%x, deadline %lld ns, policy %s",
-			f->features, (long long)f->cfg.deadline_ns,
+	fp_filter_debug("created: features 0x%x, deadline %lld ns, policy %s", f->features,
+			(long long)f->cfg.deadline_ns,
 			f->cfg.policy == FLTPORT_FAIL_CLOSED ? "fail-closed" : "fail-open");
 	*out = f;
 	return 0;
@@ -336,11 +336,13 @@ void fltport_filter_destroy(fltport_filter *f)
 	/* close: no new events.  Removing the marks first means the reader
 	 * only has to drain what the kernel already queued. */
 	if (f->perm_fd >= 0) {
-		(void)fanotify_mark(f->perm_fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD, "/");
+		(void)fanotify_mark(f->perm_fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD,
+				    "/");
 		(void)fanotify_mark(f->perm_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, "/");
 	}
 	if (f->notify_fd >= 0)
-		(void)fanotify_mark(f->notify_fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD, "/");
+		(void)fanotify_mark(f->notify_fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD,
+				    "/");
 	/* stop: threads drain, answer and exit. */
 	if (f->notify_fd >= 0)
 		fp_filter_notify_stop(f);

@@ -47,36 +47,36 @@ struct fp_filter_pending {
 };
 
 struct fp_filter_scope {
-	char *path;       /* realpath of the attached path */
+	char *path; /* realpath of the attached path */
 	size_t len;
-	int mfd;          /* read-only fd of it: mount fd for open_by_handle_at */
-	uint64_t fsid;    /* statfs f_fsid of its file system */
+	int mfd;       /* read-only fd of it: mount fd for open_by_handle_at */
+	uint64_t fsid; /* statfs f_fsid of its file system */
 };
 
 struct fp_filter_trust {
 	pid_t pid;
 	int pidfd;
-	uint64_t ino;     /* pidfs inode, 0 if not on pidfs */
+	uint64_t ino; /* pidfs inode, 0 if not on pidfs */
 };
 
 struct fp_filter_counters {
-	atomic_uint_fast64_t seen, allowed, denied, fast, timed_out, overflowed,
-		late, cached, answer_errors, post_events;
+	atomic_uint_fast64_t seen, allowed, denied, fast, timed_out, overflowed, late, cached,
+		answer_errors, post_events;
 	atomic_uint in_flight;
 };
 
 struct fltport_filter {
 	struct fltport_filter_config cfg;
 	pid_t self;
-	int perm_fd;               /* permission group, -1 if no pre callback */
-	int notify_fd;             /* notification group, -1 if no post callback */
-	int wake_fd;               /* eventfd: wakes reader and notify thread */
-	uint64_t perm_mask;        /* events marked on the permission group */
-	uint64_t notify_mask;      /* events marked on the notification group */
-	unsigned features;         /* FLTPORT_FILTER_HAVE_* */
-	uint64_t errno_ok[4];      /* bit e: errno e (1..255) accepted by FAN_DENY_ERRNO */
-	bool pidfs;                /* pidfds live on pidfs: compare inodes */
-	atomic_int cache_mode;     /* 0 untried, 1 FAN_MARK_IGNORE, 2 IGNORED_MASK, -1 off */
+	int perm_fd;           /* permission group, -1 if no pre callback */
+	int notify_fd;         /* notification group, -1 if no post callback */
+	int wake_fd;           /* eventfd: wakes reader and notify thread */
+	uint64_t perm_mask;    /* events marked on the permission group */
+	uint64_t notify_mask;  /* events marked on the notification group */
+	unsigned features;     /* FLTPORT_FILTER_HAVE_* */
+	uint64_t errno_ok[4];  /* bit e: errno e (1..255) accepted by FAN_DENY_ERRNO */
+	bool pidfs;            /* pidfds live on pidfs: compare inodes */
+	atomic_int cache_mode; /* 0 untried, 1 FAN_MARK_IGNORE, 2 IGNORED_MASK, -1 off */
 	atomic_bool stopping;
 
 	/* attached paths: published by count; entries immutable once published */
@@ -90,8 +90,8 @@ struct fltport_filter {
 
 	/* pending events */
 	pthread_mutex_t lock;
-	pthread_cond_t work_cond;      /* workers: queue not empty or stop */
-	pthread_cond_t deadline_cond;  /* deadline thread: list changed or stop */
+	pthread_cond_t work_cond;     /* workers: queue not empty or stop */
+	pthread_cond_t deadline_cond; /* deadline thread: list changed or stop */
 	struct fp_filter_pending *qhead, *qtail;
 	struct fp_filter_pending *dhead, *dtail;
 	unsigned qlen;
@@ -121,8 +121,8 @@ void fp_filter_perm_stop(struct fltport_filter *f);
 int fp_filter_perm_probe(struct fltport_filter *f);
 
 /* identity.c */
-void fp_filter_identity(struct fltport_filter *f, pid_t pid, int pidfd, uid_t *uid,
-			gid_t *gid, char *exe, size_t exe_len);
+void fp_filter_identity(struct fltport_filter *f, pid_t pid, int pidfd, uid_t *uid, gid_t *gid,
+			char *exe, size_t exe_len);
 int fp_filter_fd_path(int fd, char *buf, size_t len);
 
 /* notify.c */

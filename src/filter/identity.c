@@ -78,8 +78,8 @@ static void creds_from_proc(pid_t pid, uid_t *uid, gid_t *gid)
 		*gid = (gid_t)e;
 }
 
-void fp_filter_identity(struct fltport_filter *f, pid_t pid, int pidfd, uid_t *uid,
-			gid_t *gid, char *exe, size_t exe_len)
+void fp_filter_identity(struct fltport_filter *f, pid_t pid, int pidfd, uid_t *uid, gid_t *gid,
+			char *exe, size_t exe_len)
 {
 	char link[64];
 	ssize_t n;

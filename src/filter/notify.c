@@ -95,7 +95,8 @@ static void resolve(struct fltport_filter *f, const char *rec, size_t len, struc
 	snprintf(out->name, sizeof(out->name), "%.*s", (int)(rec + len - name), name);
 	s = fp_filter_scope_by_fsid(f, fsid);
 	if (!s) {
-		fp_filter_debug("notify: no attached path with fsid %llx", (unsigned long long)fsid);
+		fp_filter_debug("notify: no attached path with fsid %llx",
+				(unsigned long long)fsid);
 		return;
 	}
 	dfd = open_by_handle_at(s->mfd, &h.fh, O_PATH | O_CLOEXEC);
@@ -229,7 +230,8 @@ static void *notify_main(void *arg)
 			if (m.event_len < FAN_EVENT_METADATA_LEN || m.event_len > (size_t)n - off)
 				break;
 			if (m.vers == FANOTIFY_METADATA_VERSION && !(m.mask & FAN_Q_OVERFLOW) &&
-			    m.metadata_len >= FAN_EVENT_METADATA_LEN && m.metadata_len <= m.event_len)
+			    m.metadata_len >= FAN_EVENT_METADATA_LEN &&
+			    m.metadata_len <= m.event_len)
 				handle_notify(f, &m, buf + off);
 			else if (m.fd >= 0)
 				close(m.fd);

@@ -84,7 +84,8 @@ static int open_group(struct fltport_filter *f)
 
 	for (unsigned c = 0; c < 2; c++) {
 		for (int pidfd = want_pidfd; pidfd >= 0; pidfd--) {
-			int fd = fanotify_init(classes[c] | base | (pidfd ? FAN_REPORT_PIDFD : 0), evf);
+			int fd = fanotify_init(classes[c] | base | (pidfd ? FAN_REPORT_PIDFD : 0),
+					       evf);
 
 			if (fd >= 0) {
 				f->perm_fd = fd;
@@ -284,7 +285,8 @@ static void parse_info(const struct fanotify_event_metadata *m, const char *raw,
 		memcpy(&h, p, sizeof(h));
 		if (h.len < sizeof(h) || p + h.len > end)
 			break;
-		if (h.info_type == FAN_EVENT_INFO_TYPE_PIDFD && h.len >= sizeof(struct fp_fan_info_pidfd)) {
+		if (h.info_type == FAN_EVENT_INFO_TYPE_PIDFD &&
+		    h.len >= sizeof(struct fp_fan_info_pidfd)) {
 			struct fp_fan_info_pidfd r;
 
 			memcpy(&r, p, sizeof(r));
@@ -395,8 +397,8 @@ static void handle_buffer(struct fltport_filter *f, const char *buf, size_t len)
 		memcpy(&m, buf + off, sizeof(m));
 		if (m.event_len < FAN_EVENT_METADATA_LEN || m.event_len > len - off)
 			break;
-		if (m.vers != FANOTIFY_METADATA_VERSION || m.metadata_len < FAN_EVENT_METADATA_LEN ||
-		    m.metadata_len > m.event_len) {
+		if (m.vers != FANOTIFY_METADATA_VERSION ||
+		    m.metadata_len < FAN_EVENT_METADATA_LEN || m.metadata_len > m.event_len) {
 			fp_filter_debug("fanotify metadata version %u unknown", m.vers);
 			if (m.fd >= 0) {
 				/* Still a permission event we must answer. */
@@ -464,7 +466,8 @@ static int ignore_flag(int mode)
 
 static void cache_undo(struct fltport_filter *f, const struct fp_filter_pending *p, int flag)
 {
-	(void)fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | flag, p->mask & f->perm_mask, p->fd, NULL);
+	(void)fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | flag, p->mask & f->perm_mask, p->fd,
+			    NULL);
 }
 
 /*
@@ -496,8 +499,9 @@ static int cache_place(struct fltport_filter *f, const struct fp_filter_pending 
 			return 0;
 		}
 	}
-	if (mode == 2 && fanotify_mark(f->perm_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK |
-				       FAN_MARK_EVICTABLE, mask, p->fd, NULL) != 0) {
+	if (mode == 2 &&
+	    fanotify_mark(f->perm_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_EVICTABLE,
+			  mask, p->fd, NULL) != 0) {
 		if (errno == EINVAL) /* no evictable marks: do not pin inodes */
 			atomic_store(&f->cache_mode, -1);
 		return 0;
@@ -552,9 +556,16 @@ static int deny_errno_of(int v)
 static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 {
 	struct fltport_filter_event ev = {
-		.filter = f, .mask = p->mask, .fd = p->fd, .path = p->path, .pid = p->pid,
-		.pidfd = p->pidfd, .deadline_ns = p->deadline, .has_range = p->has_range,
-		.offset = p->offset, .count = p->count,
+		.filter = f,
+		.mask = p->mask,
+		.fd = p->fd,
+		.path = p->path,
+		.pid = p->pid,
+		.pidfd = p->pidfd,
+		.deadline_ns = p->deadline,
+		.has_range = p->has_range,
+		.offset = p->offset,
+		.count = p->count,
 	};
 	char exe[PATH_MAX];
 	struct stat before;
@@ -670,7 +681,8 @@ static void *deadline_main(void *arg)
 		pthread_mutex_unlock(&f->lock);
 		if (answer(f, p, policy_verdict(f))) {
 			atomic_fetch_add(&f->c.timed_out, 1);
-			fp_filter_debug("deadline: pid %d %s answered by policy", (int)p->pid, p->path);
+			fp_filter_debug("deadline: pid %d %s answered by policy", (int)p->pid,
+					p->path);
 		}
 		pthread_mutex_lock(&f->lock);
 		release_n(p, 1);

@@ -279,15 +279,18 @@ static int wait_reply(struct fltport_client *c, struct fp_pending *p, uint32_t s
 		rc = finish_reply(p, reply_len, reply_status);
 	} else if (c->dead) {
 		rc = -ENOTCONN;
-	} else if (fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING), fp_word(seq, FP_S_EXPIRED)) ||
-		   fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN), fp_word(seq, FP_S_ABANDONED))) {
+	} else if (fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING),
+			       fp_word(seq, FP_S_EXPIRED)) ||
+		   fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN),
+			       fp_word(seq, FP_S_ABANDONED))) {
 		rc = -ETIMEDOUT;
 	} else {
 		w = atomic_load_explicit(&c->page->slot[slot], memory_order_acquire);
 		if (w == fp_word(seq, FP_S_REPLIED)) {
 			wait_cond(c, p, deadline + FP_REPLY_GRACE_NS);
 			rc = p->replied ? finish_reply(p, reply_len, reply_status)
-					: c->dead ? -ENOTCONN : -ETIMEDOUT;
+			     : c->dead  ? -ENOTCONN
+					: -ETIMEDOUT;
 		} else {
 			pthread_mutex_unlock(&c->lock);
 			return peer_garbage(c, slot, w);
@@ -318,7 +321,9 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 	const bool poll = timeout_ns == 0, wants = reply != NULL;
 	const int64_t deadline = poll ? fp_now() + FP_POLL_GRACE_NS : fp_deadline(timeout_ns);
 	struct fp_pending p = { .wants_reply = wants && !poll, .reply = reply };
-	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION, .type = FP_T_MESSAGE };
+	struct fp_hdr h = { .magic = FP_MAGIC,
+			    .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_MESSAGE };
 	struct fp_tx tx = { .h = &h, .payload = msg, .fds = fds, .nfds = nfds, .page_fd = -1 };
 	uint32_t slot;
 	uint64_t seq;
@@ -349,7 +354,8 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 	p.id = fp_msg_id(seq, slot);
 	fp_cond_init(&p.cond);
 	c->pending[slot] = &p;
-	atomic_store_explicit(&c->page->slot[slot], fp_word(seq, FP_S_PENDING), memory_order_release);
+	atomic_store_explicit(&c->page->slot[slot], fp_word(seq, FP_S_PENDING),
+			      memory_order_release);
 	pthread_mutex_unlock(&c->lock);
 
 	h.id = p.id;

@@ -86,8 +86,11 @@ static void job_free(struct fp_job *j)
 static void send_result(struct fltport_server *srv, int fd, int err, uint32_t status)
 {
 	struct fp_hdr h = {
-		.magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION, .type = FP_T_CONNECT_RESULT,
-		.err = err, .status = status,
+		.magic = FP_MAGIC,
+		.version = FLTPORT_WIRE_VERSION,
+		.type = FP_T_CONNECT_RESULT,
+		.err = err,
+		.status = status,
 	};
 	struct fp_tx tx = { .h = &h, .page_fd = -1 };
 
@@ -159,7 +162,8 @@ static void accept_one(struct fltport_server *srv)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0)
 		goto drop;
 	if (!access_ok(srv, fd, &cr)) {
-		fp_debug("refusing pid %d uid %u: port access policy", (int)cr.pid, (unsigned)cr.uid);
+		fp_debug("refusing pid %d uid %u: port access policy", (int)cr.pid,
+			 (unsigned)cr.uid);
 		send_result(srv, fd, -EACCES, 0);
 		goto drop;
 	}
@@ -313,13 +317,15 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c)
 {
 	for (int i = 0; i < FP_IO_BATCH; i++) {
 		struct fp_rx rx;
-		int rc = srv->tp->recv(c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message, &rx, true);
+		int rc =
+			srv->tp->recv(c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message, &rx, true);
 
 		if (rc == -EAGAIN)
 			return;
 		if (rc < 0) {
 			if (rc != -ENOTCONN)
-				fp_debug("client pid %d: bad frame (%d): dropping it", (int)c->peer.pid, rc);
+				fp_debug("client pid %d: bad frame (%d): dropping it",
+					 (int)c->peer.pid, rc);
 			retire(srv, c);
 			return;
 		}
@@ -466,8 +472,10 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	struct fltport_client *c = j->c;
 	uint8_t info[FP_CONNECT_INFO_SIZE];
 	struct fp_connect_info ci = { .max_message = srv->max_message };
-	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
-			    .type = FP_T_CONNECT_RESULT, .len = FP_CONNECT_INFO_SIZE };
+	struct fp_hdr h = { .magic = FP_MAGIC,
+			    .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_CONNECT_RESULT,
+			    .len = FP_CONNECT_INFO_SIZE };
 	struct fp_tx tx = { .h = &h, .payload = info, .page_fd = -1 };
 	const void *ctx = j->rx.data;
 	uint32_t status = 0;
@@ -477,7 +485,9 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	rc = fp_client_setup_page(c, srv->cfg.slots);
 	if (rc == 0)
 		rc = srv->cfg.on_connect(c, srv->cfg.cookie, ctx, j->rx.h.len, &c->peer, &cookie,
-					 &status) == 0 ? 0 : -ECONNREFUSED;
+					 &status) == 0
+			     ? 0
+			     : -ECONNREFUSED;
 	if (rc < 0) {
 		send_result(srv, c->fd, rc, status);
 		pthread_mutex_lock(&srv->lock);
@@ -561,8 +571,12 @@ static void *ctl_main(void *arg)
 static void respond(struct fltport_server *srv, struct fltport_client *c, uint64_t id, int err,
 		    uint32_t status, const void *out, size_t out_len)
 {
-	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION,
-			    .type = FP_T_RESPONSE, .id = id, .err = err, .status = status,
+	struct fp_hdr h = { .magic = FP_MAGIC,
+			    .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_RESPONSE,
+			    .id = id,
+			    .err = err,
+			    .status = status,
 			    .len = (uint32_t)out_len };
 	struct fp_tx tx = { .h = &h, .payload = out, .page_fd = -1 };
 
@@ -651,8 +665,8 @@ static int check_config(const struct fltport_server_config *cfg)
 		return -EINVAL;
 	if (cfg->slots > FLTPORT_MAX_SLOTS)
 		return -EINVAL;
-	if (cfg->max_message && (cfg->max_message < FLTPORT_MIN_MAX_MESSAGE ||
-				 cfg->max_message > FP_PAYLOAD_HARD_MAX))
+	if (cfg->max_message &&
+	    (cfg->max_message < FLTPORT_MIN_MAX_MESSAGE || cfg->max_message > FP_PAYLOAD_HARD_MAX))
 		return -EINVAL;
 	if (cfg->access.mode != FLTPORT_ACCESS_ROOT && cfg->access.mode != FLTPORT_ACCESS_LIST &&
 	    cfg->access.mode != FLTPORT_ACCESS_EVERYONE)
@@ -669,8 +683,8 @@ static int copy_config(struct fltport_server *srv, const struct fltport_server_c
 		srv->cfg.workers = FLTPORT_DEFAULT_WORKERS;
 	if (!srv->cfg.slots)
 		srv->cfg.slots = FLTPORT_DEFAULT_SLOTS;
-	srv->max_message = (uint32_t)(cfg->max_message ? cfg->max_message
-						      : FLTPORT_DEFAULT_MAX_MESSAGE);
+	srv->max_message =
+		(uint32_t)(cfg->max_message ? cfg->max_message : FLTPORT_DEFAULT_MAX_MESSAGE);
 	srv->cfg.max_message = srv->max_message;
 	if (cfg->access.nuids) {
 		srv->uids = malloc(cfg->access.nuids * sizeof(uid_t));

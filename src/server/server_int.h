@@ -13,10 +13,11 @@
 #include "fltport/port.h"
 #include "transport/transport.h"
 
-#define FP_MAX_HANDSHAKES 64u     /* admitted peers that have not sent CONNECT yet */
-#define FP_MAX_REQUESTS 1024u     /* queued + running requests per connection */
-#define FP_POLL_GRACE_NS 1000000000LL  /* a poll send's message expires after 1 s (§8.17) */
-#define FP_REPLY_GRACE_NS 2000000000LL /* a reply committed before the deadline may arrive this late */
+#define FP_MAX_HANDSHAKES 64u         /* admitted peers that have not sent CONNECT yet */
+#define FP_MAX_REQUESTS 1024u         /* queued + running requests per connection */
+#define FP_POLL_GRACE_NS 1000000000LL /* a poll send's message expires after 1 s (§8.17) */
+#define FP_REPLY_GRACE_NS \
+	2000000000LL /* a reply committed before the deadline may arrive this late */
 #define FP_RESPONSE_STALL_NS 10000000000LL /* a peer that takes no response for 10 s is dropped */
 
 enum fp_ev_kind { FP_EV_LISTEN = 1, FP_EV_WAKE, FP_EV_CLIENT };
@@ -110,12 +111,12 @@ struct fltport_server {
 	struct fltport_client *clients;
 	struct fltport_client *killq; /* to retire (I/O thread) */
 	struct fltport_client *addq;  /* accepted: to add to epoll (I/O thread) */
-	int nconn;           /* connections holding a max_connections slot */
-	unsigned nhandshake; /* clients in FP_C_HANDSHAKE */
-	bool closed;         /* no longer listening */
+	int nconn;                    /* connections holding a max_connections slot */
+	unsigned nhandshake;          /* clients in FP_C_HANDSHAKE */
+	bool closed;                  /* no longer listening */
 	bool lfd_closed;
-	bool stopping;       /* destroy: drop everything */
-	bool quit;           /* threads exit */
+	bool stopping; /* destroy: drop everything */
+	bool quit;     /* threads exit */
 };
 
 /* cport.c */

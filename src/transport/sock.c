@@ -135,7 +135,7 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 			continue;
 		}
 		rc = (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) ? -ENOTCONN
-										 : -errno;
+										  : -errno;
 		break;
 	}
 	if (memfd >= 0)
@@ -170,8 +170,10 @@ static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, s
 	} cbuf;
 	struct iovec iov = { .iov_base = buf, .iov_len = bufsz };
 	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf.buf,
+		.msg_controllen = sizeof(cbuf.buf),
 	};
 	int fds[FP_MAX_RX_FDS];
 	unsigned nfds = 0, idx = 0;
@@ -186,7 +188,7 @@ static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, s
 		if (errno == EAGAIN)
 			return -EAGAIN;
 		return (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE) ? -ENOTCONN
-										     : -errno;
+										    : -errno;
 	}
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		size_t k;

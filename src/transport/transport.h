@@ -49,8 +49,8 @@ struct fp_tx {
 struct fp_transport_ops {
 	const char *name;
 	int (*send)(int fd, const struct fp_tx *tx, int64_t deadline);
-	int (*recv)(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload,
-		    struct fp_rx *rx, bool dontwait);
+	int (*recv)(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, struct fp_rx *rx,
+		    bool dontwait);
 	void (*shutdown)(int fd);
 };
 

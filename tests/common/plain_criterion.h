@@ -81,14 +81,13 @@ static inline void fp_plain_expect(int ok, const char *expr, const char *file, i
  * finds it, or NULL for suites without one. */
 #define TestSuite(suite, ...) struct fp_plain_suite fp_plain_suite_##suite = { __VA_ARGS__ }
 
-#define Test(suite, name, ...)                                                           \
-	extern struct fp_plain_suite fp_plain_suite_##suite __attribute__((weak));       \
-	static void suite##_##name(void);                                                \
-	__attribute__((constructor)) static void fp_plain_reg_##suite##_##name(void)     \
-	{                                                                                \
-		fp_plain_register(#suite "::" #name, suite##_##name,                     \
-				  &fp_plain_suite_##suite);                              \
-	}                                                                                \
+#define Test(suite, name, ...)                                                                 \
+	extern struct fp_plain_suite fp_plain_suite_##suite __attribute__((weak));             \
+	static void suite##_##name(void);                                                      \
+	__attribute__((constructor)) static void fp_plain_reg_##suite##_##name(void)           \
+	{                                                                                      \
+		fp_plain_register(#suite "::" #name, suite##_##name, &fp_plain_suite_##suite); \
+	}                                                                                      \
 	static void suite##_##name(void)
 
 #define cr_assert(cond, ...) fp_plain_check(!!(cond), #cond, __FILE__, __LINE__, "" __VA_ARGS__)
@@ -111,18 +110,18 @@ static inline void fp_plain_expect(int ok, const char *expr, const char *file, i
 #define cr_expect_lt(a, b, ...) cr_expect((a) < (b), __VA_ARGS__)
 #define cr_expect_null(a, ...) cr_expect((a) == NULL, __VA_ARGS__)
 #define cr_expect_str_eq(a, b, ...) cr_expect(strcmp((a), (b)) == 0, __VA_ARGS__)
-#define cr_log_info(...)                       \
-	do {                                   \
-		printf(__VA_ARGS__);           \
-		printf("\n");                  \
+#define cr_log_info(...)             \
+	do {                         \
+		printf(__VA_ARGS__); \
+		printf("\n");        \
 	} while (0)
 /* A skip ends the test's process, wherever it is called from. */
-#define cr_skip(...)                                    \
-	do {                                            \
-		printf("skipped: " __VA_ARGS__);        \
-		printf("\n");                           \
-		fflush(stdout);                         \
-		exit(0);                                \
+#define cr_skip(...)                             \
+	do {                                     \
+		printf("skipped: " __VA_ARGS__); \
+		printf("\n");                    \
+		fflush(stdout);                  \
+		exit(0);                         \
 	} while (0)
 #define cr_skip_test(...) cr_skip(__VA_ARGS__)
 

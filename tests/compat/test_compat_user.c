@@ -280,10 +280,10 @@ static NTSTATUS on_message(PVOID cookie, PVOID in, ULONG in_len, PVOID out, ULON
 }
 
 /* Set a field the callbacks read (on library threads): under the lock. */
-#define SET_G(field, value)                   \
-	do {                                  \
-		pthread_mutex_lock(&g.lock);  \
-		(field) = (value);            \
+#define SET_G(field, value)                    \
+	do {                                   \
+		pthread_mutex_lock(&g.lock);   \
+		(field) = (value);             \
 		pthread_mutex_unlock(&g.lock); \
 	} while (0)
 

@@ -43,8 +43,10 @@ static void *fake_main(void *arg)
 	struct fake *fk = arg;
 	struct pollfd p = { .fd = fk->lfd, .events = POLLIN };
 	uint8_t buf[FP_FRAME_MAX], out[FP_HDR_SIZE];
-	struct fp_hdr h = { .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION + 1,
-			    .type = FP_T_CONNECT_RESULT, .err = -EPROTO };
+	struct fp_hdr h = { .magic = FP_MAGIC,
+			    .version = FLTPORT_WIRE_VERSION + 1,
+			    .type = FP_T_CONNECT_RESULT,
+			    .err = -EPROTO };
 	ssize_t n;
 	int fd;
 

@@ -188,9 +188,9 @@ struct last_event {
 static struct {
 	pthread_mutex_t lock;
 	atomic_int calls;
-	int deny_errno;        /* errno for "EVIL" content */
+	int deny_errno; /* errno for "EVIL" content */
 	struct last_event last;
-	char deny_name[64];    /* pre_exec: deny this file name */
+	char deny_name[64];     /* pre_exec: deny this file name */
 	atomic_int self_events; /* events whose pid is ours (must be 0) */
 } D = { .lock = PTHREAD_MUTEX_INITIALIZER, .deny_errno = EPERM };
 
@@ -372,7 +372,8 @@ Test(filter, custom_errno, .timeout = 60)
 	write_file(in_mnt("w/evil.txt"), "EVIL", 0644);
 	f = make_filter(&cfg);
 	if (!fltport_filter_errno_supported(f, EBUSY))
-		cr_skip_test("kernel has no FAN_DENY_ERRNO (needs 6.14 and a pre-content class group)");
+		cr_skip_test(
+			"kernel has no FAN_DENY_ERRNO (needs 6.14 and a pre-content class group)");
 	cr_expect(fltport_filter_features(f) & FLTPORT_FILTER_HAVE_DENY_ERRNO);
 	cr_expect(fltport_filter_errno_supported(f, EIO));
 	cr_expect(!fltport_filter_errno_supported(f, ENOENT), "the kernel refuses ENOENT");
@@ -575,8 +576,10 @@ static bool five_posts(void *arg)
 Test(filter, post_op_notifications, .timeout = 60)
 {
 	struct fltport_filter_config cfg = {
-		.post_create = on_post, .post_delete = on_post,
-		.post_rename = on_post, .post_close_write = on_post,
+		.post_create = on_post,
+		.post_delete = on_post,
+		.post_rename = on_post,
+		.post_close_write = on_post,
 	};
 	const char *args[] = { "ops", NULL, NULL };
 	struct fltport_filter_stats st;
@@ -606,8 +609,9 @@ Test(filter, post_op_notifications, .timeout = 60)
 	cr_expect_geq(find_post(FLTPORT_OP_CLOSE_WRITE, in_mnt("w/new.txt"), NULL), 0,
 		      "close-write new.txt");
 	if (fltport_filter_features(F) & FLTPORT_FILTER_HAVE_RENAME)
-		cr_expect_geq(find_post(FLTPORT_OP_RENAME, in_mnt("w/new.txt"),
-					in_mnt("w/renamed.txt")), 0, "rename new → renamed");
+		cr_expect_geq(
+			find_post(FLTPORT_OP_RENAME, in_mnt("w/new.txt"), in_mnt("w/renamed.txt")),
+			0, "rename new → renamed");
 	i = find_post(FLTPORT_OP_CREATE, in_mnt("w/sub"), NULL);
 	cr_expect(i >= 0 && post_at(i).is_dir, "mkdir sub");
 	cr_expect_geq(find_post(FLTPORT_OP_DELETE, in_mnt("w/renamed.txt"), NULL), 0);
@@ -675,9 +679,8 @@ static struct {
 	char last_reply[128];
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static int svc_connect(fltport_client *client, void *server_cookie, const void *ctx,
-		       size_t ctx_len, const struct fltport_peer *peer, void **conn_cookie,
-		       uint32_t *status)
+static int svc_connect(fltport_client *client, void *server_cookie, const void *ctx, size_t ctx_len,
+		       const struct fltport_peer *peer, void **conn_cookie, uint32_t *status)
 {
 	pthread_mutex_lock(&S.lock);
 	if (S.trust) {
@@ -740,7 +743,9 @@ static void last_reply(char *buf, size_t n)
 static fltport_server *start_port(char *name, size_t n)
 {
 	struct fltport_server_config cfg = {
-		.on_connect = svc_connect, .on_disconnect = svc_disconnect, .max_connections = 4,
+		.on_connect = svc_connect,
+		.on_disconnect = svc_disconnect,
+		.max_connections = 4,
 	};
 	fltport_server *srv = NULL;
 

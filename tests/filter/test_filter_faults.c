@@ -165,9 +165,8 @@ static struct {
 	atomic_int asked;
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER, .no_service = -EPERM };
 
-static int svc_connect(fltport_client *client, void *server_cookie, const void *ctx,
-		       size_t ctx_len, const struct fltport_peer *peer, void **conn_cookie,
-		       uint32_t *status)
+static int svc_connect(fltport_client *client, void *server_cookie, const void *ctx, size_t ctx_len,
+		       const struct fltport_peer *peer, void **conn_cookie, uint32_t *status)
 {
 	pthread_mutex_lock(&S.lock);
 	/* As the scanner sample does: the service's own file access must
@@ -218,7 +217,9 @@ static int ask_service(void *cookie, const struct fltport_filter_event *ev)
 static void start_port(char *name, size_t n)
 {
 	struct fltport_server_config cfg = {
-		.on_connect = svc_connect, .on_disconnect = svc_disconnect, .max_connections = 8,
+		.on_connect = svc_connect,
+		.on_disconnect = svc_disconnect,
+		.max_connections = 8,
 	};
 
 	tu_private_dir();
@@ -408,7 +409,8 @@ Test(faults, queue_overflow_answered_at_once, .timeout = 60)
 	struct fltport_filter_config cfg = { .pre_open = block_forever,
 					     .deadline_ns = 2000 * MS,
 					     .policy = FLTPORT_FAIL_OPEN,
-					     .workers = 1, .queue_max = 1 };
+					     .workers = 1,
+					     .queue_max = 1 };
 	struct fltport_filter_stats st;
 	struct tu_proc o[4];
 	double ms = 0;
@@ -483,8 +485,9 @@ Test(faults, ten_thousand_opens_service_restarted, .timeout = 600)
 		double maxms = 0;
 
 		cr_assert(tu_expect(&o[i], "LOOP", line, sizeof(line), 300000), "an opener hung");
-		cr_assert_eq(sscanf(line, "LOOP ok=%ld eperm=%ld other=%ld lasterr=%d maxms=%lf", &ok,
-				    &eperm, &other, &lasterr, &maxms), 5, "%s", line);
+		cr_assert_eq(sscanf(line, "LOOP ok=%ld eperm=%ld other=%ld lasterr=%d maxms=%lf",
+				    &ok, &eperm, &other, &lasterr, &maxms),
+			     5, "%s", line);
 		cr_expect_eq(ok + eperm, per, "%s", line);
 		cr_expect_eq(other, 0, "%s", line);
 		cr_expect_lt(maxms, BOUND_MS, "%s", line);
@@ -496,12 +499,13 @@ Test(faults, ten_thousand_opens_service_restarted, .timeout = 600)
 	}
 	expect_all_answered(F, &st);
 	cr_expect_geq(st.seen, (uint64_t)total);
-	cr_log_info("%ld opens from 4 processes in %lld ms (service killed and restarted at "
-		    "%llu): %ld allowed, %ld denied by policy, worst open %.1f ms; stats: seen %llu "
-		    "allowed %llu denied %llu timed out %llu",
-		    total, (long long)(tu_now_ms() - t0), (unsigned long long)half, ok_sum,
-		    eperm_sum, worst, (unsigned long long)st.seen, (unsigned long long)st.allowed,
-		    (unsigned long long)st.denied, (unsigned long long)st.timed_out);
+	cr_log_info(
+		"%ld opens from 4 processes in %lld ms (service killed and restarted at "
+		"%llu): %ld allowed, %ld denied by policy, worst open %.1f ms; stats: seen %llu "
+		"allowed %llu denied %llu timed out %llu",
+		total, (long long)(tu_now_ms() - t0), (unsigned long long)half, ok_sum, eperm_sum,
+		worst, (unsigned long long)st.seen, (unsigned long long)st.allowed,
+		(unsigned long long)st.denied, (unsigned long long)st.timed_out);
 	cr_expect_gt(ok_sum, 0);
 	tu_kill(&svc, SIGKILL);
 }

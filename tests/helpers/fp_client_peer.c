@@ -149,8 +149,8 @@ static int do_connect(const struct opts *o, fltport_conn **conn, int *tries)
 	}
 	for (*tries = 1;; ++*tries) {
 		status = 0;
-		rc = fltport_connect(o->name, ctx, (size_t)o->ctx_len, 0,
-				     CONNECT_TIMEOUT_NS, conn, &status);
+		rc = fltport_connect(o->name, ctx, (size_t)o->ctx_len, 0, CONNECT_TIMEOUT_NS, conn,
+				     &status);
 		if (rc != -EUSERS || *tries > o->retry_busy)
 			break;
 		tu_sleep_ms(20);
@@ -195,8 +195,7 @@ static int get_until_error(fltport_conn *conn)
 		say("GOT len=%zu", msg.len);
 	}
 	say("GET_ERR rc=%d", rc);
-	rc = fltport_request(conn, "x", 1, NULL, 0, buf, sizeof(buf), NULL,
-			     &status, 5000000000LL);
+	rc = fltport_request(conn, "x", 1, NULL, 0, buf, sizeof(buf), NULL, &status, 5000000000LL);
 	if (rc == 0)
 		say("REQ_OK status=0x%08x", (unsigned)status);
 	else
@@ -216,8 +215,8 @@ int main(int argc, char **argv)
 	setup(&o);
 	if (do_connect(&o, &conn, &tries) != 0)
 		return 0;
-	say("CONNECTED pid=%d uid=%u gid=%u tries=%d", (int)getpid(),
-	    (unsigned)getuid(), (unsigned)getgid(), tries);
+	say("CONNECTED pid=%d uid=%u gid=%u tries=%d", (int)getpid(), (unsigned)getuid(),
+	    (unsigned)getgid(), tries);
 	if (strcmp(o.then, "get") == 0)
 		return get_until_error(conn);
 	return hold(conn);

@@ -92,8 +92,8 @@ static int do_loop(const char *path, long n)
 		if (ms > maxms)
 			maxms = ms;
 	}
-	tu_say("LOOP ok=%ld eperm=%ld other=%ld lasterr=%d maxms=%.1f", ok, eperm, other,
-	       lasterr, maxms);
+	tu_say("LOOP ok=%ld eperm=%ld other=%ld lasterr=%d maxms=%.1f", ok, eperm, other, lasterr,
+	       maxms);
 	return 0;
 }
 

@@ -160,9 +160,9 @@ static void report(const char *what, int rc, const void *buf, const struct fltpo
 		describe_fds(fds, m);
 	}
 	tu_say("%s rc=%d id=%" PRIu64 " len=%zu wr=%d rcap=%zu nfds=%u sum=%016" PRIx64
-	       " data=%s fds=%s", what, rc, rc == 0 ? m->id : 0, m->len,
-	       rc == 0 ? (int)m->wants_reply : 0, rc == 0 ? m->reply_cap : 0,
-	       rc == 0 ? m->nfds : 0, sum, data, fds);
+	       " data=%s fds=%s",
+	       what, rc, rc == 0 ? m->id : 0, m->len, rc == 0 ? (int)m->wants_reply : 0,
+	       rc == 0 ? m->reply_cap : 0, rc == 0 ? m->nfds : 0, sum, data, fds);
 }
 
 static void cmd_get(size_t cap, long ms, bool announce)
@@ -314,8 +314,8 @@ static void cmd_req(const char *spec, size_t out_cap, const char *mode)
 	int rc;
 
 	request_fds(mode, fds, &nfds, &pipe_rd);
-	rc = fltport_request(conn, in, in_len, fds, nfds, out_cap ? out : NULL, out_cap,
-			     &out_len, &status, 10000 * MS);
+	rc = fltport_request(conn, in, in_len, fds, nfds, out_cap ? out : NULL, out_cap, &out_len,
+			     &status, 10000 * MS);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (pipe_rd >= 0) {
@@ -327,9 +327,9 @@ static void cmd_req(const char *spec, size_t out_cap, const char *mode)
 	}
 	if (rc == 0 && out_len <= HEX_MAX)
 		hex(data, out, out_len);
-	tu_say("REQ rc=%d status=0x%08" PRIx32 " outlen=%zu sum=%016" PRIx64 " data=%s pipe=%s",
-	       rc, rc == 0 ? status : 0, rc == 0 ? out_len : 0,
-	       rc == 0 ? fnv1a(out, out_len) : 0, data, piped);
+	tu_say("REQ rc=%d status=0x%08" PRIx32 " outlen=%zu sum=%016" PRIx64 " data=%s pipe=%s", rc,
+	       rc == 0 ? status : 0, rc == 0 ? out_len : 0, rc == 0 ? fnv1a(out, out_len) : 0, data,
+	       piped);
 	free(in);
 	free(out);
 }

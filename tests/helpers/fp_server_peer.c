@@ -67,8 +67,8 @@ struct opts {
 
 struct conn {
 	fltport_client *client;
-	bool closed;   /* fltport_client_close called */
-	bool ended;    /* disconnect callback ran */
+	bool closed; /* fltport_client_close called */
+	bool ended;  /* disconnect callback ran */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -162,7 +162,8 @@ static void parse(int argc, char **argv, struct opts *o)
 static int drop_keep_dac(uid_t uid, gid_t gid)
 {
 	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
+		.version = _LINUX_CAPABILITY_VERSION_3,
+		.pid = 0,
 	};
 	struct __user_cap_data_struct data[2];
 	int rc;
@@ -211,16 +212,14 @@ static void setup(const struct opts *o)
 
 static const struct opts *g_opts;
 
-static int on_connect(fltport_client *client, void *server_cookie,
-		      const void *ctx, size_t ctx_len,
-		      const struct fltport_peer *peer, void **conn_cookie,
-		      uint32_t *status)
+static int on_connect(fltport_client *client, void *server_cookie, const void *ctx, size_t ctx_len,
+		      const struct fltport_peer *peer, void **conn_cookie, uint32_t *status)
 {
 	int n = atomic_fetch_add(&n_connect, 1) + 1;
 	int i;
 
-	say("CONNECT pid=%d uid=%u gid=%u ctx_len=%zu n=%d", (int)peer->pid,
-	    (unsigned)peer->uid, (unsigned)peer->gid, ctx_len, n);
+	say("CONNECT pid=%d uid=%u gid=%u ctx_len=%zu n=%d", (int)peer->pid, (unsigned)peer->uid,
+	    (unsigned)peer->gid, ctx_len, n);
 	if (g_opts->reject) {
 		*status = g_opts->reject_status;
 		return 1;
@@ -255,8 +254,8 @@ static void on_disconnect(void *conn_cookie)
 		fltport_client_close(c->client);
 }
 
-static uint32_t on_echo(void *conn_cookie, const struct fltport_request *req,
-			void *out, size_t out_cap, size_t *out_len)
+static uint32_t on_echo(void *conn_cookie, const struct fltport_request *req, void *out,
+			size_t out_cap, size_t *out_len)
 {
 	const unsigned char *in = req->in;
 	unsigned char *o = out;
@@ -273,8 +272,8 @@ static uint32_t on_echo(void *conn_cookie, const struct fltport_request *req,
 	return 0x12345678u;
 }
 
-static uint32_t on_block(void *conn_cookie, const struct fltport_request *req,
-			 void *out, size_t out_cap, size_t *out_len)
+static uint32_t on_block(void *conn_cookie, const struct fltport_request *req, void *out,
+			 size_t out_cap, size_t *out_len)
 {
 	unsigned k;
 
@@ -310,8 +309,7 @@ static void act_send(void)
 
 	memset(reply, 0, sizeof(reply));
 	if (c)
-		rc = fltport_send(c, "hello", 5, NULL, 0, reply, &len, &st,
-				  10000000000LL);
+		rc = fltport_send(c, "hello", 5, NULL, 0, reply, &len, &st, 10000000000LL);
 	if (rc != 0 && rc != -EOVERFLOW)
 		len = 0;
 	reply[len] = '\0';
@@ -394,16 +392,15 @@ static int serve(const struct opts *o, fltport_server *srv)
 		int sig = sigtimedwait(&set, NULL, &slice);
 
 		if (sig == SIGUSR1) {
-			say("STATS connects=%d disconnects=%d messages=%d",
-			    atomic_load(&n_connect), atomic_load(&n_disconnect),
-			    atomic_load(&n_message));
+			say("STATS connects=%d disconnects=%d messages=%d", atomic_load(&n_connect),
+			    atomic_load(&n_disconnect), atomic_load(&n_message));
 		} else if (sig == SIGUSR2) {
 			run_action(srv, next < o->nactions ? o->actions[next] : NULL);
 			next++;
 		} else if (sig == SIGTERM) {
 			fltport_server_destroy(srv);
-			say("DESTROYED connects=%d disconnects=%d",
-			    atomic_load(&n_connect), atomic_load(&n_disconnect));
+			say("DESTROYED connects=%d disconnects=%d", atomic_load(&n_connect),
+			    atomic_load(&n_disconnect));
 			return 0;
 		}
 	}

@@ -39,7 +39,7 @@
 #include "testutil.h"
 
 #define SEC_NS 1000000000LL
-#define LINE_MS 10000 /* bound on waiting for one helper line */
+#define LINE_MS 10000  /* bound on waiting for one helper line */
 #define COUNT_MS 10000 /* bound on waiting for a callback count */
 /* A window for something that must NOT happen (a second disconnect
  * callback, a disconnect for a rejected connect) to happen anyway, were
@@ -62,8 +62,8 @@ static unsigned char ctx_byte(size_t i)
 struct tconn {
 	fltport_client *client;
 	struct fltport_peer peer;
-	bool closed;      /* fltport_client_close called */
-	atomic_int disc;  /* disconnect callbacks for this connection */
+	bool closed;     /* fltport_client_close called */
+	atomic_int disc; /* disconnect callbacks for this connection */
 };
 
 static struct {
@@ -81,10 +81,8 @@ static struct {
 	struct fltport_peer last_peer;
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static int t_connect(fltport_client *client, void *server_cookie,
-		     const void *ctx, size_t ctx_len,
-		     const struct fltport_peer *peer, void **conn_cookie,
-		     uint32_t *status)
+static int t_connect(fltport_client *client, void *server_cookie, const void *ctx, size_t ctx_len,
+		     const struct fltport_peer *peer, void **conn_cookie, uint32_t *status)
 {
 	int i = -1;
 
@@ -165,8 +163,7 @@ static fltport_server *tstart(const char *name, const struct fltport_server_conf
 	fltport_server *srv = NULL;
 	int rc = fltport_server_create(name, cfg, &srv);
 
-	cr_assert_eq(rc, 0, "fltport_server_create(%s) = %d (%s)", name, rc,
-		     fltport_strerror(rc));
+	cr_assert_eq(rc, 0, "fltport_server_create(%s) = %d (%s)", name, rc, fltport_strerror(rc));
 	cr_assert_not_null(srv);
 	return srv;
 }
@@ -187,8 +184,8 @@ static void wait_count(atomic_int *v, int n, const char *what)
 {
 	struct at_least a = { v, n };
 
-	cr_assert(tu_wait_until(reached, &a, COUNT_MS), "%s: %d after %d ms, expected %d",
-		  what, atomic_load(v), COUNT_MS, n);
+	cr_assert(tu_wait_until(reached, &a, COUNT_MS), "%s: %d after %d ms, expected %d", what,
+		  atomic_load(v), COUNT_MS, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -210,8 +207,10 @@ static struct tu_proc spawn_client(const char *const *args)
 static void next_line(struct tu_proc *p, const char *prefix, char *buf, size_t n)
 {
 	buf[0] = '\0';
-	cr_assert(tu_read_line(p, buf, n, LINE_MS), "helper %d: no line within %d ms "
-		  "(expected '%s...', partial '%s')", (int)p->pid, LINE_MS, prefix, buf);
+	cr_assert(tu_read_line(p, buf, n, LINE_MS),
+		  "helper %d: no line within %d ms "
+		  "(expected '%s...', partial '%s')",
+		  (int)p->pid, LINE_MS, prefix, buf);
 	cr_assert(strncmp(buf, prefix, strlen(prefix)) == 0,
 		  "helper %d: got '%s', expected '%s...'", (int)p->pid, buf, prefix);
 }
@@ -221,8 +220,8 @@ static void expect_line(struct tu_proc *p, const char *prefix, char *buf, size_t
 {
 	buf[0] = '\0';
 	cr_assert(tu_expect(p, prefix, buf, n, LINE_MS),
-		  "helper %d: no '%s...' line within %d ms (last '%s')", (int)p->pid,
-		  prefix, LINE_MS, buf);
+		  "helper %d: no '%s...' line within %d ms (last '%s')", (int)p->pid, prefix,
+		  LINE_MS, buf);
 }
 
 static struct cinfo expect_connected(struct tu_proc *p)
@@ -231,8 +230,9 @@ static struct cinfo expect_connected(struct tu_proc *p)
 	char line[256];
 
 	next_line(p, "CONNECTED", line, sizeof(line));
-	cr_assert_eq(sscanf(line, "CONNECTED pid=%d uid=%u gid=%u tries=%d", &ci.pid,
-			    &ci.uid, &ci.gid, &ci.tries), 4, "bad line '%s'", line);
+	cr_assert_eq(sscanf(line, "CONNECTED pid=%d uid=%u gid=%u tries=%d", &ci.pid, &ci.uid,
+			    &ci.gid, &ci.tries),
+		     4, "bad line '%s'", line);
 	return ci;
 }
 
@@ -244,8 +244,8 @@ static int expect_connect_err(struct tu_proc *p, uint32_t *status)
 	int rc = 0;
 
 	next_line(p, "CONNECT_ERR", line, sizeof(line));
-	cr_assert_eq(sscanf(line, "CONNECT_ERR rc=%d status=0x%x", &rc, &st), 2,
-		     "bad line '%s'", line);
+	cr_assert_eq(sscanf(line, "CONNECT_ERR rc=%d status=0x%x", &rc, &st), 2, "bad line '%s'",
+		     line);
 	if (status)
 		*status = st;
 	return rc;
@@ -295,8 +295,9 @@ static void server_stats(struct tu_proc *p, int *connects, int *disconnects)
 
 	kill(p->pid, SIGUSR1);
 	expect_line(p, "STATS", line, sizeof(line));
-	cr_assert_eq(sscanf(line, "STATS connects=%d disconnects=%d messages=%d",
-			    connects, disconnects, &m), 3, "bad line '%s'", line);
+	cr_assert_eq(sscanf(line, "STATS connects=%d disconnects=%d messages=%d", connects,
+			    disconnects, &m),
+		     3, "bad line '%s'", line);
 }
 
 static void server_stop(struct tu_proc *p)
@@ -446,8 +447,8 @@ static void check_bad_name(const char *name, int expected)
 	fltport_server *srv = NULL;
 	fltport_conn *conn = NULL;
 
-	cr_assert_eq(fltport_name_valid(name), expected, "fltport_name_valid(\"%s\") = %d",
-		     name, fltport_name_valid(name));
+	cr_assert_eq(fltport_name_valid(name), expected, "fltport_name_valid(\"%s\") = %d", name,
+		     fltport_name_valid(name));
 	cr_assert_eq(fltport_server_create(name, &cfg, &srv), expected,
 		     "fltport_server_create(\"%s\")", name);
 	cr_assert_null(srv);
@@ -475,8 +476,21 @@ Test(connect, bad_names_rejected_never_truncated, .timeout = 60)
 {
 	const char *dir = tu_private_dir();
 	static const char *const invalid[] = {
-		"", "a/b", "..", ".", "a\\b", "a\x01" "b", "a\nb", "a\x7f",
-		"\\", "\\\\", "\\..", "\\.", "/abs", "x/",
+		"",
+		"a/b",
+		"..",
+		".",
+		"a\\b",
+		"a\x01"
+		"b",
+		"a\nb",
+		"a\x7f",
+		"\\",
+		"\\\\",
+		"\\..",
+		"\\.",
+		"/abs",
+		"x/",
 	};
 	char fits[256], too_long[256], way_too_long[512], names[1024];
 	size_t room, i;
@@ -528,8 +542,7 @@ Test(connect, leading_backslash_maps_to_plain_name, .timeout = 60)
 	client_close(&b);
 	wait_count(&T.disconnects, 2, "disconnect callbacks");
 	fltport_server_destroy(srv);
-	cr_assert_eq(dir_entries(dir, names, sizeof(names)), 0,
-		     "destroy left files: %s", names);
+	cr_assert_eq(dir_entries(dir, names, sizeof(names)), 0, "destroy left files: %s", names);
 }
 
 /* ------------------------------------------------------------------ */
@@ -592,8 +605,8 @@ static void check_ctx_delivered(const char *name, size_t len, int nth)
 		p = spawn_client((const char *const[]){ "connect", name, "--ctx-len", lenarg,
 							"--uid", "65534", NULL });
 	else
-		p = spawn_client((const char *const[]){ "connect", name, "--ctx-len", lenarg,
-							NULL });
+		p = spawn_client(
+			(const char *const[]){ "connect", name, "--ctx-len", lenarg, NULL });
 	ci = expect_connected(&p);
 	cr_assert_eq(atomic_load(&T.connects), nth);
 
@@ -658,8 +671,8 @@ Test(connect, context_bad_arguments_never_reach_server, .timeout = 60)
 	expect_connected(&p);
 	cr_assert_eq(atomic_load(&T.connects), 1);
 
-	cr_assert_eq(fltport_connect(name, big, FLTPORT_CONTEXT_MAX + 1, 0, 5 * SEC_NS,
-				     &conn, &st), -E2BIG);
+	cr_assert_eq(fltport_connect(name, big, FLTPORT_CONTEXT_MAX + 1, 0, 5 * SEC_NS, &conn, &st),
+		     -E2BIG);
 	cr_assert_eq(fltport_connect(name, NULL, 5, 0, 5 * SEC_NS, &conn, &st), -EINVAL);
 	cr_assert_eq(fltport_connect(name, big, 0, 0, 5 * SEC_NS, &conn, &st), -EINVAL);
 	cr_assert_eq(conn, sentinel, "out-parameter written on error");
@@ -759,21 +772,25 @@ Test(connect, access_policy_by_peer_credentials, .timeout = 60)
 	tu_private_dir();
 	nobody_connects(&(struct fltport_access){ .mode = FLTPORT_ACCESS_ROOT }, -EACCES);
 	nobody_connects(&(struct fltport_access){ .mode = FLTPORT_ACCESS_EVERYONE }, 0);
+	nobody_connects(
+		&(struct fltport_access){ .mode = FLTPORT_ACCESS_LIST, .uids = nobody, .nuids = 1 },
+		0);
+	nobody_connects(
+		&(struct fltport_access){ .mode = FLTPORT_ACCESS_LIST, .uids = other, .nuids = 1 },
+		-EACCES);
 	nobody_connects(&(struct fltport_access){ .mode = FLTPORT_ACCESS_LIST,
-						  .uids = nobody, .nuids = 1 }, 0);
-	nobody_connects(&(struct fltport_access){ .mode = FLTPORT_ACCESS_LIST,
-						  .uids = other, .nuids = 1 }, -EACCES);
-	nobody_connects(&(struct fltport_access){ .mode = FLTPORT_ACCESS_LIST,
-						  .uids = other, .nuids = 1,
-						  .gids = nogroup, .ngids = 1 }, 0);
+						  .uids = other,
+						  .nuids = 1,
+						  .gids = nogroup,
+						  .ngids = 1 },
+			0);
 }
 
 /* ------------------------------------------------------------------ */
 /* 7. Request / response                                                */
 /* ------------------------------------------------------------------ */
 
-static void check_request(fltport_conn *conn, struct tu_proc *srvp, size_t in_len,
-			  size_t out_cap)
+static void check_request(fltport_conn *conn, struct tu_proc *srvp, size_t in_len, size_t out_cap)
 {
 	static unsigned char in[4096], out[4096 + 64];
 	char line[256], want[128];
@@ -784,8 +801,8 @@ static void check_request(fltport_conn *conn, struct tu_proc *srvp, size_t in_le
 	for (i = 0; i < in_len; i++)
 		in[i] = (unsigned char)('a' + i % 26 + (i / 26) % 7);
 	memset(out, 0xEE, sizeof(out));
-	rc = fltport_request(conn, in, in_len, NULL, 0, out_cap ? out : NULL, out_cap,
-			     &out_len, &st, 10 * SEC_NS);
+	rc = fltport_request(conn, in, in_len, NULL, 0, out_cap ? out : NULL, out_cap, &out_len,
+			     &st, 10 * SEC_NS);
 	cr_assert_eq(rc, 0, "fltport_request(in %zu, cap %zu) = %d", in_len, out_cap, rc);
 	cr_assert_eq(st, 0x12345678u, "status 0x%08x", st);
 	cr_assert_eq(out_len, n, "out_len %zu, expected %zu", out_len, n);
@@ -809,10 +826,10 @@ Test(connect, request_response_exact, .timeout = 60)
 	srvp = spawn_server((const char *const[]){ "serve", name, "--echo", NULL });
 	conn = connect_ok(name);
 	check_request(conn, &srvp, 26, 64);
-	check_request(conn, &srvp, 26, 10);   /* the callback wants 26, gets room for 10 */
+	check_request(conn, &srvp, 26, 10); /* the callback wants 26, gets room for 10 */
 	check_request(conn, &srvp, 0, 64);
 	check_request(conn, &srvp, 4096, 4096);
-	check_request(conn, &srvp, 5, 0);     /* no output buffer */
+	check_request(conn, &srvp, 5, 0); /* no output buffer */
 	fltport_close(conn);
 	server_stop(&srvp);
 }
@@ -831,8 +848,9 @@ Test(connect, request_without_message_callback, .timeout = 60)
 	copy_name(name, sizeof(name), "nomsg");
 	srvp = spawn_server((const char *const[]){ "serve", name, NULL });
 	conn = connect_ok(name);
-	cr_assert_eq(fltport_request(conn, "abc", 3, NULL, 0, out, sizeof(out), &out_len,
-				     &st, 10 * SEC_NS), -EOPNOTSUPP);
+	cr_assert_eq(fltport_request(conn, "abc", 3, NULL, 0, out, sizeof(out), &out_len, &st,
+				     10 * SEC_NS),
+		     -EOPNOTSUPP);
 	cr_assert_eq(out_len, 77u, "out_len written on error");
 	cr_assert_eq(st, 0x5A5A5A5Au, "status written on error");
 	/* The connection survives the refused request. */
@@ -947,8 +965,7 @@ static void *blocked_request(void *arg)
 	size_t len = 0;
 	uint32_t st = 0;
 
-	c->rc = fltport_request(c->conn, "q", 1, NULL, 0, out, sizeof(out), &len, &st,
-				15 * SEC_NS);
+	c->rc = fltport_request(c->conn, "q", 1, NULL, 0, out, sizeof(out), &len, &st, 15 * SEC_NS);
 	return NULL;
 }
 
@@ -999,7 +1016,8 @@ Test(disconnect, server_destroy_ends_each_once, .timeout = 60)
 	copy_name(name, sizeof(name), "ddestroy");
 	srv = tstart(name, &cfg);
 	for (i = 0; i < 2; i++) {
-		p[i] = spawn_client((const char *const[]){ "connect", name, "--then", "get", NULL });
+		p[i] = spawn_client(
+			(const char *const[]){ "connect", name, "--then", "get", NULL });
 		expect_connected(&p[i]);
 		next_line(&p[i], "GETTING", line, sizeof(line));
 	}
@@ -1038,8 +1056,8 @@ Test(connect, server_close_keeps_connections, .timeout = 60)
 
 	copy_name(name, sizeof(name), "sclose");
 	port_path(path, sizeof(path), dir, name);
-	srvp = spawn_server((const char *const[]){ "serve", name, "--echo", "--usr2",
-						   "close-port", "--usr2", "send", NULL });
+	srvp = spawn_server((const char *const[]){ "serve", name, "--echo", "--usr2", "close-port",
+						   "--usr2", "send", NULL });
 	conn = connect_ok(name);
 	kill(srvp.pid, SIGUSR2);
 	expect_line(&srvp, "PORT_CLOSED", line, sizeof(line));
@@ -1049,8 +1067,9 @@ Test(connect, server_close_keeps_connections, .timeout = 60)
 	cr_assert_eq(errno, ENOENT);
 
 	/* user → filter */
-	cr_assert_eq(fltport_request(conn, "abc", 3, NULL, 0, out, sizeof(out), &out_len,
-				     &st, 10 * SEC_NS), 0);
+	cr_assert_eq(fltport_request(conn, "abc", 3, NULL, 0, out, sizeof(out), &out_len, &st,
+				     10 * SEC_NS),
+		     0);
 	cr_assert_eq(out_len, 3u);
 	cr_assert_eq(memcmp(out, "cba", 3), 0);
 	cr_assert_eq(st, 0x12345678u);
@@ -1081,10 +1100,10 @@ Test(connect, server_close_keeps_connections, .timeout = 60)
 static struct tu_proc spawn_nobody_server(const char *name, bool cap)
 {
 	if (cap)
-		return spawn_server((const char *const[]){ "serve", name, "--everyone",
-							   "--as-uid", "65534", "--cap-dac", NULL });
-	return spawn_server((const char *const[]){ "serve", name, "--everyone",
-						   "--as-uid", "65534", NULL });
+		return spawn_server((const char *const[]){ "serve", name, "--everyone", "--as-uid",
+							   "65534", "--cap-dac", NULL });
+	return spawn_server(
+		(const char *const[]){ "serve", name, "--everyone", "--as-uid", "65534", NULL });
 }
 
 static void expect_untrusted(struct tu_proc *srvp, const char *name)
@@ -1181,8 +1200,8 @@ static int raw_socket(const char *path)
 
 	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect %s: %s",
-		     path, strerror(errno));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect %s: %s", path,
+		     strerror(errno));
 	return fd;
 }
 
@@ -1194,8 +1213,10 @@ static size_t raw_recv(int fd, uint8_t *buf, size_t cap, unsigned *nfds)
 		char b[CMSG_SPACE(sizeof(int) * 16)];
 	} cm;
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cm.b,
+			     .msg_controllen = sizeof(cm.b) };
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct cmsghdr *c;
 	ssize_t n;
@@ -1221,7 +1242,10 @@ static size_t raw_recv(int fd, uint8_t *buf, size_t cap, unsigned *nfds)
 static void raw_connect_version(const char *path, uint16_t version)
 {
 	struct fp_hdr h = {
-		.magic = FP_MAGIC, .version = version, .type = FP_T_CONNECT, .len = 4,
+		.magic = FP_MAGIC,
+		.version = version,
+		.type = FP_T_CONNECT,
+		.len = 4,
 	};
 	uint8_t frame[FP_HDR_SIZE + 4], ans[FP_FRAME_MAX];
 	struct fp_hdr r;
@@ -1237,8 +1261,7 @@ static void raw_connect_version(const char *path, uint16_t version)
 	rc = fp_frame_decode(ans, n, nfds, FLTPORT_CONTEXT_MAX, &r);
 	cr_assert_eq(rc, 0, "the answer does not decode: %d", rc);
 	cr_assert_eq(r.type, FP_T_CONNECT_RESULT, "answer type %u", r.type);
-	cr_assert_eq(r.err, -EPROTO, "connect-result err %d for wire version %u", r.err,
-		     version);
+	cr_assert_eq(r.err, -EPROTO, "connect-result err %d for wire version %u", r.err, version);
 	cr_assert_eq(nfds, 0u, "a refused connect carried fds");
 	close(fd);
 }

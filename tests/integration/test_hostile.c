@@ -49,8 +49,8 @@ static void on_disconnect(void *cookie)
 	fltport_client_close(cookie);
 }
 
-static uint32_t on_message(void *cookie, const struct fltport_request *req, void *out,
-			   size_t cap, size_t *out_len)
+static uint32_t on_message(void *cookie, const struct fltport_request *req, void *out, size_t cap,
+			   size_t *out_len)
 {
 	for (unsigned i = 0; i < req->nfds; i++)
 		close(req->fds[i]);
@@ -60,8 +60,10 @@ static uint32_t on_message(void *cookie, const struct fltport_request *req, void
 static fltport_server *start(const char **name)
 {
 	struct fltport_server_config cfg = {
-		.on_connect = on_connect, .on_disconnect = on_disconnect,
-		.on_message = on_message, .max_connections = 4,
+		.on_connect = on_connect,
+		.on_disconnect = on_disconnect,
+		.on_message = on_message,
+		.max_connections = 4,
 		.max_message = 1u << 20,
 	};
 	fltport_server *srv;
@@ -74,8 +76,8 @@ static fltport_server *start(const char **name)
 	return srv;
 }
 
-static int raw_send(int fd, const struct fp_hdr *h, const void *payload, size_t len,
-		    const int *fds, unsigned nfds)
+static int raw_send(int fd, const struct fp_hdr *h, const void *payload, size_t len, const int *fds,
+		    unsigned nfds)
 {
 	uint8_t buf[FP_HDR_SIZE + 256];
 	union {
@@ -113,7 +115,9 @@ static int raw_recv(int fd, struct fp_hdr *h, int *fds, unsigned *nfds, int time
 		char b[CMSG_SPACE(sizeof(int) * 8)];
 	} cb;
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cb.b,
 			     .msg_controllen = sizeof(cb.b) };
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	ssize_t n;

@@ -145,9 +145,8 @@ static struct {
 	int fd_cloexec[FLTPORT_MAX_FDS];
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static int on_connect(fltport_client *client, void *server_cookie, const void *ctx,
-		      size_t ctx_len, const struct fltport_peer *peer, void **conn_cookie,
-		      uint32_t *status)
+static int on_connect(fltport_client *client, void *server_cookie, const void *ctx, size_t ctx_len,
+		      const struct fltport_peer *peer, void **conn_cookie, uint32_t *status)
 {
 	int rc = 1;
 
@@ -313,8 +312,7 @@ static void fx_get(struct fx *f, size_t cap, int ms)
 	fx_expect(f, "GOT ");
 }
 
-static void fx_reply(struct fx *f, const char *id, uint32_t status, const char *data,
-		     int want_rc)
+static void fx_reply(struct fx *f, const char *id, uint32_t status, const char *data, int want_rc)
 {
 	fx_cmd(f, "REPLY %s 0x%08" PRIx32 " %s", id, status, data);
 	fx_expect(f, "REPLIED ");
@@ -393,10 +391,17 @@ Test(messages, send_with_reply, .timeout = 60)
 {
 	static const char msg[] = "hello service", rep[] = "reply-data";
 	unsigned char reply[100];
-	struct send_op op = { .msg = msg, .len = strlen(msg), .reply = reply,
-			      .reply_len = sizeof(reply), .timeout_ns = 10 * SEC };
-	struct send_op op0 = { .msg = "cap0", .len = 4, .reply = reply, .reply_len = 0,
-			       .status = 1, .timeout_ns = 10 * SEC };
+	struct send_op op = { .msg = msg,
+			      .len = strlen(msg),
+			      .reply = reply,
+			      .reply_len = sizeof(reply),
+			      .timeout_ns = 10 * SEC };
+	struct send_op op0 = { .msg = "cap0",
+			       .len = 4,
+			       .reply = reply,
+			       .reply_len = 0,
+			       .status = 1,
+			       .timeout_ns = 10 * SEC };
 	struct fx f;
 	uint64_t id1;
 
@@ -430,8 +435,9 @@ Test(messages, reply_overflow, .timeout = 60)
 {
 	static const unsigned char rep[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	unsigned char reply[8] = { 0 };
-	struct send_op op = { .msg = "small", .len = 5, .reply = reply, .reply_len = 4,
-			      .timeout_ns = 10 * SEC };
+	struct send_op op = {
+		.msg = "small", .len = 5, .reply = reply, .reply_len = 4, .timeout_ns = 10 * SEC
+	};
 	struct fx f;
 
 	fx_start(&f, 0);
@@ -474,13 +480,11 @@ static void assert_expires(struct fx *f, const char *msg, bool with_reply)
 	unsigned char reply[16];
 	size_t rlen = sizeof(reply);
 	int64_t t0 = tu_now_ns(), took;
-	int rc = send_now(f, msg, with_reply ? reply : NULL, with_reply ? &rlen : NULL,
-			  200 * MS);
+	int rc = send_now(f, msg, with_reply ? reply : NULL, with_reply ? &rlen : NULL, 200 * MS);
 
 	took = tu_now_ns() - t0;
 	cr_assert_eq(rc, -ETIMEDOUT, "send '%s': %d", msg, rc);
-	cr_assert(took >= 150 * MS && took < 10 * SEC, "200 ms deadline took %" PRId64 " ns",
-		  took);
+	cr_assert(took >= 150 * MS && took < 10 * SEC, "200 ms deadline took %" PRId64 " ns", took);
 }
 
 /* A fresh message is delivered, and is the one the helper gets. */
@@ -502,8 +506,7 @@ Test(messages, expired_never_delivered, .timeout = 60)
 	assert_expires(&f, "expired-1", false);
 	assert_expires(&f, "expired-2", true);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s",
-		     f.line);
+	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
 	assert_fresh_delivered(&f);
 	fx_get(&f, 4096, 0);
 	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
@@ -563,11 +566,9 @@ Test(messages, expired_while_service_stopped, .timeout = 60)
 	assert_expires(&f, "frozen-2", true);
 	cr_assert_eq(kill(f.peer.pid, SIGCONT), 0);
 	fx_expect(&f, "GOT ");
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s",
-		     f.line);
+	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s",
-		     f.line);
+	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
 	assert_fresh_delivered(&f);
 	fx_finish(&f);
 }
@@ -577,8 +578,11 @@ Test(messages, expired_while_service_stopped, .timeout = 60)
 Test(messages, expired_before_reply, .timeout = 60)
 {
 	unsigned char reply[16];
-	struct send_op op = { .msg = "answer once", .len = 11, .reply = reply,
-			      .reply_len = sizeof(reply), .timeout_ns = 10 * SEC };
+	struct send_op op = { .msg = "answer once",
+			      .len = 11,
+			      .reply = reply,
+			      .reply_len = sizeof(reply),
+			      .timeout_ns = 10 * SEC };
 	struct fx f;
 	bool got = false;
 
@@ -696,8 +700,11 @@ static void small_buffer_round(struct fx *f, const char *get, const char *got)
 {
 	static const char msg[] = "forty bytes of payload, give or take....";
 	unsigned char reply[4];
-	struct send_op op = { .msg = msg, .len = strlen(msg), .reply = reply,
-			      .reply_len = sizeof(reply), .timeout_ns = 10 * SEC };
+	struct send_op op = { .msg = msg,
+			      .len = strlen(msg),
+			      .reply = reply,
+			      .reply_len = sizeof(reply),
+			      .timeout_ns = 10 * SEC };
 
 	send_start(f, &op);
 	fx_cmd(f, "%s 10 10000", get);
@@ -760,8 +767,13 @@ Test(messages, fds_to_service, .timeout = 60)
 	unsigned char reply[64];
 	int fds[2], nine[FLTPORT_MAX_FDS + 1], n[2], ce[2];
 	char h[2][256];
-	struct send_op op = { .msg = "with fds", .len = 8, .fds = fds, .nfds = 2,
-			      .reply = reply, .reply_len = sizeof(reply), .timeout_ns = 10 * SEC };
+	struct send_op op = { .msg = "with fds",
+			      .len = 8,
+			      .fds = fds,
+			      .nfds = 2,
+			      .reply = reply,
+			      .reply_len = sizeof(reply),
+			      .timeout_ns = 10 * SEC };
 	struct fx f;
 
 	fx_start(&f, 0);
@@ -788,7 +800,8 @@ Test(messages, fds_to_service, .timeout = 60)
 	for (unsigned i = 0; i < FLTPORT_MAX_FDS + 1; i++)
 		nine[i] = fds[0];
 	cr_assert_eq(fltport_send(f.client, "x", 1, nine, FLTPORT_MAX_FDS + 1, NULL, NULL, NULL,
-				  10 * SEC), -EINVAL);
+				  10 * SEC),
+		     -EINVAL);
 	fx_get(&f, 4096, 500);
 	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
 	close(fds[0]);
@@ -832,8 +845,9 @@ Test(messages, one_mib_both_ways, .timeout = 60)
 {
 	unsigned char *msg = pattern(MIB, 1), *want = pattern(MIB, 2), *reply = malloc(MIB);
 	unsigned char *in = pattern(MIB, 3), *out = pattern(MIB, 4);
-	struct send_op op = { .msg = msg, .len = MIB, .reply = reply, .reply_len = MIB,
-			      .timeout_ns = 20 * SEC };
+	struct send_op op = {
+		.msg = msg, .len = MIB, .reply = reply, .reply_len = MIB, .timeout_ns = 20 * SEC
+	};
 	struct fx f;
 
 	fx_start(&f, MIB);
@@ -945,8 +959,7 @@ Test(messages, many_threads_one_connection, .timeout = 60)
 	cr_assert_eq(fn(f.line, "bad"), 0, "%s", f.line);
 	cr_assert_eq(fn(f.line, "errors"), 0, "%s", f.line);
 	cr_assert_eq(fn(f.line, "replyfail"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "ids"), ECHO_SENDERS * ECHO_EACH, "message ids repeat: %s",
-		     f.line);
+	cr_assert_eq(fn(f.line, "ids"), ECHO_SENDERS * ECHO_EACH, "message ids repeat: %s", f.line);
 	fx_finish(&f);
 }
 

@@ -13,8 +13,12 @@
 static struct fp_hdr base(uint16_t type)
 {
 	struct fp_hdr h = {
-		.magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION, .type = type,
-		.id = 0x0123456789abcdefULL, .status = 0xC0000022u, .arg = 77,
+		.magic = FP_MAGIC,
+		.version = FLTPORT_WIRE_VERSION,
+		.type = type,
+		.id = 0x0123456789abcdefULL,
+		.status = 0xC0000022u,
+		.arg = 77,
 	};
 	return h;
 }
@@ -207,7 +211,8 @@ Test(frame, positive_err_refused)
 
 Test(frame, connect_info_roundtrip)
 {
-	struct fp_connect_info a = { .nslots = 1024, .max_message = 8u << 20, .page_size = 8192 }, b;
+	struct fp_connect_info a = { .nslots = 1024, .max_message = 8u << 20, .page_size = 8192 },
+			       b;
 	uint8_t buf[FP_CONNECT_INFO_SIZE];
 
 	fp_connect_info_encode(&a, buf);

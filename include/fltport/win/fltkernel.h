@@ -41,27 +41,29 @@ typedef struct _OBJECT_ATTRIBUTES {
 #define OBJ_CASE_INSENSITIVE 0x00000040u
 #define OBJ_KERNEL_HANDLE 0x00000200u
 
-#define InitializeObjectAttributes(p, n, a, r, s)                 \
-	do {                                                      \
-		(p)->Length = (ULONG)sizeof(OBJECT_ATTRIBUTES);   \
-		(p)->RootDirectory = (r);                         \
-		(p)->Attributes = (a);                            \
-		(p)->ObjectName = (n);                            \
-		(p)->SecurityDescriptor = (s);                    \
-		(p)->SecurityQualityOfService = NULL;             \
+#define InitializeObjectAttributes(p, n, a, r, s)               \
+	do {                                                    \
+		(p)->Length = (ULONG)sizeof(OBJECT_ATTRIBUTES); \
+		(p)->RootDirectory = (r);                       \
+		(p)->Attributes = (a);                          \
+		(p)->ObjectName = (n);                          \
+		(p)->SecurityDescriptor = (s);                  \
+		(p)->SecurityQualityOfService = NULL;           \
 	} while (0)
 
-#define RTL_CONSTANT_STRING(s) \
-	{ (USHORT)(sizeof(s) - sizeof((s)[0])), (USHORT)sizeof(s), (PWSTR)(s) }
+#define RTL_CONSTANT_STRING(s)                                                      \
+	{                                                                           \
+		(USHORT)(sizeof(s) - sizeof((s)[0])), (USHORT)sizeof(s), (PWSTR)(s) \
+	}
 
 /* Callbacks (SPEC §2.2). */
 typedef NTSTATUS (*PFLT_CONNECT_NOTIFY)(PFLT_PORT ClientPort, PVOID ServerPortCookie,
-					 PVOID ConnectionContext, ULONG SizeOfContext,
-					 PVOID *ConnectionPortCookie);
+					PVOID ConnectionContext, ULONG SizeOfContext,
+					PVOID *ConnectionPortCookie);
 typedef VOID (*PFLT_DISCONNECT_NOTIFY)(PVOID ConnectionCookie);
 typedef NTSTATUS (*PFLT_MESSAGE_NOTIFY)(PVOID PortCookie, PVOID InputBuffer,
-					 ULONG InputBufferLength, PVOID OutputBuffer,
-					 ULONG OutputBufferLength, PULONG ReturnOutputBufferLength);
+					ULONG InputBufferLength, PVOID OutputBuffer,
+					ULONG OutputBufferLength, PULONG ReturnOutputBufferLength);
 
 FLTPORT_WINAPI VOID RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString);
 

@@ -176,19 +176,17 @@ typedef union _ULARGE_INTEGER {
 #define SUCCEEDED(hr) (((HRESULT)(hr)) >= 0)
 #define FAILED(hr) (((HRESULT)(hr)) < 0)
 #define IS_ERROR(status) ((((ULONG)(status)) >> 31) == 1u)
-#define HRESULT_CODE(hr) ((hr) & 0xFFFF)
+#define HRESULT_CODE(hr) ((hr)&0xFFFF)
 #define HRESULT_FACILITY(hr) ((((ULONG)(hr)) >> 16) & 0x1FFF)
-#define HRESULT_FROM_WIN32(x)                                                          \
-	((HRESULT)(((LONG)(x)) <= 0 ? ((ULONG)(x))                                      \
-				    : ((((ULONG)(x)) & 0x0000FFFFu) | 0x80070000u)))
+#define HRESULT_FROM_WIN32(x) \
+	((HRESULT)(((LONG)(x)) <= 0 ? ((ULONG)(x)) : ((((ULONG)(x)) & 0x0000FFFFu) | 0x80070000u)))
 #define NT_SUCCESS(status) (((NTSTATUS)(status)) >= 0)
 #define NT_INFORMATION(status) ((((ULONG)(status)) >> 30) == 1u)
 #define NT_WARNING(status) ((((ULONG)(status)) >> 30) == 2u)
 #define NT_ERROR(status) ((((ULONG)(status)) >> 30) == 3u)
 
 #define FIELD_OFFSET(type, field) ((LONG)offsetof(type, field))
-#define CONTAINING_RECORD(address, type, field) \
-	((type *)((char *)(address) - offsetof(type, field)))
+#define CONTAINING_RECORD(address, type, field) ((type *)((char *)(address)-offsetof(type, field)))
 #define UNREFERENCED_PARAMETER(p) ((void)(p))
 #define ARRAYSIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define RTL_NUMBER_OF(a) ARRAYSIZE(a)

@@ -74,7 +74,8 @@ FLTPORT_WINAPI BOOL GetQueuedCompletionStatus(HANDLE CompletionPort,
 					      LPOVERLAPPED *lpOverlapped, DWORD dwMilliseconds);
 FLTPORT_WINAPI BOOL PostQueuedCompletionStatus(HANDLE CompletionPort,
 					       DWORD dwNumberOfBytesTransferred,
-					       ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped);
+					       ULONG_PTR dwCompletionKey,
+					       LPOVERLAPPED lpOverlapped);
 
 /* Overlapped I/O on filter port handles. */
 FLTPORT_WINAPI BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
