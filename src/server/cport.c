@@ -36,6 +36,21 @@ void fp_client_ref(struct fltport_client *c)
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
+/* A reference on a connection found through the server's list, unless it
+ * is already dying (its last reference gone, its free about to unlink it):
+ * such a one must not be brought back. */
+bool fp_client_tryref(struct fltport_client *c)
+{
+	int r = atomic_load_explicit(&c->refs, memory_order_relaxed);
+
+	while (r > 0)
+		if (atomic_compare_exchange_weak_explicit(&c->refs, &r, r + 1,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return true;
+	return false;
+}
+
 /* Unlink from the server and free.  The caller made sure nobody else can
  * reach it. */
 void fp_client_free(struct fltport_client *c)

@@ -167,12 +167,6 @@ static void accept_one(struct fltport_server *srv)
 		send_result(srv, fd, -EACCES, 0);
 		goto drop;
 	}
-	pthread_mutex_lock(&srv->lock);
-	if (srv->stopping || srv->closed || srv->nhandshake >= FP_MAX_HANDSHAKES) {
-		pthread_mutex_unlock(&srv->lock);
-		goto drop;
-	}
-	pthread_mutex_unlock(&srv->lock);
 	c = fp_client_new(srv, fd);
 	if (!c)
 		goto drop;
@@ -182,7 +176,14 @@ static void accept_one(struct fltport_server *srv)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &plen) == 0)
 		c->peer.pidfd = pidfd;
 	c->state = FP_C_HANDSHAKE;
+	/* Check and register in one critical section: a destroy that starts
+	 * meanwhile either sees this connection or makes us drop it. */
 	pthread_mutex_lock(&srv->lock);
+	if (srv->stopping || srv->closed || srv->nhandshake >= FP_MAX_HANDSHAKES) {
+		pthread_mutex_unlock(&srv->lock);
+		fp_client_unref(c); /* not listed yet: frees it and closes fd */
+		return;
+	}
 	c->next = srv->clients;
 	if (srv->clients)
 		srv->clients->prev = c;
@@ -938,18 +939,20 @@ FLTPORT_API void fltport_server_destroy(fltport_server *srv)
 	fltport_server_close(srv);
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;
-	for (c = srv->clients; c; c = c->next)
-		fp_client_ref(c);
-	c = srv->clients;
 	pthread_mutex_unlock(&srv->lock);
-	/* Kill every connection (the list is stable: each holds a reference
-	 * we took above).  The I/O thread retires them, the control thread
-	 * runs each disconnect callback once. */
-	for (struct fltport_client *n; c; c = n) {
+	/* Kill every connection, one at a time, each under a reference taken
+	 * while it is listed (and not one already dying).  The I/O thread
+	 * retires them, the control thread runs each disconnect callback
+	 * once.  No new connection is listed once `stopping` is set. */
+	for (;;) {
 		pthread_mutex_lock(&srv->lock);
-		n = c->next;
+		for (c = srv->clients; c; c = c->next)
+			if (!c->killed && fp_client_tryref(c))
+				break;
 		pthread_mutex_unlock(&srv->lock);
-		fp_client_kill(c);
+		if (!c)
+			break;
+		fp_client_kill(c); /* sets c->killed */
 		fp_client_unref(c);
 	}
 	fp_server_wake(srv);

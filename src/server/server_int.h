@@ -122,6 +122,7 @@ struct fltport_server {
 /* cport.c */
 struct fltport_client *fp_client_new(struct fltport_server *srv, int fd);
 void fp_client_ref(struct fltport_client *c);
+bool fp_client_tryref(struct fltport_client *c);
 void fp_client_unref(struct fltport_client *c);
 void fp_client_free(struct fltport_client *c);
 int fp_client_setup_page(struct fltport_client *c, uint32_t nslots);

@@ -309,3 +309,59 @@ Test(hostile, scribbled_state_page_drops_the_peer, .timeout = 60)
 	close(fd);
 	fltport_server_destroy(srv);
 }
+
+/* ---- destroy racing with connections arriving -------------------------- */
+
+struct knocker {
+	struct sockaddr_un sa;
+	atomic_bool stop;
+	atomic_long knocks;
+};
+
+static void *knock_main(void *arg)
+{
+	struct knocker *k = arg;
+
+	while (!atomic_load(&k->stop)) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			continue;
+		if (connect(fd, (struct sockaddr *)&k->sa, sizeof(k->sa)) == 0)
+			atomic_fetch_add(&k->knocks, 1);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Regression: a connection accepted while fltport_server_destroy() was
+ * starting stayed registered after destroy had stopped waiting for
+ * handshakes, and destroy then waited for it forever.  Here raw peers keep
+ * connecting and leaving while servers are created and destroyed: every
+ * destroy must return (the test's timeout is the bound). */
+Test(hostile, destroy_while_connections_arrive, .timeout = 60)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = on_connect, .on_disconnect = on_disconnect,
+		.max_connections = 4, .access = { .mode = FLTPORT_ACCESS_EVERYONE },
+	};
+	struct knocker k = { .sa = { .sun_family = AF_UNIX } };
+	const char *name;
+	pthread_t t[3];
+
+	tu_private_dir();
+	name = tu_port_name("race");
+	snprintf(k.sa.sun_path, sizeof(k.sa.sun_path), "%s/%s", fltport_dir(), name);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, knock_main, &k), 0);
+	for (int i = 0; i < tu_scaled(1000, 100); i++) {
+		fltport_server *srv;
+
+		cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0, "round %d", i);
+		fltport_server_destroy(srv);
+	}
+	atomic_store(&k.stop, true);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_gt(atomic_load(&k.knocks), 0, "the knocker never got in");
+}
