@@ -4,6 +4,7 @@
 #   make                  install missing dependencies, configure build/, build
 #   make test             build, then run the whole ctest suite
 #   make demo             build the library and the demo, then run it (filter + service)
+#   make bench            build fltport-bench and run it (~60 s; BENCH_ARGS=--quick for ~10 s)
 #   make install          cmake --install into $(PREFIX) (default /usr/local)
 #   make asan / tsan      sanitizer builds in build-asan/ and build-tsan/
 #   make format-check     clang-format --dry-run over the sources (skipped without clang-format)
@@ -15,14 +16,15 @@ PREFIX ?= /usr/local
 CMAKE ?= cmake
 CTEST ?= ctest
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-FORMAT_DIRS := src include tests samples
+FORMAT_DIRS := src include tests samples bench
 
 # cmake --build runs make again: keep its output free of "Entering directory" lines.
 MAKEFLAGS += --no-print-directory
 
 FUZZ_SECONDS ?= 60
+BENCH_ARGS ?=
 
-.PHONY: all configure deps test install demo format-check clean asan tsan fuzz
+.PHONY: all configure deps test install demo bench format-check clean asan tsan fuzz
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
@@ -43,6 +45,11 @@ install: all
 demo: configure
 	$(CMAKE) --build $(BUILD) -j $(JOBS) --target fltport-demo
 	$(BUILD)/fltport-demo
+
+# Benchmark: fltport against raw socketpair baselines, in one run (bench/README.md).
+bench: configure
+	$(CMAKE) --build $(BUILD) -j $(JOBS) --target fltport-bench
+	$(BUILD)/bench/fltport-bench $(BENCH_ARGS)
 
 asan: deps
 	$(CMAKE) -S . -B build-asan -DFLTPORT_SANITIZE=address
