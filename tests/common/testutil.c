@@ -215,6 +215,67 @@ long tu_scaled(long n, long min)
 	return n < min ? min : n;
 }
 
+unsigned char tu_pattern_byte(size_t i, unsigned seed)
+{
+	return (unsigned char)(i * 131u + (i >> 8) * 7u + (i >> 16) + seed * 29u);
+}
+
+uint64_t tu_fnv1a64(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint32_t tu_fnv1a32(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+char *tu_scratch(void)
+{
+	static char bufs[8][2048];
+	static unsigned n;
+
+	return bufs[n++ % 8];
+}
+
+const char *tu_field(const char *line, const char *key)
+{
+	char pat[64], *out = tu_scratch();
+	const char *p;
+	size_t n;
+
+	snprintf(pat, sizeof(pat), " %s=", key);
+	p = strstr(line, pat);
+	if (!p)
+		return "";
+	p += strlen(pat);
+	n = strcspn(p, " ");
+	if (n >= 2048)
+		n = 2047;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return out;
+}
+
+long long tu_field_num(const char *line, const char *key)
+{
+	return strtoll(tu_field(line, key), NULL, 0);
+}
+
 void tu_say(const char *fmt, ...)
 {
 	va_list ap;

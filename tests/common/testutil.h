@@ -61,6 +61,23 @@ bool tu_wait_until(bool (*pred)(void *), void *arg, int timeout_ms);
  * used by sanitizer passes to keep to CI's time budget; never below min. */
 long tu_scaled(long n, long min);
 
+/* The tests' byte pattern: byte i of pattern `seed`.  (The Windows-style
+ * clients in tests/compat/clients/ cannot link this file and keep a copy.) */
+unsigned char tu_pattern_byte(size_t i, unsigned seed);
+
+/* FNV-1a checksums of payloads, as helpers print them. */
+uint64_t tu_fnv1a64(const void *p, size_t n);
+uint32_t tu_fnv1a32(const void *p, size_t n);
+
+/* One of 8 rotating static 2 KiB buffers, so that a few formatted results
+ * fit in one assertion message. */
+char *tu_scratch(void);
+
+/* The value of " key=" in a helper's output line ("" if absent), in a
+ * scratch buffer; and the same as a number (strtoll, base 0). */
+const char *tu_field(const char *line, const char *key);
+long long tu_field_num(const char *line, const char *key);
+
 /* Helpers' side: print a line to stdout and flush at once. */
 void tu_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -58,18 +58,6 @@ _Static_assert(offsetof(SCANNER_REPLY, Seq) == 4 && offsetof(SCANNER_REPLY, Sum)
 	       "SCANNER_REPLY fields");
 _Static_assert(sizeof(FILTER_MESSAGE_HEADER) == 16 && sizeof(FILTER_REPLY_HEADER) == 16, "headers");
 
-static uint32_t fnv32(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
 static BOOLEAN scan(const UCHAR *p, ULONG n)
 {
 	for (ULONG i = 0; i + 4 <= n; i++)
@@ -158,7 +146,7 @@ static void *sender(void *arg)
 			note_bad("seq %ld: the reply is for seq %u", seq, r.Seq);
 			continue;
 		}
-		if (r.Sum != fnv32(n.Contents, n.BytesToScan)) {
+		if (r.Sum != tu_fnv1a32(n.Contents, n.BytesToScan)) {
 			note_bad("seq %ld: checksum 0x%08X", seq, r.Sum);
 			continue;
 		}

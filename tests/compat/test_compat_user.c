@@ -105,41 +105,16 @@ _Static_assert(FLT_PORT_CONNECT == 1 && FLT_PORT_ALL_ACCESS == 0x001F0001u, "§2
 
 /* ---- payloads ---- */
 
-static unsigned char pattern_byte(size_t i, unsigned seed)
-{
-	return (unsigned char)(i * 131u + (i >> 8) * 7u + (i >> 16) + seed * 29u);
-}
-
 static void fill_pattern(void *p, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
-		((unsigned char *)p)[i] = pattern_byte(i, seed);
-}
-
-static uint32_t fnv32(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static char *scratch(void)
-{
-	static char bufs[8][2048];
-	static unsigned n;
-
-	return bufs[n++ % 8];
+		((unsigned char *)p)[i] = tu_pattern_byte(i, seed);
 }
 
 static const char *hexs(const void *p, size_t n)
 {
 	const unsigned char *b = p;
-	char *out = scratch();
+	char *out = tu_scratch();
 
 	if (n > 64)
 		n = 64;
@@ -151,41 +126,16 @@ static const char *hexs(const void *p, size_t n)
 	return out;
 }
 
-/* The value of " key=" in a peer line ("" if absent). */
-static const char *fv(const char *line, const char *key)
-{
-	char pat[64], *out = scratch();
-	const char *p;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), " %s=", key);
-	p = strstr(line, pat);
-	if (!p)
-		return "";
-	p += strlen(pat);
-	n = strcspn(p, " ");
-	if (n >= 2048)
-		n = 2047;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return out;
-}
-
-static long long fn(const char *line, const char *key)
-{
-	return strtoll(fv(line, key), NULL, 0);
-}
-
 static HRESULT hr_of(const char *line)
 {
-	return (HRESULT)(uint32_t)strtoul(fv(line, "hr"), NULL, 0);
+	return (HRESULT)(uint32_t)strtoul(tu_field(line, "hr"), NULL, 0);
 }
 
 #define ASSERT_HR(line, want)                                                 \
 	cr_assert_eq(hr_of(line), (HRESULT)(want), "want hr=0x%08X, got: %s", \
 		     (unsigned)(HRESULT)(want), (line))
 #define ASSERT_FIELD(line, key, want)                                                      \
-	cr_assert_eq(fn((line), (key)), (long long)(want), "want %s=%lld, got: %s", (key), \
+	cr_assert_eq(tu_field_num((line), (key)), (long long)(want), "want %s=%lld, got: %s", (key), \
 		     (long long)(want), (line))
 
 /* ---- the filter side: fltkernel.h only ---- */
@@ -267,7 +217,7 @@ static NTSTATUS on_message(PVOID cookie, PVOID in, ULONG in_len, PVOID out, ULON
 	g.in_len = in_len;
 	if (in)
 		memcpy(g.in, in, in_len < sizeof(g.in) ? in_len : sizeof(g.in));
-	g.in_sum = in ? fnv32(in, in_len) : 0;
+	g.in_sum = in ? tu_fnv1a32(in, in_len) : 0;
 	g.out_null = out == NULL;
 	g.out_len = out_len;
 	n = g.msg_ret < out_len ? g.msg_ret : out_len;
@@ -412,7 +362,7 @@ static void peer_start_prog(struct peer *pe, const char *prog, const char *const
 	pe->p.out = out[0];
 	cr_assert(tu_expect(&pe->p, "READY", pe->line, sizeof(pe->line), LINE_WAIT_MS),
 		  "%s did not start (last: %s)", prog, pe->line);
-	pe->pid = (long)fn(pe->line, "pid");
+	pe->pid = (long)tu_field_num(pe->line, "pid");
 }
 
 static void peer_start(struct peer *pe, const char *const *args)
@@ -902,7 +852,7 @@ Test(connect, sigkill_filter, .timeout = 60)
 	peer_do(&pe, "SENT", "SEND x0a0b0c 8");
 	ASSERT_HR(pe.line, S_OK);
 	ASSERT_FIELD(pe.line, "ret", 3);
-	cr_assert_str_eq(fv(pe.line, "data"), "0a0b0c");
+	cr_assert_str_eq(tu_field(pe.line, "data"), "0a0b0c");
 	peer_do(&pe, "AGET", "AGET 1 4096 ev");
 	ASSERT_HR(pe.line, 0x800703E5);
 
@@ -990,7 +940,7 @@ Test(send, status_mapping, .timeout = 60)
 	ASSERT_HR(pe.line, S_OK);
 	ASSERT_FIELD(pe.line, "ret", 5);
 	fill_pattern(want, 5, 9);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(want, 5));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(want, 5));
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.in_len, 8u);
 	cr_assert_eq(memcmp(g.in, "\x01\x02\x03\x04\x05\x06\x07\x08", 8), 0);
@@ -1077,12 +1027,12 @@ Test(send, large_payloads, .timeout = 60)
 	ASSERT_HR(pe.line, S_OK);
 	ASSERT_FIELD(pe.line, "ret", mib);
 	fill_pattern(buf, mib, 9);
-	cr_assert_eq(strtoul(fv(pe.line, "sum"), NULL, 16), (unsigned long)fnv32(buf, mib), "%s",
+	cr_assert_eq(strtoul(tu_field(pe.line, "sum"), NULL, 16), (unsigned long)tu_fnv1a32(buf, mib), "%s",
 		     pe.line);
 	fill_pattern(buf, mib, 3);
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.in_len, (ULONG)mib);
-	cr_assert_eq(g.in_sum, fnv32(buf, mib), "MessageNotify saw other bytes");
+	cr_assert_eq(g.in_sum, tu_fnv1a32(buf, mib), "MessageNotify saw other bytes");
 	cr_assert_eq(g.out_len, (ULONG)mib);
 	pthread_mutex_unlock(&g.lock);
 
@@ -1100,7 +1050,7 @@ Test(send, large_payloads, .timeout = 60)
 	ASSERT_HR(pe.line, 0x800703E5);
 	ASSERT_FIELD(pe.line, "ok", 1);
 	ASSERT_FIELD(pe.line, "bytes", mib + 16);
-	cr_assert_eq(strtoul(fv(pe.line, "sum"), NULL, 16), (unsigned long)fnv32(buf, mib), "%s",
+	cr_assert_eq(strtoul(tu_field(pe.line, "sum"), NULL, 16), (unsigned long)tu_fnv1a32(buf, mib), "%s",
 		     pe.line);
 
 	/* above the limit: refused at once, nothing delivered */
@@ -1143,8 +1093,8 @@ Test(getreply, with_reply_buffer, .timeout = 60)
 	peer_do(&pe, "GOT", "GET 4096 40");
 	ASSERT_HR(pe.line, S_OK);
 	ASSERT_FIELD(pe.line, "rl", 32 + 16);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 40));
-	id = strtoull(fv(pe.line, "id"), NULL, 0);
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 40));
+	id = strtoull(tu_field(pe.line, "id"), NULL, 0);
 	fill_pattern(want, sizeof(want), 5);
 	peer_do(&pe, "REPLIED", "REPLY %llu 0xC0000022 x%s", id, hexs(want, sizeof(want)));
 	ASSERT_HR(pe.line, S_OK);
@@ -1175,7 +1125,7 @@ Test(getreply, without_reply_buffer, .timeout = 60)
 	peer_do(&pe, "GOT", "GET 4096 12");
 	ASSERT_HR(pe.line, S_OK);
 	ASSERT_FIELD(pe.line, "rl", 0);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 12));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 12));
 	send_join(&s);
 	cr_assert_eq(s.st, STATUS_SUCCESS, "0x%08X", (unsigned)s.st);
 	peer_do(&pe, "REPLIED", "REPLY last 0 x0102");
@@ -1197,7 +1147,7 @@ static void assert_next_is_fresh(struct peer *pe, int tag)
 	peer_do(pe, "WAITEV", "WAITEV %d 10000", tag);
 	ASSERT_FIELD(pe->line, "ok", 1);
 	ASSERT_FIELD(pe->line, "len", 24);
-	cr_assert_str_eq(fv(pe->line, "data"), hexs(b.msg, 24), "an expired message was delivered");
+	cr_assert_str_eq(tu_field(pe->line, "data"), hexs(b.msg, 24), "an expired message was delivered");
 	send_join(&b);
 	cr_assert_eq(b.st, STATUS_SUCCESS, "0x%08X", (unsigned)b.st);
 }
@@ -1271,7 +1221,7 @@ Test(getreply, poll_reader_waiting, .timeout = 60)
 	peer_do(&pe, "WAITEV", "WAITEV 1 10000");
 	ASSERT_FIELD(pe.line, "ok", 1);
 	ASSERT_FIELD(pe.line, "rl", 0);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 16));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 16));
 
 	peer_do(&pe, "AGET", "AGET 2 4096 ev");
 	ASSERT_HR(pe.line, 0x800703E5);
@@ -1282,7 +1232,7 @@ Test(getreply, poll_reader_waiting, .timeout = 60)
 	peer_do(&pe, "WAITEV", "WAITEV 2 10000");
 	ASSERT_FIELD(pe.line, "ok", 1);
 	ASSERT_FIELD(pe.line, "rl", 8 + 16);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 16));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 16));
 	peer_do(&pe, "REPLIED", "REPLY last 0 x01");
 	ASSERT_HR(pe.line, 0x801F0020);
 	peer_end(&pe);
@@ -1323,7 +1273,7 @@ Test(getreply, absolute_and_infinite_timeouts, .timeout = 60)
 	send_start(&s);
 	peer_do(&pe, "GOT", "GET 4096 16");
 	ASSERT_HR(pe.line, S_OK);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 16));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 16));
 	peer_do(&pe, "REPLIED", "REPLY last 0 x0708");
 	ASSERT_HR(pe.line, S_OK);
 	send_join(&s);
@@ -1484,7 +1434,7 @@ Test(getreply, get_buffer_too_small_sync, .timeout = 60)
 	peer_do(&pe, "GOT", "GET 80 64"); /* exactly 16 + 64 */
 	ASSERT_HR(pe.line, S_OK);
 	ASSERT_FIELD(pe.line, "rl", 24);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 64));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 64));
 	peer_do(&pe, "REPLIED", "REPLY last 0 x11");
 	ASSERT_HR(pe.line, S_OK);
 	send_join(&s);
@@ -1521,7 +1471,7 @@ Test(getreply, get_buffer_too_small_overlapped, .timeout = 60)
 	peer_do(&pe, "WAITEV", "WAITEV 2 10000");
 	ASSERT_FIELD(pe.line, "ok", 1);
 	ASSERT_FIELD(pe.line, "bytes", 16 + 64);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 64));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 64));
 	send_join(&s);
 	cr_assert_eq(s.st, STATUS_SUCCESS, "0x%08X", (unsigned)s.st);
 
@@ -1543,7 +1493,7 @@ Test(getreply, get_buffer_too_small_overlapped, .timeout = 60)
 	ASSERT_FIELD(pe.line, "ok", 1);
 	ASSERT_FIELD(pe.line, "ov", 4);
 	ASSERT_FIELD(pe.line, "bytes", 16 + 64);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 64));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 64));
 	send_join(&s);
 	cr_assert_eq(s.st, STATUS_SUCCESS, "0x%08X", (unsigned)s.st);
 	peer_end(&pe);
@@ -1578,7 +1528,7 @@ Test(getreply, close_client_port, .timeout = 60)
 		ASSERT_FIELD(pe.line, "err", 6);
 		ASSERT_FIELD(pe.line, "key", 0x99);
 		ASSERT_FIELD(pe.line, "internal", 0xC0000008u);
-		tag = fn(pe.line, "ov");
+		tag = tu_field_num(pe.line, "ov");
 		cr_assert(tag >= 1 && tag <= 3 && !seen[tag], "%s", pe.line);
 		seen[tag] = true;
 	}
@@ -1654,17 +1604,17 @@ Test(overlapped, iocp_several_threads, .timeout = 60)
 		ASSERT_FIELD(pe.line, "ok", 1);
 		ASSERT_FIELD(pe.line, "key", 0xABC);
 		ASSERT_FIELD(pe.line, "rl", 4 + 16);
-		cr_assert_eq(strtoul(fv(pe.line, "replyhr"), NULL, 0), 0ul, "%s", pe.line);
-		tag = fn(pe.line, "ov");
+		cr_assert_eq(strtoul(tu_field(pe.line, "replyhr"), NULL, 0), 0ul, "%s", pe.line);
+		tag = tu_field_num(pe.line, "ov");
 		cr_assert(tag >= 1 && tag <= N && !tag_seen[tag], "%s", pe.line);
 		tag_seen[tag] = true;
-		len = fn(pe.line, "len");
+		len = tu_field_num(pe.line, "len");
 		ASSERT_FIELD(pe.line, "bytes", 16 + len);
 		k = (int)len - 16;
 		cr_assert(k >= 0 && k < N && !msg_seen[k], "%s", pe.line);
 		msg_seen[k] = true;
-		cr_assert_eq(strtoul(fv(pe.line, "sum"), NULL, 16),
-			     (unsigned long)fnv32(s[k].msg, s[k].len), "%s", pe.line);
+		cr_assert_eq(strtoul(tu_field(pe.line, "sum"), NULL, 16),
+			     (unsigned long)tu_fnv1a32(s[k].msg, s[k].len), "%s", pe.line);
 	}
 	peer_expect(&pe, "DRAINED");
 	ASSERT_FIELD(pe.line, "wait", 0);
@@ -1676,7 +1626,7 @@ Test(overlapped, iocp_several_threads, .timeout = 60)
 		cr_assert_eq(s[i].st, STATUS_SUCCESS, "sender %d: 0x%08X", i, (unsigned)s[i].st);
 		cr_assert_eq(s[i].rlen, 4u);
 		memcpy(&v, s[i].reply, 4);
-		cr_assert_eq(v, fnv32(s[i].msg, s[i].len), "sender %d got another's reply", i);
+		cr_assert_eq(v, tu_fnv1a32(s[i].msg, s[i].len), "sender %d got another's reply", i);
 	}
 	peer_end(&pe);
 	finish();
@@ -1710,7 +1660,7 @@ Test(overlapped, event, .timeout = 60)
 	ASSERT_FIELD(pe.line, "bytes", 16 + 33);
 	ASSERT_FIELD(pe.line, "internal", 0);
 	ASSERT_FIELD(pe.line, "rl", 0);
-	cr_assert_str_eq(fv(pe.line, "data"), hexs(s.msg, 33));
+	cr_assert_str_eq(tu_field(pe.line, "data"), hexs(s.msg, 33));
 	send_join(&s);
 	cr_assert_eq(s.st, STATUS_SUCCESS, "0x%08X", (unsigned)s.st);
 	peer_do(&pe, "GOR", "GOR 1 1");
@@ -1793,7 +1743,7 @@ Test(overlapped, close_handle_with_pending_reads, .timeout = 60)
 		ASSERT_FIELD(pe.line, "err", 995);
 		ASSERT_FIELD(pe.line, "key", 5);
 		ASSERT_FIELD(pe.line, "internal", 0xC0000120u);
-		tag = fn(pe.line, "ov");
+		tag = tu_field_num(pe.line, "ov");
 		cr_assert(tag >= 1 && tag <= 3 && !seen[tag], "%s", pe.line);
 		seen[tag] = true;
 	}
@@ -1852,12 +1802,12 @@ Test(overlapped, gqcs_timeout_and_abandoned, .timeout = 60)
 	peer_do(&pe, "GQCS", "GQCS 100");
 	ASSERT_FIELD(pe.line, "ok", 0);
 	ASSERT_FIELD(pe.line, "err", 258);
-	cr_assert_str_eq(fv(pe.line, "ov"), "null");
+	cr_assert_str_eq(tu_field(pe.line, "ov"), "null");
 	peer_do(&pe, "BGWAITING", "GQCSBG 20000");
 	/* The thread printed BGWAITING just before calling GQCS: wait until
 	 * the kernel shows it asleep in futex(), i.e. blocked in GQCS. */
 	bw.pid = pe.pid;
-	bw.tid = (long)fn(pe.line, "tid");
+	bw.tid = (long)tu_field_num(pe.line, "tid");
 	cr_assert(tu_wait_until(thread_in_futex, &bw, 10000), "the waiter never blocked");
 	peer_cmd(&pe, "CLOSEIOCP");
 	/* Two lines, in either order: the waiter may wake before the closer
@@ -1872,7 +1822,7 @@ Test(overlapped, gqcs_timeout_and_abandoned, .timeout = 60)
 			cr_assert(strncmp(pe.line, "BG ", 3) == 0, "unexpected: %s", pe.line);
 			ASSERT_FIELD(pe.line, "ok", 0);
 			ASSERT_FIELD(pe.line, "err", 735);
-			cr_assert_str_eq(fv(pe.line, "ov"), "null");
+			cr_assert_str_eq(tu_field(pe.line, "ov"), "null");
 			woke = true;
 		}
 	}

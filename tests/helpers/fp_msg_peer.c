@@ -52,24 +52,6 @@ static uint64_t last_id;
 static unsigned char fd_data[HEX_MAX];
 static size_t fd_data_len;
 
-/* The test's byte pattern (a copy of the one in test_messages.c). */
-static unsigned char pattern_byte(size_t i, unsigned seed)
-{
-	return (unsigned char)(i * 131u + (i >> 8) * 7u + (i >> 16) + seed * 29u);
-}
-
-static uint64_t fnv1a(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 static void hex(char *out, const void *p, size_t n)
 {
 	const unsigned char *b = p;
@@ -110,7 +92,7 @@ static size_t make_data(const char *spec, unsigned char **buf)
 	} else if (spec[0] == 'p' && sscanf(spec, "p%zu:%u", &len, &seed) == 2) {
 		*buf = malloc(len + 1);
 		for (size_t i = 0; i < len; i++)
-			(*buf)[i] = pattern_byte(i, seed);
+			(*buf)[i] = tu_pattern_byte(i, seed);
 	} else if (strcmp(spec, "@fd") == 0) {
 		*buf = malloc(sizeof(fd_data));
 		memcpy(*buf, fd_data, fd_data_len);
@@ -154,7 +136,7 @@ static void report(const char *what, int rc, const void *buf, const struct fltpo
 
 	if (rc == 0) {
 		last_id = m->id;
-		sum = fnv1a(buf, m->len);
+		sum = tu_fnv1a64(buf, m->len);
 		if (m->len <= HEX_MAX)
 			hex(data, buf, m->len);
 		describe_fds(fds, m);
@@ -328,7 +310,7 @@ static void cmd_req(const char *spec, size_t out_cap, const char *mode)
 	if (rc == 0 && out_len <= HEX_MAX)
 		hex(data, out, out_len);
 	tu_say("REQ rc=%d status=0x%08" PRIx32 " outlen=%zu sum=%016" PRIx64 " data=%s pipe=%s", rc,
-	       rc == 0 ? status : 0, rc == 0 ? out_len : 0, rc == 0 ? fnv1a(out, out_len) : 0, data,
+	       rc == 0 ? status : 0, rc == 0 ? out_len : 0, rc == 0 ? tu_fnv1a64(out, out_len) : 0, data,
 	       piped);
 	free(in);
 	free(out);

@@ -41,46 +41,20 @@
 
 /* ---- payload helpers (the pattern is copied in fp_msg_peer.c) -------- */
 
-static unsigned char pattern_byte(size_t i, unsigned seed)
-{
-	return (unsigned char)(i * 131u + (i >> 8) * 7u + (i >> 16) + seed * 29u);
-}
-
 static unsigned char *pattern(size_t len, unsigned seed)
 {
 	unsigned char *p = malloc(len ? len : 1);
 
 	cr_assert_not_null(p);
 	for (size_t i = 0; i < len; i++)
-		p[i] = pattern_byte(i, seed);
+		p[i] = tu_pattern_byte(i, seed);
 	return p;
-}
-
-static uint64_t fnv1a(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-/* Rotating static buffers, so that a few results fit in one assertion. */
-static char *scratch(void)
-{
-	static char bufs[8][2048];
-	static unsigned n;
-
-	return bufs[n++ % 8];
 }
 
 static const char *hexs(const void *p, size_t n)
 {
 	const unsigned char *b = p;
-	char *out = scratch();
+	char *out = tu_scratch();
 
 	for (size_t i = 0; i < n && i < 1000; i++)
 		sprintf(out + 2 * i, "%02x", b[i]);
@@ -91,7 +65,7 @@ static const char *hexs(const void *p, size_t n)
 /* A <data> argument for the helper: "x" and the bytes in hex. */
 static const char *xarg(const void *p, size_t n)
 {
-	char *out = scratch();
+	char *out = tu_scratch();
 
 	out[0] = 'x';
 	strcpy(out + 1, hexs(p, n));
@@ -100,35 +74,10 @@ static const char *xarg(const void *p, size_t n)
 
 static const char *sums(const void *p, size_t n)
 {
-	char *out = scratch();
+	char *out = tu_scratch();
 
-	sprintf(out, "%016" PRIx64, fnv1a(p, n));
+	sprintf(out, "%016" PRIx64, tu_fnv1a64(p, n));
 	return out;
-}
-
-/* The value of " key=" in a helper line ("" if absent). */
-static const char *fv(const char *line, const char *key)
-{
-	char pat[64], *out = scratch();
-	const char *p;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), " %s=", key);
-	p = strstr(line, pat);
-	if (!p)
-		return "";
-	p += strlen(pat);
-	n = strcspn(p, " ");
-	if (n >= 2048)
-		n = 2047;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return out;
-}
-
-static long long fn(const char *line, const char *key)
-{
-	return strtoll(fv(line, key), NULL, 0);
 }
 
 /* ---- the filter side ----------------------------------------------- */
@@ -191,7 +140,7 @@ static uint32_t on_message(void *conn_cookie, const struct fltport_request *req,
 	pthread_mutex_lock(&g.lock);
 	g.nreq++;
 	g.in_len = req->in_len;
-	g.in_sum = fnv1a(req->in, req->in_len);
+	g.in_sum = tu_fnv1a64(req->in, req->in_len);
 	g.nfds = req->nfds;
 	for (unsigned i = 0; i < req->nfds && i < FLTPORT_MAX_FDS; i++) {
 		int fl = fcntl(req->fds[i], F_GETFD);
@@ -205,7 +154,7 @@ static uint32_t on_message(void *conn_cookie, const struct fltport_request *req,
 	for (unsigned i = 0; i < req->nfds; i++)
 		close(req->fds[i]);
 	for (size_t i = 0; i < out_cap; i++)
-		((unsigned char *)out)[i] = pattern_byte(i, 4);
+		((unsigned char *)out)[i] = tu_pattern_byte(i, 4);
 	*out_len = out_cap;
 	return 0x600D0000u;
 }
@@ -290,7 +239,7 @@ static void fx_start(struct fx *f, size_t max_message)
 	close(p[0]);
 	f->cmd = p[1];
 	fx_expect(f, "CONNECTED");
-	cr_assert_eq(fn(f->line, "rc"), 0, "connect: %s", f->line);
+	cr_assert_eq(tu_field_num(f->line, "rc"), 0, "connect: %s", f->line);
 	cr_assert_eq(nconn(), 1);
 	f->client = g.clients[0];
 }
@@ -316,20 +265,20 @@ static void fx_reply(struct fx *f, const char *id, uint32_t status, const char *
 {
 	fx_cmd(f, "REPLY %s 0x%08" PRIx32 " %s", id, status, data);
 	fx_expect(f, "REPLIED ");
-	cr_assert_eq(fn(f->line, "rc"), want_rc, "reply: %s", f->line);
+	cr_assert_eq(tu_field_num(f->line, "rc"), want_rc, "reply: %s", f->line);
 }
 
 /* The helper got exactly this message. */
 static void assert_got(struct fx *f, const void *payload, size_t len, int wants_reply,
 		       size_t reply_cap)
 {
-	cr_assert_eq(fn(f->line, "rc"), 0, "get: %s", f->line);
-	cr_assert_eq((size_t)fn(f->line, "len"), len, "get: %s", f->line);
-	cr_assert_str_eq(fv(f->line, "sum"), sums(payload, len));
+	cr_assert_eq(tu_field_num(f->line, "rc"), 0, "get: %s", f->line);
+	cr_assert_eq((size_t)tu_field_num(f->line, "len"), len, "get: %s", f->line);
+	cr_assert_str_eq(tu_field(f->line, "sum"), sums(payload, len));
 	if (len <= 64)
-		cr_assert_str_eq(fv(f->line, "data"), hexs(payload, len));
-	cr_assert_eq(fn(f->line, "wr"), wants_reply, "get: %s", f->line);
-	cr_assert_eq((size_t)fn(f->line, "rcap"), reply_cap, "get: %s", f->line);
+		cr_assert_str_eq(tu_field(f->line, "data"), hexs(payload, len));
+	cr_assert_eq(tu_field_num(f->line, "wr"), wants_reply, "get: %s", f->line);
+	cr_assert_eq((size_t)tu_field_num(f->line, "rcap"), reply_cap, "get: %s", f->line);
 }
 
 /* ---- sends from another thread ---------------------------------------- */
@@ -409,8 +358,8 @@ Test(messages, send_with_reply, .timeout = 60)
 	send_start(&f, &op);
 	fx_get(&f, 4096, 10000);
 	assert_got(&f, msg, strlen(msg), 1, sizeof(reply));
-	cr_assert_eq(fn(f.line, "nfds"), 0);
-	id1 = (uint64_t)fn(f.line, "id");
+	cr_assert_eq(tu_field_num(f.line, "nfds"), 0);
+	id1 = (uint64_t)tu_field_num(f.line, "id");
 	fx_reply(&f, "last", 0xABCD0001u, xarg(rep, strlen(rep)), 0);
 	cr_assert_eq(send_join(&op), 0);
 	cr_assert_eq(op.reply_len, strlen(rep));
@@ -421,7 +370,7 @@ Test(messages, send_with_reply, .timeout = 60)
 	send_start(&f, &op0);
 	fx_get(&f, 4096, 10000);
 	assert_got(&f, "cap0", 4, 1, 0);
-	cr_assert_neq((uint64_t)fn(f.line, "id"), id1, "two messages, two ids");
+	cr_assert_neq((uint64_t)tu_field_num(f.line, "id"), id1, "two messages, two ids");
 	fx_reply(&f, "last", 7, "-", 0);
 	cr_assert_eq(send_join(&op0), 0);
 	cr_assert_eq(op0.reply_len, 0);
@@ -506,10 +455,10 @@ Test(messages, expired_never_delivered, .timeout = 60)
 	assert_expires(&f, "expired-1", false);
 	assert_expires(&f, "expired-2", true);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
 	assert_fresh_delivered(&f);
 	fx_get(&f, 4096, 0);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
 	fx_finish(&f);
 }
 
@@ -528,7 +477,7 @@ Test(messages, slow_reader_survives_many_expired, .timeout = 60)
 	for (int i = 0; i < 64; i++)
 		cr_assert_eq(send_now(&f, "expires", NULL, NULL, 1 * MS), -ETIMEDOUT, "send %d", i);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
 	assert_fresh_delivered(&f);
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.ndisc, 0, "the connection must survive");
@@ -566,9 +515,9 @@ Test(messages, expired_while_service_stopped, .timeout = 60)
 	assert_expires(&f, "frozen-2", true);
 	cr_assert_eq(kill(f.peer.pid, SIGCONT), 0);
 	fx_expect(&f, "GOT ");
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
 	assert_fresh_delivered(&f);
 	fx_finish(&f);
 }
@@ -595,11 +544,11 @@ Test(messages, expired_before_reply, .timeout = 60)
 		fx_expect(&f, "WAITING");
 		assert_expires(&f, "late", true);
 		fx_expect(&f, "GOT ");
-		got = fn(f.line, "rc") == 0;
+		got = tu_field_num(f.line, "rc") == 0;
 		if (got)
 			assert_got(&f, "late", 4, 1, sizeof(reply));
 		else
-			cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
+			cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
 	}
 	cr_assert(got, "the waiting reader never got a message in time");
 	fx_reply(&f, "last", 1, "x01", -ENOENT);
@@ -632,7 +581,7 @@ Test(messages, poll_without_reader, .timeout = 60)
 	cr_assert_eq(send_now(&f, "nobody-1", NULL, NULL, FLTPORT_POLL), -ETIMEDOUT);
 	cr_assert_eq(send_now(&f, "nobody-2", reply, &rlen, FLTPORT_POLL), -ETIMEDOUT);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "a poll send without reader was delivered: %s",
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "a poll send without reader was delivered: %s",
 		     f.line);
 	fx_finish(&f);
 }
@@ -661,7 +610,7 @@ Test(messages, poll_with_waiting_reader, .timeout = 60)
 	fx_expect(&f, "GOT ");
 	assert_got(&f, msg, strlen(msg), 0, 0);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "a timed-out poll was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "a timed-out poll was delivered: %s", f.line);
 	fx_finish(&f);
 }
 
@@ -690,7 +639,7 @@ Test(messages, poll_with_reply_buffer, .timeout = 60)
 	assert_got(&f, "poll-reply", 10, 1, sizeof(reply));
 	fx_reply(&f, "last", 0, "x01", -ENOENT);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "a second poll was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "a second poll was delivered: %s", f.line);
 	fx_finish(&f);
 }
 
@@ -709,8 +658,8 @@ static void small_buffer_round(struct fx *f, const char *get, const char *got)
 	send_start(f, &op);
 	fx_cmd(f, "%s 10 10000", get);
 	fx_expect(f, got);
-	cr_assert_eq(fn(f->line, "rc"), -EMSGSIZE, "%s", f->line);
-	cr_assert_eq((size_t)fn(f->line, "len"), strlen(msg), "%s", f->line);
+	cr_assert_eq(tu_field_num(f->line, "rc"), -EMSGSIZE, "%s", f->line);
+	cr_assert_eq((size_t)tu_field_num(f->line, "len"), strlen(msg), "%s", f->line);
 	fx_cmd(f, "%s 4096 10000", get);
 	fx_expect(f, got);
 	assert_got(f, msg, strlen(msg), 1, sizeof(reply));
@@ -720,7 +669,7 @@ static void small_buffer_round(struct fx *f, const char *get, const char *got)
 	cr_assert_eq(reply[0], 0x99);
 	cr_assert_eq(op.status, 9);
 	fx_get(f, 4096, 0);
-	cr_assert_eq(fn(f->line, "rc"), -ETIMEDOUT, "%s", f->line);
+	cr_assert_eq(tu_field_num(f->line, "rc"), -ETIMEDOUT, "%s", f->line);
 }
 
 Test(messages, small_buffer_keeps_message, .timeout = 60)
@@ -783,9 +732,9 @@ Test(messages, fds_to_service, .timeout = 60)
 	send_start(&f, &op);
 	fx_get(&f, 4096, 10000);
 	assert_got(&f, "with fds", 8, 1, sizeof(reply));
-	cr_assert_eq(fn(f.line, "nfds"), 2, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "nfds"), 2, "%s", f.line);
 	for (int i = 0; i < 2; i++) {
-		fd_entry(fv(f.line, "fds"), i, &n[i], &ce[i], h[i]);
+		fd_entry(tu_field(f.line, "fds"), i, &n[i], &ce[i], h[i]);
 		cr_assert(n[i] > 2, "received fd %d", n[i]);
 		cr_assert_eq(ce[i], 1, "received fd %d is not O_CLOEXEC", n[i]);
 	}
@@ -803,7 +752,7 @@ Test(messages, fds_to_service, .timeout = 60)
 				  10 * SEC),
 		     -EINVAL);
 	fx_get(&f, 4096, 500);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
 	close(fds[0]);
 	close(fds[1]);
 	fx_finish(&f);
@@ -816,10 +765,10 @@ Test(messages, fds_to_filter, .timeout = 60)
 	fx_start(&f, 0);
 	fx_cmd(&f, "REQ %s 64 memfd", xarg("fd request", 10));
 	fx_expect(&f, "REQ ");
-	cr_assert_eq(fn(f.line, "rc"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "status"), 0x5EED0001, "%s", f.line);
-	cr_assert_str_eq(fv(f.line, "data"), hexs("from helper", 11), "read through the memfd");
-	cr_assert_str_eq(fv(f.line, "pipe"), hexs("via pipe", 8), "written through the pipe");
+	cr_assert_eq(tu_field_num(f.line, "rc"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "status"), 0x5EED0001, "%s", f.line);
+	cr_assert_str_eq(tu_field(f.line, "data"), hexs("from helper", 11), "read through the memfd");
+	cr_assert_str_eq(tu_field(f.line, "pipe"), hexs("via pipe", 8), "written through the pipe");
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.nreq, 1);
 	cr_assert_eq(g.in_len, 10);
@@ -832,7 +781,7 @@ Test(messages, fds_to_filter, .timeout = 60)
 
 	fx_cmd(&f, "REQ x00 0 nine");
 	fx_expect(&f, "REQ ");
-	cr_assert_eq(fn(f.line, "rc"), -EINVAL, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -EINVAL, "%s", f.line);
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.nreq, 1, "a request with too many fds reached the callback");
 	pthread_mutex_unlock(&g.lock);
@@ -851,7 +800,7 @@ Test(messages, one_mib_both_ways, .timeout = 60)
 	struct fx f;
 
 	fx_start(&f, MIB);
-	cr_assert_eq((size_t)fn(f.line, "max"), MIB, "%s", f.line);
+	cr_assert_eq((size_t)tu_field_num(f.line, "max"), MIB, "%s", f.line);
 	send_start(&f, &op);
 	fx_get(&f, MIB, 20000);
 	assert_got(&f, msg, MIB, 1, MIB);
@@ -863,13 +812,13 @@ Test(messages, one_mib_both_ways, .timeout = 60)
 
 	fx_cmd(&f, "REQ p1048576:3 1048576 none");
 	fx_expect(&f, "REQ ");
-	cr_assert_eq(fn(f.line, "rc"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "status"), 0x600D0000, "%s", f.line);
-	cr_assert_eq((size_t)fn(f.line, "outlen"), MIB, "%s", f.line);
-	cr_assert_str_eq(fv(f.line, "sum"), sums(out, MIB), "1 MiB response differs");
+	cr_assert_eq(tu_field_num(f.line, "rc"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "status"), 0x600D0000, "%s", f.line);
+	cr_assert_eq((size_t)tu_field_num(f.line, "outlen"), MIB, "%s", f.line);
+	cr_assert_str_eq(tu_field(f.line, "sum"), sums(out, MIB), "1 MiB response differs");
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.in_len, MIB);
-	cr_assert_eq(g.in_sum, fnv1a(in, MIB), "1 MiB request differs");
+	cr_assert_eq(g.in_sum, tu_fnv1a64(in, MIB), "1 MiB request differs");
 	pthread_mutex_unlock(&g.lock);
 	free(msg);
 	free(want);
@@ -888,11 +837,11 @@ Test(messages, above_max_message, .timeout = 60)
 	cr_assert_eq(fltport_send(f.client, big, MIB + 1, NULL, 0, NULL, NULL, NULL, 10 * SEC),
 		     -EMSGSIZE);
 	fx_get(&f, 2 * MIB, 1000);
-	cr_assert_eq(fn(f.line, "rc"), -ETIMEDOUT, "an oversized message was sent: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an oversized message was sent: %s", f.line);
 
 	fx_cmd(&f, "REQ p1048577:5 0 none");
 	fx_expect(&f, "REQ ");
-	cr_assert_eq(fn(f.line, "rc"), -EMSGSIZE, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -EMSGSIZE, "%s", f.line);
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.nreq, 0, "an oversized request reached the callback");
 	pthread_mutex_unlock(&g.lock);
@@ -953,13 +902,13 @@ Test(messages, many_threads_one_connection, .timeout = 60)
 	}
 	cr_assert_eq(ok, ECHO_SENDERS * ECHO_EACH, "%d replies did not match their message", bad);
 	fx_expect(&f, "ECHODONE");
-	cr_assert_eq(fn(f.line, "taken"), ECHO_SENDERS * ECHO_EACH, "%s", f.line);
-	cr_assert_eq(fn(f.line, "dups"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "missing"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "bad"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "errors"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "replyfail"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "ids"), ECHO_SENDERS * ECHO_EACH, "message ids repeat: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "taken"), ECHO_SENDERS * ECHO_EACH, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "dups"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "missing"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "bad"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "errors"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "replyfail"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "ids"), ECHO_SENDERS * ECHO_EACH, "message ids repeat: %s", f.line);
 	fx_finish(&f);
 }
 
@@ -972,24 +921,24 @@ Test(messages, async_get_cancel, .timeout = 60)
 	fx_start(&f, 0);
 	fx_cmd(&f, "CANCELTEST");
 	fx_expect(&f, "POSTED ");
-	cr_assert_str_eq(fv(f.line, "rc"), "0,0,0", "%s", f.line);
-	cr_assert_eq(fn(f.line, "distinct"), 1, "tokens repeat: %s", f.line);
+	cr_assert_str_eq(tu_field(f.line, "rc"), "0,0,0", "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "distinct"), 1, "tokens repeat: %s", f.line);
 	fx_expect(&f, "CANCEL1 ");
-	cr_assert_eq(fn(f.line, "rc"), 0, "%s", f.line);
-	cr_assert_eq(fn(f.line, "err"), -ECANCELED, "%s", f.line);
-	cr_assert_eq(fn(f.line, "calls"), 1, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "err"), -ECANCELED, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "calls"), 1, "%s", f.line);
 	fx_expect(&f, "CANCEL1AGAIN ");
-	cr_assert_eq(fn(f.line, "rc"), -ENOENT, "%s", f.line);
-	cr_assert_eq(fn(f.line, "calls"), 1, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ENOENT, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "calls"), 1, "%s", f.line);
 	fx_expect(&f, "CANCELALL ");
-	cr_assert_eq(fn(f.line, "rc"), 2, "%s", f.line);
-	cr_assert_eq(fn(f.line, "err1"), -ECANCELED, "%s", f.line);
-	cr_assert_eq(fn(f.line, "err2"), -ECANCELED, "%s", f.line);
-	cr_assert_eq(fn(f.line, "calls"), 3, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), 2, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "err1"), -ECANCELED, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "err2"), -ECANCELED, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "calls"), 3, "%s", f.line);
 	fx_expect(&f, "CANCELNONE ");
-	cr_assert_eq(fn(f.line, "rc"), 0, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), 0, "%s", f.line);
 	fx_expect(&f, "BLOCKED ");
-	cr_assert_eq(fn(f.line, "rc"), -ECANCELED, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ECANCELED, "%s", f.line);
 
 	/* Cancelling is not sticky: the connection still delivers. */
 	assert_fresh_delivered(&f);
@@ -997,11 +946,11 @@ Test(messages, async_get_cancel, .timeout = 60)
 	/* fltport_close with posted gets, on a second connection. */
 	fx_cmd(&f, "CLOSETEST");
 	fx_expect(&f, "CLOSED ");
-	cr_assert_eq(fn(f.line, "connect"), 0, "%s", f.line);
-	cr_assert_str_eq(fv(f.line, "posted"), "0,0", "%s", f.line);
-	cr_assert_str_eq(fv(f.line, "calls"), "1,1", "%s", f.line);
-	cr_assert_eq(fn(f.line, "err0"), -ECANCELED, "%s", f.line);
-	cr_assert_eq(fn(f.line, "err1"), -ECANCELED, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "connect"), 0, "%s", f.line);
+	cr_assert_str_eq(tu_field(f.line, "posted"), "0,0", "%s", f.line);
+	cr_assert_str_eq(tu_field(f.line, "calls"), "1,1", "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "err0"), -ECANCELED, "%s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "err1"), -ECANCELED, "%s", f.line);
 	cr_assert_eq(nconn(), 2);
 	cr_assert(tu_wait_until(one_disconnect, NULL, 10000), "no disconnect for the closed one");
 	fx_finish(&f);
@@ -1018,17 +967,17 @@ Test(messages, pollable_fd, .timeout = 60)
 	/* Negative check: nothing queued, so not readable within 200 ms. */
 	fx_cmd(&f, "POLLFD 200");
 	fx_expect(&f, "POLLFD ");
-	cr_assert_eq(fn(f.line, "r"), 0, "readable with nothing queued");
+	cr_assert_eq(tu_field_num(f.line, "r"), 0, "readable with nothing queued");
 	send_start(&f, &op);
 	fx_cmd(&f, "POLLFD 10000");
 	fx_expect(&f, "POLLFD ");
-	cr_assert_eq(fn(f.line, "r"), 1, "not readable with a message queued");
+	cr_assert_eq(tu_field_num(f.line, "r"), 1, "not readable with a message queued");
 	fx_get(&f, 4096, 0);
 	assert_got(&f, "ring", 4, 0, 0);
 	cr_assert_eq(send_join(&op), 0);
 	/* Negative check again, once the message was taken. */
 	fx_cmd(&f, "POLLFD 200");
 	fx_expect(&f, "POLLFD ");
-	cr_assert_eq(fn(f.line, "r"), 0, "still readable after the get took the message");
+	cr_assert_eq(tu_field_num(f.line, "r"), 0, "still readable after the get took the message");
 	fx_finish(&f);
 }
