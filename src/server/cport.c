@@ -44,8 +44,7 @@ bool fp_client_tryref(struct fltport_client *c)
 	int r = atomic_load_explicit(&c->refs, memory_order_relaxed);
 
 	while (r > 0)
-		if (atomic_compare_exchange_weak_explicit(&c->refs, &r, r + 1,
-							  memory_order_acquire,
+		if (atomic_compare_exchange_weak_explicit(&c->refs, &r, r + 1, memory_order_acquire,
 							  memory_order_relaxed))
 			return true;
 	return false;

@@ -134,9 +134,9 @@ static HRESULT hr_of(const char *line)
 #define ASSERT_HR(line, want)                                                 \
 	cr_assert_eq(hr_of(line), (HRESULT)(want), "want hr=0x%08X, got: %s", \
 		     (unsigned)(HRESULT)(want), (line))
-#define ASSERT_FIELD(line, key, want)                                                      \
-	cr_assert_eq(tu_field_num((line), (key)), (long long)(want), "want %s=%lld, got: %s", (key), \
-		     (long long)(want), (line))
+#define ASSERT_FIELD(line, key, want)                                                         \
+	cr_assert_eq(tu_field_num((line), (key)), (long long)(want), "want %s=%lld, got: %s", \
+		     (key), (long long)(want), (line))
 
 /* ---- the filter side: fltkernel.h only ---- */
 
@@ -1027,8 +1027,8 @@ Test(send, large_payloads, .timeout = 60)
 	ASSERT_HR(pe.line, S_OK);
 	ASSERT_FIELD(pe.line, "ret", mib);
 	fill_pattern(buf, mib, 9);
-	cr_assert_eq(strtoul(tu_field(pe.line, "sum"), NULL, 16), (unsigned long)tu_fnv1a32(buf, mib), "%s",
-		     pe.line);
+	cr_assert_eq(strtoul(tu_field(pe.line, "sum"), NULL, 16),
+		     (unsigned long)tu_fnv1a32(buf, mib), "%s", pe.line);
 	fill_pattern(buf, mib, 3);
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.in_len, (ULONG)mib);
@@ -1050,8 +1050,8 @@ Test(send, large_payloads, .timeout = 60)
 	ASSERT_HR(pe.line, 0x800703E5);
 	ASSERT_FIELD(pe.line, "ok", 1);
 	ASSERT_FIELD(pe.line, "bytes", mib + 16);
-	cr_assert_eq(strtoul(tu_field(pe.line, "sum"), NULL, 16), (unsigned long)tu_fnv1a32(buf, mib), "%s",
-		     pe.line);
+	cr_assert_eq(strtoul(tu_field(pe.line, "sum"), NULL, 16),
+		     (unsigned long)tu_fnv1a32(buf, mib), "%s", pe.line);
 
 	/* above the limit: refused at once, nothing delivered */
 	t.QuadPart = 0;
@@ -1147,7 +1147,8 @@ static void assert_next_is_fresh(struct peer *pe, int tag)
 	peer_do(pe, "WAITEV", "WAITEV %d 10000", tag);
 	ASSERT_FIELD(pe->line, "ok", 1);
 	ASSERT_FIELD(pe->line, "len", 24);
-	cr_assert_str_eq(tu_field(pe->line, "data"), hexs(b.msg, 24), "an expired message was delivered");
+	cr_assert_str_eq(tu_field(pe->line, "data"), hexs(b.msg, 24),
+			 "an expired message was delivered");
 	send_join(&b);
 	cr_assert_eq(b.st, STATUS_SUCCESS, "0x%08X", (unsigned)b.st);
 }

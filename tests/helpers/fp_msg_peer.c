@@ -310,8 +310,8 @@ static void cmd_req(const char *spec, size_t out_cap, const char *mode)
 	if (rc == 0 && out_len <= HEX_MAX)
 		hex(data, out, out_len);
 	tu_say("REQ rc=%d status=0x%08" PRIx32 " outlen=%zu sum=%016" PRIx64 " data=%s pipe=%s", rc,
-	       rc == 0 ? status : 0, rc == 0 ? out_len : 0, rc == 0 ? tu_fnv1a64(out, out_len) : 0, data,
-	       piped);
+	       rc == 0 ? status : 0, rc == 0 ? out_len : 0, rc == 0 ? tu_fnv1a64(out, out_len) : 0,
+	       data, piped);
 	free(in);
 	free(out);
 }

@@ -342,8 +342,10 @@ static void *knock_main(void *arg)
 Test(hostile, destroy_while_connections_arrive, .timeout = 60)
 {
 	struct fltport_server_config cfg = {
-		.on_connect = on_connect, .on_disconnect = on_disconnect,
-		.max_connections = 4, .access = { .mode = FLTPORT_ACCESS_EVERYONE },
+		.on_connect = on_connect,
+		.on_disconnect = on_disconnect,
+		.max_connections = 4,
+		.access = { .mode = FLTPORT_ACCESS_EVERYONE },
 	};
 	struct knocker k = { .sa = { .sun_family = AF_UNIX } };
 	const char *name;

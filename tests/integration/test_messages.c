@@ -455,7 +455,8 @@ Test(messages, expired_never_delivered, .timeout = 60)
 	assert_expires(&f, "expired-1", false);
 	assert_expires(&f, "expired-2", true);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s",
+		     f.line);
 	assert_fresh_delivered(&f);
 	fx_get(&f, 4096, 0);
 	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "%s", f.line);
@@ -515,9 +516,11 @@ Test(messages, expired_while_service_stopped, .timeout = 60)
 	assert_expires(&f, "frozen-2", true);
 	cr_assert_eq(kill(f.peer.pid, SIGCONT), 0);
 	fx_expect(&f, "GOT ");
-	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s",
+		     f.line);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an expired message was delivered: %s",
+		     f.line);
 	assert_fresh_delivered(&f);
 	fx_finish(&f);
 }
@@ -581,8 +584,8 @@ Test(messages, poll_without_reader, .timeout = 60)
 	cr_assert_eq(send_now(&f, "nobody-1", NULL, NULL, FLTPORT_POLL), -ETIMEDOUT);
 	cr_assert_eq(send_now(&f, "nobody-2", reply, &rlen, FLTPORT_POLL), -ETIMEDOUT);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "a poll send without reader was delivered: %s",
-		     f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT,
+		     "a poll send without reader was delivered: %s", f.line);
 	fx_finish(&f);
 }
 
@@ -610,7 +613,8 @@ Test(messages, poll_with_waiting_reader, .timeout = 60)
 	fx_expect(&f, "GOT ");
 	assert_got(&f, msg, strlen(msg), 0, 0);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "a timed-out poll was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "a timed-out poll was delivered: %s",
+		     f.line);
 	fx_finish(&f);
 }
 
@@ -639,7 +643,8 @@ Test(messages, poll_with_reply_buffer, .timeout = 60)
 	assert_got(&f, "poll-reply", 10, 1, sizeof(reply));
 	fx_reply(&f, "last", 0, "x01", -ENOENT);
 	fx_get(&f, 4096, 1000);
-	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "a second poll was delivered: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "a second poll was delivered: %s",
+		     f.line);
 	fx_finish(&f);
 }
 
@@ -767,7 +772,8 @@ Test(messages, fds_to_filter, .timeout = 60)
 	fx_expect(&f, "REQ ");
 	cr_assert_eq(tu_field_num(f.line, "rc"), 0, "%s", f.line);
 	cr_assert_eq(tu_field_num(f.line, "status"), 0x5EED0001, "%s", f.line);
-	cr_assert_str_eq(tu_field(f.line, "data"), hexs("from helper", 11), "read through the memfd");
+	cr_assert_str_eq(tu_field(f.line, "data"), hexs("from helper", 11),
+			 "read through the memfd");
 	cr_assert_str_eq(tu_field(f.line, "pipe"), hexs("via pipe", 8), "written through the pipe");
 	pthread_mutex_lock(&g.lock);
 	cr_assert_eq(g.nreq, 1);
@@ -837,7 +843,8 @@ Test(messages, above_max_message, .timeout = 60)
 	cr_assert_eq(fltport_send(f.client, big, MIB + 1, NULL, 0, NULL, NULL, NULL, 10 * SEC),
 		     -EMSGSIZE);
 	fx_get(&f, 2 * MIB, 1000);
-	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an oversized message was sent: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "rc"), -ETIMEDOUT, "an oversized message was sent: %s",
+		     f.line);
 
 	fx_cmd(&f, "REQ p1048577:5 0 none");
 	fx_expect(&f, "REQ ");
@@ -908,7 +915,8 @@ Test(messages, many_threads_one_connection, .timeout = 60)
 	cr_assert_eq(tu_field_num(f.line, "bad"), 0, "%s", f.line);
 	cr_assert_eq(tu_field_num(f.line, "errors"), 0, "%s", f.line);
 	cr_assert_eq(tu_field_num(f.line, "replyfail"), 0, "%s", f.line);
-	cr_assert_eq(tu_field_num(f.line, "ids"), ECHO_SENDERS * ECHO_EACH, "message ids repeat: %s", f.line);
+	cr_assert_eq(tu_field_num(f.line, "ids"), ECHO_SENDERS * ECHO_EACH,
+		     "message ids repeat: %s", f.line);
 	fx_finish(&f);
 }
 
