@@ -22,6 +22,7 @@
  * ends by itself if the filter disappears (a get returns -ENOTCONN) and, at
  * the latest, when its alarm fires.
  */
+#include "../stress/stress_wire.h"
 #include "testutil.h"
 
 #include <fltport/port.h>
@@ -43,57 +44,7 @@
 #define MAX_CONN 8
 #define MAX_THREADS 64
 
-/* --- concurrency: wire format shared with tests/stress/stress_concurrency.c --- */
-#define SM_DATA 1u
-#define SM_STOP 2u
-#define SM_REPLY 3u
-#define SM_REPLY_XOR 0x5eb1a5edc0ffee00ULL
 #define SM_BUF_CAP (320u * 1024u)
-
-struct sm_hdr {
-	uint64_t tag;
-	uint32_t svc;
-	uint32_t conn;
-	uint32_t kind;
-	uint32_t data_len;
-};
-
-struct rq_hdr {
-	uint32_t svc;
-	uint32_t conn;
-	uint32_t thread;
-	uint32_t len;
-	uint64_t seq;
-};
-
-/* --- expiry: wire format shared with tests/stress/stress_expiry_race.c --- */
-#define EXP_STOP UINT64_MAX
-#define EXP_MAGIC 0xe1e1d00dfeedbeefULL
-
-struct exp_msg {
-	uint64_t round;
-	uint64_t check; /* round ^ EXP_MAGIC */
-};
-
-struct exp_rec {
-	uint64_t round;
-	int64_t reply_rc; /* result of fltport_reply(), 0 when no reply was wanted */
-};
-
-static uint8_t sm_byte(uint64_t tag, uint32_t i)
-{
-	return (uint8_t)((tag >> ((i & 7u) * 8u)) ^ (i * 13u));
-}
-
-static uint32_t sm_status(uint64_t tag)
-{
-	return (uint32_t)(tag >> 17) ^ 0x13572468u;
-}
-
-static uint8_t rq_byte(uint64_t seq, uint32_t thread, uint32_t i)
-{
-	return (uint8_t)(seq + thread * 31u + i * 7u);
-}
 
 /* ------------------------------------------------------------------ */
 

@@ -18,6 +18,7 @@
  *
  * Prints one line per failure and a summary line; exits 0 on success.
  */
+#include "stress_wire.h"
 #include "testutil.h"
 
 #include <fltport/port.h>
@@ -41,43 +42,7 @@
 #define SEND_TIMEOUT_NS (10 * 1000000000LL)
 #define WATCHDOG_S 600
 
-/* Wire format shared with tests/helpers/fp_stress_service.c. */
-#define SM_DATA 1u
-#define SM_STOP 2u
-#define SM_REPLY 3u
-#define SM_REPLY_XOR 0x5eb1a5edc0ffee00ULL
 #define SM_LARGE (256u * 1024u + 7u) /* every 1000th message: above one datagram */
-
-struct sm_hdr {
-	uint64_t tag;
-	uint32_t svc;
-	uint32_t conn;
-	uint32_t kind;
-	uint32_t data_len;
-};
-
-struct rq_hdr {
-	uint32_t svc;
-	uint32_t conn;
-	uint32_t thread;
-	uint32_t len;
-	uint64_t seq;
-};
-
-static uint8_t sm_byte(uint64_t tag, uint32_t i)
-{
-	return (uint8_t)((tag >> ((i & 7u) * 8u)) ^ (i * 13u));
-}
-
-static uint32_t sm_status(uint64_t tag)
-{
-	return (uint32_t)(tag >> 17) ^ 0x13572468u;
-}
-
-static uint8_t rq_byte(uint64_t seq, uint32_t thread, uint32_t i)
-{
-	return (uint8_t)(seq + thread * 31u + i * 7u);
-}
 
 /* A bijection of 64-bit values (murmur3's finalizer): distinct in, distinct out. */
 static uint64_t mix64(uint64_t x)

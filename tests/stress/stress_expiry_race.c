@@ -20,6 +20,7 @@
  * expired messages pile up unread and are found by a service that wakes up
  * later: they must still never be delivered.
  */
+#include "stress_wire.h"
 #include "testutil.h"
 
 #include <fltport/port.h>
@@ -36,20 +37,6 @@
 
 #define WATCHDOG_S 600
 #define STOP_TIMEOUT_NS (10 * 1000000000LL)
-
-/* Wire format shared with tests/helpers/fp_stress_service.c. */
-#define EXP_STOP UINT64_MAX
-#define EXP_MAGIC 0xe1e1d00dfeedbeefULL
-
-struct exp_msg {
-	uint64_t round;
-	uint64_t check; /* round ^ EXP_MAGIC */
-};
-
-struct exp_rec {
-	uint64_t round;
-	int64_t reply_rc;
-};
 
 static atomic_long failures;
 static volatile sig_atomic_t frozen_pid; /* resumed by the watchdog */
