@@ -33,23 +33,11 @@
 #include <windows.h>
 #include <fltkernel.h>
 
-#define SCANNER_READ_BUFFER_SIZE 1024
 #define SENDERS 4
 #define CLIENT_THREADS "4"
 #define CLIENT_REQUESTS "8"
 
-/* Shared with win_scanner.c (same definitions there). */
-typedef struct _SCANNER_NOTIFICATION {
-	ULONG BytesToScan;
-	ULONG Reserved; /* the sequence number */
-	UCHAR Contents[SCANNER_READ_BUFFER_SIZE];
-} SCANNER_NOTIFICATION, *PSCANNER_NOTIFICATION;
-
-typedef struct _SCANNER_REPLY {
-	BOOLEAN SafeToOpen;
-	ULONG Seq;
-	ULONG Sum;
-} SCANNER_REPLY, *PSCANNER_REPLY;
+#include "clients/scanner_wire.h"
 
 _Static_assert(sizeof(SCANNER_NOTIFICATION) == 1032, "SCANNER_NOTIFICATION layout");
 _Static_assert(offsetof(SCANNER_NOTIFICATION, Contents) == 8, "Contents at 8");

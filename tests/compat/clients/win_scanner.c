@@ -37,22 +37,10 @@
 #define FLT_PORT_CONTEXT_MAX 0xFFE8
 #endif
 
-#define SCANNER_READ_BUFFER_SIZE 1024
 #define MAX_THREADS 64
 #define MAX_REQUESTS 64
 
-/* Shared with the filter (the test): natural layout, same on both ABIs. */
-typedef struct _SCANNER_NOTIFICATION {
-	ULONG BytesToScan;
-	ULONG Reserved; /* the sequence number */
-	UCHAR Contents[SCANNER_READ_BUFFER_SIZE];
-} SCANNER_NOTIFICATION, *PSCANNER_NOTIFICATION;
-
-typedef struct _SCANNER_REPLY {
-	BOOLEAN SafeToOpen;
-	ULONG Seq;
-	ULONG Sum;
-} SCANNER_REPLY, *PSCANNER_REPLY;
+#include "scanner_wire.h"
 
 typedef struct _SCANNER_MESSAGE {
 	FILTER_MESSAGE_HEADER MessageHeader;
