@@ -7,7 +7,11 @@
 #   - as C11 and as C++17, with -Wall -Wextra -Werror;
 #   - with static asserts on every shared layout (FILTER_MESSAGE_HEADER,
 #     FILTER_REPLY_HEADER, OVERLAPPED, LARGE_INTEGER, the Windows widths) and
-#     on the types and values of the §4/§8.20 constants.
+#     on the types and values of the §4/§8.20 constants;
+#   - and the README's C examples (scripts/readme-snippets.sh): the native
+#     ones against include/, the Windows ones against include/fltport/win
+#     (as `pkg-config --cflags fltport-win` puts it), with -Wall -Wextra
+#     -Werror (unused callback parameters allowed, as in the build).
 # Uses gcc/g++ (CC/CXX to override); clang/clang++ too when installed.
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -188,7 +192,34 @@ for c in "${compilers[@]}"; do
 	compile "all headers, reverse order" "$tmp/all-rev.c" "$c"
 done
 
+# The README's examples, as a newcomer compiles them (the compiler's default
+# C dialect, and C11).
+scripts/readme-snippets.sh "$tmp/readme" >/dev/null
+nsnip=0
+for f in "$tmp"/readme/native-*.c "$tmp"/readme/windows-*.c; do
+	[ -e "$f" ] || continue
+	case $f in
+	*/native-*) incs=(-Iinclude) ;;
+	*) incs=(-I"$inc" -Iinclude) ;;
+	esac
+	for std in "" "-std=c11"; do
+		# shellcheck disable=SC2086 # $std is zero or one word
+		if ! "$cc" $std -Wall -Wextra -Wno-unused-parameter -Werror "${incs[@]}" \
+			-c "$f" -o "$tmp/snippet.o" 2>"$tmp/err"; then
+			echo "check-headers: FAILED: README example ${f##*/} with $cc $std" >&2
+			cat "$tmp/err" >&2
+			fail=1
+		fi
+	done
+	nsnip=$((nsnip + 1))
+done
+if [ "$nsnip" -eq 0 ]; then
+	echo "check-headers: no C example found in README.md" >&2
+	fail=1
+fi
+
 if [ "$fail" -ne 0 ]; then
 	exit 1
 fi
-echo "check-headers: OK (${#headers[@]} headers; ${#compilers[@]} compiler/language combinations)"
+echo "check-headers: OK (${#headers[@]} headers; ${#compilers[@]} compiler/language combinations;" \
+	"$nsnip README examples)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Same source, two targets (SPEC §8.31, issue 3 point 3): compile every
-# Windows-style user-side program in tests/compat/clients/*.c for Windows
-# with mingw-w64 against its real windows.h/fltuser.h, linked with fltlib
+# Windows-style user-side program in tests/compat/clients/*.c, and the
+# README's Windows example (scripts/readme-snippets.sh), for Windows with
+# mingw-w64 against its real windows.h/fltuser.h, linked with fltlib
 # (-lfltlib).  The programs cannot run here; compiling and linking them
 # proves that they use only the Windows API.  A program that needs Linux
 # (clients/win_filter.c) guards itself with #ifndef _WIN32.
@@ -27,6 +28,14 @@ fi
 tmp=$(mktemp -d /tmp/fltport-mingw.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
+scripts/readme-snippets.sh "$tmp/readme" >/dev/null
+readme=("$tmp"/readme/windows-*.c)
+if [ ${#readme[@]} -eq 0 ]; then
+	echo "cross-compile-clients: README.md has no Windows example (#include <windows.h>)" >&2
+	exit 1
+fi
+srcs+=("${readme[@]}")
+
 fail=0
 for src in "${srcs[@]}"; do
 	name=$(basename "$src" .c)
@@ -41,4 +50,5 @@ done
 if [ "$fail" -ne 0 ]; then
 	exit 1
 fi
-echo "cross-compile-clients: OK (${#srcs[@]} programs built for Windows with $mingw)"
+echo "cross-compile-clients: OK (${#srcs[@]} programs built for Windows with $mingw," \
+	"${#readme[@]} of them from README.md)"

@@ -39,6 +39,9 @@ struct fpw_obj *fpw_handle_get(HANDLE h, enum fpw_kind kind);
 
 /* ---- status mapping (status.c) ---- */
 HRESULT fpw_hresult_from_ntstatus(NTSTATUS s);
+/* Row i of RtlNtStatusToDosError's table (false past the last), so that a
+ * test can prove every row. */
+bool fpw_dos_map_entry(size_t i, NTSTATUS *status, ULONG *win32);
 
 /* ---- waiting (win32.c) ---- */
 /* One lock and condition for everything waitable (events, threads,

@@ -4,14 +4,17 @@
 #include "fltport/port.h"
 
 /* Texts for the errors this library returns, in the library's terms;
- * anything else falls back to strerror(). */
+ * anything else falls back to strerror().  One errno can mean different
+ * things to different calls (port.h lists them per call): the text covers
+ * each of them. */
 FLTPORT_API const char *fltport_strerror(int err)
 {
 	switch (-err) {
 	case 0:
 		return "success";
 	case ENOENT:
-		return "no such port (or its server is gone)";
+		return "no such port (or its server is gone), "
+		       "or no sender waits for this message id";
 	case EACCES:
 		return "access denied (port policy, or untrusted server)";
 	case EUSERS:
@@ -37,9 +40,9 @@ FLTPORT_API const char *fltport_strerror(int err)
 	case EADDRINUSE:
 		return "port name in use by a live server";
 	case EINVAL:
-		return "invalid argument";
+		return "invalid argument (or a relative $FLTPORT_DIR)";
 	case ENAMETOOLONG:
-		return "port name too long";
+		return "port name too long for the port directory (or $FLTPORT_DIR too long)";
 	case ECONNRESET:
 		return "server closed the connection during the handshake";
 	default:

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/debug.h"
 #include "fltport/port.h"
+
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 FLTPORT_API const char *fltport_dir(void)
 {
@@ -36,6 +39,28 @@ FLTPORT_API int fltport_name_valid(const char *name)
 	return fp_port_addr(name, &sa, &len);
 }
 
+/* The directory part of every socket path.  A relative $FLTPORT_DIR would
+ * name a different directory (so a different port) in every working
+ * directory: refused.  A directory too long for any socket path is told
+ * apart from a name too long for the directory, as the fixes differ. */
+static int check_dir(const char *dir)
+{
+	size_t len = strlen(dir);
+
+	if (dir[0] != '/') {
+		fp_debug("FLTPORT_DIR=%s is a relative path: set it to an absolute one", dir);
+		return -EINVAL;
+	}
+	/* "<dir>/<name of one byte>" and the NUL. */
+	if (len + 3 > SUN_PATH_SIZE) {
+		fp_debug("FLTPORT_DIR is %zu bytes: no socket path fits under it (a Unix "
+			 "socket path holds %zu bytes); use a directory of at most %zu bytes",
+			 len, SUN_PATH_SIZE - 1, SUN_PATH_SIZE - 3);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 static int check_name(const char *n)
 {
 	size_t len = 0;
@@ -46,8 +71,10 @@ static int check_name(const char *n)
 	}
 	if (len == 0 || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
 		return -EINVAL;
-	if (len > FLTPORT_NAME_MAX)
+	if (len > FLTPORT_NAME_MAX) {
+		fp_debug("port name %s is %zu bytes: at most %u", n, len, FLTPORT_NAME_MAX);
 		return -ENAMETOOLONG;
+	}
 	return 0;
 }
 
@@ -58,6 +85,9 @@ int fp_port_addr(const char *name, struct sockaddr_un *sa, socklen_t *salen)
 
 	if (!name)
 		return -EINVAL;
+	rc = check_dir(dir);
+	if (rc < 0)
+		return rc;
 	name = strip(name);
 	rc = check_name(name);
 	if (rc < 0)
@@ -65,8 +95,11 @@ int fp_port_addr(const char *name, struct sockaddr_un *sa, socklen_t *salen)
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
+		fp_debug("port name %s is %zu bytes: at most %zu fit under the port directory %s",
+			 name, strlen(name), SUN_PATH_SIZE - 2 - strlen(dir), dir);
 		return -ENAMETOOLONG;
+	}
 	*salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
 	return 0;
 }

@@ -924,6 +924,13 @@ Test(send, status_mapping, .timeout = 60)
 		{ 0xC01C0020, 0x801F0020 }, /* STATUS_FLT_NO_WAITER_FOR_REPLY */
 		{ 0xC0050001, 0x80004005 }, /* another facility → E_FAIL */
 		{ 0x80050001, 0x80004005 },
+		/* Beyond §4 (test_compat_status.c has every row): */
+		{ 0xC0000103, 0x8007010B }, /* STATUS_NOT_A_DIRECTORY (issue 8, defect 10) */
+		{ 0xC00000BA, 0x80070005 }, /* STATUS_FILE_IS_A_DIRECTORY */
+		{ 0xC0000906, 0x800700E1 }, /* STATUS_VIRUS_INFECTED */
+		{ 0xC0000804, 0x80070510 }, /* STATUS_CONTENT_BLOCKED */
+		{ 0xC0070005, 0x80070005 }, /* a wrapped Win32 error unwraps */
+		{ 0xC0000036, 0x8007013D }, /* no such status: ERROR_MR_MID_NOT_FOUND */
 	};
 	const char *name = setup_port(on_message, 4, true);
 	unsigned char want[16];
