@@ -39,8 +39,20 @@
  *     deadline.  SIGPIPE is never raised (MSG_NOSIGNAL).
  *   - The library never prints, except one-line diagnostics on stderr when
  *     the environment variable FLTPORT_DEBUG=1 is set.
+ *   - Errors that are a local shortage (-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS)
+ *     are reported as such, never as a disconnect; the call can be retried.
+ *   - fork(): a child forked without exec holds no fd of the library that
+ *     keeps a connection, port or state page alive (a pthread_atfork handler
+ *     makes them inert in the child), so the peer of a process that forks a
+ *     worker and dies sees the disconnect at once.  In the child every
+ *     object inherited from the parent is dead: calls fail with -ENOTCONN
+ *     (fltport_conn_ended() is true), fltport_close() only frees the child's
+ *     copy, fltport_server_close/destroy() and fltport_client_close() do
+ *     nothing (the parent still owns the port's name), and pending async
+ *     gets never complete there.  Objects the child makes itself work.
  *
- * Port names map to Unix sockets in $FLTPORT_DIR (default /run/fltport).
+ * Port names map to Unix sockets in $FLTPORT_DIR (default /run/fltport),
+ * which must be an absolute path (see fltport_dir()).
  */
 #ifndef FLTPORT_PORT_H
 #define FLTPORT_PORT_H
@@ -229,7 +241,9 @@ FLTPORT_API void fltport_server_destroy(fltport_server *srv);
  * (the connection ended or was closed), -EOVERFLOW (reply larger than the
  * capacity: the first *reply_len bytes are written, *reply_len = capacity
  * and *reply_status are set), -EMSGSIZE (len above the port's max_message,
- * nothing sent), -EINVAL, -ENOMEM.
+ * nothing sent), -EINVAL, -ENOMEM / -EMFILE / -ENFILE (no memory or fd for
+ * the payload's memfd: nothing delivered).  A poll send never waits: before
+ * the connection's connect result is out, no reader can be waiting.
  */
 FLTPORT_API int fltport_send(fltport_client *client, const void *msg, size_t len, const int *fds,
 			     unsigned nfds, void *reply, size_t *reply_len, uint32_t *reply_status,
@@ -292,8 +306,9 @@ struct fltport_msg {
  * (max_connections reached), -ECONNREFUSED (the connect callback rejected
  * the connection: *status, if not NULL, gets its status — written on this
  * error only), -EPROTO (wire version mismatch), -E2BIG (ctx_len above
- * FLTPORT_CONTEXT_MAX), -EINVAL / -ENAMETOOLONG (bad name or arguments),
- * -ETIMEDOUT, -ENOMEM, -ECONNRESET (the server died during the handshake).
+ * FLTPORT_CONTEXT_MAX), -EINVAL / -ENAMETOOLONG (bad name or $FLTPORT_DIR:
+ * see fltport_name_valid(); or bad arguments), -ETIMEDOUT, -ENOMEM,
+ * -ECONNRESET (the server died during the handshake).
  */
 FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_len, unsigned flags,
 				int64_t timeout_ns, fltport_conn **out, uint32_t *status);
@@ -307,7 +322,10 @@ FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_le
  *
  * Returns 0 (the callback ran), -EOPNOTSUPP (the port has no message
  * callback), -ENOTCONN (disconnected, or closed), -ETIMEDOUT, -EMSGSIZE
- * (in_len above the port's limit: nothing sent), -EINVAL, -ENOMEM.
+ * (in_len above the port's limit: nothing sent), -EINVAL, -ENOMEM, -EMFILE
+ * (no fd here for the payload's memfd, or the server refused the request
+ * because this connection's queued requests already hold 64 fds — the
+ * callback did not run; retry later).
  */
 FLTPORT_API int fltport_request(fltport_conn *conn, const void *in, size_t in_len, const int *fds,
 				unsigned nfds, void *out, size_t out_cap, size_t *out_len,
@@ -363,11 +381,16 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *conn);
 
 /*
  * Reply to a message by id (FilterReplyMessage).  Thread-safe.  Blocks only
- * while the socket is full.  Returns 0, -ENOENT (no waiter: the message
- * wanted no reply, its sender gave up, it was already answered, or the id
- * is unknown), -EOVERFLOW (`len` exceeds the sender's capacity: the first
- * reply_cap bytes were delivered and the sender sees -EOVERFLOW),
- * -EMSGSIZE (above the port's limit: nothing sent), -ENOTCONN, -EINVAL.
+ * while the socket is full.  Returns 0, -ENOENT (no sender waits for this
+ * message id: the message wanted no reply, its sender gave up, it was
+ * already answered, or the id is unknown — here -ENOENT never means "no
+ * such port", as it does for fltport_connect()), -EOVERFLOW (`len` exceeds
+ * the sender's capacity: the first reply_cap bytes were delivered and the
+ * sender sees -EOVERFLOW), -EMSGSIZE (above the port's limit: nothing
+ * sent), -ENOTCONN, -EINVAL, -EMFILE / -ENFILE / -ENOMEM (the reply could
+ * not be sent, e.g. no fd for a large reply's memfd: nothing was delivered
+ * and the message is still answerable — retry, unless the sender's deadline
+ * passes meanwhile).
  */
 FLTPORT_API int fltport_reply(fltport_conn *conn, uint64_t id, uint32_t status, const void *data,
 			      size_t len);
@@ -404,8 +427,11 @@ FLTPORT_API void fltport_shutdown(fltport_conn *conn);
  * Close the connection (CloseHandle).  Wakes every thread blocked on it
  * (gets and posted gets → -ECANCELED, requests → -ENOTCONN), waits until
  * they have left the library, then frees it.  The server sees the
- * disconnect.  Must not be called from an async-get callback of the same
- * connection.  Any later use of the pointer is undefined.
+ * disconnect.  May be called from an async-get callback of the same
+ * connection: on the receive thread the free is left to that thread, which
+ * does it on its way out (so a Windows port handle whose last reference
+ * goes away in a completion is safe).  Any later use of the pointer is
+ * undefined.
  */
 FLTPORT_API void fltport_close(fltport_conn *conn);
 
@@ -415,16 +441,30 @@ FLTPORT_API void fltport_close(fltport_conn *conn);
 
 /*
  * Check a port name: 0 if valid, -EINVAL (empty; contains '/', '\\' after
- * the leading ones, a control character; is "." or ".."), -ENAMETOOLONG
- * (does not fit in a socket path in the port directory).  Leading
- * backslashes are stripped, as Windows names start with one.
+ * the leading ones, a control character; is "." or ".."; or $FLTPORT_DIR is
+ * relative), -ENAMETOOLONG (longer than FLTPORT_NAME_MAX or than fits in a
+ * socket path in the port directory; or $FLTPORT_DIR itself leaves no room
+ * for any name).  Leading backslashes are stripped, as Windows names start
+ * with one.  fltport_server_create() and fltport_connect() check names the
+ * same way and return the same errors.  With FLTPORT_DEBUG=1, a refusal
+ * for a length or for $FLTPORT_DIR prints one line saying which it is.
  */
 FLTPORT_API int fltport_name_valid(const char *name);
 
-/* The port directory in use: $FLTPORT_DIR, or FLTPORT_DEFAULT_DIR. */
+/*
+ * The port directory in use: $FLTPORT_DIR if set and not empty, else
+ * FLTPORT_DEFAULT_DIR; returned as set.  $FLTPORT_DIR must be an absolute
+ * path (a relative one would mean a different directory in every working
+ * directory): when it is relative every call that takes a port name fails
+ * with -EINVAL, and when it is so long that no socket path fits under it
+ * (more than 105 bytes), with -ENAMETOOLONG.
+ */
 FLTPORT_API const char *fltport_dir(void);
 
-/* Text for a negative errno returned by this library. */
+/* Text for a negative errno returned by this library.  Where an errno means
+ * different things to different calls (-ENOENT: no such port for
+ * fltport_connect(), no waiting sender for fltport_reply()), the text names
+ * each meaning; the call's comment says which applies. */
 FLTPORT_API const char *fltport_strerror(int err);
 
 #ifdef __cplusplus

@@ -125,6 +125,16 @@ static bool offer(struct fltport_conn *c, struct fp_reader *r)
 	struct fp_qmsg *m;
 
 	while ((m = c->qhead)) {
+		uint64_t id = m->rx.h.id;
+		uint32_t w =
+			atomic_load_explicit(&c->page->slot[fp_id_slot(id)], memory_order_acquire);
+
+		/* An expired message is dropped before its size matters: it
+		 * must not make the reader fail with -EMSGSIZE. */
+		if (w != fp_word(fp_id_seq(id), FP_S_PENDING)) {
+			qmsg_free(queue_pop(c));
+			continue;
+		}
 		if (m->rx.h.len > r->cap) {
 			memset(&r->msg, 0, sizeof(r->msg));
 			r->msg.len = m->rx.h.len;
@@ -266,7 +276,8 @@ static int on_message(struct fltport_conn *c, struct fp_rx *rx)
 		purge_expired(c);
 	if (c->qlen >= c->nslots || c->ended) {
 		pthread_mutex_unlock(&c->lock);
-		qmsg_free(m);
+		/* rx still owns the payload and fds: the caller releases them. */
+		free(m);
 		return -EBADMSG; /* more messages than the server has slots */
 	}
 	if (c->qtail)
@@ -302,6 +313,7 @@ static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
 static void *rx_main(void *arg)
 {
 	struct fltport_conn *c = arg;
+	bool self_free;
 
 	for (;;) {
 		struct fp_rx rx;
@@ -329,20 +341,17 @@ static void *rx_main(void *arg)
 	}
 	c->tp->shutdown(c->fd);
 	end_conn(c);
+	pthread_mutex_lock(&c->lock);
+	self_free = c->free_on_exit;
+	while (self_free && atomic_load(&c->calls) > 0)
+		pthread_cond_wait(&c->calls_cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	if (self_free) {
+		/* fltport_close() ran in a callback on this thread. */
+		pthread_detach(pthread_self());
+		fp_client_conn_free(c);
+	}
 	return NULL;
-}
-
-/* ---- entering and leaving the API (fltport_close waits for callers) ---- */
-
-static void enter(struct fltport_conn *c)
-{
-	c->calls++;
-}
-
-static void leave(struct fltport_conn *c)
-{
-	if (--c->calls == 0 && c->closing)
-		pthread_cond_broadcast(&c->calls_cond);
 }
 
 /* ---- get ---- */
@@ -356,8 +365,10 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 
 	if (!c || !msg || (!buf && cap))
 		return -EINVAL;
+	if (fp_forked(&c->fork))
+		return -ENOTCONN;
+	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
-	enter(c);
 	if (c->closing) {
 		rc = -ECANCELED;
 	} else if (c->ended) {
@@ -367,6 +378,7 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 		publish(c);
 	} else if (timeout_ns == 0) {
 		rc = -ETIMEDOUT;
+		publish(c); /* offer() may have dropped expired messages */
 	} else {
 		fp_cond_init(&r.cond);
 		readers_append(c, &r);
@@ -383,7 +395,7 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 	}
 	if (rc == 0 || rc == -EMSGSIZE)
 		*msg = r.msg;
-	leave(c);
+	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -396,6 +408,8 @@ FLTPORT_API int fltport_get_async(fltport_conn *c, void *buf, size_t cap, fltpor
 
 	if (!c || !fn || (!buf && cap))
 		return -EINVAL;
+	if (fp_forked(&c->fork))
+		return -ENOTCONN;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -403,8 +417,8 @@ FLTPORT_API int fltport_get_async(fltport_conn *c, void *buf, size_t cap, fltpor
 	r->cap = cap;
 	r->fn = fn;
 	r->arg = arg;
+	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
-	enter(c);
 	r->token = ++c->next_token;
 	if (c->closing) {
 		rc = -ECANCELED;
@@ -419,7 +433,7 @@ FLTPORT_API int fltport_get_async(fltport_conn *c, void *buf, size_t cap, fltpor
 	}
 	if (rc == 0 && token)
 		*token = r->token;
-	leave(c);
+	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
 	if (rc < 0)
 		free(r);
@@ -433,6 +447,9 @@ FLTPORT_API int fltport_cancel_get(fltport_conn *c, uint64_t token)
 
 	if (!c)
 		return -EINVAL;
+	if (fp_forked(&c->fork))
+		return -ENOENT;
+	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
 	for (r = c->rhead; r && !(r->fn && r->token == token); r = r->next)
 		;
@@ -442,8 +459,9 @@ FLTPORT_API int fltport_cancel_get(fltport_conn *c, uint64_t token)
 		complete(c, r, &cbs);
 		publish(c);
 	}
+	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
-	run_callbacks(cbs);
+	run_callbacks(cbs); /* touches only the readers: c may be gone */
 	return r ? 0 : -ENOENT;
 }
 
@@ -454,14 +472,37 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
 
 	if (!c)
 		return -EINVAL;
+	if (fp_forked(&c->fork))
+		return 0;
+	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
 	n = fail_readers(c, -ECANCELED, &cbs);
+	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
 	run_callbacks(cbs);
 	return n;
 }
 
 /* ---- reply ---- */
+
+/* The reply frame did not go out (e.g. no fd for its memfd): take the
+ * commit back, REPLIED → TAKEN, so that the message stays answerable and a
+ * sender waiting without a deadline does not wait for a frame that never
+ * comes.  If the sender's deadline already abandoned the slot, it is
+ * answered (-ETIMEDOUT) and nothing is left to undo. */
+static void undo_reply(struct fltport_conn *c, uint64_t id, int err)
+{
+	uint32_t slot = fp_id_slot(id);
+	uint64_t seq = fp_id_seq(id);
+
+	fp_debug("reply to message %llu not sent (%s): it can be retried", (unsigned long long)id,
+		 fltport_strerror(err));
+	pthread_mutex_lock(&c->lock);
+	if (c->taken[slot].id == id &&
+	    fp_slot_cas(c->page, slot, fp_word(seq, FP_S_REPLIED), fp_word(seq, FP_S_TAKEN)))
+		c->taken[slot].replyable = true;
+	pthread_mutex_unlock(&c->lock);
+}
 
 FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, const void *data,
 			      size_t len)
@@ -480,14 +521,17 @@ FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, con
 		return -EINVAL;
 	if (len > c->max_message)
 		return -EMSGSIZE;
+	if (fp_forked(&c->fork))
+		return -ENOTCONN;
+	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
-	enter(c);
 	if (c->closing || c->ended) {
 		rc = -ENOTCONN;
 	} else if (slot >= c->nslots || c->taken[slot].id != id || !c->taken[slot].replyable) {
 		rc = -ENOENT;
 	} else {
-		/* Commit: from here the sender waits for this reply frame. */
+		/* Commit: from here the sender waits for this reply frame (and
+		 * its deadline can no longer take the message away). */
 		c->taken[slot].replyable = false;
 		if (!fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN),
 				 fp_word(seq, FP_S_REPLIED)))
@@ -501,12 +545,12 @@ FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, con
 			h.flags = FP_F_OVERFLOW;
 		rc = c->tp->send(c->fd, &tx, FP_NEVER);
 		if (rc < 0)
-			rc = -ENOTCONN;
+			undo_reply(c, id, rc);
 		else if (len > cap)
 			rc = -EOVERFLOW;
 	}
 	pthread_mutex_lock(&c->lock);
-	leave(c);
+	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -540,15 +584,17 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 	for (unsigned i = 0; i < nfds; i++)
 		if (fds[i] < 0)
 			return -EINVAL;
+	if (fp_forked(&c->fork))
+		return -ENOTCONN;
 	if (in_len > c->max_message)
 		return -EMSGSIZE;
 	h.arg = (uint32_t)(out_cap < c->max_message ? out_cap : c->max_message);
 	if (w.cap > h.arg)
 		w.cap = h.arg;
+	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
-	enter(c);
 	if (c->closing || c->ended) {
-		leave(c);
+		fp_client_leave(c);
 		pthread_mutex_unlock(&c->lock);
 		return -ENOTCONN;
 	}
@@ -570,11 +616,11 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 			*out_len = w.out_len;
 		if (rc == 0 && status)
 			*status = w.status;
-	} else if (rc != -ETIMEDOUT && rc != -ENOMEM) {
+	} else if (rc != -ETIMEDOUT && !fp_resource_error(rc)) {
 		rc = -ENOTCONN;
 	}
 	reqs_remove(c, &w);
-	leave(c);
+	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
 	pthread_cond_destroy(&w.cond);
 	return rc;

@@ -3,8 +3,10 @@
 #define FP_CLIENT_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
+#include "core/fork.h"
 #include "core/shared.h"
 #include "fltport/port.h"
 #include "transport/transport.h"
@@ -51,6 +53,7 @@ struct fp_taken {
 };
 
 struct fltport_conn {
+	struct fp_forkreg fork; /* first: in_child() casts */
 	int fd;
 	int evfd;
 	const struct fp_transport_ops *tp;
@@ -73,12 +76,29 @@ struct fltport_conn {
 	bool closing; /* fltport_close() called */
 	bool ev_set;  /* evfd is readable */
 	uint64_t next_req, next_token;
-	unsigned calls; /* threads inside the API */
+	atomic_uint calls; /* threads inside the API: counted before locking */
 	pthread_cond_t calls_cond;
+	bool free_on_exit; /* fltport_close() ran on the receive thread: it frees */
 };
+
+/* Entering and leaving the API: fltport_close() waits until every call
+ * that had begun has left.  A call counts itself before it takes the lock,
+ * so one still waiting for the lock is waited for too; it leaves under the
+ * lock, so that fltport_close() frees nothing a leaver still touches. */
+static inline void fp_client_enter(struct fltport_conn *c)
+{
+	atomic_fetch_add_explicit(&c->calls, 1, memory_order_relaxed);
+}
+
+static inline void fp_client_leave(struct fltport_conn *c) /* lock held */
+{
+	if (atomic_fetch_sub_explicit(&c->calls, 1, memory_order_relaxed) == 1 && c->closing)
+		pthread_cond_broadcast(&c->calls_cond);
+}
 
 /* client.c, for connect.c */
 void *fp_client_rx_main(void *arg);
 void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs);
 void fp_client_run_callbacks(struct fp_reader *cbs);
+void fp_client_conn_free(struct fltport_conn *c);
 #endif

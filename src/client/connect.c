@@ -158,10 +158,11 @@ static int map_page(struct fltport_conn *c, struct fp_rx *rx)
 	return 0;
 }
 
-static void conn_free(struct fltport_conn *c)
+void fp_client_conn_free(struct fltport_conn *c)
 {
 	struct fp_qmsg *m;
 
+	fp_fork_unregister(&c->fork);
 	while ((m = c->qhead)) {
 		c->qhead = m->next;
 		fp_rx_release(&m->rx);
@@ -182,6 +183,15 @@ static void conn_free(struct fltport_conn *c)
 	free(c);
 }
 
+/* In a forked child: the connection's fds become inert (core/fork.h). */
+static void conn_in_child(struct fp_forkreg *r)
+{
+	struct fltport_conn *c = (struct fltport_conn *)r;
+
+	fp_fork_kill_fd(c->fd);
+	fp_fork_kill_fd(c->evfd);
+}
+
 static struct fltport_conn *conn_new(int fd)
 {
 	struct fltport_conn *c = calloc(1, sizeof(*c));
@@ -194,6 +204,7 @@ static struct fltport_conn *conn_new(int fd)
 	c->tp = &fp_sock_ops;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->calls_cond, NULL);
+	fp_fork_register(&c->fork, conn_in_child);
 	return c;
 }
 
@@ -279,7 +290,7 @@ FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_le
 	if (rc == 0)
 		rc = conn_start(c);
 	if (rc < 0) {
-		conn_free(c);
+		fp_client_conn_free(c);
 		return rc;
 	}
 	*out = c;
@@ -290,7 +301,7 @@ FLTPORT_API void fltport_shutdown(fltport_conn *c)
 {
 	struct fp_reader *cbs = NULL;
 
-	if (!c)
+	if (!c || fp_forked(&c->fork))
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->closing = true;
@@ -302,15 +313,33 @@ FLTPORT_API void fltport_shutdown(fltport_conn *c)
 
 FLTPORT_API void fltport_close(fltport_conn *c)
 {
+	bool self;
+
 	if (!c)
 		return;
+	if (fp_forked(&c->fork)) {
+		/* A forked child's copy: no thread of ours runs here, nothing
+		 * to wait for; its fds are inert already. */
+		fp_client_conn_free(c);
+		return;
+	}
 	fltport_shutdown(c);
+	/* From a completion callback on the receive thread (the last
+	 * reference to a Windows port handle can go there): that thread
+	 * cannot join itself; it frees the connection on its way out. */
+	self = pthread_equal(pthread_self(), c->rx_thread);
+	if (self) {
+		pthread_mutex_lock(&c->lock);
+		c->free_on_exit = true;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	pthread_join(c->rx_thread, NULL);
 	pthread_mutex_lock(&c->lock);
-	while (c->calls > 0)
+	while (atomic_load(&c->calls) > 0)
 		pthread_cond_wait(&c->calls_cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
-	conn_free(c);
+	fp_client_conn_free(c);
 }
 
 FLTPORT_API int fltport_conn_fd(const fltport_conn *c)
@@ -328,8 +357,12 @@ FLTPORT_API bool fltport_conn_ended(const fltport_conn *c)
 	struct fltport_conn *m = (struct fltport_conn *)c;
 	bool ended;
 
+	if (fp_forked(&m->fork))
+		return true;
+	fp_client_enter(m);
 	pthread_mutex_lock(&m->lock);
 	ended = m->ended || m->closing;
+	fp_client_leave(m);
 	pthread_mutex_unlock(&m->lock);
 	return ended;
 }

@@ -187,6 +187,11 @@ FLTPORT_WINAPI HRESULT FilterSendMessage(HANDLE h, LPVOID in, DWORD in_len, LPVO
 	case -ENOMEM:
 		hr = E_OUTOFMEMORY;
 		break;
+	case -EMFILE:
+	case -ENFILE:
+	case -ENOBUFS:
+		hr = HRESULT_FROM_WIN32(ERROR_NO_SYSTEM_RESOURCES);
+		break;
 	default:
 		hr = E_HANDLE; /* disconnected (0x80070006) */
 		break;
@@ -369,6 +374,13 @@ FLTPORT_WINAPI HRESULT FilterReplyMessage(HANDLE h, PFILTER_REPLY_HEADER buf, DW
 	case -EMSGSIZE:
 	case -EINVAL:
 		return E_INVALIDARG;
+	case -ENOMEM:
+		return E_OUTOFMEMORY;
+	case -EMFILE:
+	case -ENFILE:
+	case -ENOBUFS:
+		/* Nothing was sent; the message can be answered again. */
+		return HRESULT_FROM_WIN32(ERROR_NO_SYSTEM_RESOURCES);
 	default:
 		return E_HANDLE;
 	}

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,12 +15,23 @@
 #include "core/debug.h"
 #include "server/server_int.h"
 
+/* In a forked child: the connection and state page fds become inert. */
+static void client_in_child(struct fp_forkreg *r)
+{
+	struct fltport_client *c =
+		(struct fltport_client *)((char *)r - offsetof(struct fltport_client, fork));
+
+	fp_fork_kill_fd(c->fd);
+	fp_fork_kill_fd(c->page_fd);
+}
+
 struct fltport_client *fp_client_new(struct fltport_server *srv, int fd)
 {
 	struct fltport_client *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
+	fp_fork_register(&c->fork, client_in_child);
 	c->ev_kind = FP_EV_CLIENT;
 	c->srv = srv;
 	c->fd = fd;
@@ -56,6 +68,7 @@ void fp_client_free(struct fltport_client *c)
 {
 	struct fltport_server *srv = c->srv;
 
+	fp_fork_unregister(&c->fork);
 	pthread_mutex_lock(&srv->lock);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -279,35 +292,47 @@ static bool wait_cond(struct fltport_client *c, struct fp_pending *p, int64_t de
 
 /* Reply wanted: wait for it within the deadline.  At the deadline the
  * message is expired (never delivered) or abandoned (taken; a late reply
- * gets "no waiter"); a reply committed just before the deadline (REPLIED)
- * is waited for a little longer, since its frame is already on its way. */
+ * gets "no waiter").  A reply committed before the deadline (REPLIED) is
+ * waited for a grace period longer, since its frame is on its way; the
+ * replier takes the commit back (REPLIED → TAKEN) if the frame could not be
+ * sent, and the grace then ends like the deadline.  Lock not held. */
 static int wait_reply(struct fltport_client *c, struct fp_pending *p, uint32_t slot, uint64_t seq,
 		      int64_t deadline, size_t *reply_len, uint32_t *reply_status)
 {
+	const int64_t grace =
+		deadline > FP_NEVER - FP_REPLY_GRACE_NS ? FP_NEVER : deadline + FP_REPLY_GRACE_NS;
+	const uint32_t replied = fp_word(seq, FP_S_REPLIED),
+		       abandoned = fp_word(seq, FP_S_ABANDONED);
 	int rc;
 	uint32_t w;
 
 	pthread_mutex_lock(&c->lock);
 	wait_cond(c, p, deadline);
-	if (p->replied) {
-		rc = finish_reply(p, reply_len, reply_status);
-	} else if (c->dead) {
-		rc = -ENOTCONN;
-	} else if (fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING),
-			       fp_word(seq, FP_S_EXPIRED)) ||
-		   fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN),
-			       fp_word(seq, FP_S_ABANDONED))) {
-		rc = -ETIMEDOUT;
-	} else {
+	for (;;) {
+		if (p->replied) {
+			rc = finish_reply(p, reply_len, reply_status);
+			break;
+		}
+		if (c->dead) {
+			rc = -ENOTCONN;
+			break;
+		}
+		if (fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING),
+				fp_word(seq, FP_S_EXPIRED)) ||
+		    fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN), abandoned)) {
+			rc = -ETIMEDOUT;
+			break;
+		}
 		w = atomic_load_explicit(&c->page->slot[slot], memory_order_acquire);
-		if (w == fp_word(seq, FP_S_REPLIED)) {
-			wait_cond(c, p, deadline + FP_REPLY_GRACE_NS);
-			rc = p->replied ? finish_reply(p, reply_len, reply_status)
-			     : c->dead  ? -ENOTCONN
-					: -ETIMEDOUT;
-		} else {
+		if (w != replied) {
+			if (w == fp_word(seq, FP_S_PENDING) || w == fp_word(seq, FP_S_TAKEN))
+				continue; /* moved under our CAS: try again */
 			pthread_mutex_unlock(&c->lock);
 			return peer_garbage(c, slot, w);
+		}
+		if (!wait_cond(c, p, grace) && fp_slot_cas(c->page, slot, replied, abandoned)) {
+			rc = -ETIMEDOUT; /* the committed reply never came */
+			break;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -345,11 +370,15 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 
 	if (rc < 0)
 		return rc;
+	if (fp_forked(&c->fork))
+		return -ENOTCONN;
 	p.reply_cap = wants ? *reply_len : 0;
 	fp_client_ref(c);
 	pthread_mutex_lock(&c->lock);
+	/* A poll send does not wait for the connect result: no reader can be
+	 * waiting before the client has it (§8.17). */
 	while (!c->ready && !c->dead && rc == 0)
-		if (fp_cond_wait(&c->slot_cond, &c->lock, deadline) == ETIMEDOUT)
+		if (poll || fp_cond_wait(&c->slot_cond, &c->lock, deadline) == ETIMEDOUT)
 			rc = -ETIMEDOUT;
 	if (rc < 0)
 		;
@@ -381,7 +410,7 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 	if (rc < 0) {
 		/* Never reached the peer: expire it so that the slot is ours. */
 		fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING), fp_word(seq, FP_S_EXPIRED));
-		if (rc != -ETIMEDOUT && rc != -ENOMEM)
+		if (rc != -ETIMEDOUT && !fp_resource_error(rc))
 			rc = -ENOTCONN;
 	} else if (!p.wants_reply) {
 		rc = wait_taken(c, slot, seq, deadline);
@@ -401,7 +430,7 @@ FLTPORT_API void fltport_client_close(fltport_client *c)
 	struct fltport_server *srv;
 	bool drop = false;
 
-	if (!c)
+	if (!c || fp_forked(&c->fork))
 		return;
 	srv = c->srv;
 	fp_client_kill(c);
@@ -417,7 +446,7 @@ FLTPORT_API void fltport_client_close(fltport_client *c)
 
 FLTPORT_API void fltport_client_disconnect(fltport_client *c)
 {
-	if (c)
+	if (c && !fp_forked(&c->fork))
 		fp_client_kill(c);
 }
 

@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,6 +145,66 @@ static void epoll_del(struct fltport_server *srv, int fd)
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+/* ---- handshakes: a FIFO, oldest first, each with a deadline ---- */
+
+static void hs_append(struct fltport_server *srv, struct fltport_client *c)
+{
+	c->hs_deadline = fp_now() + FP_HANDSHAKE_NS;
+	c->hs_next = NULL;
+	c->hs_prev = srv->hs_tail;
+	if (srv->hs_tail)
+		srv->hs_tail->hs_next = c;
+	else
+		srv->hs_head = c;
+	srv->hs_tail = c;
+}
+
+static void hs_remove(struct fltport_server *srv, struct fltport_client *c)
+{
+	if (c->hs_prev)
+		c->hs_prev->hs_next = c->hs_next;
+	else if (srv->hs_head == c)
+		srv->hs_head = c->hs_next;
+	if (c->hs_next)
+		c->hs_next->hs_prev = c->hs_prev;
+	else if (srv->hs_tail == c)
+		srv->hs_tail = c->hs_prev;
+	c->hs_prev = c->hs_next = NULL;
+}
+
+/* Out of fds (or memory) in accept4(): a level-triggered listening socket
+ * would wake us at once, forever.  Stop listening for a while; the
+ * connection waits in the backlog. */
+static void accept_backoff(struct fltport_server *srv, int err)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = &srv->listen_kind };
+
+	srv->accept_backoff =
+		srv->accept_backoff ? srv->accept_backoff * 2 : FP_ACCEPT_BACKOFF_MIN_NS;
+	if (srv->accept_backoff > FP_ACCEPT_BACKOFF_MAX_NS)
+		srv->accept_backoff = FP_ACCEPT_BACKOFF_MAX_NS;
+	srv->accept_rearm = fp_now() + srv->accept_backoff;
+	fp_debug("accept: %s: not accepting for %lld ms", fltport_strerror(err),
+		 (long long)(srv->accept_backoff / 1000000));
+	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->lfd, &ev);
+}
+
+static void accept_rearm(struct fltport_server *srv)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &srv->listen_kind };
+	bool open;
+
+	srv->accept_rearm = 0;
+	pthread_mutex_lock(&srv->lock);
+	open = !srv->lfd_closed;
+	pthread_mutex_unlock(&srv->lock);
+	if (open)
+		epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->lfd, &ev);
+}
+
+static void on_handshake(struct fltport_server *srv, struct fltport_client *c);
+static void drop_handshake(struct fltport_server *srv, struct fltport_client *c);
+
 static void accept_one(struct fltport_server *srv)
 {
 	struct ucred cr;
@@ -151,14 +212,19 @@ static void accept_one(struct fltport_server *srv)
 	struct fltport_client *c;
 	int fd, pidfd = -1;
 	socklen_t plen = sizeof(pidfd);
-	bool open;
+	bool open, full;
 
 	pthread_mutex_lock(&srv->lock);
 	open = !srv->lfd_closed;
 	pthread_mutex_unlock(&srv->lock);
 	fd = open ? accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK) : -1;
-	if (fd < 0)
+	if (fd < 0) {
+		if (open &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
+			accept_backoff(srv, -errno);
 		return;
+	}
+	srv->accept_backoff = 0;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0)
 		goto drop;
 	if (!access_ok(srv, fd, &cr)) {
@@ -179,23 +245,35 @@ static void accept_one(struct fltport_server *srv)
 	/* Check and register in one critical section: a destroy that starts
 	 * meanwhile either sees this connection or makes us drop it. */
 	pthread_mutex_lock(&srv->lock);
-	if (srv->stopping || srv->closed || srv->nhandshake >= FP_MAX_HANDSHAKES) {
+	if (srv->stopping || srv->closed) {
 		pthread_mutex_unlock(&srv->lock);
 		fp_client_unref(c); /* not listed yet: frees it and closes fd */
 		return;
 	}
+	full = srv->nhandshake >= FP_MAX_HANDSHAKES;
+	pthread_mutex_unlock(&srv->lock);
+	/* At the cap, the peer that has been silent longest makes room: a
+	 * flood of silent peers cannot lock legitimate clients out. */
+	if (full && srv->hs_head) {
+		fp_debug("%u handshakes pending: dropping the oldest (pid %d)", FP_MAX_HANDSHAKES,
+			 (int)srv->hs_head->peer.pid);
+		drop_handshake(srv, srv->hs_head);
+	}
+	pthread_mutex_lock(&srv->lock);
 	c->next = srv->clients;
 	if (srv->clients)
 		srv->clients->prev = c;
 	srv->clients = c;
 	srv->nhandshake++;
 	pthread_mutex_unlock(&srv->lock);
+	hs_append(srv, c);
 	if (epoll_add(srv, fd, c) < 0) {
-		pthread_mutex_lock(&srv->lock);
-		srv->nhandshake--;
-		pthread_mutex_unlock(&srv->lock);
-		fp_client_unref(c);
+		drop_handshake(srv, c);
+		return;
 	}
+	/* A client sends CONNECT right after connect(): it is usually here
+	 * already, and the handshake ends before the next peer is accepted. */
+	on_handshake(srv, c);
 	return;
 drop:
 	close(fd);
@@ -204,6 +282,7 @@ drop:
 /* Drop a connection that never got past the handshake. */
 static void drop_handshake(struct fltport_server *srv, struct fltport_client *c)
 {
+	hs_remove(srv, c);
 	epoll_del(srv, c->fd);
 	pthread_mutex_lock(&srv->lock);
 	srv->nhandshake--;
@@ -231,9 +310,17 @@ static void retire(struct fltport_server *srv, struct fltport_client *c)
 	/* The disconnect job must not be lost: retry the allocation. */
 	while (!(j = job_new(FP_JOB_DISCONNECT, c)))
 		usleep(1000);
+	/* It runs after every message callback of the connection returned;
+	 * the control thread never waits for one (a slow callback must not
+	 * hold up other clients' connects): with callbacks still running,
+	 * the last of them queues it. */
 	pthread_mutex_lock(&srv->lock);
-	fp_queue_push(&srv->ctlq, j);
-	pthread_cond_signal(&srv->ctl_cond);
+	if (c->inflight > 0) {
+		c->disc_job = j;
+	} else {
+		fp_queue_push(&srv->ctlq, j);
+		pthread_cond_signal(&srv->ctl_cond);
+	}
 	pthread_mutex_unlock(&srv->lock);
 }
 
@@ -274,6 +361,7 @@ static void on_handshake(struct fltport_server *srv, struct fltport_client *c)
 		return;
 	}
 	j->rx = rx;
+	hs_remove(srv, c);
 	epoll_del(srv, c->fd);
 	pthread_mutex_lock(&srv->lock);
 	srv->nconn++;
@@ -284,8 +372,17 @@ static void on_handshake(struct fltport_server *srv, struct fltport_client *c)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+static void respond(struct fltport_server *srv, struct fltport_client *c, uint64_t id, int err,
+		    uint32_t status, const void *out, size_t out_len, int64_t deadline);
+
+static unsigned job_fds(const struct fp_job *j)
+{
+	return j->fds_held;
+}
+
 static void queue_request(struct fltport_server *srv, struct fltport_client *c, struct fp_rx *rx)
 {
+	unsigned nfds = rx->nfds + (rx->memfd >= 0 ? 1u : 0u);
 	struct fp_job *j;
 
 	pthread_mutex_lock(&srv->lock);
@@ -297,6 +394,18 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 		retire(srv, c);
 		return;
 	}
+	if (nfds && c->fds_held + nfds > FP_MAX_FDS_HELD) {
+		/* The fds a peer can park here are capped like its requests
+		 * are; this one is answered at once and the peer stays. */
+		uint64_t id = rx->h.id;
+
+		pthread_mutex_unlock(&srv->lock);
+		fp_debug("client pid %d holds %u fds in queued requests: refusing one with %u",
+			 (int)c->peer.pid, c->fds_held, nfds);
+		fp_rx_release(rx);
+		respond(srv, c, id, -EMFILE, 0, NULL, 0, fp_now());
+		return;
+	}
 	pthread_mutex_unlock(&srv->lock);
 	j = job_new(FP_JOB_REQUEST, c);
 	if (!j || fp_rx_own(rx) < 0) {
@@ -306,9 +415,11 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 		return;
 	}
 	j->rx = *rx;
+	j->fds_held = nfds;
 	fp_client_ref(c);
 	pthread_mutex_lock(&srv->lock);
 	c->inflight++;
+	c->fds_held += nfds;
 	fp_queue_push(&srv->workq, j);
 	pthread_cond_signal(&srv->work_cond);
 	pthread_mutex_unlock(&srv->lock);
@@ -408,13 +519,34 @@ static void drop_all_handshakes(struct fltport_server *srv)
 	}
 }
 
+/* Handshakes past their deadline are dropped; the listening socket is
+ * re-armed after a backoff.  Returns epoll_wait()'s timeout for the next
+ * of these. */
+static int io_timers(struct fltport_server *srv)
+{
+	int64_t now = fp_now(), next = FP_NEVER;
+
+	while (srv->hs_head && srv->hs_head->hs_deadline <= now) {
+		fp_debug("client pid %d sent no CONNECT in time: dropping it",
+			 (int)srv->hs_head->peer.pid);
+		drop_handshake(srv, srv->hs_head);
+	}
+	if (srv->accept_rearm && srv->accept_rearm <= now)
+		accept_rearm(srv);
+	if (srv->hs_head)
+		next = srv->hs_head->hs_deadline;
+	if (srv->accept_rearm && srv->accept_rearm < next)
+		next = srv->accept_rearm;
+	return fp_poll_ms(next);
+}
+
 static void *io_main(void *arg)
 {
 	struct fltport_server *srv = arg;
 	struct epoll_event evs[64];
 
 	for (;;) {
-		int n = epoll_wait(srv->epfd, evs, 64, -1);
+		int n = epoll_wait(srv->epfd, evs, 64, io_timers(srv));
 		bool quit, stopping;
 
 		pthread_mutex_lock(&srv->lock);
@@ -532,10 +664,9 @@ static void run_disconnect(struct fltport_server *srv, struct fp_job *j)
 	struct fltport_client *c = j->c;
 	void *cookie;
 
-	/* Every message callback of this connection has returned first. */
+	/* Every message callback of this connection has returned (retire()
+	 * and worker_main() queue this job only then). */
 	pthread_mutex_lock(&srv->lock);
-	while (c->inflight > 0)
-		pthread_cond_wait(&srv->state_cond, &srv->lock);
 	cookie = c->cookie;
 	pthread_mutex_unlock(&srv->lock);
 	srv->cfg.on_disconnect(cookie);
@@ -569,8 +700,9 @@ static void *ctl_main(void *arg)
 
 /* ---- workers: message callbacks ---- */
 
+/* Send a RESPONSE.  A peer that takes none before `deadline` is dropped. */
 static void respond(struct fltport_server *srv, struct fltport_client *c, uint64_t id, int err,
-		    uint32_t status, const void *out, size_t out_len)
+		    uint32_t status, const void *out, size_t out_len, int64_t deadline)
 {
 	struct fp_hdr h = { .magic = FP_MAGIC,
 			    .version = FLTPORT_WIRE_VERSION,
@@ -581,7 +713,7 @@ static void respond(struct fltport_server *srv, struct fltport_client *c, uint64
 			    .len = (uint32_t)out_len };
 	struct fp_tx tx = { .h = &h, .payload = out, .page_fd = -1 };
 
-	if (srv->tp->send(c->fd, &tx, fp_now() + FP_RESPONSE_STALL_NS) < 0)
+	if (srv->tp->send(c->fd, &tx, deadline) < 0)
 		fp_client_kill(c);
 }
 
@@ -611,7 +743,8 @@ static void run_request(struct fltport_server *srv, struct fp_job *j)
 	if (dead)
 		return;
 	if (!srv->cfg.on_message) {
-		respond(srv, c, j->rx.h.id, -EOPNOTSUPP, 0, NULL, 0);
+		respond(srv, c, j->rx.h.id, -EOPNOTSUPP, 0, NULL, 0,
+			fp_now() + FP_RESPONSE_STALL_NS);
 		return;
 	}
 	req.in = map_input(&j->rx, &map);
@@ -619,7 +752,7 @@ static void run_request(struct fltport_server *srv, struct fp_job *j)
 	if ((!req.in && req.in_len) || (cap && !(out = malloc(cap)))) {
 		if (map && map != MAP_FAILED)
 			munmap(map, j->rx.h.len);
-		respond(srv, c, j->rx.h.id, -ENOMEM, 0, NULL, 0);
+		respond(srv, c, j->rx.h.id, -ENOMEM, 0, NULL, 0, fp_now() + FP_RESPONSE_STALL_NS);
 		return;
 	}
 	req.nfds = fp_rx_take_fds(&j->rx, req.fds);
@@ -631,7 +764,7 @@ static void run_request(struct fltport_server *srv, struct fp_job *j)
 		out_len = cap;
 	if (map)
 		munmap(map, j->rx.h.len);
-	respond(srv, c, j->rx.h.id, 0, status, out, out_len);
+	respond(srv, c, j->rx.h.id, 0, status, out, out_len, fp_now() + FP_RESPONSE_STALL_NS);
 	free(out);
 }
 
@@ -650,7 +783,12 @@ static void *worker_main(void *arg)
 			return NULL;
 		run_request(srv, j);
 		pthread_mutex_lock(&srv->lock);
-		j->c->inflight--;
+		j->c->fds_held -= job_fds(j);
+		if (--j->c->inflight == 0 && j->c->disc_job) {
+			fp_queue_push(&srv->ctlq, j->c->disc_job);
+			j->c->disc_job = NULL;
+			pthread_cond_signal(&srv->ctl_cond);
+		}
 		pthread_cond_broadcast(&srv->state_cond);
 		pthread_mutex_unlock(&srv->lock);
 		fp_client_unref(j->c);
@@ -704,7 +842,10 @@ static int copy_config(struct fltport_server *srv, const struct fltport_server_c
 	return 0;
 }
 
-/* The directory: created 0755 if missing (§8.21). */
+/* The directory: created 0755 if missing (§8.21).  An existing one must
+ * belong to root or to us: clients trust a custom directory's owner as a
+ * server (§8.26), so a port made in another user's directory would be
+ * impersonable by that user. */
 static int ensure_dir(const char *dir)
 {
 	struct stat st;
@@ -715,19 +856,32 @@ static int ensure_dir(const char *dir)
 		return -errno;
 	if (stat(dir, &st) != 0)
 		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		fp_debug("port directory %s belongs to uid %u (neither root nor us): refusing it",
+			 dir, (unsigned)st.st_uid);
+		return -EACCES;
+	}
+	return 0;
 }
 
-/* Is a server answering on this path?  1 yes, 0 no (stale), < 0 error. */
+/* Is a server answering on this path?  1 yes, 0 no (stale), < 0 error.
+ * Never blocks: a live server that does not accept (stopped, backlog
+ * full) answers EAGAIN, and is live. */
 static int probe_live(const struct sockaddr_un *sa, socklen_t len)
 {
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int rc;
 
 	if (fd < 0)
 		return -errno;
-	rc = connect(fd, (const struct sockaddr *)sa, len) == 0 ? 1 : 0;
-	if (!rc && errno != ECONNREFUSED && errno != ENOENT)
+	if (connect(fd, (const struct sockaddr *)sa, len) == 0 || errno == EAGAIN ||
+	    errno == EINPROGRESS)
+		rc = 1;
+	else if (errno == ECONNREFUSED || errno == ENOENT)
+		rc = 0;
+	else
 		rc = -errno;
 	close(fd);
 	return rc;
@@ -822,8 +976,22 @@ static void stop_threads(struct fltport_server *srv, bool io, bool ctl)
 		pthread_join(srv->workers[i], NULL);
 }
 
+/* In a forked child: the server's fds become inert (core/fork.h); its
+ * threads do not exist there. */
+static void server_in_child(struct fp_forkreg *r)
+{
+	struct fltport_server *srv =
+		(struct fltport_server *)((char *)r - offsetof(struct fltport_server, fork));
+
+	if (!srv->lfd_closed)
+		fp_fork_kill_fd(srv->lfd);
+	fp_fork_kill_fd(srv->epfd);
+	fp_fork_kill_fd(srv->wakefd);
+}
+
 static void server_free(struct fltport_server *srv)
 {
+	fp_fork_unregister(&srv->fork);
 	if (srv->lfd >= 0 && !srv->lfd_closed)
 		close(srv->lfd);
 	if (srv->epfd >= 0)
@@ -849,6 +1017,7 @@ static int server_init(struct fltport_server *srv, const char *name,
 	srv->listen_kind = FP_EV_LISTEN;
 	srv->wake_kind = FP_EV_WAKE;
 	srv->lfd = srv->epfd = srv->wakefd = -1;
+	fp_fork_register(&srv->fork, server_in_child);
 	srv->tp = &fp_sock_ops;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->ctl_cond, NULL);
@@ -918,8 +1087,8 @@ FLTPORT_API void fltport_server_close(fltport_server *srv)
 {
 	bool first;
 
-	if (!srv)
-		return;
+	if (!srv || fp_forked(&srv->fork))
+		return; /* a forked child's copy: the name is the parent's */
 	pthread_mutex_lock(&srv->lock);
 	first = !srv->closed;
 	srv->closed = true;
@@ -936,6 +1105,12 @@ FLTPORT_API void fltport_server_destroy(fltport_server *srv)
 
 	if (!srv)
 		return;
+	if (fp_forked(&srv->fork)) {
+		/* A forked child's copy: no thread of it runs here and its fds
+		 * are inert.  Its memory stays (still reachable); nothing is
+		 * waited for. */
+		return;
+	}
 	fltport_server_close(srv);
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;

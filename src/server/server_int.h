@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "core/fork.h"
 #include "core/shared.h"
 #include "fltport/port.h"
 #include "transport/transport.h"
@@ -19,6 +20,11 @@
 #define FP_REPLY_GRACE_NS \
 	2000000000LL /* a reply committed before the deadline may arrive this late */
 #define FP_RESPONSE_STALL_NS 10000000000LL /* a peer that takes no response for 10 s is dropped */
+#define FP_HANDSHAKE_NS 5000000000LL       /* a peer must send CONNECT within 5 s of accept */
+#define FP_MAX_FDS_HELD \
+	64u /* fds (user fds + payload memfds) of one connection's queued requests */
+#define FP_ACCEPT_BACKOFF_MIN_NS 10000000LL   /* out of fds: stop accepting for 10 ms ... */
+#define FP_ACCEPT_BACKOFF_MAX_NS 1000000000LL /* ... doubling up to 1 s */
 
 enum fp_ev_kind { FP_EV_LISTEN = 1, FP_EV_WAKE, FP_EV_CLIENT };
 
@@ -51,6 +57,7 @@ struct fp_job {
 	enum fp_job_kind kind;
 	struct fltport_client *c; /* holds a reference */
 	struct fp_rx rx;          /* CONNECT context / REQUEST payload (owned) */
+	unsigned fds_held;        /* REQUEST: fds counted in c->fds_held */
 };
 
 struct fp_queue {
@@ -59,6 +66,7 @@ struct fp_queue {
 
 struct fltport_client {
 	int ev_kind; /* FP_EV_CLIENT; first member: epoll data points here */
+	struct fp_forkreg fork;
 	struct fltport_server *srv;
 	struct fltport_client *prev, *next; /* srv->clients, under srv->lock */
 	struct fltport_client *kill_next;   /* srv->killq */
@@ -68,8 +76,14 @@ struct fltport_client {
 	/* under srv->lock */
 	enum fp_cstate state;
 	bool killed, kill_queued, user_ref;
-	unsigned inflight; /* requests queued or running */
+	unsigned inflight;       /* requests queued or running */
+	unsigned fds_held;       /* fds those requests hold (FP_MAX_FDS_HELD) */
+	struct fp_job *disc_job; /* disconnect job, queued when inflight drops to 0 */
 	void *cookie;
+
+	/* handshake list, I/O thread only: oldest first */
+	struct fltport_client *hs_prev, *hs_next;
+	int64_t hs_deadline;
 
 	struct fltport_peer peer; /* immutable after accept */
 
@@ -90,7 +104,8 @@ struct fltport_client {
 
 struct fltport_server {
 	int listen_kind; /* FP_EV_LISTEN */
-	int wake_kind;   /* FP_EV_WAKE */
+	struct fp_forkreg fork;
+	int wake_kind; /* FP_EV_WAKE */
 	struct sockaddr_un addr;
 	socklen_t addrlen;
 	dev_t dev;
@@ -104,6 +119,11 @@ struct fltport_server {
 	unsigned nworkers;
 	const struct fp_transport_ops *tp;
 	uint8_t *rxbuf; /* the I/O thread's */
+
+	/* I/O thread only */
+	struct fltport_client *hs_head, *hs_tail; /* handshakes, oldest first */
+	int64_t accept_rearm;                     /* 0, or when to listen again after EMFILE */
+	int64_t accept_backoff;                   /* current backoff */
 
 	pthread_mutex_t lock;
 	pthread_cond_t ctl_cond, work_cond, state_cond;

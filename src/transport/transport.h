@@ -20,6 +20,7 @@
 #ifndef FP_TRANSPORT_H
 #define FP_TRANSPORT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,13 @@ struct fp_transport_ops {
 };
 
 extern const struct fp_transport_ops fp_sock_ops;
+
+/* A local shortage (fds, memory, buffers), not a dead peer: callers pass it
+ * through instead of reporting a disconnect. */
+static inline bool fp_resource_error(int rc)
+{
+	return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -ENOBUFS;
+}
 
 void fp_rx_init(struct fp_rx *rx);
 

@@ -27,6 +27,7 @@
 #include "core/frame.h"
 #include "core/shared.h"
 #include "fltport/port.h"
+#include "rawwire.h"
 #include "testutil.h"
 
 #define MS ((int64_t)1000000)
@@ -76,84 +77,18 @@ static fltport_server *start(const char **name)
 	return srv;
 }
 
-static int raw_send(int fd, const struct fp_hdr *h, const void *payload, size_t len, const int *fds,
-		    unsigned nfds)
-{
-	uint8_t buf[FP_HDR_SIZE + 256];
-	union {
-		struct cmsghdr a;
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-	} cb;
-	struct iovec iov = { .iov_base = buf, .iov_len = FP_HDR_SIZE + len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	cr_assert(len <= 256);
-	fp_hdr_encode(h, buf);
-	if (len)
-		memcpy(buf + FP_HDR_SIZE, payload, len);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&cb, 0, sizeof(cb));
-		mh.msg_control = cb.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
-/* Receive one frame (header decoded without validation) and its fds. */
-static int raw_recv(int fd, struct fp_hdr *h, int *fds, unsigned *nfds, int timeout_ms)
-{
-	uint8_t buf[FP_FRAME_MAX];
-	union {
-		struct cmsghdr a;
-		char b[CMSG_SPACE(sizeof(int) * 8)];
-	} cb;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = cb.b,
-			     .msg_controllen = sizeof(cb.b) };
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	ssize_t n;
-
-	*nfds = 0;
-	if (poll(&p, 1, timeout_ms) != 1)
-		return -ETIMEDOUT;
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n <= 0)
-		return n == 0 ? -ENOTCONN : -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-
-		memcpy(fds + *nfds, CMSG_DATA(c), k * sizeof(int));
-		*nfds += k;
-	}
-	return fp_frame_decode(buf, (size_t)n, *nfds, 1u << 30, h);
-}
-
-static struct fp_hdr hdr(uint16_t type)
-{
-	return (struct fp_hdr){ .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION, .type = type };
-}
-
 /* A raw client through the handshake: its socket, and the state page. */
 static int raw_connect(const char *name, struct fp_page **page, size_t *page_size)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct fp_hdr h = hdr(FP_T_CONNECT), r;
+	struct fp_hdr h = rw_hdr(FP_T_CONNECT), r;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), fds[8];
 	unsigned nfds;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", fltport_dir(), name);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(raw_send(fd, &h, NULL, 0, NULL, 0), 0);
-	cr_assert_eq(raw_recv(fd, &r, fds, &nfds, 10000), 0);
+	cr_assert_eq(rw_send(fd, &h, NULL, 0, NULL, 0), 0);
+	cr_assert_eq(rw_recv(fd, &r, fds, 8, &nfds, 10000), 0);
 	cr_assert_eq(r.type, FP_T_CONNECT_RESULT);
 	cr_assert_eq(r.err, 0);
 	cr_assert_eq(nfds, 1);
@@ -176,7 +111,7 @@ static void assert_dropped(int fd)
 	int fds[8];
 	unsigned nfds;
 
-	cr_assert_eq(raw_recv(fd, &h, fds, &nfds, 10000), -ENOTCONN);
+	cr_assert_eq(rw_recv(fd, &h, fds, 8, &nfds, 10000), -ENOTCONN);
 	cr_assert(tu_wait_until(one_disconnect, NULL, 10000));
 	/* Negative check: give a second (wrong) callback a moment to happen. */
 	tu_sleep_ms(100);
@@ -204,7 +139,7 @@ static void drop_case(struct fp_hdr h, size_t extra, const int *fds, unsigned nf
 	int fd = raw_connect(name, &pg, &pgsz);
 	uint8_t zeros[256] = { 0 };
 
-	cr_assert_eq(raw_send(fd, &h, zeros, extra, fds, nfds), 0);
+	cr_assert_eq(rw_send(fd, &h, zeros, extra, fds, nfds), 0);
 	assert_dropped(fd);
 	assert_still_serving(name);
 	munmap(pg, pgsz);
@@ -214,7 +149,7 @@ static void drop_case(struct fp_hdr h, size_t extra, const int *fds, unsigned nf
 
 Test(hostile, bad_magic_drops_the_peer, .timeout = 60)
 {
-	struct fp_hdr h = hdr(FP_T_REQUEST);
+	struct fp_hdr h = rw_hdr(FP_T_REQUEST);
 
 	h.magic = 0xdeadbeef;
 	drop_case(h, 0, NULL, 0);
@@ -222,7 +157,7 @@ Test(hostile, bad_magic_drops_the_peer, .timeout = 60)
 
 Test(hostile, length_above_the_limit_drops_the_peer, .timeout = 60)
 {
-	struct fp_hdr h = hdr(FP_T_REQUEST);
+	struct fp_hdr h = rw_hdr(FP_T_REQUEST);
 
 	/* Claims 2 MiB on a 1 MiB port: refused before anything is allocated. */
 	h.len = 2u << 20;
@@ -232,7 +167,7 @@ Test(hostile, length_above_the_limit_drops_the_peer, .timeout = 60)
 
 Test(hostile, length_not_matching_the_datagram_drops_the_peer, .timeout = 60)
 {
-	struct fp_hdr h = hdr(FP_T_REQUEST);
+	struct fp_hdr h = rw_hdr(FP_T_REQUEST);
 
 	h.len = 100;
 	drop_case(h, 10, NULL, 0);
@@ -240,7 +175,7 @@ Test(hostile, length_not_matching_the_datagram_drops_the_peer, .timeout = 60)
 
 Test(hostile, unannounced_fd_drops_the_peer, .timeout = 60)
 {
-	struct fp_hdr h = hdr(FP_T_REQUEST);
+	struct fp_hdr h = rw_hdr(FP_T_REQUEST);
 	int p[2];
 
 	cr_assert_eq(pipe(p), 0);
@@ -251,7 +186,7 @@ Test(hostile, unannounced_fd_drops_the_peer, .timeout = 60)
 
 Test(hostile, fake_memfd_drops_the_peer, .timeout = 60)
 {
-	struct fp_hdr h = hdr(FP_T_REQUEST);
+	struct fp_hdr h = rw_hdr(FP_T_REQUEST);
 	int p[2];
 
 	/* A pipe where a sealed memfd of the announced size must be. */
@@ -265,7 +200,7 @@ Test(hostile, fake_memfd_drops_the_peer, .timeout = 60)
 
 Test(hostile, wrong_direction_frame_drops_the_peer, .timeout = 60)
 {
-	drop_case(hdr(FP_T_MESSAGE), 0, NULL, 0);
+	drop_case(rw_hdr(FP_T_MESSAGE), 0, NULL, 0);
 }
 
 struct sender {
@@ -296,7 +231,7 @@ Test(hostile, scribbled_state_page_drops_the_peer, .timeout = 60)
 	pthread_t t;
 
 	cr_assert_eq(pthread_create(&t, NULL, send_main, &s), 0);
-	cr_assert_eq(raw_recv(fd, &h, fds, &nfds, 10000), 0);
+	cr_assert_eq(rw_recv(fd, &h, fds, 8, &nfds, 10000), 0);
 	cr_assert_eq(h.type, FP_T_MESSAGE);
 	/* State 0xF: no state the protocol has. */
 	atomic_store(&pg->slot[fp_id_slot(h.id)], 0xFFFFFFFFu);
