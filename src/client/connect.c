@@ -230,6 +230,10 @@ static int handshake(struct fltport_conn *c, const void *ctx, size_t ctx_len, in
 		return rc;
 	if (rx.h.err != 0) {
 		rc = rx.h.err;
+		if (rc == -EACCES)
+			fp_debug("the server refused us (uid %u, gid %u): its port's access policy "
+				 "does not admit this user",
+				 (unsigned)geteuid(), (unsigned)getegid());
 		if (rc == -ECONNREFUSED && status)
 			*status = rx.h.status;
 	} else {

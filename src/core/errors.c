@@ -16,7 +16,8 @@ FLTPORT_API const char *fltport_strerror(int err)
 		return "no such port (or its server is gone), "
 		       "or no sender waits for this message id";
 	case EACCES:
-		return "access denied (port policy, or untrusted server)";
+		return "access denied (the port's access policy, an untrusted server, "
+		       "or no write permission on the port directory)";
 	case EUSERS:
 		return "port connection limit reached";
 	case ECONNREFUSED:

@@ -1038,9 +1038,12 @@ static int server_init(struct fltport_server *srv, const char *name,
 	if (srv->lfd < 0 || srv->epfd < 0 || srv->wakefd < 0)
 		return -errno;
 	rc = ensure_dir(fltport_dir());
-	if (rc < 0)
+	if (rc == 0)
+		rc = bind_name(srv);
+	if (rc < 0 && rc != -EADDRINUSE) {
+		fp_debug("cannot create port %s: %s", srv->addr.sun_path, strerror(-rc));
 		return rc;
-	rc = bind_name(srv);
+	}
 	if (rc < 0)
 		return rc;
 	if ((rc = epoll_add(srv, srv->lfd, &srv->listen_kind)) < 0 ||

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fltport/port.h>
@@ -256,4 +257,78 @@ Test(errors, dir_too_long_told_apart_from_name_too_long, .timeout = 60)
 	expect_name_refused(name, -ENAMETOOLONG);
 	out = capture_end();
 	cr_expect_not_null(strstr(out, "is 101 bytes: at most 100"), "debug output: %s", out);
+}
+
+/* ---- -EACCES: a reason for each side, with FLTPORT_DEBUG=1 ---- */
+
+static int accept_all(fltport_client *c, void *sc, const void *ctx, size_t len,
+		      const struct fltport_peer *peer, void **cookie, uint32_t *status)
+{
+	*cookie = c;
+	return 0;
+}
+
+static void close_client(void *cookie)
+{
+	fltport_client_close(cookie);
+}
+
+/* A user the port's policy does not admit is told why on the client side;
+ * a user that cannot write the port directory is told why on create.  Run
+ * as uid 65534 in a forked child (a fresh process: only the child drops
+ * its privileges), which reports through its exit code. */
+Test(errors, access_refusals_say_why, .timeout = 60)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = accept_all,
+		.on_disconnect = close_client,
+		.max_connections = 1, /* default policy: root only */
+	};
+	fltport_server *srv;
+	const char *name;
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (a second uid)");
+	tu_private_dir();
+	name = tu_port_name("acl");
+	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		fltport_server *mine;
+		fltport_conn *c;
+		const char *out;
+		int rc, bad = 0;
+
+		if (tu_drop_to(65534, 65534) != 0)
+			_exit(90);
+		setenv("FLTPORT_DEBUG", "1", 1);
+		capture_begin();
+		rc = fltport_connect(name, NULL, 0, 0, 10 * SEC_NS, &c, NULL);
+		out = capture_end();
+		if (rc != -EACCES)
+			bad |= 1;
+		if (!strstr(out, "access policy does not admit"))
+			bad |= 2;
+		capture_begin();
+		rc = fltport_server_create("mine", &cfg, &mine);
+		out = capture_end();
+		if (rc != -EACCES)
+			bad |= 4;
+		if (!strstr(out, "cannot create port") || !strstr(out, "Permission denied"))
+			bad |= 8;
+		if (!strstr(fltport_strerror(-EACCES), "write permission"))
+			bad |= 16;
+		_exit(bad);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	cr_expect_eq(WEXITSTATUS(status), 0,
+		     "child failures (bits): 1 connect rc, 2 its debug line, 4 create rc, 8 its "
+		     "debug line, 16 strerror; got %d",
+		     WEXITSTATUS(status));
+	fltport_server_destroy(srv);
 }
