@@ -704,7 +704,7 @@ Test(regress, forked_child_does_not_keep_the_connection, .timeout = 120)
 	int one = 1;
 	long child;
 
-	p = tu_spawn("fp_fork_peer", (const char *const[]){ name, NULL });
+	p = tu_spawn("fp_fork_peer", (const char *const[]){ "service", name, NULL });
 	cr_assert(tu_expect(&p, "CHILD ", line, sizeof(line), 20000), "no CHILD line");
 	child = tu_field_num(line, "pid");
 	cr_assert_eq(tu_field_num(line, "request"), -ENOTCONN, "child: %s", line);
@@ -715,4 +715,33 @@ Test(regress, forked_child_does_not_keep_the_connection, .timeout = 120)
 		  "no disconnect while the forked child lives");
 	kill((pid_t)child, SIGKILL);
 	fltport_server_destroy(srv);
+}
+
+/* The same for a filter: it forks a child that never execs, then dies.
+ * Its clients see the disconnect at once, and the name is free (nobody
+ * listens on it any more). */
+Test(regress, forked_child_does_not_keep_the_port, .timeout = 120)
+{
+	const char *name;
+	char line[256];
+	struct tu_proc p;
+	fltport_conn *c;
+	long child;
+	int rc;
+
+	tu_private_dir();
+	name = tu_port_name("forkf");
+	p = tu_spawn("fp_fork_peer", (const char *const[]){ "filter", name, NULL });
+	cr_assert(tu_expect(&p, "LISTENING", line, sizeof(line), 20000));
+	c = connect_ok(name);
+	cr_assert(tu_expect(&p, "CHILD ", line, sizeof(line), 20000), "no CHILD line");
+	child = tu_field_num(line, "pid");
+	cr_assert_eq(tu_field_num(line, "send"), -ENOTCONN, "child: %s", line);
+	tu_kill(&p, SIGKILL); /* the filter dies; its child lives on */
+	cr_assert(tu_wait_until(conn_ended, c, 20000),
+		  "the client never saw the filter die while its forked child lives");
+	rc = fltport_connect(name, NULL, 0, 0, 2 * SEC, &c, NULL);
+	cr_assert_eq(rc, -ENOENT, "connect after the filter died: %s", fltport_strerror(rc));
+	fltport_close(c);
+	kill((pid_t)child, SIGKILL);
 }
