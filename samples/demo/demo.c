@@ -460,6 +460,37 @@ static bool reap(pid_t pid)
 	return false;
 }
 
+/* Interrupted (Ctrl-C, kill): the filter process removes the port
+ * directory, ends the service and dies of the same signal.  Only
+ * async-signal-safe calls here; the directory holds at most the port's
+ * socket, whose path is made before the handler is installed. */
+static char port_dir[64];
+static char port_socket[128];
+static pid_t filter_pid;
+static volatile sig_atomic_t service_pid;
+
+static void on_stop_signal(int sig)
+{
+	if (getpid() == filter_pid) {
+		if (service_pid > 0)
+			kill((pid_t)service_pid, SIGTERM);
+		unlink(port_socket);
+		rmdir(port_dir);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_stop_signals(void (*handler)(int))
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = handler };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 /* Remove the private port directory and anything left in it. */
 static void remove_dir(const char *path)
 {
@@ -479,7 +510,6 @@ static void remove_dir(const char *path)
 
 int main(void)
 {
-	char dir[] = "/tmp/fltport-demo.XXXXXX";
 	int ready[2];
 	bool ok;
 	pid_t pid;
@@ -487,33 +517,41 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN); /* the ready pipe, if the service died early */
 
-	if (!mkdtemp(dir)) {
+	snprintf(port_dir, sizeof(port_dir), "/tmp/fltport-demo.XXXXXX");
+	if (!mkdtemp(port_dir)) {
 		fprintf(stderr, "fltport-demo: mkdtemp: %s\n", strerror(errno));
 		return 1;
 	}
-	if (setenv("FLTPORT_DIR", dir, 1) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
+	/* The port's socket: its name without the leading backslash. */
+	snprintf(port_socket, sizeof(port_socket), "%s/%s", port_dir, PORT_NAME + 1);
+	filter_pid = getpid();
+	catch_stop_signals(on_stop_signal);
+	if (setenv("FLTPORT_DIR", port_dir, 1) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
 		fprintf(stderr, "fltport-demo: %s\n", strerror(errno));
-		rmdir(dir);
+		rmdir(port_dir);
 		return 1;
 	}
-	say("filter", "private port directory %s (FLTPORT_DIR); starting the service process", dir);
+	say("filter", "private port directory %s (FLTPORT_DIR); starting the service process",
+	    port_dir);
 
 	/* Fork now, while this process has no threads; the library starts
 	 * its threads later, separately in each process. */
 	pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "fltport-demo: fork: %s\n", strerror(errno));
-		rmdir(dir);
+		rmdir(port_dir);
 		return 1;
 	}
 	if (pid == 0) {
 		int rc;
 
+		catch_stop_signals(SIG_DFL); /* the directory is the filter's to remove */
 		close(ready[1]);
 		rc = service_main(ready[0]);
 		fflush(stdout);
 		_exit(rc < 0 ? 1 : 0);
 	}
+	service_pid = pid;
 	close(ready[0]);
 
 	ok = filter_main(pid, ready[1]) == 0;
@@ -521,7 +559,8 @@ int main(void)
 		say("filter", "FAILED: the service process did not succeed");
 		ok = false;
 	}
-	remove_dir(dir);
+	service_pid = 0; /* reaped: the pid may be reused */
+	remove_dir(port_dir);
 	say("filter", "%s", ok ? "demo finished: every step worked" : "demo FAILED");
 	return ok ? 0 : 1;
 }

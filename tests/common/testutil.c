@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,15 +26,119 @@ static void die(const char *what)
 	abort();
 }
 
-const char *tu_private_dir(void)
-{
-	static char path[64];
+/* ------------------------------------------------------------------ */
+/* Temporary directories                                                */
+/* ------------------------------------------------------------------ */
 
-	snprintf(path, sizeof(path), "/tmp/fltport-test-XXXXXX");
+#define TU_MAX_TEMP_DIRS 16
+#define TU_TMP_ROOT_MAX 48 /* leaves room in sun_path (108) for "/<prefix>-XXXXXX/<name>" */
+
+static char temp_dirs[TU_MAX_TEMP_DIRS][128];
+static unsigned ntemp_dirs;
+static pid_t temp_dirs_owner;
+
+static const char *tmp_root(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	if (!t || t[0] != '/' || strlen(t) > TU_TMP_ROOT_MAX)
+		return "/tmp";
+	return t;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path); /* best effort: what is left, the watcher retries */
+	return 0;
+}
+
+/* atexit: only the process that made the directories removes them.
+ * FTW_MOUNT: never descend into something mounted inside. */
+static void remove_temp_dirs(void)
+{
+	if (getpid() != temp_dirs_owner)
+		return;
+	for (unsigned i = 0; i < ntemp_dirs; i++)
+		nftw(temp_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* The watcher: `sh` reading its stdin (our pipe) until EOF, that is until
+ * every process holding the write end has ended, then removing `dir`.  Its
+ * own session, so that a Ctrl-C or a kill of our process group spares it.
+ * Failure to start it is not fatal: remove_temp_dirs() still runs at exit. */
+static void start_watcher(const char *dir)
+{
+	static const char script[] = "read -r _; exec rm -rf --one-file-system -- \"$1\"";
+	char *const argv[] = {
+		"sh", "-c", (char *)script, "fltport-test-cleanup", (char *)dir, NULL
+	};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none;
+	int p[2], rc;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		fprintf(stderr, "testutil: pipe2: %s: %s not watched\n", strerror(errno), dir);
+		return;
+	}
+	sigemptyset(&none);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[0], STDIN_FILENO);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(p[0]);
+	if (rc != 0) {
+		fprintf(stderr, "testutil: cannot start /bin/sh: %s: %s not watched\n",
+			strerror(rc), dir);
+		close(p[1]);
+	}
+	/* p[1] stays open until this process ends: its close is the signal. */
+}
+
+const char *tu_temp_dir(const char *prefix)
+{
+	static bool registered;
+	char *path;
+
+	if (temp_dirs_owner != getpid()) {
+		/* A forked child starts its own list: the directories it
+		 * inherited are its parent's to remove. */
+		temp_dirs_owner = getpid();
+		ntemp_dirs = 0;
+	}
+	if (!registered && atexit(remove_temp_dirs) != 0)
+		die("atexit");
+	registered = true;
+	if (ntemp_dirs == TU_MAX_TEMP_DIRS) {
+		errno = EMFILE;
+		die("tu_temp_dir: too many directories");
+	}
+	path = temp_dirs[ntemp_dirs];
+	snprintf(path, sizeof(temp_dirs[0]), "%s/%s-XXXXXX", tmp_root(), prefix);
 	if (!mkdtemp(path))
 		die("mkdtemp");
+	ntemp_dirs++;
 	if (chmod(path, 0755) != 0)
 		die("chmod");
+	start_watcher(path);
+	return path;
+}
+
+const char *tu_private_dir(void)
+{
+	const char *path = tu_temp_dir("fltport-test");
+
 	if (setenv("FLTPORT_DIR", path, 1) != 0)
 		die("setenv");
 	return path;

@@ -13,8 +13,23 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Make a fresh private port directory (under /tmp) and point FLTPORT_DIR at
- * it, so that tests never collide.  Returns the path (static storage). */
+/*
+ * Make a fresh directory "$TMPDIR/<prefix>-XXXXXX", mode 0755 ($TMPDIR unset,
+ * relative, or too long to leave room for socket names under it: /tmp), and
+ * have it removed with everything in it when this process ends:
+ *   - by this process at exit() (also after a failed Criterion assertion);
+ *     a forked child that calls exit() leaves it alone;
+ *   - if the process dies without exit() (a signal, a Criterion timeout,
+ *     _exit()), by a watcher started here: `sh` in its own session, waiting
+ *     for EOF on a pipe whose write end (O_CLOEXEC) this process and its
+ *     forked, not exec'd, children hold.  Call this before unshare(): the
+ *     watcher then sees the directory as the rest of the system does.
+ * Returns the path (static storage, one per call).  Aborts on failure.
+ */
+const char *tu_temp_dir(const char *prefix);
+
+/* A tu_temp_dir("fltport-test") with FLTPORT_DIR pointed at it, so that
+ * tests never collide.  Returns the path. */
 const char *tu_private_dir(void);
 
 /* A port name unique in this process: "<prefix>-<pid>-<n>". */

@@ -48,8 +48,9 @@
 /* Sandbox: a private mount namespace and file system                  */
 /* ------------------------------------------------------------------ */
 
-static char mnt[64];      /* the tmpfs */
-static char ext4_mnt[64]; /* the ext4 image, if mounted */
+static const char *sandbox_dir; /* holds mnt, ext4_mnt and the gate fifo */
+static char mnt[128];           /* the tmpfs */
+static char ext4_mnt[128];      /* the ext4 image, if mounted */
 /* Only the main thread writes F, under F_lock; svc_connect (a server
  * thread) reads it under F_lock.  The main thread reads it freely. */
 static fltport_filter *F;
@@ -78,12 +79,14 @@ static void sandbox(void)
 {
 	if (geteuid() != 0)
 		cr_skip_test("needs root: fanotify permission events and mounts");
+	/* Before the namespace: its cleanup watcher stays outside it. */
+	sandbox_dir = tu_temp_dir("fltport-fs");
+	snprintf(mnt, sizeof(mnt), "%s/fs", sandbox_dir);
+	cr_assert_eq(mkdir(mnt, 0755), 0, "mkdir %s: %s", mnt, strerror(errno));
 	/* Before any thread exists: the namespace is per thread. */
 	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
 	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "rprivate: %s",
 		     strerror(errno));
-	snprintf(mnt, sizeof(mnt), "/tmp/fltport-fs-XXXXXX");
-	cr_assert_not_null(mkdtemp(mnt));
 	cr_assert_eq(mount("fltport-test", mnt, "tmpfs", 0, "size=64m,mode=0755"), 0,
 		     "mount tmpfs: %s", strerror(errno));
 }
@@ -458,8 +461,8 @@ static const char *mount_ext4(void)
 	cr_assert_eq(ioctl(lfd, LOOP_SET_FD, fd), 0, "LOOP_SET_FD: %s", strerror(errno));
 	cr_assert_eq(ioctl(lfd, LOOP_SET_STATUS64, &info), 0);
 	close(fd);
-	snprintf(ext4_mnt, sizeof(ext4_mnt), "/tmp/fltport-ext4-XXXXXX");
-	cr_assert_not_null(mkdtemp(ext4_mnt));
+	snprintf(ext4_mnt, sizeof(ext4_mnt), "%s/ext4", sandbox_dir);
+	cr_assert_eq(mkdir(ext4_mnt, 0755), 0, "mkdir %s: %s", ext4_mnt, strerror(errno));
 	cr_assert_eq(mount(dev, ext4_mnt, "ext4", 0, NULL), 0, "mount ext4: %s", strerror(errno));
 	close(lfd); /* the mount holds the device; autoclear frees it on unmount */
 	return ext4_mnt;
@@ -475,7 +478,7 @@ Test(filter, pre_content_on_ext4, .timeout = 120)
 {
 	struct fltport_filter_config cfg = { .pre_content = content_by_content };
 	const char *root = mount_ext4();
-	char evil[128], clean[128], data[64];
+	char evil[160], clean[160], data[64];
 	fltport_filter *f = NULL;
 	int rc, eo = -1, er = -1;
 
@@ -627,7 +630,7 @@ Test(filter, post_op_notifications, .timeout = 60)
 Test(filter, trusted_process_is_not_asked, .timeout = 60)
 {
 	struct fltport_filter_config cfg = { .pre_open = by_content };
-	char fifo[] = "/tmp/fltport-gate-XXXXXX";
+	char fifo[160];
 	const char *args[] = { "gate", fifo, "open", NULL, NULL };
 	struct fltport_filter_stats st;
 	fltport_filter *f;
@@ -639,9 +642,8 @@ Test(filter, trusted_process_is_not_asked, .timeout = 60)
 	write_file(in_mnt("w/evil.txt"), "EVIL", 0644);
 	f = make_filter(&cfg);
 	cr_assert_eq(fltport_filter_attach(f, in_mnt("w")), 0);
-	/* The gate lives in /tmp (not marked). */
-	cr_assert_not_null(mkdtemp(fifo));
-	rmdir(fifo);
+	/* The gate lives outside the tmpfs (not marked). */
+	snprintf(fifo, sizeof(fifo), "%s/gate", sandbox_dir);
 	cr_assert_eq(mkfifo(fifo, 0600), 0);
 	args[3] = in_mnt("w/evil.txt");
 	p = tu_spawn("fp_filter_opener", args);

@@ -39,7 +39,7 @@
 #define LINE_MS 10000
 #define BOUND_MS 10000.0 /* the generous bound on one open under a 300 ms deadline */
 
-static char mnt[64];
+static char mnt[128];
 /* Only the main thread writes F, under F_lock; svc_connect (a server
  * thread) reads it under F_lock.  The main thread reads it freely. */
 static fltport_filter *F;
@@ -73,10 +73,11 @@ static void sandbox(void)
 {
 	if (geteuid() != 0)
 		cr_skip_test("needs root: fanotify permission events and mounts");
+	/* Before the namespace: its cleanup watcher stays outside it. */
+	snprintf(mnt, sizeof(mnt), "%s/fs", tu_temp_dir("fltport-fs"));
+	cr_assert_eq(mkdir(mnt, 0755), 0, "mkdir %s: %s", mnt, strerror(errno));
 	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
 	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	snprintf(mnt, sizeof(mnt), "/tmp/fltport-fs-XXXXXX");
-	cr_assert_not_null(mkdtemp(mnt));
 	cr_assert_eq(mount("fltport-test", mnt, "tmpfs", 0, "size=64m,mode=0755"), 0);
 }
 
