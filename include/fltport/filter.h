@@ -3,17 +3,24 @@
  * minifilter-style programming model on fanotify (docs/FILTER.md).
  *
  *   fltport_filter_create()    permission + notification groups, threads
- *   fltport_filter_attach()    start filtering a path (its file system)
- *   fltport_filter_trust_*()   exempt a process (its events are allowed at once)
+ *   fltport_filter_attach()    start filtering the file system holding a path
+ *   fltport_filter_attach_ex() ... or one mount, or every file system below a path
+ *   fltport_filter_trust_*()   exempt a process and its descendants, or a cgroup
+ *                              (their events are allowed at once)
  *   fltport_filter_stats()     counters, readable at any time
  *   fltport_filter_destroy()   stop, answer what is pending, free
  *
  * The engine answers every permission event before its deadline, whatever
  * the callbacks, the services they ask, or the machine do: on expiry it
  * answers by the filter's policy (fail-open or fail-closed) and drops the
- * late verdict.  Events caused by the filter process itself, by trusted
- * processes, and on files outside the attached paths are answered by the
- * reader thread at once, without a callback.
+ * late verdict.  Events caused by the filter process itself and by trusted
+ * processes are answered by the reader thread at once, without a callback.
+ *
+ * Scope is the kernel's, as a minifilter instance attaches to a volume: an
+ * attached file system is filtered whole, through every mount, bind mount
+ * and mount namespace that shows it.  There is no path test: ev->path lets
+ * a callback narrow its own work, but a path decided in user space is not a
+ * security boundary (a rename or a bind mount gets past it).
  *
  * Conventions are those of fltport/port.h: 0 or a negative errno, out-
  * parameters written only on success, the library never prints (except
@@ -42,7 +49,7 @@ typedef struct fltport_filter fltport_filter;
 #define FLTPORT_FILTER_DEFAULT_QUEUE 1024u
 #define FLTPORT_FILTER_MAX_WORKERS 256u
 #define FLTPORT_FILTER_MAX_QUEUE 65536u
-#define FLTPORT_FILTER_MAX_PATHS 64u    /* attached paths per filter */
+#define FLTPORT_FILTER_MAX_PATHS 64u    /* attached file systems / mounts per filter */
 #define FLTPORT_FILTER_MAX_TRUSTED 256u /* trusted processes per filter */
 
 /* The operation an event is about. */
@@ -63,9 +70,11 @@ enum fltport_filter_op {
 #define FLTPORT_ALLOW_CACHE \
 	1 /* allow, and let the kernel remember it for this
 			       * file until it is modified (see "cache" below) */
-/* Deny: return a negative errno.  -EPERM always works; another errno
- * reaches the opener where fltport_filter_errno_supported() says so and
- * becomes EPERM elsewhere.  Any other value is treated as -EPERM. */
+/* Deny: return a negative errno (-1 .. -255).  -EPERM always works;
+ * another errno reaches the opener where fltport_filter_errno_supported()
+ * says so and becomes EPERM elsewhere.  Any other value (2, INT_MAX, below
+ * -255) denies with EPERM: a verdict the engine does not understand never
+ * allows. */
 
 /* Timeout and overflow policy. */
 enum fltport_filter_policy {
@@ -161,39 +170,99 @@ FLTPORT_API int fltport_filter_create(const struct fltport_filter_config *cfg,
 				      fltport_filter **out);
 
 /*
- * Attach the filter to a path: the whole file system holding it is marked
- * (FAN_MARK_FILESYSTEM) and events on files outside `path` (and outside the
- * other attached paths) are allowed at once by the reader.  `path` is
- * resolved with realpath() once, here.  Thread-safe.
- *
- * Errors: -ENOENT and other lookup errors, -EOPNOTSUPP (pre_content is set
- * and this file system has no pre-content events; or post callbacks are set
- * and it cannot report file handles), -ENOSPC (FLTPORT_FILTER_MAX_PATHS),
- * -EINVAL (filter being destroyed).
+ * Attach the filter to the file system holding `path` (FAN_MARK_FILESYSTEM):
+ * every file on it is filtered, whatever mount, bind mount or namespace it
+ * is reached through — not only the files below `path`.  Same as
+ * fltport_filter_attach_ex(f, path, 0).
  */
 FLTPORT_API int fltport_filter_attach(fltport_filter *f, const char *path);
 
+/* fltport_filter_attach_ex() flags.
+ *   MOUNT      only the mount at `path` (FAN_MARK_MOUNT): the same files
+ *              reached through another mount are not filtered; pre
+ *              callbacks only.
+ *   SUBMOUNTS  also every file system mounted below `path`, now and later:
+ *              a watcher thread follows the filter's mount table
+ *              (/proc/self/mountinfo) and attaches each new one within
+ *              milliseconds of its mount (docs/FILTER.md). */
+#define FLTPORT_ATTACH_MOUNT 0x1u
+#define FLTPORT_ATTACH_SUBMOUNTS 0x2u
+
 /*
- * Trust a process: its events are allowed at once, without a callback (the
- * scanner sample's service reads files this way without deadlock).  The
- * trust is held by a pidfd, so it ends with the process and never passes to
- * a later process that reuses the pid.  The filter process itself is always
- * trusted.  Thread-safe, callable from callbacks.
+ * Attach with flags (0, or FLTPORT_ATTACH_*).  `path` is resolved with
+ * realpath() once, here.  Attaching a file system twice is not an error.
+ * Thread-safe.
+ *
+ * Errors: -ENOENT and other lookup errors, -EOPNOTSUPP (pre_content is set
+ * and this file system has no pre-content events; post callbacks are set
+ * and it cannot report file handles; or FLTPORT_ATTACH_MOUNT with post
+ * callbacks), -ENOSPC (FLTPORT_FILTER_MAX_PATHS file systems or mounts),
+ * -EINVAL (bad flags, the filter being destroyed, or a forked child's copy
+ * of the filter).
+ */
+FLTPORT_API int fltport_filter_attach_ex(fltport_filter *f, const char *path, unsigned flags);
+
+/*
+ * Trust a process and its descendants: their events are allowed at once,
+ * without a callback (the scanner sample exempts its service this way; the
+ * helpers a service starts — a forked child, a decompressor it execs — are
+ * exempt too, so they never wait on a decision that waits for them).  The
+ * filter process itself is always trusted, for itself only.  Thread-safe,
+ * callable from callbacks.
  *
  *   _pid:    by pid (a pidfd is opened now: -ESRCH if it is gone)
  *   _pidfd:  by a pidfd (duplicated; the caller keeps its own)
  *   _client: the peer of a port connection (its pidfd from the connection
  *            when the kernel gave one, else one opened now)
+ *   _pidfd_ex: by a pidfd, with FLTPORT_TRUST_* flags
+ *
+ * The trust is held by a pidfd: it ends with the process and never passes
+ * to a later process that reuses the pid.  A descendant is trusted while
+ * its chain of parents up to the trusted process is unbroken and at most
+ * FLTPORT_FILTER_TRUST_DEPTH generations long: one reparented away from it
+ * (a parent on the way exited), or whose trusted ancestor exited, is asked
+ * like anyone else (a service that wants its orphans kept can make itself
+ * a child subreaper, prctl(PR_SET_CHILD_SUBREAPER)).  When the ancestry
+ * cannot be read with certainty (processes exiting during the check), the
+ * event is not trusted.
  *
  * Errors: -ESRCH, -ENOSPC (FLTPORT_FILTER_MAX_TRUSTED live entries),
- * -EINVAL, -EMFILE.  Trusting a process twice is not an error.
+ * -EINVAL (bad flags), -EMFILE.  Trusting a process twice is not an error;
+ * the later call's flags replace the earlier ones.
  */
+#define FLTPORT_TRUST_PROCESS_ONLY 0x1u /* the process itself, not its descendants */
+#define FLTPORT_FILTER_TRUST_DEPTH 32u  /* generations below a trusted process */
 FLTPORT_API int fltport_filter_trust_pid(fltport_filter *f, pid_t pid);
 FLTPORT_API int fltport_filter_trust_pidfd(fltport_filter *f, int pidfd);
 FLTPORT_API int fltport_filter_trust_client(fltport_filter *f, const fltport_client *client);
+FLTPORT_API int fltport_filter_trust_pidfd_ex(fltport_filter *f, int pidfd, unsigned flags);
 
 /* End the trust of a process by pid.  Returns 0 or -ENOENT. */
 FLTPORT_API int fltport_filter_untrust_pid(fltport_filter *f, pid_t pid);
+
+/*
+ * Trust a cgroup (cgroup2): every process in it or in a cgroup below it, as
+ * /proc/<pid>/cgroup shows it when the event happens (a service started by
+ * systemd, with everything it runs).  `cgroup_path` is the cgroup's path
+ * relative to the cgroup2 root, as in the "0::" line of /proc/<pid>/cgroup
+ * and systemd's ControlGroup property: "/system.slice/scanner.service" —
+ * not a file-system path under /sys/fs/cgroup.  "/" (every process) is
+ * refused.  The cgroup is held by its identity (its cgroup id), not its
+ * name: once it is removed, a cgroup made again under the same path is not
+ * trusted (trust it again to trust the new one).  Thread-safe.
+ *
+ * Errors: -EINVAL (NULL, not starting with "/", "/" itself, empty, "." or
+ * ".." components), -ENAMETOOLONG, -ENOENT (no such cgroup), -ENOTDIR,
+ * -EOPNOTSUPP (no cgroup2 file system mounted in the filter's mount
+ * namespace), -ENOSPC (FLTPORT_FILTER_MAX_TRUSTED_CGROUPS), -ENOMEM.
+ * Trusting a cgroup twice is not an error.
+ */
+#define FLTPORT_FILTER_MAX_TRUSTED_CGROUPS 32u
+FLTPORT_API int fltport_filter_trust_cgroup(fltport_filter *f, const char *cgroup_path);
+
+/* End the trust of a cgroup, by the path it was trusted with.  Returns 0,
+ * -ENOENT, or -EINVAL. */
+FLTPORT_API int fltport_filter_untrust_cgroup(fltport_filter *f, const char *cgroup_path);
 
 /* Counters.  Every permission event read is answered exactly once, as
  * allowed or denied: once quiet, seen == allowed + denied and in_flight == 0. */
@@ -201,8 +270,8 @@ struct fltport_filter_stats {
 	uint64_t seen;          /* permission events read from the kernel */
 	uint64_t allowed;       /* answered allow (for any reason) */
 	uint64_t denied;        /* answered deny (for any reason) */
-	uint64_t fast;          /* of those, answered by the reader: own process,
-				 * trusted process, or outside the attached paths */
+	uint64_t fast;          /* of those, answered by the reader: own process or
+				 * trusted process */
 	uint64_t timed_out;     /* answered by policy at the deadline */
 	uint64_t overflowed;    /* answered by policy because the queue was full */
 	uint64_t late;          /* callback verdicts dropped (deadline came first) */
@@ -211,6 +280,14 @@ struct fltport_filter_stats {
 	uint64_t post_events;   /* post-operation notifications delivered */
 	uint32_t queue_depth;   /* events waiting for a worker now */
 	uint32_t in_flight;     /* events read and not yet answered now */
+	/* The fd budget (fltport_filter_create raises the soft RLIMIT_NOFILE
+	 * to the hard limit and keeps events in flight below what it allows): */
+	uint32_t max_in_flight; /* events in flight at most */
+	uint64_t throttled;     /* times the reader waited for the budget */
+	uint64_t kernel_denied; /* reads that failed for want of an fd or memory:
+				 * the kernel denied at least one event each (it
+				 * could not hand it over); should stay 0 */
+	uint64_t submounts;     /* file systems attached by FLTPORT_ATTACH_SUBMOUNTS */
 };
 
 /* Read the counters (each is read atomically; the set is not a snapshot). */

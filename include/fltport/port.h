@@ -38,7 +38,13 @@
  *   - EINTR never escapes: interrupted waits restart with the remaining
  *     deadline.  SIGPIPE is never raised (MSG_NOSIGNAL).
  *   - The library never prints, except one-line diagnostics on stderr when
- *     the environment variable FLTPORT_DEBUG=1 is set.
+ *     the environment variable FLTPORT_DEBUG=1 is set.  Those never block
+ *     a caller or a library thread: lines wait in a bounded buffer (128) for
+ *     a thread of their own, started on the first line, that writes them;
+ *     when the buffer is full a line is dropped and counted (see
+ *     fltport_debug_dropped()), so stderr on a stuck pipe loses lines and
+ *     delays nothing.  At exit, queued lines get a bounded time (250 ms) to
+ *     be written.
  *   - Errors that are a local shortage (-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS)
  *     are reported as such, never as a disconnect; the call can be retried.
  *   - fork(): a child forked without exec holds no fd of the library that
@@ -466,6 +472,12 @@ FLTPORT_API const char *fltport_dir(void);
  * fltport_connect(), no waiting sender for fltport_reply()), the text names
  * each meaning; the call's comment says which applies. */
 FLTPORT_API const char *fltport_strerror(int err);
+
+/* FLTPORT_DEBUG lines this process lost: dropped because the buffer was
+ * full (stderr slower than the lines came, or stuck), or refused by stderr
+ * (closed, a pipe without reader).  0 without FLTPORT_DEBUG=1.  Never
+ * reset; a forked child starts from its parent's count.  Any thread. */
+FLTPORT_API uint64_t fltport_debug_dropped(void);
 
 #ifdef __cplusplus
 }

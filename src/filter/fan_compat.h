@@ -88,5 +88,6 @@ struct fp_pidfd_info { /* PIDFD_INFO_SIZE_VER0: 64 bytes */
 #define FP_PIDFD_GET_INFO _IOWR(0xFF, 11, struct fp_pidfd_info)
 #define FP_PIDFD_INFO_PID 0x1u
 #define FP_PIDFD_INFO_CREDS 0x2u
+#define FP_PIDFD_INFO_CGROUPID 0x4u /* cgroup2 id of its cgroup */
 
 #endif

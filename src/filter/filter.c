@@ -4,6 +4,7 @@
  */
 #include "filter/filter_int.h"
 #include "filter/fan_compat.h"
+#include "core/debug.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,21 +23,19 @@ void fp_filter_debug(const char *fmt, ...)
 {
 	static _Atomic int on = -1; /* read by every thread: atomic */
 	int v = atomic_load_explicit(&on, memory_order_relaxed);
-	char line[512];
 	va_list ap;
 
 	if (v < 0) {
-		const char *e = getenv("FLTPORT_DEBUG");
-
-		v = e && strcmp(e, "1") == 0;
+		v = fp_debug_on();
 		atomic_store_explicit(&on, v, memory_order_relaxed);
 	}
 	if (!v)
 		return;
+	/* Queued, never written here: the caller may be a worker or the
+	 * deadline thread, which must not wait on stderr (core/debug.c). */
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	fp_debug_vtag("filter ", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "fltport[filter %d]: %s\n", (int)getpid(), line);
 }
 
 int64_t fp_filter_now(void)
@@ -45,22 +44,6 @@ int64_t fp_filter_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-bool fp_filter_in_scope(struct fltport_filter *f, const char *path)
-{
-	unsigned n = atomic_load_explicit(&f->nscope, memory_order_acquire);
-
-	for (unsigned i = 0; i < n; i++) {
-		const struct fp_filter_scope *s = &f->scope[i];
-
-		if (s->len == 1 && s->path[0] == '/')
-			return true;
-		if (strncmp(path, s->path, s->len) == 0 &&
-		    (path[s->len] == '\0' || path[s->len] == '/'))
-			return true;
-	}
-	return false;
 }
 
 const struct fp_filter_scope *fp_filter_scope_by_fsid(struct fltport_filter *f, uint64_t fsid)
@@ -102,11 +85,18 @@ static void filter_free(struct fltport_filter *f)
 {
 	unsigned n = atomic_load(&f->nscope);
 
+	fp_fork_unregister(&f->fork);
 	for (unsigned i = 0; i < n; i++) {
 		free(f->scope[i].path);
 		if (f->scope[i].mfd >= 0)
 			close(f->scope[i].mfd);
 	}
+	for (unsigned i = 0; i < f->nwatch; i++)
+		free(f->watch[i].path);
+	if (f->mountinfo_fd >= 0)
+		close(f->mountinfo_fd);
+	pthread_cond_destroy(&f->budget_cond);
+	pthread_mutex_destroy(&f->budget_lock);
 	fp_filter_trust_free(f);
 	if (f->perm_fd >= 0)
 		close(f->perm_fd);
@@ -114,13 +104,31 @@ static void filter_free(struct fltport_filter *f)
 		close(f->notify_fd);
 	if (f->wake_fd >= 0)
 		close(f->wake_fd);
+	if (f->queue_fd >= 0)
+		close(f->queue_fd);
 	free(f->workers);
 	pthread_mutex_destroy(&f->scope_lock);
 	pthread_mutex_destroy(&f->trust_lock);
 	pthread_mutex_destroy(&f->lock);
-	pthread_cond_destroy(&f->work_cond);
 	pthread_cond_destroy(&f->deadline_cond);
+	pthread_cond_destroy(&f->spare_cond);
 	free(f);
+}
+
+/*
+ * In a forked child (core/fork.h): the group fds become inert, so a child
+ * that never execs cannot keep the fanotify groups alive after the filter
+ * process dies (every open on the watched file system would hang until the
+ * child exits).  The child's copy of the filter is dead.
+ */
+static void filter_in_child(struct fp_forkreg *r)
+{
+	struct fltport_filter *f = (struct fltport_filter *)r;
+
+	fp_fork_kill_fd(f->perm_fd);
+	fp_fork_kill_fd(f->notify_fd);
+	fp_fork_kill_fd(f->wake_fd);
+	fp_fork_kill_fd(f->mountinfo_fd);
 }
 
 static struct fltport_filter *filter_alloc(const struct fltport_filter_config *cfg)
@@ -140,15 +148,19 @@ static struct fltport_filter *filter_alloc(const struct fltport_filter_config *c
 	if (!f->cfg.deny_errno)
 		f->cfg.deny_errno = EPERM;
 	f->self = getpid();
-	f->perm_fd = f->notify_fd = f->wake_fd = -1;
+	f->perm_fd = f->notify_fd = f->wake_fd = f->mountinfo_fd = f->queue_fd = -1;
+	f->cg_root = -1; /* cgtrust.c: no cgroup2 root opened yet */
 	pthread_mutex_init(&f->scope_lock, NULL);
 	pthread_mutex_init(&f->trust_lock, NULL);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->work_cond, &ca);
 	pthread_cond_init(&f->deadline_cond, &ca);
+	pthread_cond_init(&f->spare_cond, &ca);
+	pthread_cond_init(&f->budget_cond, &ca);
+	pthread_mutex_init(&f->budget_lock, NULL);
 	pthread_condattr_destroy(&ca);
+	fp_fork_register(&f->fork, filter_in_child);
 	return f;
 }
 
@@ -203,11 +215,11 @@ fail:
 	return rc;
 }
 
-static int mark_fs(int group, uint64_t mask, const char *path)
+static int mark(int group, uint64_t mask, unsigned how, const char *path)
 {
 	if (group < 0 || !mask)
 		return 0;
-	if (fanotify_mark(group, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) != 0)
+	if (fanotify_mark(group, FAN_MARK_ADD | how, mask, AT_FDCWD, path) != 0)
 		return -errno;
 	return 0;
 }
@@ -223,61 +235,113 @@ static uint64_t fsid_of(int fd)
 	return v;
 }
 
-int fltport_filter_attach(fltport_filter *f, const char *path)
+/* Mark one file system (or mount) and record it.  scope_lock held; takes
+ * ownership of `path`. */
+static int attach_one(struct fltport_filter *f, char *path, unsigned flags)
 {
-	struct fp_filter_scope s = { .mfd = -1 };
-	unsigned n;
+	struct fp_filter_scope s = { .path = path, .mfd = -1, .flags = flags };
+	unsigned how = (flags & FLTPORT_ATTACH_MOUNT) ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM;
+	unsigned n = atomic_load(&f->nscope);
 	int rc;
 
-	if (!f || !path || atomic_load(&f->stopping))
-		return -EINVAL;
-	s.path = realpath(path, NULL);
-	if (!s.path)
-		return -errno;
-	s.len = strlen(s.path);
 	/* Not O_PATH: open_by_handle_at() refuses O_PATH mount fds.  An open
 	 * by the filter process itself is answered at once by its reader. */
-	s.mfd = open(s.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	s.mfd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (s.mfd < 0) {
 		rc = -errno;
 		goto fail;
 	}
 	s.fsid = fsid_of(s.mfd);
-	pthread_mutex_lock(&f->scope_lock);
-	n = atomic_load(&f->nscope);
+	for (unsigned i = 0; i < n; i++) {
+		const struct fp_filter_scope *o = &f->scope[i];
+
+		/* A file-system mark covers every mount of it; a mount mark
+		 * only its own mount. */
+		if (o->fsid == s.fsid && (!(o->flags & FLTPORT_ATTACH_MOUNT) ||
+					  (how == FAN_MARK_MOUNT && strcmp(o->path, path) == 0))) {
+			rc = 0; /* already attached */
+			goto fail;
+		}
+	}
 	if (n >= FLTPORT_FILTER_MAX_PATHS) {
-		pthread_mutex_unlock(&f->scope_lock);
 		rc = -ENOSPC;
 		goto fail;
 	}
-	/* Marks first, then publish the scope: until attach returns, events
-	 * on the new path are out of scope and allowed at once. */
-	rc = mark_fs(f->perm_fd, f->perm_mask, s.path);
+	rc = mark(f->perm_fd, f->perm_mask, how, path);
 	if (rc == -EINVAL && (f->perm_mask & FAN_PRE_ACCESS))
 		rc = -EOPNOTSUPP;
 	if (!rc) {
-		rc = mark_fs(f->notify_fd, f->notify_mask, s.path);
+		rc = mark(f->notify_fd, f->notify_mask, how, path);
 		if (rc == -ENODEV || rc == -EXDEV)
 			rc = -EOPNOTSUPP;
 		if (rc && f->perm_fd >= 0 && !fp_filter_scope_by_fsid(f, s.fsid))
-			(void)fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM,
-					    f->perm_mask, AT_FDCWD, s.path);
+			(void)fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | how, f->perm_mask,
+					    AT_FDCWD, path);
 	}
 	if (rc) {
-		pthread_mutex_unlock(&f->scope_lock);
-		fp_filter_debug("attach %s: marks failed: %s", s.path, strerror(-rc));
+		fp_filter_debug("attach %s: marks failed: %s", path, strerror(-rc));
 		goto fail;
 	}
 	f->scope[n] = s;
 	atomic_store_explicit(&f->nscope, n + 1, memory_order_release);
-	pthread_mutex_unlock(&f->scope_lock);
-	fp_filter_debug("attached %s (perm 0x%llx notify 0x%llx)", s.path,
+	fp_filter_debug("attached %s%s (perm 0x%llx notify 0x%llx)", path,
+			how == FAN_MARK_MOUNT ? " (this mount)" : "",
 			(unsigned long long)f->perm_mask, (unsigned long long)f->notify_mask);
 	return 0;
 fail:
 	if (s.mfd >= 0)
 		close(s.mfd);
-	free(s.path);
+	free(path);
+	return rc;
+}
+
+int fltport_filter_attach_ex(fltport_filter *f, const char *path, unsigned flags)
+{
+	char *real;
+	int rc;
+
+	if (!f || !path || (flags & ~(FLTPORT_ATTACH_MOUNT | FLTPORT_ATTACH_SUBMOUNTS)) ||
+	    atomic_load(&f->stopping) || fp_forked(&f->fork))
+		return -EINVAL;
+	if ((flags & FLTPORT_ATTACH_MOUNT) && f->notify_fd >= 0)
+		return -EOPNOTSUPP; /* directory-entry events need a file-system mark */
+	real = realpath(path, NULL);
+	if (!real)
+		return -errno;
+	pthread_mutex_lock(&f->scope_lock);
+	if (flags & FLTPORT_ATTACH_SUBMOUNTS) {
+		rc = fp_filter_watch_add(f, real);
+		if (rc) {
+			pthread_mutex_unlock(&f->scope_lock);
+			free(real);
+			return rc;
+		}
+	}
+	rc = attach_one(f, real, flags & FLTPORT_ATTACH_MOUNT);
+	pthread_mutex_unlock(&f->scope_lock);
+	if (!rc && (flags & FLTPORT_ATTACH_SUBMOUNTS))
+		fp_filter_mounts_scan(f);
+	return rc;
+}
+
+int fltport_filter_attach(fltport_filter *f, const char *path)
+{
+	return fltport_filter_attach_ex(f, path, 0);
+}
+
+/* For the mount watcher (mounts.c): attach a file system found mounted
+ * below a SUBMOUNTS path.  scope_lock held. */
+int fp_filter_attach_found(struct fltport_filter *f, const char *mount_point)
+{
+	char *p = strdup(mount_point);
+	unsigned before = atomic_load(&f->nscope);
+	int rc;
+
+	if (!p)
+		return -ENOMEM;
+	rc = attach_one(f, p, FP_SCOPE_FOUND);
+	if (!rc && atomic_load(&f->nscope) > before)
+		atomic_fetch_add(&f->c.submounts, 1);
 	return rc;
 }
 
@@ -299,6 +363,10 @@ void fltport_filter_stats(const fltport_filter *cf, struct fltport_filter_stats 
 	st->answer_errors = atomic_load(&f->c.answer_errors);
 	st->post_events = atomic_load(&f->c.post_events);
 	st->in_flight = atomic_load(&f->c.in_flight);
+	st->max_in_flight = f->max_in_flight;
+	st->throttled = atomic_load(&f->c.throttled);
+	st->kernel_denied = atomic_load(&f->c.kernel_denied);
+	st->submounts = atomic_load(&f->c.submounts);
 	pthread_mutex_lock(&f->lock);
 	st->queue_depth = f->qlen;
 	pthread_mutex_unlock(&f->lock);
@@ -332,7 +400,10 @@ void fltport_filter_destroy(fltport_filter *f)
 {
 	if (!f)
 		return;
+	if (fp_forked(&f->fork))
+		return; /* a forked child's copy: its threads do not exist here */
 	atomic_store(&f->stopping, true);
+	fp_filter_mounts_stop(f);
 	/* close: no new events.  Removing the marks first means the reader
 	 * only has to drain what the kernel already queued. */
 	if (f->perm_fd >= 0) {

@@ -3,14 +3,18 @@
  * public API (fltport/port.h, fltport/filter.h) and system headers.
  *
  * Threads of one filter:
- *   reader    reads the permission group; answers own / trusted / out of
- *             scope / overflow events at once; queues the rest.  Never
- *             touches a file system (only /proc/self/fd readlinks, fstat on
- *             pidfds and writes to the group).
- *   workers   run pre-operation callbacks, answer, place cache marks.
+ *   workers   leader and followers (perm.c): one leads — reads the
+ *             permission group, answers own / trusted events at once,
+ *             queues the batch's others, hands the lead on and runs the
+ *             first event's callback itself; idle ones take queued events.
+ *             Reading never touches a watched file system (only /proc,
+ *             fstat and ioctls on pidfds, fstatat in cgroup2 for trusted
+ *             cgroups, writes to the group).
+ *   spare     leads only when no worker is idle; never runs callbacks.
  *   deadline  answers, by policy, every pending event whose deadline passed.
  *   notify    reads the notification group, runs post callbacks (may touch
  *             the file system: open_by_handle_at with O_PATH).
+ *   mounts    FLTPORT_ATTACH_SUBMOUNTS: attaches file systems mounted later.
  *
  * A pending event is answered exactly once: whoever wins the compare-and-
  * swap on `answered` writes the response.  Its fd stays open until both the
@@ -28,9 +32,12 @@
 
 #include <fltport/filter.h>
 
+#include "core/fork.h"
+
 enum fp_filter_pstate { FP_P_QUEUED, FP_P_RUNNING, FP_P_DONE };
 
 struct fp_filter_pending {
+	struct fltport_filter *filter;
 	struct fp_filter_pending *qprev, *qnext; /* work queue (under f->lock) */
 	struct fp_filter_pending *dprev, *dnext; /* deadline list (under f->lock) */
 	enum fp_filter_pstate state;             /* under f->lock */
@@ -46,26 +53,54 @@ struct fp_filter_pending {
 	char *path;
 };
 
+/* One attached file system (or mount): the kernel's mark is the scope;
+ * this entry keeps a mount fd for open_by_handle_at (post events). */
 struct fp_filter_scope {
-	char *path; /* realpath of the attached path */
+	char *path;     /* realpath of the attached path, or a submount's mount point */
+	int mfd;        /* read-only fd of it */
+	uint64_t fsid;  /* statfs f_fsid of its file system */
+	unsigned flags; /* FLTPORT_ATTACH_*; FP_SCOPE_FOUND: a submount found by the watcher */
+};
+#define FP_SCOPE_FOUND 0x100u
+
+/* A path attached with FLTPORT_ATTACH_SUBMOUNTS: mounts below it follow. */
+struct fp_filter_watch {
+	char *path;
 	size_t len;
-	int mfd;       /* read-only fd of it: mount fd for open_by_handle_at */
-	uint64_t fsid; /* statfs f_fsid of its file system */
 };
 
 struct fp_filter_trust {
 	pid_t pid;
 	int pidfd;
 	uint64_t ino; /* pidfs inode, 0 if not on pidfs */
+	bool tree;    /* its descendants too */
+};
+
+/* A trusted cgroup (cgtrust.c): its path and its identity, so that a cgroup
+ * made again under the same path is not trusted. */
+struct fp_filter_trust_cg {
+	char *path; /* as in /proc/<pid>/cgroup: "/a/b", canonical, never "/" */
+	size_t len;
+	uint64_t id; /* inode of its directory in cgroup2: its cgroup id */
+};
+
+/* A remembered answer of a descendant or cgroup check, valid while the
+ * trust set is unchanged (trust.c). */
+#define FP_FILTER_MEMO 256u /* entries per memo; a power of two */
+struct fp_filter_memo {
+	uint64_t a, b; /* the key */
+	uint64_t gen;  /* trust_gen it was computed under; 0: empty */
+	bool yes;
 };
 
 struct fp_filter_counters {
 	atomic_uint_fast64_t seen, allowed, denied, fast, timed_out, overflowed, late, cached,
-		answer_errors, post_events;
+		answer_errors, post_events, throttled, kernel_denied, submounts;
 	atomic_uint in_flight;
 };
 
 struct fltport_filter {
+	struct fp_forkreg fork; /* first: in_child() casts */
 	struct fltport_filter_config cfg;
 	pid_t self;
 	int perm_fd;           /* permission group, -1 if no pre callback */
@@ -79,23 +114,47 @@ struct fltport_filter {
 	atomic_int cache_mode; /* 0 untried, 1 FAN_MARK_IGNORE, 2 IGNORED_MASK, -1 off */
 	atomic_bool stopping;
 
-	/* attached paths: published by count; entries immutable once published */
-	pthread_mutex_t scope_lock; /* serialises attach */
+	/* attached file systems: published by count; entries immutable once
+	 * published */
+	pthread_mutex_t scope_lock; /* serialises attach and the mount watcher */
 	struct fp_filter_scope scope[FLTPORT_FILTER_MAX_PATHS];
 	atomic_uint nscope;
+	struct fp_filter_watch watch[FLTPORT_FILTER_MAX_PATHS]; /* under scope_lock */
+	unsigned nwatch;
+	int mountinfo_fd; /* polled by the mount watcher, -1 until a SUBMOUNTS attach */
+	pthread_t mount_watcher;
+	bool have_mount_watcher; /* under scope_lock */
 
-	pthread_mutex_t trust_lock;
+	/* fd budget (perm.c): events held (read, fds open) at most */
+	unsigned max_in_flight;
+	atomic_uint held;
+	pthread_mutex_t budget_lock; /* after f->lock, never before it */
+	pthread_cond_t budget_cond;  /* reader: held dropped below the budget */
+	bool budget_wait;            /* under budget_lock */
+
+	pthread_mutex_t trust_lock; /* held by the leading reader while it checks an event */
 	struct fp_filter_trust trust[FLTPORT_FILTER_MAX_TRUSTED];
 	unsigned ntrust;
+	struct fp_filter_trust_cg trust_cg[FLTPORT_FILTER_MAX_TRUSTED_CGROUPS];
+	unsigned ntrust_cg;
+	int cg_root;        /* O_PATH fd of the cgroup2 root, -1 until a cgroup is trusted */
+	uint64_t trust_gen; /* bumped by every change of the trust set */
+	struct fp_filter_memo tree_memo[FP_FILTER_MEMO]; /* negatives only */
+	struct fp_filter_memo cg_memo[FP_FILTER_MEMO];   /* by cgroup id */
 
 	/* pending events */
 	pthread_mutex_t lock;
-	pthread_cond_t work_cond;     /* workers: queue not empty or stop */
 	pthread_cond_t deadline_cond; /* deadline thread: list changed or stop */
 	struct fp_filter_pending *qhead, *qtail;
 	struct fp_filter_pending *dhead, *dtail;
 	unsigned qlen;
-	bool workers_stop, deadline_stop;
+	bool deadline_stop;
+	/* readers (perm.c) */
+	unsigned idle;      /* workers waiting for events (under lock) */
+	bool spare_waiting; /* the spare reader waits on spare_cond (under lock) */
+	pthread_cond_t spare_cond;
+	int queue_fd;     /* eventfd: events queued by the spare for idle workers */
+	size_t event_max; /* bytes of the largest single event record */
 
 	pthread_t reader, deadline, notifier;
 	pthread_t *workers;
@@ -108,12 +167,27 @@ struct fltport_filter {
 /* filter.c */
 void fp_filter_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t fp_filter_now(void);
-bool fp_filter_in_scope(struct fltport_filter *f, const char *path);
 const struct fp_filter_scope *fp_filter_scope_by_fsid(struct fltport_filter *f, uint64_t fsid);
+int fp_filter_attach_found(struct fltport_filter *f, const char *mount_point);
+
+/* mounts.c: FLTPORT_ATTACH_SUBMOUNTS */
+int fp_filter_watch_add(struct fltport_filter *f, char *path); /* scope_lock held; copies path */
+void fp_filter_mounts_scan(struct fltport_filter *f);
+void fp_filter_mounts_stop(struct fltport_filter *f);
 
 /* trust.c */
 bool fp_filter_trusted(struct fltport_filter *f, pid_t pid, int ev_pidfd);
 void fp_filter_trust_free(struct fltport_filter *f);
+bool fp_filter_pidfd_alive(int pidfd);
+ssize_t fp_filter_read_proc(pid_t pid, const char *name, char *buf, size_t len);
+bool fp_filter_memo_get(struct fltport_filter *f, struct fp_filter_memo *memo, uint64_t a,
+			uint64_t b, bool *yes);
+void fp_filter_memo_put(struct fltport_filter *f, struct fp_filter_memo *memo, uint64_t a,
+			uint64_t b, bool yes);
+
+/* cgtrust.c (trust_lock held) */
+bool fp_filter_cg_trusted(struct fltport_filter *f, pid_t pid, int ev_pidfd);
+void fp_filter_cg_free(struct fltport_filter *f);
 
 /* perm.c */
 int fp_filter_perm_start(struct fltport_filter *f);

@@ -165,11 +165,8 @@ static void handle_notify(struct fltport_filter *f, const struct fanotify_event_
 		join_path(path, sizeof(path), &d[0]);
 	if (d[1].present && d[1].dir_ok)
 		join_path(new_path, sizeof(new_path), &d[1]);
-	/* Scope: either end of the entry inside an attached path. */
-	if (!((d[0].dir_ok && fp_filter_in_scope(f, path)) ||
-	      (d[1].dir_ok && fp_filter_in_scope(f, new_path)) ||
-	      (d[0].present && !d[0].dir_ok && !d[1].present)))
-		return;
+	/* Every entry of an attached file system is reported: the scope is
+	 * the kernel's mark (filter.h). */
 	ev.is_dir = (m->mask & FAN_ONDIR) != 0;
 	ev.path = d[0].present && d[0].dir_ok ? path : NULL;
 	ev.name = d[0].present ? d[0].name : d[1].name;

@@ -1,5 +1,5 @@
 /*
- * The permission side: probe, reader, workers, deadline, cache.
+ * The permission side: probe, leader/follower workers, deadline, cache.
  *
  * The deadline guarantee.  The kernel waits for our answer forever, so the
  * engine keeps its own clock: every queued event is on the deadline list
@@ -19,10 +19,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -77,7 +81,10 @@ static void probe_pidfs(struct fltport_filter *f)
 static int open_group(struct fltport_filter *f)
 {
 	static const unsigned classes[] = { FAN_CLASS_PRE_CONTENT, FAN_CLASS_CONTENT };
-	const unsigned base = FAN_CLOEXEC | FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS;
+	/* Non-blocking: several threads wait for events (perm.c, "Readers"),
+	 * and the one the kernel wakes may find another got there first. */
+	const unsigned base =
+		FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS;
 	const unsigned evf = O_RDONLY | O_LARGEFILE | O_CLOEXEC;
 	bool want_pidfd = !(f->cfg.flags & FLTPORT_FILTER_NO_PIDFD);
 	int err = EINVAL;
@@ -183,13 +190,101 @@ static bool answer(struct fltport_filter *f, struct fp_filter_pending *p, int ve
 	return true;
 }
 
+/* ------------------------------------------------------------------ */
+/* The fd budget                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The kernel turns every event the reader reads into an open fd (two with
+ * FAN_REPORT_PIDFD).  If it cannot (EMFILE), it denies that permission
+ * event itself — whatever the policy.  So the engine keeps the events it
+ * holds (read, fds not yet closed) below a budget derived from
+ * RLIMIT_NOFILE, and reads fewer events rather than more than fit: the
+ * rest wait in the kernel's unlimited queue.
+ */
+static unsigned fds_per_event(const struct fltport_filter *f)
+{
+	return (f->features & FLTPORT_FILTER_HAVE_PIDFD) ? 2u : 1u;
+}
+
+/* At start: raise the soft limit to the hard one, and size the budget,
+ * keeping a quarter of the limit (at least 64) for everything else the
+ * process does (its ports, its callbacks' files). */
+static void budget_init(struct fltport_filter *f)
+{
+	struct rlimit rl;
+	uint64_t limit = 1024, reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur != rl.rlim_max) {
+			struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+
+			if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+				rl = raised;
+		}
+		limit = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : (uint64_t)rl.rlim_cur;
+	}
+	if (limit > (1u << 20))
+		limit = 1u << 20;
+	reserve = limit / 4 > 64 ? limit / 4 : 64;
+	f->max_in_flight = limit > reserve + 2 * fds_per_event(f)
+				   ? (unsigned)((limit - reserve) / fds_per_event(f))
+				   : 2;
+	fp_filter_debug("fd budget: RLIMIT_NOFILE %llu, at most %u events held",
+			(unsigned long long)limit, f->max_in_flight);
+}
+
+/* An event's fds are closed: give its place in the budget back. */
+static void held_release(struct fltport_filter *f)
+{
+	if (atomic_fetch_sub(&f->held, 1) == f->max_in_flight) {
+		pthread_mutex_lock(&f->budget_lock);
+		if (f->budget_wait)
+			pthread_cond_signal(&f->budget_cond);
+		pthread_mutex_unlock(&f->budget_lock);
+	}
+}
+
+static void close_event(struct fltport_filter *f, int fd, int pidfd)
+{
+	close(fd);
+	if (pidfd >= 0)
+		close(pidfd);
+	held_release(f);
+}
+
+/* The reader: wait until the budget has room (or stopping); returns how
+ * many more events it may read now. */
+static unsigned budget_room(struct fltport_filter *f)
+{
+	unsigned held = atomic_load(&f->held);
+
+	if (held < f->max_in_flight)
+		return f->max_in_flight - held;
+	atomic_fetch_add(&f->c.throttled, 1);
+	pthread_mutex_lock(&f->budget_lock);
+	f->budget_wait = true;
+	while ((held = atomic_load(&f->held)) >= f->max_in_flight && !atomic_load(&f->stopping)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&f->budget_cond, &f->budget_lock, &ts);
+	}
+	f->budget_wait = false;
+	pthread_mutex_unlock(&f->budget_lock);
+	return held < f->max_in_flight ? f->max_in_flight - held : 0;
+}
+
 /* Answer an event that never becomes a pending one, and release it. */
 static void answer_now(struct fltport_filter *f, int fd, int pidfd, int verdict)
 {
 	respond(f, fd, verdict);
-	close(fd);
-	if (pidfd >= 0)
-		close(pidfd);
+	close_event(f, fd, pidfd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -253,9 +348,7 @@ static void release_n(struct fp_filter_pending *p, int n)
 	p->refs -= n;
 	if (p->refs > 0)
 		return;
-	close(p->fd);
-	if (p->pidfd >= 0)
-		close(p->pidfd);
+	close_event(p->filter, p->fd, p->pidfd);
 	free(p->path);
 	free(p);
 }
@@ -305,11 +398,15 @@ static void parse_info(const struct fanotify_event_metadata *m, const char *raw,
 	}
 }
 
-static void enqueue(struct fltport_filter *f, const struct fanotify_event_metadata *m,
-		    const struct fp_event_info *inf, const char *path)
+/* Make a pending event of `m`: on the deadline list, and either queued for
+ * a worker or, with `keep`, returned to the caller (the reading worker) to
+ * decide itself.  NULL if queued or answered at once. */
+static struct fp_filter_pending *enqueue(struct fltport_filter *f,
+					 const struct fanotify_event_metadata *m,
+					 const struct fp_event_info *inf, const char *path,
+					 bool keep)
 {
 	struct fp_filter_pending *p = calloc(1, sizeof(*p));
-	bool wake_deadline;
 
 	if (p)
 		p->path = strdup(path);
@@ -317,8 +414,9 @@ static void enqueue(struct fltport_filter *f, const struct fanotify_event_metada
 		free(p);
 		atomic_fetch_add(&f->c.overflowed, 1);
 		answer_now(f, m->fd, inf->pidfd, policy_verdict(f));
-		return;
+		return NULL;
 	}
+	p->filter = f;
 	p->fd = m->fd;
 	p->pidfd = inf->pidfd;
 	p->pid = m->pid;
@@ -330,7 +428,7 @@ static void enqueue(struct fltport_filter *f, const struct fanotify_event_metada
 	p->refs = 2; /* the queue/worker side and the deadline side */
 	atomic_init(&p->answered, false);
 	pthread_mutex_lock(&f->lock);
-	if (f->qlen >= f->cfg.queue_max) {
+	if (!keep && f->qlen >= f->cfg.queue_max) {
 		pthread_mutex_unlock(&f->lock);
 		/* Overflow: answered by policy at once, never left to wait. */
 		atomic_fetch_add(&f->c.overflowed, 1);
@@ -338,20 +436,25 @@ static void enqueue(struct fltport_filter *f, const struct fanotify_event_metada
 		fp_filter_debug("queue full: pid %d %s answered by policy", (int)m->pid, path);
 		free(p->path);
 		free(p);
-		return;
+		return NULL;
 	}
-	p->state = FP_P_QUEUED;
-	q_push(f, p);
-	wake_deadline = f->dhead == NULL;
-	d_push(f, p);
-	pthread_cond_signal(&f->work_cond);
-	if (wake_deadline)
-		pthread_cond_signal(&f->deadline_cond);
+	if (keep) {
+		p->state = FP_P_RUNNING;
+	} else {
+		p->state = FP_P_QUEUED;
+		q_push(f, p); /* the spare tells idle workers (queue_fd) */
+	}
+	d_push(f, p); /* the deadline thread needs no wake-up: see deadline_main() */
 	pthread_mutex_unlock(&f->lock);
+	return keep ? p : NULL;
 }
 
-static void handle_event(struct fltport_filter *f, const struct fanotify_event_metadata *m,
-			 const char *raw, char *path, size_t path_len)
+/* One event: answered at once (own or trusted process), or made pending
+ * (kept for the caller when `keep`: see enqueue()). */
+static struct fp_filter_pending *handle_event(struct fltport_filter *f,
+					      const struct fanotify_event_metadata *m,
+					      const char *raw, char *path, size_t path_len,
+					      bool keep)
 {
 	struct fp_event_info inf;
 
@@ -359,36 +462,34 @@ static void handle_event(struct fltport_filter *f, const struct fanotify_event_m
 	if (m->fd < 0) { /* no file: only overflow reports, impossible here */
 		if (inf.pidfd >= 0)
 			close(inf.pidfd);
-		return;
+		return NULL;
 	}
 	if (!(m->mask & f->perm_mask)) {
-		close(m->fd);
-		if (inf.pidfd >= 0)
-			close(inf.pidfd);
-		return;
+		close_event(f, m->fd, inf.pidfd);
+		return NULL;
 	}
 	atomic_fetch_add(&f->c.seen, 1);
 	atomic_fetch_add(&f->c.in_flight, 1);
 	if (m->pid == f->self || fp_filter_trusted(f, m->pid, inf.pidfd)) {
 		atomic_fetch_add(&f->c.fast, 1);
 		answer_now(f, m->fd, inf.pidfd, 0);
-		return;
+		return NULL;
 	}
-	/* A path we cannot read stays in scope: decide it, never skip it. */
+	/* Every event of a marked file system is decided: the scope is the
+	 * kernel's mark, never this path (filter.h).  A path we cannot read
+	 * is given as "". */
 	if (fp_filter_fd_path(m->fd, path, path_len) != 0)
 		path[0] = '\0';
-	else if (!fp_filter_in_scope(f, path)) {
-		atomic_fetch_add(&f->c.fast, 1);
-		answer_now(f, m->fd, inf.pidfd, 0);
-		return;
-	}
-	enqueue(f, m, &inf, path);
+	return enqueue(f, m, &inf, path, keep);
 }
 
 /* Events are copied out of the buffer before use: records after the
- * metadata need not keep it 8-byte aligned. */
-static void handle_buffer(struct fltport_filter *f, const char *buf, size_t len)
+ * metadata need not keep it 8-byte aligned.  With `keep`, the first event
+ * that needs a callback is returned to the caller instead of queued. */
+static struct fp_filter_pending *handle_buffer(struct fltport_filter *f, const char *buf,
+					       size_t len, bool keep)
 {
+	struct fp_filter_pending *kept = NULL;
 	char path[PATH_MAX];
 
 	for (size_t off = 0; off + FAN_EVENT_METADATA_LEN <= len;) {
@@ -397,6 +498,8 @@ static void handle_buffer(struct fltport_filter *f, const char *buf, size_t len)
 		memcpy(&m, buf + off, sizeof(m));
 		if (m.event_len < FAN_EVENT_METADATA_LEN || m.event_len > len - off)
 			break;
+		if (m.fd >= 0)
+			atomic_fetch_add(&f->held, 1);
 		if (m.vers != FANOTIFY_METADATA_VERSION ||
 		    m.metadata_len < FAN_EVENT_METADATA_LEN || m.metadata_len > m.event_len) {
 			fp_filter_debug("fanotify metadata version %u unknown", m.vers);
@@ -405,45 +508,62 @@ static void handle_buffer(struct fltport_filter *f, const char *buf, size_t len)
 				struct fanotify_response r = { .fd = m.fd, .response = FAN_ALLOW };
 
 				(void)!write(f->perm_fd, &r, sizeof(r));
-				close(m.fd);
+				close_event(f, m.fd, -1);
 			}
 		} else {
-			handle_event(f, &m, buf + off, path, sizeof(path));
+			struct fp_filter_pending *p =
+				handle_event(f, &m, buf + off, path, sizeof(path), keep && !kept);
+
+			if (p)
+				kept = p;
 		}
 		off += m.event_len;
 	}
+	return kept;
 }
 
-static void *reader_main(void *arg)
+/*
+ * Read events and handle them: at most `max` (bounded by the fd budget).
+ * Own and trusted processes' events are answered at once; with `keep`, the
+ * first event that needs a callback is returned to the caller (a worker
+ * runs it itself), the others are queued.  Returns NULL with *empty set
+ * when there was nothing to read.
+ */
+static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf, unsigned max,
+					     bool keep, bool *empty)
 {
-	struct fltport_filter *f = arg;
-	/* On the thread's stack: no allocation can fail here. */
-	char buf[READ_BUF] __attribute__((aligned(8)));
+	unsigned room = budget_room(f);
+	size_t want;
+	ssize_t n;
 
-	for (;;) {
-		struct pollfd pfd[2] = { { .fd = f->perm_fd, .events = POLLIN },
-					 { .fd = f->wake_fd, .events = POLLIN } };
-		bool stop = atomic_load(&f->stopping);
-		int r = poll(pfd, 2, stop ? 0 : -1);
-		ssize_t n;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		if (!(pfd[0].revents & POLLIN)) {
-			if (stop)
-				break; /* stopping and nothing left to read */
-			continue;
-		}
-		n = read(f->perm_fd, buf, sizeof(buf));
-		if (n > 0) {
-			handle_buffer(f, buf, (size_t)n);
-		} else if (n < 0 && errno != EINTR && errno != EAGAIN) {
-			/* e.g. EMFILE: the kernel could not make the event's
-			 * fd and has denied that event itself. */
-			fp_filter_debug("read: %s", strerror(errno));
-		}
+	*empty = false;
+	if (room == 0)
+		return NULL;
+	if (room > max)
+		room = max;
+	/* Each record is at least FAN_EVENT_METADATA_LEN bytes; the floor
+	 * (one event with every info record we ask for) lets one event
+	 * through, or a few small ones that the budget's reserve covers. */
+	want = (size_t)room * FAN_EVENT_METADATA_LEN;
+	if (want < f->event_max)
+		want = f->event_max;
+	if (want > READ_BUF)
+		want = READ_BUF;
+	n = read(f->perm_fd, buf, want);
+	if (n > 0)
+		return handle_buffer(f, buf, (size_t)n, keep);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		*empty = errno == EAGAIN;
+		return NULL;
+	}
+	if (n < 0) {
+		/* EMFILE/ENFILE/ENOMEM: the kernel could not make an event's
+		 * fd and has failed that event itself (it cannot be answered
+		 * by policy: it is gone).  Counted; wait for fds to come back
+		 * before reading again. */
+		atomic_fetch_add(&f->c.kernel_denied, 1);
+		fp_filter_debug("read: %s: the kernel failed an event", strerror(errno));
+		usleep(10000);
 	}
 	return NULL;
 }
@@ -452,11 +572,30 @@ static void *reader_main(void *arg)
 /* Workers                                                              */
 /* ------------------------------------------------------------------ */
 
-static bool same_file_state(const struct stat *a, const struct stat *b)
+/*
+ * The cache is never staler than the scan.  Before the callbacks run, the
+ * worker takes a read lease on the event's file: the kernel refuses it
+ * while anyone has the file open for writing (a writable shared mapping
+ * included), and breaks it as soon as anyone opens it for writing or
+ * truncates it.  An allow is cached only if the lease was taken before the
+ * scan and is still unbroken after the mark is in place; from then on the
+ * kernel clears the mark on modification.  The lease is released before
+ * the answer (a writer that broke it waits at most until then; the
+ * deadline thread releases it too when it answers first).
+ */
+static bool lease_take(int fd)
 {
-	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+	return fcntl(fd, F_SETLEASE, F_RDLCK) == 0;
+}
+
+static bool lease_intact(int fd)
+{
+	return fcntl(fd, F_GETLEASE) == F_RDLCK;
+}
+
+static void lease_drop(int fd)
+{
+	(void)fcntl(fd, F_SETLEASE, F_UNLCK);
 }
 
 static int ignore_flag(int mode)
@@ -473,18 +612,16 @@ static void cache_undo(struct fltport_filter *f, const struct fp_filter_pending 
 /*
  * Remember an allow in the kernel: an evictable inode ignore mark, without
  * FAN_MARK_IGNORED_SURV_MODIFY, so the kernel clears it on the next
- * modification.  A modification between the callback's look at the file
- * (`before`) and the mark would be missed by the kernel, so the file state
- * is compared after the mark is in place and the mark removed if changed.
- * Placed before the answer, so the opener's next open already finds it.
- * Returns the ignore flag used (to undo it), or 0 if nothing was placed.
+ * modification.  A writer between the start of the scan and the mark would
+ * be missed by the kernel: the read lease taken before the scan must still
+ * be intact once the mark is in place, else the mark is removed.  Placed
+ * before the answer, so the opener's next open already finds it.  Returns
+ * the ignore flag used (to undo it), or 0 if nothing was placed.
  */
-static int cache_place(struct fltport_filter *f, const struct fp_filter_pending *p,
-		       const struct stat *before)
+static int cache_place(struct fltport_filter *f, const struct fp_filter_pending *p)
 {
 	uint64_t mask = p->mask & f->perm_mask;
 	int mode = atomic_load(&f->cache_mode);
-	struct stat after;
 
 	if (mode < 0)
 		return 0;
@@ -507,8 +644,10 @@ static int cache_place(struct fltport_filter *f, const struct fp_filter_pending 
 		return 0;
 	}
 	atomic_store(&f->cache_mode, mode);
-	if (fstat(p->fd, &after) != 0 || !same_file_state(before, &after)) {
+	if (!lease_intact(p->fd)) {
 		cache_undo(f, p, ignore_flag(mode));
+		fp_filter_debug("not cached: pid %d %s was opened for writing during the scan",
+				(int)p->pid, p->path);
 		return 0;
 	}
 	return ignore_flag(mode);
@@ -543,14 +682,15 @@ static fltport_filter_pre_fn callback_for(const struct fltport_filter *f, enum f
 	}
 }
 
-/* Map a callback's return to 0 (allow) or a positive errno (deny). */
+/* Map a callback's return to 0 (allow) or a positive errno (deny): a value
+ * the engine does not understand denies (filter.h). */
 static int deny_errno_of(int v)
 {
-	if (v >= 0)
+	if (v == FLTPORT_ALLOW || v == FLTPORT_ALLOW_CACHE)
 		return 0;
-	if (v < -255)
-		return EPERM;
-	return -v;
+	if (v < 0 && v >= -255)
+		return -v;
+	return EPERM;
 }
 
 static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
@@ -568,9 +708,15 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		.count = p->count,
 	};
 	char exe[PATH_MAX];
-	struct stat before;
-	bool cacheable = atomic_load(&f->cache_mode) >= 0 && fstat(p->fd, &before) == 0;
+	bool cacheable = atomic_load(&f->cache_mode) >= 0 && lease_take(p->fd);
 	int deny = 0, cached;
+
+	if (cacheable && atomic_load(&p->answered)) {
+		/* The deadline answered first: nothing to cache (and it may
+		 * have dropped its lease before this one was taken). */
+		lease_drop(p->fd);
+		cacheable = false;
+	}
 
 	fp_filter_identity(f, p->pid, p->pidfd, &ev.uid, &ev.gid, exe, sizeof(exe));
 	ev.exe = exe;
@@ -590,13 +736,17 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		/* Decided too late (e.g. a send that timed out with the
 		 * deadline): the policy answers, exactly as if the deadline
 		 * thread had been first. */
+		if (cacheable)
+			lease_drop(p->fd);
 		atomic_fetch_add(&f->c.late, 1);
 		if (answer(f, p, policy_verdict(f)))
 			atomic_fetch_add(&f->c.timed_out, 1);
 		fp_filter_debug("late verdict dropped: pid %d %s", (int)p->pid, p->path);
 		return;
 	}
-	cached = !deny && cacheable ? cache_place(f, p, &before) : 0;
+	cached = !deny && cacheable ? cache_place(f, p) : 0;
+	if (cacheable)
+		lease_drop(p->fd);
 	if (!answer(f, p, deny)) {
 		if (cached) /* the deadline answered by policy: not our allow */
 			cache_undo(f, p, cached);
@@ -610,34 +760,165 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 			deny ? strerror(deny) : "", cached ? " (cached)" : "");
 }
 
-static void *worker_main(void *arg)
+/*
+ * Readers.  The thread that reads an event runs its callback: every idle
+ * worker waits in epoll_wait() on the group with EPOLLEXCLUSIVE, so the
+ * kernel wakes one of them per event; it reads one event and decides it
+ * itself — no hop between threads, no other thread woken.  A busy worker
+ * does not wait, so a blocked callback never stops events from being read
+ * while another worker is idle.  When every worker is busy, the spare
+ * reader (a thread that never runs callbacks) reads instead and queues
+ * what it reads: the deadline thread answers those in time even if no
+ * worker comes back, and the first worker that does takes them (a queue
+ * eventfd wakes idle ones).  Lock: f->lock for the queue and `idle`.
+ */
+static void finish(struct fltport_filter *f, struct fp_filter_pending *p)
 {
-	struct fltport_filter *f = arg;
+	p->state = FP_P_DONE;
+	if (p->on_deadline) {
+		d_unlink(f, p);
+		release_n(p, 2); /* the deadline side's and ours */
+	} else {
+		release_n(p, 1);
+	}
+}
 
+static void run(struct fltport_filter *f, struct fp_filter_pending *p)
+{
+	if (!atomic_load(&p->answered))
+		decide(f, p);
 	pthread_mutex_lock(&f->lock);
+	finish(f, p);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Run every queued event (lock not held on entry or exit). */
+static void drain_queue(struct fltport_filter *f)
+{
 	for (;;) {
 		struct fp_filter_pending *p;
 
-		while (!f->qhead && !f->workers_stop)
-			pthread_cond_wait(&f->work_cond, &f->lock);
-		if (!f->qhead)
-			break;
-		p = f->qhead;
-		q_unlink(f, p);
-		p->state = FP_P_RUNNING;
-		pthread_mutex_unlock(&f->lock);
-		if (!atomic_load(&p->answered))
-			decide(f, p);
 		pthread_mutex_lock(&f->lock);
-		p->state = FP_P_DONE;
-		if (p->on_deadline) {
-			d_unlink(f, p);
-			release_n(p, 2); /* the deadline side's and ours */
-		} else {
-			release_n(p, 1);
+		p = f->qhead;
+		if (p) {
+			q_unlink(f, p);
+			p->state = FP_P_RUNNING;
 		}
+		pthread_mutex_unlock(&f->lock);
+		if (!p)
+			return;
+		run(f, p);
 	}
+}
+
+static void idle_change(struct fltport_filter *f, int d)
+{
+	pthread_mutex_lock(&f->lock);
+	f->idle = (unsigned)((int)f->idle + d);
+	if (f->idle == 0 && f->spare_waiting)
+		pthread_cond_signal(&f->spare_cond); /* every worker busy: the spare reads */
 	pthread_mutex_unlock(&f->lock);
+}
+
+static int reader_epoll(struct fltport_filter *f, bool exclusive)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (exclusive ? EPOLLEXCLUSIVE : 0) };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -1;
+	ev.data.fd = f->perm_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, f->perm_fd, &ev) != 0)
+		goto fail;
+	ev.data.fd = f->queue_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, f->queue_fd, &ev) != 0)
+		goto fail;
+	ev.events = EPOLLIN;
+	ev.data.fd = f->wake_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, f->wake_fd, &ev) != 0)
+		goto fail;
+	return ep;
+fail:
+	close(ep);
+	return -1;
+}
+
+static void *worker_main(void *arg)
+{
+	struct fltport_filter *f = arg;
+	/* On the thread's stack: no allocation can fail here. */
+	char buf[READ_BUF] __attribute__((aligned(8)));
+	int ep = reader_epoll(f, true);
+
+	for (;;) {
+		struct epoll_event evs[3];
+		struct fp_filter_pending *p;
+		bool stop, empty;
+		int n;
+
+		drain_queue(f);
+		stop = atomic_load(&f->stopping);
+		if (!stop) {
+			idle_change(f, +1);
+			n = ep >= 0 ? epoll_wait(ep, evs, 3, -1) : poll(NULL, 0, 10);
+			idle_change(f, -1);
+			if (n < 0 && errno != EINTR && ep >= 0)
+				usleep(1000);
+			for (int i = 0; i < n && ep >= 0; i++)
+				if (evs[i].data.fd == f->queue_fd) {
+					uint64_t v;
+
+					(void)!read(f->queue_fd, &v, sizeof(v));
+				}
+		}
+		/* One event per read: this thread decides it at once. */
+		p = read_events(f, buf, 1, true, &empty);
+		if (p)
+			run(f, p);
+		else if (stop && empty)
+			break; /* stopping, and the group is drained */
+	}
+	drain_queue(f);
+	if (ep >= 0)
+		close(ep);
+	return NULL;
+}
+
+/* The spare reader: reads only while no worker is idle. */
+static void *spare_main(void *arg)
+{
+	struct fltport_filter *f = arg;
+	char buf[READ_BUF] __attribute__((aligned(8)));
+	int ep = reader_epoll(f, true);
+
+	for (;;) {
+		struct epoll_event evs[3];
+		bool stop = atomic_load(&f->stopping), empty = false, queued;
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&f->lock);
+		while (f->idle > 0 && !atomic_load(&f->stopping)) {
+			f->spare_waiting = true;
+			pthread_cond_wait(&f->spare_cond, &f->lock);
+			f->spare_waiting = false;
+		}
+		pthread_mutex_unlock(&f->lock);
+		stop = atomic_load(&f->stopping);
+		if (stop)
+			break; /* the workers drain the group */
+		/* Every worker is busy: wait for events, and look again at
+		 * the workers every 10 ms. */
+		if ((ep >= 0 ? epoll_wait(ep, evs, 3, 10) : poll(NULL, 0, 10)) <= 0)
+			continue;
+		(void)read_events(f, buf, f->max_in_flight, false, &empty);
+		pthread_mutex_lock(&f->lock);
+		queued = f->qhead != NULL && f->idle > 0;
+		pthread_mutex_unlock(&f->lock);
+		if (queued) /* a worker came back meanwhile: wake one */
+			(void)!write(f->queue_fd, &one, sizeof(one));
+	}
+	if (ep >= 0)
+		close(ep);
 	return NULL;
 }
 
@@ -659,11 +940,19 @@ static void *deadline_main(void *arg)
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		struct fp_filter_pending *p = f->dhead;
+		bool running;
 
 		if (!p) {
+			/* Nothing pending.  Every event gets the same relative
+			 * deadline, so one that arrives while we sleep expires no
+			 * sooner than deadline_ns from now: sleeping that long
+			 * means nobody has to wake us per event (a wake-up per
+			 * event would cost a context switch each). */
+			struct timespec ts = abs_ts(fp_filter_now() + f->cfg.deadline_ns);
+
 			if (f->deadline_stop)
 				break;
-			pthread_cond_wait(&f->deadline_cond, &f->lock);
+			pthread_cond_timedwait(&f->deadline_cond, &f->lock, &ts);
 			continue;
 		}
 		if (!f->deadline_stop && p->deadline > fp_filter_now()) {
@@ -673,6 +962,7 @@ static void *deadline_main(void *arg)
 			continue;
 		}
 		d_unlink(f, p);
+		running = p->state == FP_P_RUNNING;
 		if (p->state == FP_P_QUEUED) {
 			q_unlink(f, p);
 			p->state = FP_P_DONE;
@@ -680,6 +970,9 @@ static void *deadline_main(void *arg)
 		}
 		pthread_mutex_unlock(&f->lock);
 		if (answer(f, p, policy_verdict(f))) {
+			/* A callback still scanning must not hold a writer up. */
+			if (running)
+				lease_drop(p->fd);
 			atomic_fetch_add(&f->c.timed_out, 1);
 			fp_filter_debug("deadline: pid %d %s answered by policy", (int)p->pid,
 					p->path);
@@ -699,6 +992,16 @@ int fp_filter_perm_start(struct fltport_filter *f)
 {
 	int rc;
 
+	budget_init(f);
+	/* The largest record of one event: metadata, a pidfd record, a range
+	 * record.  A read of that size returns exactly one event. */
+	f->event_max =
+		FAN_EVENT_METADATA_LEN +
+		((f->features & FLTPORT_FILTER_HAVE_PIDFD) ? sizeof(struct fp_fan_info_pidfd) : 0) +
+		((f->perm_mask & FAN_PRE_ACCESS) ? sizeof(struct fp_fan_info_range) : 0);
+	f->queue_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+	if (f->queue_fd < 0)
+		return -errno;
 	f->workers = calloc(f->cfg.workers, sizeof(*f->workers));
 	if (!f->workers)
 		return -ENOMEM;
@@ -712,7 +1015,7 @@ int fp_filter_perm_start(struct fltport_filter *f)
 			goto fail;
 		f->nworkers++;
 	}
-	rc = pthread_create(&f->reader, NULL, reader_main, f);
+	rc = pthread_create(&f->reader, NULL, spare_main, f);
 	if (rc)
 		goto fail;
 	f->have_reader = true;
@@ -728,13 +1031,13 @@ void fp_filter_perm_stop(struct fltport_filter *f)
 
 	atomic_store(&f->stopping, true);
 	(void)!write(f->wake_fd, &one, sizeof(one));
+	/* The workers drain the group and the queue, then leave. */
+	pthread_mutex_lock(&f->lock);
+	pthread_cond_broadcast(&f->spare_cond);
+	pthread_mutex_unlock(&f->lock);
 	if (f->have_reader)
 		pthread_join(f->reader, NULL);
 	f->have_reader = false;
-	pthread_mutex_lock(&f->lock);
-	f->workers_stop = true;
-	pthread_cond_broadcast(&f->work_cond);
-	pthread_mutex_unlock(&f->lock);
 	for (unsigned i = 0; i < f->nworkers; i++)
 		pthread_join(f->workers[i], NULL);
 	f->nworkers = 0;

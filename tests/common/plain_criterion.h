@@ -108,6 +108,10 @@ static inline void fp_plain_expect(int ok, const char *expr, const char *file, i
 #define cr_expect_gt(a, b, ...) cr_expect((a) > (b), __VA_ARGS__)
 #define cr_expect_geq(a, b, ...) cr_expect((a) >= (b), __VA_ARGS__)
 #define cr_expect_lt(a, b, ...) cr_expect((a) < (b), __VA_ARGS__)
+#define cr_expect_leq(a, b, ...) cr_expect((a) <= (b), __VA_ARGS__)
+#define cr_expect_not_null(a, ...) cr_expect((a) != NULL, __VA_ARGS__)
+#define cr_expect_not(cond, ...) cr_expect(!(cond), __VA_ARGS__)
+#define cr_expect_str_empty(a, ...) cr_expect((a)[0] == 0, __VA_ARGS__)
 #define cr_expect_null(a, ...) cr_expect((a) == NULL, __VA_ARGS__)
 #define cr_expect_str_eq(a, b, ...) cr_expect(strcmp((a), (b)) == 0, __VA_ARGS__)
 #define cr_log_info(...)             \

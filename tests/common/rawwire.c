@@ -13,21 +13,16 @@ struct fp_hdr rw_hdr(uint16_t type)
 	return (struct fp_hdr){ .magic = FP_MAGIC, .version = FLTPORT_WIRE_VERSION, .type = type };
 }
 
-int rw_send(int fd, const struct fp_hdr *h, const void *payload, size_t len, const int *fds,
-	    unsigned nfds)
+int rw_sendv(int fd, const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, int flags)
 {
-	uint8_t hb[FP_HDR_SIZE];
 	union {
 		struct cmsghdr a;
-		char b[CMSG_SPACE(sizeof(int) * 8)];
+		char b[CMSG_SPACE(sizeof(int) * RW_MAX_FDS)];
 	} cb;
-	struct iovec iov[2] = { { .iov_base = hb, .iov_len = FP_HDR_SIZE },
-				{ .iov_base = (void *)payload, .iov_len = len } };
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 
-	if (nfds > 8)
+	if (nfds > RW_MAX_FDS)
 		return -EINVAL;
-	fp_hdr_encode(h, hb);
 	if (nfds) {
 		struct cmsghdr *c;
 
@@ -40,7 +35,42 @@ int rw_send(int fd, const struct fp_hdr *h, const void *payload, size_t len, con
 		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	return sendmsg(fd, &mh, MSG_NOSIGNAL | flags) < 0 ? -errno : 0;
+}
+
+unsigned rw_take_fds(struct msghdr *mh, int *fds, unsigned maxfds)
+{
+	unsigned n = 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < k; i++, n++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (fds && n < maxfds)
+				fds[n] = f;
+			else
+				close(f);
+		}
+	}
+	return n;
+}
+
+int rw_send(int fd, const struct fp_hdr *h, const void *payload, size_t len, const int *fds,
+	    unsigned nfds)
+{
+	uint8_t hb[FP_HDR_SIZE];
+	struct iovec iov[2] = { { .iov_base = hb, .iov_len = FP_HDR_SIZE },
+				{ .iov_base = (void *)payload, .iov_len = len } };
+
+	if (nfds > 8)
+		return -EINVAL;
+	fp_hdr_encode(h, hb);
+	return rw_sendv(fd, iov, len ? 2 : 1, fds, nfds, 0);
 }
 
 int rw_recv(int fd, struct fp_hdr *h, int *fds, unsigned maxfds, unsigned *nfds, int timeout_ms)
@@ -56,7 +86,7 @@ int rw_recv(int fd, struct fp_hdr *h, int *fds, unsigned maxfds, unsigned *nfds,
 			     .msg_control = cb.b,
 			     .msg_controllen = sizeof(cb.b) };
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	unsigned n = 0;
+	unsigned n;
 	ssize_t got;
 
 	if (nfds)
@@ -66,20 +96,7 @@ int rw_recv(int fd, struct fp_hdr *h, int *fds, unsigned maxfds, unsigned *nfds,
 	got = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (got <= 0)
 		return got == 0 ? -ENOTCONN : -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		for (size_t i = 0; i < k; i++) {
-			int f;
-
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (fds && n < maxfds)
-				fds[n] = f;
-			else
-				close(f);
-			n++;
-		}
-	}
+	n = rw_take_fds(&mh, fds, maxfds);
 	if (nfds)
 		*nfds = n < maxfds ? n : maxfds;
 	return fp_frame_decode(buf, (size_t)got, n, 1u << 30, h);

@@ -7,8 +7,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/frame.h"
+
+#define RW_MAX_FDS 16u /* fds rw_sendv sends at most: more than any frame carries */
+
+/* Send one datagram of `iovcnt` pieces with `nfds` fds (at most RW_MAX_FDS)
+ * by SCM_RIGHTS; `flags` go to sendmsg() with MSG_NOSIGNAL.  0 or -errno.
+ * The bytes need not be a frame: fuzzers send anything. */
+int rw_sendv(int fd, const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, int flags);
+
+/* The SCM_RIGHTS fds of a received message: the first `maxfds` go to fds[]
+ * (NULL: none kept), the others are closed.  Returns how many there were. */
+unsigned rw_take_fds(struct msghdr *mh, int *fds, unsigned maxfds);
 
 /* A header of `type` with magic and wire version set, the rest zero. */
 struct fp_hdr rw_hdr(uint16_t type);

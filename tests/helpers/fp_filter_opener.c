@@ -12,6 +12,11 @@
  *   ops <dir>                create+write <dir>/new.txt, rename to renamed.txt,
  *                            mkdir <dir>/sub, unlink renamed.txt: OPS err=<e>
  *   create-as <uid>          drop to uid, fltport_filter_create: CREATE rc=<rc>
+ *   concurrent <path> <n>    n threads open+close <path> at once (a start
+ *                            barrier): CONC ok= eperm= other= lasterr= maxms=
+ *   userns-open <path>       in a new user + mount namespace (as an unprivileged
+ *                            container would): OPEN err=<e> ms=<t>
+ *                            (USERNS err=<e> if the namespace cannot be made)
  *   gate <fifo> <cmd> ...    read one byte from <fifo> first (a start gate the
  *                            test opens when it is ready), then run <cmd>
  */
@@ -22,9 +27,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,6 +145,89 @@ static int do_ops(const char *dir)
 	return 0;
 }
 
+struct conc {
+	const char *path;
+	pthread_barrier_t start;
+	atomic_long ok, eperm, other;
+	atomic_int lasterr;
+	atomic_long maxus;
+};
+
+static void *conc_main(void *arg)
+{
+	struct conc *c = arg;
+	int64_t t0;
+	long us, m;
+	int fd;
+
+	pthread_barrier_wait(&c->start);
+	t0 = tu_now_ns();
+	fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		atomic_fetch_add(&c->ok, 1);
+		close(fd);
+	} else if (errno == EPERM) {
+		atomic_fetch_add(&c->eperm, 1);
+	} else {
+		atomic_fetch_add(&c->other, 1);
+		atomic_store(&c->lasterr, errno);
+	}
+	us = (long)((tu_now_ns() - t0) / 1000);
+	m = atomic_load(&c->maxus);
+	while (us > m && !atomic_compare_exchange_weak(&c->maxus, &m, us))
+		;
+	return NULL;
+}
+
+static int do_concurrent(const char *path, long n)
+{
+	static struct conc c;
+	pthread_attr_t a;
+	pthread_t *t = calloc((size_t)n, sizeof(*t));
+	long started = 0;
+	struct rlimit rl;
+
+	if (!t || n <= 0)
+		return 2;
+	/* Room for n fds of our own (as root, above an inherited hard limit):
+	 * only the filter's limit is under test. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
+		rl.rlim_cur = (rlim_t)n + 64;
+		if (rl.rlim_max < rl.rlim_cur)
+			rl.rlim_max = rl.rlim_cur;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	c.path = path;
+	pthread_barrier_init(&c.start, NULL, (unsigned)n);
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	for (; started < n; started++)
+		if (pthread_create(&t[started], &a, conc_main, &c) != 0)
+			break;
+	if (started < n) {
+		tu_say("CONC_ERR started=%ld", started);
+		_exit(3); /* the started threads wait at the barrier forever */
+	}
+	for (long i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	tu_say("CONC ok=%ld eperm=%ld other=%ld lasterr=%d maxms=%.1f", atomic_load(&c.ok),
+	       atomic_load(&c.eperm), atomic_load(&c.other), atomic_load(&c.lasterr),
+	       (double)atomic_load(&c.maxus) / 1000.0);
+	free(t);
+	return 0;
+}
+
+/* An unprivileged user namespace with its own mount namespace: the view a
+ * rootless container has of the same file system. */
+static int do_userns_open(const char *path)
+{
+	if (tu_drop_to(65534, 65534) != 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+		tu_say("USERNS err=%d", errno);
+		return 0;
+	}
+	return do_open(path);
+}
+
 static int cb_allow(void *cookie, const struct fltport_filter_event *ev)
 {
 	return FLTPORT_ALLOW;
@@ -202,6 +294,10 @@ int main(int argc, char **argv)
 		return do_write(argv[2], argv[3]);
 	if (strcmp(argv[1], "ops") == 0)
 		return do_ops(argv[2]);
+	if (strcmp(argv[1], "concurrent") == 0 && argc >= 4)
+		return do_concurrent(argv[2], strtol(argv[3], NULL, 10));
+	if (strcmp(argv[1], "userns-open") == 0)
+		return do_userns_open(argv[2]);
 	if (strcmp(argv[1], "create-as") == 0)
 		return do_create_as((uid_t)strtoul(argv[2], NULL, 10));
 	fprintf(stderr, "fp_filter_opener: unknown command %s\n", argv[1]);

@@ -10,6 +10,10 @@
  *   tries fltport_send() on the client port it inherited and prints
  *     CHILD pid=P send=RC
  *   then lives on for 60 s.  (The test connects before READY.)
+ * engine: creates a fanotify filter attached to the file system holding
+ *   NAME (a path) whose pre_open callback, on its first call, forks a child
+ *   that never execs (it sleeps 60 s) and allows.  Prints ENGINE_READY,
+ *   then CHILD pid=P once the callback forked.
  * The parent prints READY child=P and waits to be killed (60 s at most).
  */
 #include <signal.h>
@@ -19,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fltport/filter.h>
 #include <fltport/port.h>
 
 #include "testutil.h"
@@ -108,12 +113,49 @@ static int filter(const char *name)
 	return 0;
 }
 
+static atomic_int forked;
+
+static int fork_in_callback(void *cookie, const struct fltport_filter_event *ev)
+{
+	if (atomic_exchange(&forked, 1) == 0) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			alarm(60);
+			sleep(60); /* holds whatever the library left it */
+			_exit(0);
+		}
+		tu_say("CHILD pid=%d", (int)pid);
+	}
+	return FLTPORT_ALLOW;
+}
+
+static int engine(const char *path)
+{
+	struct fltport_filter_config cfg = { .pre_open = fork_in_callback };
+	fltport_filter *f;
+	int rc = fltport_filter_create(&cfg, &f);
+
+	if (rc == 0)
+		rc = fltport_filter_attach(f, path);
+	if (rc < 0) {
+		tu_say("ENGINE_ERR rc=%d", rc);
+		return 1;
+	}
+	tu_say("ENGINE_READY");
+	sleep(60);
+	fltport_filter_destroy(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "service") == 0)
 		return service(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "filter") == 0)
 		return filter(argv[2]);
-	fprintf(stderr, "usage: fp_fork_peer service|filter NAME\n");
+	if (argc == 3 && strcmp(argv[1], "engine") == 0)
+		return engine(argv[2]);
+	fprintf(stderr, "usage: fp_fork_peer service|filter|engine NAME\n");
 	return 64;
 }

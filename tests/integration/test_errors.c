@@ -23,6 +23,7 @@
 
 #include <fltport/port.h>
 
+#include "core/debug.h"
 #include "testutil.h"
 
 #define SEC_NS 1000000000LL
@@ -49,6 +50,8 @@ static const char *capture_end(void)
 	size_t n;
 
 	fflush(stderr);
+	/* The library's lines are written by a thread of its own: wait for it. */
+	cr_assert(fp_debug_flush(10 * SEC_NS), "debug lines not written in 10 s");
 	cr_assert_geq(dup2(saved_stderr, STDERR_FILENO), 0);
 	close(saved_stderr);
 	rewind(captured);

@@ -1,0 +1,342 @@
+/*
+ * e2e.c — the end-to-end rows' tmpfs, raw listener and engine (e2e.h).
+ *
+ * Safety: the bench runs as root and fanotify permission marks stall every
+ * opener on the marked file system while the listener is slow, so nothing
+ * but the bench's own tmpfs is ever marked.  The tmpfs lives in a private
+ * mount namespace (invisible to the rest of the machine, unmounted by the
+ * kernel when the bench's last process exits) and every mark is preceded by
+ * a check that its path is that tmpfs, not the file system under it.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "e2e.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#define E2E_TMPFS_OPTS "size=1m,nr_inodes=64,mode=0700"
+
+/* The mounted directory, for e2e_fs_abort() from a signal handler. */
+static char abort_dir[64];
+static volatile sig_atomic_t abort_armed;
+
+int e2e_probe(void)
+{
+	int fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+int e2e_fs_check(const char *dir)
+{
+	char parent[sizeof(abort_dir) + 4];
+	struct statfs sfs;
+	struct stat st, up;
+
+	if ((size_t)snprintf(parent, sizeof(parent), "%s/..", dir) >= sizeof(parent))
+		return -ENAMETOOLONG;
+	if (statfs(dir, &sfs) < 0 || stat(dir, &st) < 0 || stat(parent, &up) < 0)
+		return -errno;
+	/* /tmp may itself be a tmpfs: the device must differ from the parent's too. */
+	if (sfs.f_type != TMPFS_MAGIC || st.st_dev == up.st_dev)
+		return -EXDEV;
+	return 0;
+}
+
+static int write_file(const char *path)
+{
+	char data[E2E_FILE_SIZE];
+	ssize_t n;
+	int fd, rc = 0;
+
+	memset(data, 'e', sizeof(data));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, data, sizeof(data));
+	if (n != (ssize_t)sizeof(data))
+		rc = n < 0 ? -errno : -EIO;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+int e2e_fs_setup(struct e2e_fs *fs, const char **what)
+{
+	char dir[] = "/tmp/fltport-e2e.XXXXXX";
+	char file[sizeof(fs->file)];
+	int rc;
+
+	/* Until "/" is private, a mount here would propagate to the host. */
+	*what = "unshare(CLONE_NEWNS)";
+	if (unshare(CLONE_NEWNS) < 0)
+		return -errno;
+	*what = "mount --make-rprivate /";
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	*what = "mkdtemp";
+	if (!mkdtemp(dir))
+		return -errno;
+	*what = "mount tmpfs";
+	if (mount("fltport-e2e", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, E2E_TMPFS_OPTS) <
+	    0) {
+		rc = -errno;
+		rmdir(dir);
+		return rc;
+	}
+	memcpy(abort_dir, dir, sizeof(dir));
+	abort_armed = 1;
+
+	*what = "check that the directory is the new tmpfs";
+	rc = e2e_fs_check(dir);
+	if (rc)
+		goto undo;
+	*what = "create the file";
+	snprintf(file, sizeof(file), "%s/file", dir);
+	rc = write_file(file);
+	if (rc)
+		goto undo;
+	memcpy(fs->dir, dir, sizeof(dir));
+	memcpy(fs->file, file, sizeof(file));
+	return 0;
+undo:
+	e2e_fs_abort();
+	return rc;
+}
+
+int e2e_fs_teardown(struct e2e_fs *fs)
+{
+	int rc = 0;
+
+	abort_armed = 0;
+	if (umount2(fs->dir, 0) < 0 && (errno != EBUSY || umount2(fs->dir, MNT_DETACH) < 0))
+		rc = -errno;
+	if (rmdir(fs->dir) < 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+void e2e_fs_abort(void)
+{
+	if (!abort_armed)
+		return;
+	abort_armed = 0;
+	umount2(abort_dir, MNT_DETACH);
+	rmdir(abort_dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* The raw listener                                                     */
+/* ------------------------------------------------------------------ */
+
+static int raw_allow(int fan, int fd)
+{
+	struct fanotify_response resp = { .fd = fd, .response = FAN_ALLOW };
+	ssize_t n;
+
+	do
+		n = write(fan, &resp, sizeof(resp));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(resp))
+		return n < 0 ? -errno : -EIO;
+	return 0;
+}
+
+/* Answer one batch of events.  Every event fd is closed, also after an
+ * error; a permission event left unanswered is allowed when the group is
+ * closed. */
+static int raw_batch(struct e2e_raw *r, struct fanotify_event_metadata *m, ssize_t len)
+{
+	int err = 0;
+
+	for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+		if (m->vers != FANOTIFY_METADATA_VERSION)
+			return -EPROTO;
+		if (m->fd < 0)
+			continue;
+		if (!err && (m->mask & FAN_OPEN_PERM)) {
+			err = raw_allow(r->fan, m->fd);
+			if (!err)
+				r->answered++;
+		}
+		close(m->fd);
+	}
+	return err;
+}
+
+static void *raw_listen(void *arg)
+{
+	struct e2e_raw *r = arg;
+	struct fanotify_event_metadata buf[64];
+
+	for (;;) {
+		ssize_t len = read(r->fan, buf, sizeof(buf));
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		r->err = len > 0 ? raw_batch(r, buf, len) : len < 0 ? -errno : -EIO;
+		if (r->err)
+			break;
+		if (atomic_load(&r->stop))
+			return NULL;
+	}
+	/* Closing the group allows what is pending and drops the mark, so that
+	 * no opener (nor e2e_raw_stop's own open) waits for this thread. */
+	close(r->fan);
+	r->fan = -1;
+	return NULL;
+}
+
+int e2e_raw_start(struct e2e_raw *r, const char *dir)
+{
+	int rc = e2e_fs_check(dir);
+
+	if (rc)
+		return rc;
+	memset(r, 0, sizeof(*r));
+	atomic_init(&r->stop, false);
+	r->fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	if (r->fan < 0)
+		return -errno;
+	if (fanotify_mark(r->fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_PERM, AT_FDCWD,
+			  dir) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = -pthread_create(&r->thread, NULL, raw_listen, r);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	close(r->fan);
+	r->fan = -1;
+	return rc;
+}
+
+int e2e_raw_stop(struct e2e_raw *r, const char *file)
+{
+	int fd, rc = 0;
+
+	atomic_store(&r->stop, true);
+	/* Our own open is an event like any other: the thread answers it, then
+	 * sees the flag.  (The file exists, so the open does raise the event.) */
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		rc = -errno;
+	else
+		close(fd);
+	pthread_join(r->thread, NULL);
+	if (r->fan >= 0)
+		close(r->fan);
+	r->fan = -1;
+	return r->err ? r->err : rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The engine                                                           */
+/* ------------------------------------------------------------------ */
+
+static int pre_open_allow(void *cookie, const struct fltport_filter_event *ev)
+{
+	return FLTPORT_ALLOW;
+}
+
+static int pre_open_cache(void *cookie, const struct fltport_filter_event *ev)
+{
+	return FLTPORT_ALLOW_CACHE;
+}
+
+/* The scanner pattern: the event fd to the service, its reply decides.  A
+ * failed ask is remembered (the row then fails) and the open allowed. */
+static int pre_open_ask(void *cookie, const struct fltport_filter_event *ev)
+{
+	struct e2e_engine *e = cookie;
+	fltport_client *svc = atomic_load_explicit(&e->service, memory_order_acquire);
+	unsigned char msg[E2E_MSG_SIZE], reply[E2E_MSG_SIZE];
+	size_t reply_len = sizeof(reply);
+	uint32_t status = 1;
+	int rc, none = 0;
+
+	if (!svc)
+		return FLTPORT_ALLOW;
+	memset(msg, 0, sizeof(msg));
+	rc = fltport_send(svc, msg, sizeof(msg), &ev->fd, 1, reply, &reply_len, &status,
+			  fltport_filter_time_left(ev));
+	if (!rc && status != 0)
+		rc = -EPROTO;
+	if (rc)
+		atomic_compare_exchange_strong(&e->err, &none, rc);
+	return FLTPORT_ALLOW;
+}
+
+int e2e_engine_start(struct e2e_engine *e, enum e2e_verdict verdict, const char *dir)
+{
+	static const fltport_filter_pre_fn pre[] = {
+		[E2E_ALLOW] = pre_open_allow,
+		[E2E_ALLOW_CACHE] = pre_open_cache,
+		[E2E_ASK_SERVICE] = pre_open_ask,
+	};
+	struct fltport_filter_config cfg = { .cookie = e, .pre_open = pre[verdict] };
+	fltport_filter *f;
+	int rc = e2e_fs_check(dir);
+
+	if (rc)
+		return rc;
+	e->filter = NULL;
+	atomic_init(&e->service, NULL);
+	atomic_init(&e->err, 0);
+	rc = fltport_filter_create(&cfg, &f);
+	if (rc)
+		return rc;
+	rc = fltport_filter_attach(f, dir);
+	if (rc) {
+		fltport_filter_destroy(f);
+		return rc;
+	}
+	e->filter = f;
+	return 0;
+}
+
+int e2e_engine_serve(struct e2e_engine *e, fltport_client *service)
+{
+	int rc = fltport_filter_trust_client(e->filter, service);
+
+	if (rc)
+		return rc;
+	atomic_store_explicit(&e->service, service, memory_order_release);
+	return 0;
+}
+
+int e2e_engine_stop(struct e2e_engine *e, struct fltport_filter_stats *st)
+{
+	fltport_filter_stats(e->filter, st);
+	fltport_filter_destroy(e->filter);
+	e->filter = NULL;
+	return atomic_load(&e->err);
+}
+
+int e2e_open_close(void *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return close(fd) < 0 ? -errno : 0;
+}
