@@ -94,7 +94,7 @@ extern "C" {
 #define FLTPORT_DEFAULT_DIR "/run/fltport"
 
 /* Version of the wire protocol this library speaks (docs/PROTOCOL.md). */
-#define FLTPORT_WIRE_VERSION 1u
+#define FLTPORT_WIRE_VERSION 2u
 
 typedef struct fltport_server fltport_server; /* filter side: a named server port */
 typedef struct fltport_client fltport_client; /* filter side: one connection ("client port") */

@@ -485,6 +485,25 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
 
 /* ---- reply ---- */
 
+/* Write a slot's reply area: the reply itself when it fits (truncated to
+ * the sender's capacity), or only "a frame follows". */
+static void area_fill(struct fp_reply_area *a, bool inline_ok, uint32_t status, const void *data,
+		      size_t len, uint32_t cap)
+{
+	size_t n = len < cap ? len : cap;
+
+	a->status = status;
+	if (!inline_ok) {
+		a->len = 0;
+		a->flags = 0;
+		return;
+	}
+	if (n)
+		memcpy(a->data, data, n);
+	a->len = (uint32_t)n;
+	a->flags = FP_R_INLINE | (len > cap ? FP_R_OVERFLOW : 0);
+}
+
 /* The reply frame did not go out (e.g. no fd for its memfd): take the
  * commit back, REPLIED → TAKEN, so that the message stays answerable and a
  * sender waiting without a deadline does not wait for a frame that never
@@ -513,8 +532,9 @@ FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, con
 			    .id = id,
 			    .status = status };
 	struct fp_tx tx = { .h = &h, .payload = data, .page_fd = -1 };
-	uint32_t slot = fp_id_slot(id), cap;
+	uint32_t slot = fp_id_slot(id), cap = 0;
 	uint64_t seq = fp_id_seq(id);
+	bool inline_ok = false;
 	int rc = 0;
 
 	if (!c || (!data && len))
@@ -530,16 +550,25 @@ FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, con
 	} else if (slot >= c->nslots || c->taken[slot].id != id || !c->taken[slot].replyable) {
 		rc = -ENOENT;
 	} else {
-		/* Commit: from here the sender waits for this reply frame (and
-		 * its deadline can no longer take the message away). */
+		cap = c->taken[slot].cap;
+		inline_ok = (len < cap ? len : cap) <= FP_SMALL_REPLY;
+		/* Commit: from here the sender waits for this reply (and its
+		 * deadline can no longer take the message away).  A small
+		 * reply is written into the page first and is complete the
+		 * moment the word says REPLIED; the area is written under the
+		 * lock, so a replier of an older message in this slot cannot
+		 * write it at the same time. */
 		c->taken[slot].replyable = false;
+		area_fill(fp_area(c->page, c->nslots, slot), inline_ok, status, data, len, cap);
 		if (!fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN),
 				 fp_word(seq, FP_S_REPLIED)))
 			rc = -ENOENT; /* the sender gave up first */
 	}
-	cap = rc == 0 ? c->taken[slot].cap : 0;
 	pthread_mutex_unlock(&c->lock);
-	if (rc == 0) {
+	if (rc == 0 && inline_ok) {
+		fp_futex_wake(&c->page->slot[slot]);
+		rc = len > cap ? -EOVERFLOW : 0;
+	} else if (rc == 0) {
 		h.len = (uint32_t)(len > cap ? cap : len);
 		if (len > cap)
 			h.flags = FP_F_OVERFLOW;

@@ -210,6 +210,9 @@ void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx)
 			p->reply_status = rx->h.status;
 			p->replied = true;
 			pthread_cond_signal(&p->cond);
+			/* The sender may still sleep on the slot word (REPLIED
+			 * was set without a wake for a frame reply). */
+			fp_futex_wake(&c->page->slot[slot]);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -290,6 +293,51 @@ static bool wait_cond(struct fltport_client *c, struct fp_pending *p, int64_t de
 	return true;
 }
 
+/* A reply in the page: copy it (once, every length clamped: the page is
+ * written by the peer).  Returns false if the area says a frame carries the
+ * reply instead.  Called after REPLIED for this sequence was seen. */
+static bool inline_reply(struct fltport_client *c, struct fp_pending *p, uint32_t slot,
+			 size_t *reply_len, uint32_t *reply_status, int *rc)
+{
+	const struct fp_reply_area *a = fp_area(c->page, c->nslots, slot);
+	uint32_t flags = a->flags, len = a->len;
+	size_t n;
+
+	if (!(flags & FP_R_INLINE))
+		return false;
+	if (len > FP_SMALL_REPLY)
+		len = FP_SMALL_REPLY;
+	n = len < p->reply_cap ? len : p->reply_cap;
+	if (n)
+		memcpy(p->reply, a->data, n);
+	*reply_len = n;
+	if (reply_status)
+		*reply_status = a->status;
+	*rc = (flags & FP_R_OVERFLOW) || len > p->reply_cap ? -EOVERFLOW : 0;
+	return true;
+}
+
+/* Until the deadline, sleep on the slot word: a small reply arrives with
+ * REPLIED in the page (the replier wakes us), so the common case involves
+ * no thread of this process but the sender.  Returns true with *rc set if
+ * the reply was in the page; false to go on with the frame / timeout path. */
+static bool wait_word(struct fltport_client *c, struct fp_pending *p, uint32_t slot, uint64_t seq,
+		      int64_t deadline, size_t *reply_len, uint32_t *reply_status, int *rc)
+{
+	_Atomic uint32_t *wp = &c->page->slot[slot];
+	const uint32_t pending = fp_word(seq, FP_S_PENDING), taken = fp_word(seq, FP_S_TAKEN);
+
+	for (;;) {
+		uint32_t w = atomic_load_explicit(wp, memory_order_acquire);
+
+		if (w == fp_word(seq, FP_S_REPLIED))
+			return inline_reply(c, p, slot, reply_len, reply_status, rc);
+		if ((w != pending && w != taken) || atomic_load(&c->dead) || fp_now() >= deadline)
+			return false;
+		fp_futex_wait(wp, w, deadline);
+	}
+}
+
 /* Reply wanted: wait for it within the deadline.  At the deadline the
  * message is expired (never delivered) or abandoned (taken; a late reply
  * gets "no waiter").  A reply committed before the deadline (REPLIED) is
@@ -306,6 +354,8 @@ static int wait_reply(struct fltport_client *c, struct fp_pending *p, uint32_t s
 	int rc;
 	uint32_t w;
 
+	if (wait_word(c, p, slot, seq, deadline, reply_len, reply_status, &rc))
+		return rc;
 	pthread_mutex_lock(&c->lock);
 	wait_cond(c, p, deadline);
 	for (;;) {
@@ -330,6 +380,8 @@ static int wait_reply(struct fltport_client *c, struct fp_pending *p, uint32_t s
 			pthread_mutex_unlock(&c->lock);
 			return peer_garbage(c, slot, w);
 		}
+		if (inline_reply(c, p, slot, reply_len, reply_status, &rc))
+			break; /* committed in the page just before the deadline */
 		if (!wait_cond(c, p, grace) && fp_slot_cas(c->page, slot, replied, abandoned)) {
 			rc = -ETIMEDOUT; /* the committed reply never came */
 			break;

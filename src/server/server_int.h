@@ -89,8 +89,8 @@ struct fltport_client {
 
 	/* under lock */
 	pthread_mutex_t lock;
-	bool dead;
-	bool ready; /* CONNECT_RESULT sent: messages may follow */
+	atomic_bool dead; /* written under lock; read without it by waiting senders */
+	bool ready;       /* CONNECT_RESULT sent: messages may follow */
 	struct fp_page *page;
 	size_t page_size;
 	int page_fd;
