@@ -198,8 +198,10 @@ void fpw_complete(LPOVERLAPPED ov, NTSTATUS status, DWORD bytes, struct fpw_iocp
 	struct fpw_obj *eo;
 
 	pthread_mutex_lock(&fpw_wait_lock);
-	ov->InternalHigh = bytes;
-	ov->Internal = (ULONG_PTR)(LONG_PTR)status;
+	/* Atomic stores: programs poll Internal without a lock
+	 * (HasOverlappedIoCompleted), as they may on Windows. */
+	__atomic_store_n(&ov->InternalHigh, (ULONG_PTR)bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&ov->Internal, (ULONG_PTR)(LONG_PTR)status, __ATOMIC_RELEASE);
 	fpw_wait_broadcast();
 	pthread_mutex_unlock(&fpw_wait_lock);
 	if (ev && (eo = fpw_handle_get((HANDLE)((uintptr_t)ev & ~(uintptr_t)3), FPW_EVENT))) {

@@ -103,6 +103,14 @@ static HANDLE iocp;
 static READ_SLOT reads[MAX_READS];
 static ULONGLONG last_id;
 
+/* Read a pending OVERLAPPED's status while the completion may be writing it
+ * (what HasOverlappedIoCompleted does on Windows): an atomic load, so that
+ * ThreadSanitizer sees no race with the library's atomic store. */
+static ULONG_PTR internal_of(PREAD_SLOT r)
+{
+	return __atomic_load_n(&r->Ovlp.Internal, __ATOMIC_ACQUIRE);
+}
+
 static unsigned char pattern_byte(size_t i, unsigned seed)
 {
 	return (unsigned char)(i * 131u + (i >> 8) * 7u + (i >> 16) + seed * 29u);
@@ -445,7 +453,7 @@ static void report_completion(const char *what, BOOL ok, DWORD err, DWORD bytes,
 		strcpy(tagbuf, "null");
 	say("%s ok=%d err=%u bytes=%u key=0x%llx ov=%s internal=0x%08X %s", what, ok ? 1 : 0,
 	    (unsigned)err, (unsigned)bytes, (unsigned long long)key, tagbuf,
-	    r ? (unsigned)r->Ovlp.Internal : 0u,
+	    r ? (unsigned)internal_of(r) : 0u,
 	    ok && r ? describe_read(r, bytes) : "rl=- id=- len=0 sum=- data=-");
 }
 
@@ -566,7 +574,7 @@ static void cmd_gor(const char *what, PREAD_SLOT r, BOOL wait, DWORD waitres)
 	if (!ok)
 		err = GetLastError();
 	say("%s r=%u ok=%d err=%u bytes=%u internal=0x%08X %s", what, (unsigned)waitres, ok ? 1 : 0,
-	    (unsigned)err, (unsigned)bytes, (unsigned)r->Ovlp.Internal,
+	    (unsigned)err, (unsigned)bytes, (unsigned)internal_of(r),
 	    ok ? describe_read(r, bytes) : "rl=- id=- len=0 sum=- data=-");
 }
 
