@@ -190,6 +190,7 @@ bool fp_filter_cg_trusted(struct fltport_filter *f, pid_t pid, int ev_pidfd);
 void fp_filter_cg_free(struct fltport_filter *f);
 
 /* perm.c */
+int fp_filter_lease_take(int fd); /* a read lease that never signals us */
 int fp_filter_perm_start(struct fltport_filter *f);
 void fp_filter_perm_stop(struct fltport_filter *f);
 int fp_filter_perm_probe(struct fltport_filter *f);

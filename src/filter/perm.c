@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <stdlib.h>
@@ -585,7 +586,28 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
  */
 static bool lease_take(int fd)
 {
-	return fcntl(fd, F_SETLEASE, F_RDLCK) == 0;
+	return fp_filter_lease_take(fd) == 0;
+}
+
+/*
+ * Taking a lease makes the caller the file's owner for signals: when a
+ * writer breaks it, the kernel sends SIGIO, whose default action kills the
+ * process.  So the owner is removed at once (F_SETOWN 0: no signal at all;
+ * the break is seen through F_GETLEASE), and for the instant between the two
+ * calls the signal is SIGURG (F_SETSIG), which is ignored by default.
+ */
+int fp_filter_lease_take(int fd)
+{
+	int rc;
+
+	if (fcntl(fd, F_SETSIG, SIGURG) != 0 || fcntl(fd, F_SETLEASE, F_RDLCK) != 0)
+		return -errno;
+	if (fcntl(fd, F_SETOWN, 0) != 0) {
+		rc = -errno;
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+		return rc;
+	}
+	return 0;
 }
 
 static bool lease_intact(int fd)

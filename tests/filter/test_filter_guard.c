@@ -18,6 +18,7 @@
 #endif
 
 #include <limits.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -224,6 +225,51 @@ Test(cache, writer_during_scan_caches_nothing, .timeout = 60)
 	cr_expect_eq(atomic_load(&calls), 3);
 	fltport_filter_stats(f, &st);
 	cr_expect_eq(st.cached, 1);
+}
+
+static sem_t scan_entered;
+static atomic_int first_scan;
+
+static int slow_first_scan(void *cookie, const struct fltport_filter_event *ev)
+{
+	atomic_fetch_add(&calls, 1);
+	if (atomic_exchange(&first_scan, 0)) {
+		sem_post(&scan_entered);
+		tu_sleep_ms(300); /* the writer arrives while we scan */
+	}
+	return FLTPORT_ALLOW_CACHE;
+}
+
+/* A writer that opens the file during a scan breaks the scan's read lease.
+ * The kernel signals the lease's owner on a break (SIGIO by default, which
+ * kills): the filter process must survive it, and cache nothing. */
+Test(cache, writer_breaking_the_lease_kills_nothing, .timeout = 60)
+{
+	struct fltport_filter_config cfg = { .pre_open = slow_first_scan };
+	struct fltport_filter_stats st;
+	struct tu_proc r, w;
+	char line[256];
+	fltport_filter *f;
+
+	fsbox_write(fsbox_path("f"), "clean", 0644);
+	sem_init(&scan_entered, 0, 0);
+	atomic_store(&first_scan, 1);
+	f = fsbox_filter_create(&cfg);
+	cr_assert_eq(fltport_filter_attach(f, fsbox_mnt), 0);
+	r = tu_spawn("fp_filter_opener", (const char *[]){ "open", fsbox_path("f"), NULL });
+	cr_assert_eq(sem_wait(&scan_entered), 0);
+	w = tu_spawn("fp_filter_opener", (const char *[]){ "write", fsbox_path("f"), "x", NULL });
+	cr_assert(tu_expect(&r, "OPEN err=0", line, sizeof(line), 30000), "reader: %s", line);
+	cr_assert(tu_expect(&w, "WRITE err=0", line, sizeof(line), 30000), "writer: %s", line);
+	tu_wait(&r, FSBOX_LINE_MS);
+	tu_wait(&w, FSBOX_LINE_MS);
+	cr_expect(tu_wait_until(fsbox_quiet, f, 10000));
+	fltport_filter_stats(f, &st);
+	/* The writer's own open may be cached (nobody wrote during its scan);
+	 * the reader's scan overlapped a writer: at most one allow cached. */
+	cr_expect_leq(st.cached, 1);
+	cr_expect_eq(st.seen, 2);
+	cr_expect_eq(st.denied, 0);
 }
 
 /* ---- fd budget ------------------------------------------------------ */
