@@ -206,7 +206,11 @@ void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx)
 
 		if (fp_rx_copy(rx, p->reply, n) == 0) {
 			p->reply_len = n;
-			p->overflow = rx->h.len > p->reply_cap || (rx->h.flags & FP_F_OVERFLOW);
+			/* The peer's OVERFLOW flag counts only with a reply cut to
+			 * exactly the capacity (port.h: on -EOVERFLOW *reply_len
+			 * is the capacity). */
+			p->overflow = rx->h.len > p->reply_cap ||
+				      ((rx->h.flags & FP_F_OVERFLOW) && n == p->reply_cap);
 			p->reply_status = rx->h.status;
 			p->replied = true;
 			pthread_cond_signal(&p->cond);
@@ -313,7 +317,7 @@ static bool inline_reply(struct fltport_client *c, struct fp_pending *p, uint32_
 	*reply_len = n;
 	if (reply_status)
 		*reply_status = a->status;
-	*rc = (flags & FP_R_OVERFLOW) || len > p->reply_cap ? -EOVERFLOW : 0;
+	*rc = len > p->reply_cap || ((flags & FP_R_OVERFLOW) && n == p->reply_cap) ? -EOVERFLOW : 0;
 	return true;
 }
 
