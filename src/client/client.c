@@ -45,10 +45,44 @@ static void publish(struct fltport_conn *c)
 	}
 }
 
-static void qmsg_free(struct fp_qmsg *m)
+/* Release a message and keep its node for the next one.  Lock held. */
+static void qmsg_free(struct fltport_conn *c, struct fp_qmsg *m)
 {
 	fp_rx_release(&m->rx);
-	free(m);
+	if (c->nqfree < FP_QMSG_FREE_MAX) {
+		m->next = c->qfree;
+		c->qfree = m;
+		c->nqfree++;
+	} else {
+		free(m);
+	}
+}
+
+/* A node for rx, its payload made to outlive the receive buffer: copied
+ * into the node when small, else into an allocation of its own.  NULL
+ * (-ENOMEM) leaves rx as it was.  Lock held. */
+static struct fp_qmsg *qmsg_get(struct fltport_conn *c, struct fp_rx *rx)
+{
+	struct fp_qmsg *m = c->qfree;
+
+	if (m) {
+		c->qfree = m->next;
+		c->nqfree--;
+	} else if (!(m = malloc(sizeof(*m)))) {
+		return NULL;
+	}
+	if (rx->memfd < 0 && rx->h.len > 0 && rx->h.len <= FP_QMSG_INLINE && !rx->owned) {
+		memcpy(m->small, rx->data, rx->h.len);
+		rx->data = m->small;
+	} else if (fp_rx_own(rx) < 0) {
+		m->next = c->qfree;
+		c->qfree = m;
+		c->nqfree++;
+		return NULL;
+	}
+	m->rx = *rx;
+	m->next = NULL;
+	return m;
 }
 
 static struct fp_qmsg *queue_pop(struct fltport_conn *c)
@@ -132,7 +166,7 @@ static bool offer(struct fltport_conn *c, struct fp_reader *r)
 		/* An expired message is dropped before its size matters: it
 		 * must not make the reader fail with -EMSGSIZE. */
 		if (w != fp_word(fp_id_seq(id), FP_S_PENDING)) {
-			qmsg_free(queue_pop(c));
+			qmsg_free(c, queue_pop(c));
 			continue;
 		}
 		if (m->rx.h.len > r->cap) {
@@ -143,11 +177,11 @@ static bool offer(struct fltport_conn *c, struct fp_reader *r)
 		}
 		queue_pop(c);
 		if (take(c, m, r) == 0) {
-			qmsg_free(m);
+			qmsg_free(c, m);
 			r->err = 0;
 			return true;
 		}
-		qmsg_free(m);
+		qmsg_free(c, m);
 	}
 	return false;
 }
@@ -226,7 +260,7 @@ static void end_conn(struct fltport_conn *c)
 	pthread_mutex_lock(&c->lock);
 	c->ended = true;
 	while ((m = queue_pop(c)))
-		qmsg_free(m); /* their senders see the disconnect */
+		qmsg_free(c, m); /* their senders see the disconnect */
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
 		pthread_cond_signal(&w->cond);
 	fail_readers(c, c->closing ? -ECANCELED : -ENOTCONN, &cbs);
@@ -250,7 +284,7 @@ static void purge_expired(struct fltport_conn *c)
 		if (w != fp_word(fp_id_seq(id), FP_S_PENDING)) {
 			*pp = m->next;
 			c->qlen--;
-			qmsg_free(m);
+			qmsg_free(c, m);
 			continue;
 		}
 		c->qtail = m;
@@ -265,20 +299,18 @@ static int on_message(struct fltport_conn *c, struct fp_rx *rx)
 
 	if (fp_id_slot(rx->h.id) >= c->nslots)
 		return -EBADMSG;
-	m = calloc(1, sizeof(*m));
-	if (!m || fp_rx_own(rx) < 0) {
-		free(m);
-		return -ENOMEM;
-	}
-	m->rx = *rx;
 	pthread_mutex_lock(&c->lock);
 	if (c->qlen >= c->nslots)
 		purge_expired(c);
 	if (c->qlen >= c->nslots || c->ended) {
 		pthread_mutex_unlock(&c->lock);
 		/* rx still owns the payload and fds: the caller releases them. */
-		free(m);
 		return -EBADMSG; /* more messages than the server has slots */
+	}
+	m = qmsg_get(c, rx);
+	if (!m) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOMEM;
 	}
 	if (c->qtail)
 		c->qtail->next = m;

@@ -11,10 +11,15 @@
 #include "fltport/port.h"
 #include "transport/transport.h"
 
-/* A received message no reader has taken yet. */
+#define FP_QMSG_INLINE 256u  /* payloads up to this size live in the node itself */
+#define FP_QMSG_FREE_MAX 64u /* nodes kept for reuse per connection */
+
+/* A received message no reader has taken yet.  Nodes are reused
+ * (conn->qfree), so a small message costs no allocation. */
 struct fp_qmsg {
 	struct fp_qmsg *next;
-	struct fp_rx rx; /* owned payload and fds */
+	struct fp_rx rx; /* owned payload and fds; data may point into small[] */
+	uint8_t small[FP_QMSG_INLINE];
 };
 
 /* A waiting reader: a blocked fltport_get() (on its stack) or a posted
@@ -69,6 +74,8 @@ struct fltport_conn {
 	struct fp_taken *taken;
 	struct fp_qmsg *qhead, *qtail;
 	size_t qlen;
+	struct fp_qmsg *qfree; /* reusable nodes */
+	unsigned nqfree;
 	struct fp_reader *rhead, *rtail;
 	unsigned nreaders;
 	struct fp_reqw *reqs;

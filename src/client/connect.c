@@ -168,6 +168,10 @@ void fp_client_conn_free(struct fltport_conn *c)
 		fp_rx_release(&m->rx);
 		free(m);
 	}
+	while ((m = c->qfree)) {
+		c->qfree = m->next;
+		free(m);
+	}
 	if (c->page)
 		munmap(c->page, c->page_size);
 	if (c->fd >= 0)

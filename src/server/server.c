@@ -65,22 +65,55 @@ void fp_server_wake(struct fltport_server *srv)
 		;
 }
 
-static struct fp_job *job_new(enum fp_job_kind kind, struct fltport_client *c)
+/* Jobs are reused (srv->jfree), so a request costs no allocation. */
+static struct fp_job *job_new(struct fltport_server *srv, enum fp_job_kind kind,
+			      struct fltport_client *c)
 {
-	struct fp_job *j = calloc(1, sizeof(*j));
+	struct fp_job *j;
 
+	pthread_mutex_lock(&srv->lock);
+	j = srv->jfree;
 	if (j) {
-		j->kind = kind;
-		j->c = c;
-		fp_rx_init(&j->rx);
+		srv->jfree = j->next;
+		srv->njfree--;
 	}
+	pthread_mutex_unlock(&srv->lock);
+	if (!j && !(j = malloc(sizeof(*j))))
+		return NULL;
+	j->next = NULL;
+	j->kind = kind;
+	j->c = c;
+	j->fds_held = 0;
+	fp_rx_init(&j->rx);
 	return j;
 }
 
-static void job_free(struct fp_job *j)
+static void job_free(struct fltport_server *srv, struct fp_job *j)
 {
 	fp_rx_release(&j->rx);
+	pthread_mutex_lock(&srv->lock);
+	if (srv->njfree < FP_JOB_FREE_MAX) {
+		j->next = srv->jfree;
+		srv->jfree = j;
+		srv->njfree++;
+		j = NULL;
+	}
+	pthread_mutex_unlock(&srv->lock);
 	free(j);
+}
+
+/* Make rx's payload outlive the I/O thread's buffer, in the job when small.
+ * 0 or -ENOMEM (rx unchanged). */
+static int job_take_rx(struct fp_job *j, struct fp_rx *rx)
+{
+	if (rx->memfd < 0 && rx->h.len > 0 && rx->h.len <= FP_JOB_INLINE && !rx->owned) {
+		memcpy(j->small, rx->data, rx->h.len);
+		rx->data = j->small;
+	} else if (fp_rx_own(rx) < 0) {
+		return -ENOMEM;
+	}
+	j->rx = *rx;
+	return 0;
 }
 
 /* Send a CONNECT_RESULT that carries only an error; never blocks long. */
@@ -308,7 +341,7 @@ static void retire(struct fltport_server *srv, struct fltport_client *c)
 	pthread_mutex_unlock(&srv->lock);
 	epoll_del(srv, c->fd);
 	/* The disconnect job must not be lost: retry the allocation. */
-	while (!(j = job_new(FP_JOB_DISCONNECT, c)))
+	while (!(j = job_new(srv, FP_JOB_DISCONNECT, c)))
 		usleep(1000);
 	/* It runs after every message callback of the connection returned;
 	 * the control thread never waits for one (a slow callback must not
@@ -352,15 +385,14 @@ static void on_handshake(struct fltport_server *srv, struct fltport_client *c)
 		return;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	j = job_new(FP_JOB_CONNECT, c);
-	if (!j || fp_rx_own(&rx) < 0) {
+	j = job_new(srv, FP_JOB_CONNECT, c);
+	if (!j || job_take_rx(j, &rx) < 0) {
 		free(j);
 		fp_rx_release(&rx);
 		send_result(srv, c->fd, -ENOMEM, 0);
 		drop_handshake(srv, c);
 		return;
 	}
-	j->rx = rx;
 	hs_remove(srv, c);
 	epoll_del(srv, c->fd);
 	pthread_mutex_lock(&srv->lock);
@@ -407,14 +439,13 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 		return;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	j = job_new(FP_JOB_REQUEST, c);
-	if (!j || fp_rx_own(rx) < 0) {
+	j = job_new(srv, FP_JOB_REQUEST, c);
+	if (!j || job_take_rx(j, rx) < 0) {
 		free(j);
 		fp_rx_release(rx);
 		retire(srv, c);
 		return;
 	}
-	j->rx = *rx;
 	j->fds_held = nfds;
 	fp_client_ref(c);
 	pthread_mutex_lock(&srv->lock);
@@ -694,7 +725,7 @@ static void *ctl_main(void *arg)
 			run_connect(srv, j);
 		else
 			run_disconnect(srv, j);
-		job_free(j);
+		job_free(srv, j);
 	}
 }
 
@@ -727,7 +758,36 @@ static const void *map_input(struct fp_rx *rx, void **map)
 	return *map == MAP_FAILED ? NULL : *map;
 }
 
-static void run_request(struct fltport_server *srv, struct fp_job *j)
+/* The worker's output buffer for a capacity: its own, kept between requests
+ * up to FP_OUT_KEEP bytes; above that one for this request only. */
+struct fp_outbuf {
+	uint8_t *p;
+	size_t cap;
+};
+
+static void *outbuf_get(struct fp_outbuf *ob, size_t cap)
+{
+	uint8_t *n;
+
+	if (cap <= ob->cap)
+		return ob->p;
+	if (cap > FP_OUT_KEEP)
+		return malloc(cap);
+	n = realloc(ob->p, cap);
+	if (!n)
+		return NULL;
+	ob->p = n;
+	ob->cap = cap;
+	return n;
+}
+
+static void outbuf_put(struct fp_outbuf *ob, void *p)
+{
+	if (p != ob->p)
+		free(p);
+}
+
+static void run_request(struct fltport_server *srv, struct fp_job *j, struct fp_outbuf *ob)
 {
 	struct fltport_client *c = j->c;
 	struct fltport_request req = { .client = c };
@@ -749,7 +809,7 @@ static void run_request(struct fltport_server *srv, struct fp_job *j)
 	}
 	req.in = map_input(&j->rx, &map);
 	req.in_len = j->rx.h.len;
-	if ((!req.in && req.in_len) || (cap && !(out = malloc(cap)))) {
+	if ((!req.in && req.in_len) || (cap && !(out = outbuf_get(ob, cap)))) {
 		if (map && map != MAP_FAILED)
 			munmap(map, j->rx.h.len);
 		respond(srv, c, j->rx.h.id, -ENOMEM, 0, NULL, 0, fp_now() + FP_RESPONSE_STALL_NS);
@@ -765,12 +825,13 @@ static void run_request(struct fltport_server *srv, struct fp_job *j)
 	if (map)
 		munmap(map, j->rx.h.len);
 	respond(srv, c, j->rx.h.id, 0, status, out, out_len, fp_now() + FP_RESPONSE_STALL_NS);
-	free(out);
+	outbuf_put(ob, out);
 }
 
 static void *worker_main(void *arg)
 {
 	struct fltport_server *srv = arg;
+	struct fp_outbuf ob = { 0 };
 
 	for (;;) {
 		struct fp_job *j;
@@ -779,9 +840,11 @@ static void *worker_main(void *arg)
 		while (!(j = fp_queue_pop(&srv->workq)) && !srv->quit)
 			pthread_cond_wait(&srv->work_cond, &srv->lock);
 		pthread_mutex_unlock(&srv->lock);
-		if (!j)
+		if (!j) {
+			free(ob.p);
 			return NULL;
-		run_request(srv, j);
+		}
+		run_request(srv, j, &ob);
 		pthread_mutex_lock(&srv->lock);
 		j->c->fds_held -= job_fds(j);
 		if (--j->c->inflight == 0 && j->c->disc_job) {
@@ -792,7 +855,7 @@ static void *worker_main(void *arg)
 		pthread_cond_broadcast(&srv->state_cond);
 		pthread_mutex_unlock(&srv->lock);
 		fp_client_unref(j->c);
-		job_free(j);
+		job_free(srv, j);
 	}
 }
 
@@ -998,6 +1061,12 @@ static void server_free(struct fltport_server *srv)
 		close(srv->epfd);
 	if (srv->wakefd >= 0)
 		close(srv->wakefd);
+	while (srv->jfree) {
+		struct fp_job *j = srv->jfree;
+
+		srv->jfree = j->next;
+		free(j);
+	}
 	pthread_cond_destroy(&srv->ctl_cond);
 	pthread_cond_destroy(&srv->work_cond);
 	pthread_cond_destroy(&srv->state_cond);

@@ -52,12 +52,17 @@ struct fp_pending {
 
 enum fp_job_kind { FP_JOB_CONNECT, FP_JOB_DISCONNECT, FP_JOB_REQUEST };
 
+#define FP_JOB_INLINE 4096u /* request payloads up to this size live in the job */
+#define FP_JOB_FREE_MAX 64u /* jobs kept for reuse per server */
+#define FP_OUT_KEEP 65536u  /* a worker keeps an output buffer up to this size */
+
 struct fp_job {
 	struct fp_job *next;
 	enum fp_job_kind kind;
 	struct fltport_client *c; /* holds a reference */
 	struct fp_rx rx;          /* CONNECT context / REQUEST payload (owned) */
 	unsigned fds_held;        /* REQUEST: fds counted in c->fds_held */
+	uint8_t small[FP_JOB_INLINE];
 };
 
 struct fp_queue {
@@ -128,6 +133,8 @@ struct fltport_server {
 	pthread_mutex_t lock;
 	pthread_cond_t ctl_cond, work_cond, state_cond;
 	struct fp_queue ctlq, workq;
+	struct fp_job *jfree; /* reusable jobs */
+	unsigned njfree;
 	struct fltport_client *clients;
 	struct fltport_client *killq; /* to retire (I/O thread) */
 	struct fltport_client *addq;  /* accepted: to add to epoll (I/O thread) */
