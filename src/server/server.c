@@ -692,6 +692,7 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 
 static void run_disconnect(struct fltport_server *srv, struct fp_job *j)
 {
+	struct fp_job *spare = NULL;
 	struct fltport_client *c = j->c;
 	void *cookie;
 
@@ -703,8 +704,21 @@ static void run_disconnect(struct fltport_server *srv, struct fp_job *j)
 	srv->cfg.on_disconnect(cookie);
 	pthread_mutex_lock(&srv->lock);
 	srv->nconn--;
+	/* No connection left: the reusable jobs go back to the heap (a port
+	 * that sits idle holds no cache). */
+	if (srv->nconn == 0) {
+		spare = srv->jfree;
+		srv->jfree = NULL;
+		srv->njfree = 0;
+	}
 	pthread_cond_broadcast(&srv->state_cond);
 	pthread_mutex_unlock(&srv->lock);
+	while (spare) {
+		struct fp_job *n = spare->next;
+
+		free(spare);
+		spare = n;
+	}
 	fp_client_unref(c);
 }
 

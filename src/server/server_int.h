@@ -54,7 +54,7 @@ enum fp_job_kind { FP_JOB_CONNECT, FP_JOB_DISCONNECT, FP_JOB_REQUEST };
 
 #define FP_JOB_INLINE 4096u /* request payloads up to this size live in the job */
 #define FP_JOB_FREE_MAX 64u /* jobs kept for reuse per server */
-#define FP_OUT_KEEP 65536u  /* a worker keeps an output buffer up to this size */
+#define FP_OUT_KEEP 4096u   /* a worker keeps an output buffer up to this size */
 
 struct fp_job {
 	struct fp_job *next;
