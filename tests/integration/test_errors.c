@@ -289,14 +289,16 @@ Test(errors, access_refusals_say_why, .timeout = 60)
 	};
 	fltport_server *srv;
 	const char *name;
-	int status;
+	int status, go[2];
 	pid_t pid;
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root (a second uid)");
 	tu_private_dir();
 	name = tu_port_name("acl");
-	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	/* Fork while this process has one thread (before the server's):
+	 * the child then may start threads and allocate freely. */
+	cr_assert_eq(pipe(go), 0);
 	fflush(NULL);
 	pid = fork();
 	cr_assert_geq(pid, 0);
@@ -305,7 +307,11 @@ Test(errors, access_refusals_say_why, .timeout = 60)
 		fltport_conn *c;
 		const char *out;
 		int rc, bad = 0;
+		char b;
 
+		close(go[1]);
+		if (read(go[0], &b, 1) != 1)
+			_exit(91);
 		if (tu_drop_to(65534, 65534) != 0)
 			_exit(90);
 		setenv("FLTPORT_DEBUG", "1", 1);
@@ -327,6 +333,10 @@ Test(errors, access_refusals_say_why, .timeout = 60)
 			bad |= 16;
 		_exit(bad);
 	}
+	close(go[0]);
+	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	close(go[1]);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status));
 	cr_expect_eq(WEXITSTATUS(status), 0,
