@@ -430,10 +430,11 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 		/* The fds a peer can park here are capped like its requests
 		 * are; this one is answered at once and the peer stays. */
 		uint64_t id = rx->h.id;
+		unsigned held = c->fds_held;
 
 		pthread_mutex_unlock(&srv->lock);
 		fp_debug("client pid %d holds %u fds in queued requests: refusing one with %u",
-			 (int)c->peer.pid, c->fds_held, nfds);
+			 (int)c->peer.pid, held, nfds);
 		fp_rx_release(rx);
 		respond(srv, c, id, -EMFILE, 0, NULL, 0, fp_now());
 		return;
