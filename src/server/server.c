@@ -654,12 +654,14 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 			     ? 0
 			     : -ECONNREFUSED;
 	if (rc < 0) {
-		send_result(srv, c->fd, rc, status);
+		/* The slot is free before the client learns of the refusal: a
+		 * client that connects again at once must not find it taken. */
 		pthread_mutex_lock(&srv->lock);
 		srv->nconn--;
 		c->state = FP_C_DEAD;
 		pthread_cond_broadcast(&srv->state_cond);
 		pthread_mutex_unlock(&srv->lock);
+		send_result(srv, c->fd, rc, status);
 		fp_client_unref(c); /* never accepted: no disconnect callback */
 		return;
 	}

@@ -33,6 +33,7 @@ int main(int argc, char **argv)
 	struct tu_jam jam;
 
 	if (argc == 3 && strcmp(argv[1], "stuck") == 0) {
+		alarm(60); /* its test kills it; this if the test died first */
 		tu_jam_stderr(&jam);
 		for (long i = atol(argv[2]); i > 0; i--)
 			debug_line();

@@ -745,3 +745,44 @@ Test(regress, forked_child_does_not_keep_the_port, .timeout = 120)
 	fltport_close(c);
 	kill((pid_t)child, SIGKILL);
 }
+
+static atomic_int reject_next;
+
+static int on_connect_maybe_reject(fltport_client *c, void *sc, const void *ctx, size_t len,
+				   const struct fltport_peer *peer, void **cookie, uint32_t *status)
+{
+	if (atomic_exchange(&reject_next, 0)) {
+		*status = 0xC0000022u;
+		return -1;
+	}
+	return on_connect(c, sc, ctx, len, peer, cookie, status);
+}
+
+/* Found by the scanner's tests: a refused connection gave its
+ * max_connections slot back only after the client had its answer, so a
+ * client connecting again at once was told -EUSERS. */
+Test(regress, refused_connect_frees_its_slot_first, .timeout = 120)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = on_connect_maybe_reject,
+		.on_disconnect = on_disconnect,
+		.max_connections = 1,
+	};
+	const char *name;
+	fltport_server *srv = start_cfg(&name, &cfg);
+
+	for (int i = 0; i < tu_scaled(200, 20); i++) {
+		fltport_conn *c;
+		uint32_t status = 0;
+		int rc, want = i + 1;
+
+		atomic_store(&reject_next, 1);
+		rc = fltport_connect(name, NULL, 0, 0, 10 * SEC, &c, &status);
+		cr_assert_eq(rc, -ECONNREFUSED, "round %d", i);
+		rc = fltport_connect(name, NULL, 0, 0, 10 * SEC, &c, NULL);
+		cr_assert_eq(rc, 0, "round %d: %s", i, fltport_strerror(rc));
+		fltport_close(c);
+		cr_assert(tu_wait_until(disconnected, &want, 10000));
+	}
+	fltport_server_destroy(srv);
+}
