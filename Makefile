@@ -3,12 +3,18 @@
 #
 #   make                  install missing dependencies, configure build/, build
 #   make test             build, then run the whole ctest suite
-#   make demo             build the library and the demo, then run it (filter + service)
-#   make bench            build fltport-bench and run it (~60 s; BENCH_ARGS=--quick for ~10 s)
+#   make demo             build the scanner and run its demo (as root; else the port-only demo)
+#   make bench            install the bench packages, build fltport-bench, run it (~2 min;
+#                         BENCH_ARGS=--quick for ~30 s); JSON in $(BUILD)/bench.json
+#   make bench-chart      docs/benchmarks.png from BENCH_JSON (one or more runs' JSON files)
 #   make install          cmake --install into $(PREFIX) (default /usr/local)
 #   make asan / tsan      sanitizer builds in build-asan/ and build-tsan/
 #   make format-check     clang-format --dry-run over the sources (skipped without clang-format)
-#   make fuzz             libFuzzer on the frame decoder for FUZZ_SECONDS (default 60)
+#   make fuzz             the four libFuzzer targets for FUZZ_SECONDS each (default 60): the
+#                         frame decoder, a server port, a client connection, the Windows layer
+#   make fuzz-server      one of them (fuzz-frame, fuzz-server, fuzz-client, fuzz-win); corpora
+#                         in build-fuzz/corpus-<target>/, crashes in build-fuzz/ (docs/TESTING.md)
+#   make soak             filters and services under random kills for SOAK_SECONDS (default 300)
 #   make clean            remove every build directory
 
 BUILD ?= build
@@ -23,8 +29,13 @@ MAKEFLAGS += --no-print-directory
 
 FUZZ_SECONDS ?= 60
 BENCH_ARGS ?=
+BENCH_JSON ?= $(BUILD)/bench.json
+BENCH_CHART ?= docs/benchmarks.png
+SOAK_SECONDS ?= 300
+SOAK_ARGS ?=
 
-.PHONY: all configure deps test install demo bench format-check clean asan tsan fuzz
+.PHONY: all configure deps test install demo bench bench-chart format-check clean asan tsan fuzz soak
+.PHONY: fuzz-build fuzz-seeds fuzz-frame fuzz-server fuzz-client fuzz-win
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
@@ -42,14 +53,35 @@ install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 # Only what the demo needs: a test that does not compile must not hide the demo.
+# The scanner demo (samples/scanner/demo.c); not root, it runs the port-only
+# fltport-demo instead and says what needs root.
 demo: configure
-	$(CMAKE) --build $(BUILD) -j $(JOBS) --target fltport-demo
-	$(BUILD)/fltport-demo
+	$(CMAKE) --build $(BUILD) -j $(JOBS) --target fltport-demo fltport-scanner fltport-scanuser \
+		fltport-scanner-demo
+	$(BUILD)/bin/fltport-scanner-demo
 
-# Benchmark: fltport against raw socketpair baselines, in one run (bench/README.md).
+# Benchmark: fltport against raw socketpair and futex baselines, nng and ZeroMQ, in one run
+# (bench/README.md).  Its packages (deps.sh --bench) are not needed by `make test`; cmake runs
+# again so that a build directory configured before they were installed finds them.
 bench: configure
+	@bash scripts/deps.sh --bench || echo "make bench: going on; rows that need them are skipped" >&2
+	@$(CMAKE) -S . -B $(BUILD) > /dev/null
 	$(CMAKE) --build $(BUILD) -j $(JOBS) --target fltport-bench
-	$(BUILD)/bench/fltport-bench $(BENCH_ARGS)
+	$(BUILD)/bench/fltport-bench --json $(BENCH_JSON) $(BENCH_ARGS)
+
+# The chart of docs/BENCHMARKS.md: BENCH_JSON="pinned.json unpinned.json" puts runs side by side.
+bench-chart:
+	@bash scripts/deps.sh --bench
+	@mkdir -p $(BUILD)
+	python3 bench/benchjson.py chart-data $(BENCH_JSON) > $(BUILD)/bench-chart.dat
+	gnuplot -e "datafile='$(BUILD)/bench-chart.dat'; outfile='$(BENCH_CHART)'; \
+		nsets=$(words $(BENCH_JSON))" bench/chart.gp
+	@echo "chart: $(BENCH_CHART)"
+
+# Soak: not part of `make test` (docs/TESTING.md, "Soak"); SOAK_ARGS=--seed N replays a run.
+soak: configure
+	$(CMAKE) --build $(BUILD) -j $(JOBS) --target fltport-soak
+	$(BUILD)/tests/soak/fltport-soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 asan: deps
 	$(CMAKE) -S . -B build-asan -DFLTPORT_SANITIZE=address
@@ -65,11 +97,57 @@ format-check:
 		if [ -n "$$files" ]; then clang-format --dry-run --Werror $$files; fi; \
 	fi
 
-fuzz: deps
-	@mkdir -p build-fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
-		tests/fuzz/fuzz_frame.c src/core/frame.c -o build-fuzz/fuzz_frame
-	build-fuzz/fuzz_frame -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus
+# Fuzzing (docs/TESTING.md, "Fuzzing"): each target compiles the library
+# sources it needs directly, with libFuzzer, ASan and UBSan.  FUZZ_ARGS adds
+# libFuzzer flags (e.g. FUZZ_ARGS=-runs=100000).
+FUZZ_CC ?= clang
+FUZZ_ARGS ?=
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -pthread -Iinclude -Isrc -Itests/fuzz \
+	-Itests/common
+FUZZ_LIB := $(wildcard src/core/*.c src/transport/*.c src/server/*.c src/client/*.c)
+FUZZ_WIN_LIB := $(wildcard src/compat/*.c)
+FUZZ_HDRS := $(wildcard include/fltport/*.h include/fltport/win/*.h src/*/*.h tests/fuzz/*.h) \
+	tests/common/rawwire.h
+FUZZ_UTIL := tests/fuzz/fuzz_util.c tests/common/rawwire.c
+FUZZ_TARGETS := frame server client win
+
+fuzz: fuzz-frame fuzz-server fuzz-client fuzz-win
+
+fuzz-build: $(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS)) fuzz-seeds
+
+build-fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c src/core/frame.c $(FUZZ_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/fuzz_frame.c src/core/frame.c -o $@
+
+build-fuzz/fuzz_server build-fuzz/fuzz_client: build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c \
+		$(FUZZ_UTIL) $(FUZZ_LIB) $(FUZZ_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_UTIL) $(FUZZ_LIB) -o $@
+
+build-fuzz/fuzz_win: tests/fuzz/fuzz_win.c $(FUZZ_UTIL) $(FUZZ_LIB) $(FUZZ_WIN_LIB) $(FUZZ_HDRS) \
+		| deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iinclude/fltport/win $< $(FUZZ_UTIL) $(FUZZ_LIB) $(FUZZ_WIN_LIB) \
+		-o $@
+
+# Seed corpora written with the real frame encoder (tests/fuzz/fuzz_seeds.c).
+build-fuzz/fuzz_seeds: tests/fuzz/fuzz_seeds.c src/core/frame.c $(FUZZ_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -g -Wall -Wextra -D_GNU_SOURCE -Iinclude -Isrc -Itests/fuzz \
+		tests/fuzz/fuzz_seeds.c src/core/frame.c -o $@
+
+# ... and the inputs that once failed (tests/fuzz/crashers/<target>-*), as regression inputs.
+fuzz-seeds: build-fuzz/fuzz_seeds
+	@mkdir -p $(addprefix build-fuzz/corpus-,$(FUZZ_TARGETS))
+	build-fuzz/fuzz_seeds build-fuzz/corpus-server build-fuzz/corpus-client build-fuzz/corpus-win
+	@for t in $(FUZZ_TARGETS); do for f in tests/fuzz/crashers/$$t-*; do \
+		if [ -f "$$f" ]; then cp "$$f" build-fuzz/corpus-$$t/; fi; done; done
+
+# -timeout: the harnesses bound each of their own waits to 10 s; 60 s is a hang.
+fuzz-frame fuzz-server fuzz-client fuzz-win: fuzz-%: build-fuzz/fuzz_% fuzz-seeds
+	build-fuzz/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -timeout=60 \
+		-artifact_prefix=build-fuzz/$*- $(FUZZ_ARGS) build-fuzz/corpus-$*
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

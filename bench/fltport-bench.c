@@ -11,10 +11,19 @@
  *   fp-send-reply      fltport_send with reply (filter) → fltport_get + fltport_reply
  *                      (service), 64 B each way
  *   fp-send-noreply    fltport_send without reply: completes when the service takes it
+ *   nng-reqrep         nng REQ/REP over ipc:// (reqrep.c), 64 B each way
+ *   zmq-reqrep         ZeroMQ REQ/REP over ipc:// (reqrep.c), 64 B each way
+ *   raw-futex          64-byte ping-pong through a shared mapping, FUTEX_WAIT/FUTEX_WAKE
+ *                      on a word (futex.c): the floor for cross-process wake-ups (baseline)
+ *   shm-request        fp-request on the shared-memory transport (skipped until the
+ *   shm-send-reply     library has it: transport_unavailable() decides)
+ *   …-4k               the same with 4 KiB each way (raw-pingpong-4k, raw-futex-4k are
+ *                      the baselines)
  *   raw-4x4            4 threads, each ping-ponging on its own socketpair with one of
- *                      4 echo threads in the peer (baseline)
+ *                      4 echo threads in the peer (baseline); raw-futex-4x4 likewise
  *   fp-send-reply-4x4  4 sender threads on one client port, 4 reader threads on the
- *                      connection in the service
+ *                      connection in the service; fp-request-4x4: 4 requesting threads
+ *                      on one connection; nng/zmq-reqrep-4x4: 4 requesters (reqrep.h)
  *   raw-1mib           1 MiB over a socketpair in 16 datagrams of 64 KiB, then a
  *                      64-byte acknowledgement (baseline)
  *   fp-1mib            fltport_send of 1 MiB with a 64-byte reply
@@ -43,9 +52,14 @@
  * csw/op = CPU time and context switches of both processes (getrusage,
  * warm-up included) per iteration.  ratio = baseline ops/s ÷ row ops/s,
  * i.e. time per operation relative to the baseline (1.15 = 15 % slower).
+ * mallocs/op = malloc/calloc/realloc calls in all processes of the row
+ * during the measured iterations, per iteration (alloc_count.h).
+ * --json FILE writes every row and the targets as JSON.
  *
  * Exits non-zero if any fltport call (or any baseline system call) fails.
  * Uses only the public API in <fltport/port.h> and <fltport/filter.h>.
+ * Other modules: e2e.c (end-to-end rows), futex.c (raw-futex), reqrep.c
+ * (nng, ZeroMQ), alloc_count.c (the allocation counter).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -53,13 +67,19 @@
 
 #include <fltport/port.h>
 
+#include "alloc_count.h"
 #include "e2e.h"
+#include "futex.h"
+#include "reqrep.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -76,6 +96,7 @@
 
 #define PORT_NAME "\\BenchPort"
 #define MSG_SIZE 64u
+#define MSG_4K 4096u
 #define LARGE_SIZE (1u << 20)
 #define RAW_CHUNK (64u << 10) /* raw 1 MiB: SEQPACKET datagrams of this size */
 #define MT_THREADS 4u
@@ -88,6 +109,7 @@
 #define MAX_PEERS 2                      /* peer processes alive at once */
 #define STOP_MSG "STOP"
 #define STOP_LEN 4u
+#define MALLOC_ZERO 0.01 /* mallocs/op below this is "0 per message" (boundary ops) */
 
 struct opts {
 	int64_t warm_ns;
@@ -95,6 +117,7 @@ struct opts {
 	int64_t large_run_ns;
 	int64_t e2e_run_ns;
 	bool quick;
+	const char *json_path; /* --json FILE, or NULL */
 };
 
 static struct opts opt = {
@@ -110,6 +133,21 @@ static bool is_peer;
 static volatile sig_atomic_t peers[MAX_PEERS]; /* running peers' pids; 0 = free slot */
 static char bench_dir[64];                     /* private FLTPORT_DIR, or "" */
 static fltport_server *bench_srv;
+static char ipc_dir[64]; /* private directory of the ipc:// sockets, or "" */
+static char ipc_paths[REQREP_PATHS_MAX][128];
+static int ipc_npaths;
+static int alloc_fd = -1; /* the shared allocation counter, for the peers */
+
+/* Remove the ipc:// socket files and their directory.  Async-signal-safe. */
+static void ipc_dir_remove(void)
+{
+	if (!ipc_dir[0])
+		return;
+	for (int i = 0; i < ipc_npaths; i++)
+		unlink(ipc_paths[i]);
+	rmdir(ipc_dir);
+	ipc_dir[0] = '\0';
+}
 
 /* SIGKILL every running peer.  Async-signal-safe. */
 static void kill_peers(void)
@@ -150,6 +188,7 @@ static void fail(const char *fmt, ...)
 		if (bench_srv)
 			fltport_server_close(bench_srv); /* removes the socket file */
 		e2e_fs_abort();
+		ipc_dir_remove();
 		if (bench_dir[0])
 			rmdir(bench_dir);
 	}
@@ -164,6 +203,8 @@ static void on_alarm(int sig)
 	(void)sig;
 	kill_peers();
 	e2e_fs_abort();
+	if (!is_peer)
+		ipc_dir_remove();
 	rc = write(STDERR_FILENO, me, strlen(me));
 	rc = write(STDERR_FILENO, text, sizeof(text) - 1);
 	(void)rc;
@@ -187,6 +228,8 @@ struct result {
 	double ops_per_s;
 	double median_us;
 	double p99_us;
+	uint64_t allocs; /* allocation calls, all processes, measured iterations */
+	bool allocs_ok;  /* allocations were counted (alloc_count_active()) */
 };
 
 /* One timing thread: runs op() until end_ns, recording iterations that
@@ -201,6 +244,8 @@ struct timed {
 	size_t n;
 	uint64_t all_ops;
 	int64_t last_ns; /* end of the last measured iteration */
+	uint64_t alloc0; /* allocation count before the first measured iteration */
+	uint64_t alloc1; /* and after the last one */
 	int err;
 };
 
@@ -214,6 +259,8 @@ static void *timed_run(void *arg)
 
 		if (t1 >= t->end_ns || t->n == MAX_SAMPLES)
 			break;
+		if (t1 >= t->start_ns && !t->n)
+			t->alloc0 = alloc_count();
 		rc = t->op(t->arg);
 		t2 = now_ns();
 		if (rc < 0) {
@@ -226,6 +273,7 @@ static void *timed_run(void *arg)
 
 			t->samples[t->n++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 			t->last_ns = t2;
+			t->alloc1 = alloc_count();
 		}
 	}
 	return NULL;
@@ -248,6 +296,7 @@ static void measure(int (*op)(void *), void *const args[], unsigned n, const cha
 	int64_t start = now_ns() + opt.warm_ns, last = start;
 	uint32_t *all;
 	size_t total = 0, k = 0;
+	uint64_t alloc0 = UINT64_MAX, alloc1 = 0;
 
 	if (n > MT_THREADS)
 		fail("measure: %u threads", n);
@@ -283,6 +332,11 @@ static void measure(int (*op)(void *), void *const args[], unsigned n, const cha
 		res->all_ops += t[i].all_ops;
 		if (t[i].last_ns > last)
 			last = t[i].last_ns;
+		/* The counter is monotonic: the union of the threads' windows. */
+		if (t[i].n && t[i].alloc0 < alloc0)
+			alloc0 = t[i].alloc0;
+		if (t[i].n && t[i].alloc1 > alloc1)
+			alloc1 = t[i].alloc1;
 	}
 	if (!total)
 		fail("%s: no iteration completed in the measured time", what);
@@ -299,6 +353,8 @@ static void measure(int (*op)(void *), void *const args[], unsigned n, const cha
 	res->ops_per_s = (double)total * NS_PER_SEC / (double)(last - start);
 	res->median_us = all[total / 2] / 1000.0;
 	res->p99_us = all[(total * 99 + 99) / 100 - 1] / 1000.0;
+	res->allocs = alloc1 - alloc0;
+	res->allocs_ok = alloc_count_active();
 	free(all);
 }
 
@@ -308,7 +364,8 @@ static void measure(int (*op)(void *), void *const args[], unsigned n, const cha
 
 struct raw_ctx {
 	int fd;
-	unsigned char *buf; /* LARGE_SIZE bytes for the 1 MiB row, else MSG_SIZE */
+	size_t len;         /* message bytes (ping-pong rows) */
+	unsigned char *buf; /* LARGE_SIZE bytes for the 1 MiB row, else len */
 	unsigned char ack[RAW_CHUNK];
 };
 
@@ -343,9 +400,40 @@ static int raw_recv(int fd, void *buf, size_t cap, size_t len)
 static int op_raw_pingpong(void *arg)
 {
 	struct raw_ctx *c = arg;
-	int rc = raw_send(c->fd, c->buf, MSG_SIZE);
+	int rc = raw_send(c->fd, c->buf, c->len);
 
-	return rc ? rc : raw_recv(c->fd, c->ack, sizeof(c->ack), MSG_SIZE);
+	return rc ? rc : raw_recv(c->fd, c->ack, sizeof(c->ack), c->len);
+}
+
+/* raw-futex: one round trip through the shared mapping. */
+struct futex_ctx {
+	struct futex_pair *pair;
+	size_t len;
+	unsigned char msg[FUTEX_MSG_MAX];
+	unsigned char reply[FUTEX_MSG_MAX];
+};
+
+static int op_futex(void *arg)
+{
+	struct futex_ctx *c = arg;
+
+	return futex_roundtrip(c->pair, c->msg, c->reply, c->len, OP_TIMEOUT_NS);
+}
+
+/* nng-reqrep, zmq-reqrep: one REQ/REP round trip by requester `thread`. */
+struct reqrep_ctx {
+	struct reqrep_client *client;
+	unsigned thread;
+	size_t len;
+	unsigned char msg[MSG_4K];
+	unsigned char reply[MSG_4K];
+};
+
+static int op_reqrep(void *arg)
+{
+	struct reqrep_ctx *c = arg;
+
+	return reqrep_roundtrip(c->client, c->thread, c->msg, c->reply, c->len);
 }
 
 static int op_raw_large(void *arg)
@@ -371,8 +459,15 @@ struct fp_ctx {
 	unsigned char *buf;     /* what is sent: len bytes */
 	size_t len;
 	bool want_reply;
-	unsigned char reply[MSG_SIZE];
+	size_t reply_cap; /* reply capacity = the reply expected (reply_size(len)) */
+	unsigned char reply[MSG_4K];
 };
+
+/* The reply to a message of `len` bytes: an echo up to 4 KiB, else 64 B. */
+static size_t reply_size(size_t len)
+{
+	return len <= MSG_4K ? len : MSG_SIZE;
+}
 
 static int op_fp_request(void *arg)
 {
@@ -381,17 +476,17 @@ static int op_fp_request(void *arg)
 	uint32_t status = 1;
 	int rc;
 
-	rc = fltport_request(c->conn, c->buf, c->len, NULL, 0, c->reply, sizeof(c->reply), &out_len,
+	rc = fltport_request(c->conn, c->buf, c->len, NULL, 0, c->reply, c->reply_cap, &out_len,
 			     &status, OP_TIMEOUT_NS);
 	if (rc)
 		return rc;
-	return out_len == MSG_SIZE && status == 0 ? 0 : -EIO;
+	return out_len == c->reply_cap && status == 0 ? 0 : -EIO;
 }
 
 static int op_fp_send(void *arg)
 {
 	struct fp_ctx *c = arg;
-	size_t reply_len = sizeof(c->reply);
+	size_t reply_len = c->reply_cap;
 	uint32_t status = 1;
 	int rc;
 
@@ -402,7 +497,7 @@ static int op_fp_send(void *arg)
 			  OP_TIMEOUT_NS);
 	if (rc)
 		return rc;
-	return reply_len == MSG_SIZE && status == 0 ? 0 : -EIO;
+	return reply_len == c->reply_cap && status == 0 ? 0 : -EIO;
 }
 
 /* ------------------------------------------------------------------ */
@@ -494,12 +589,49 @@ static int peer_sink(int argc, char **argv)
 	}
 }
 
-static fltport_conn *peer_connect(void)
+/* The transport a fltport row measures. */
+enum transport { TRANSPORT_SOCKET, TRANSPORT_SHM };
+
+static const char *const transport_names[] = { "socket", "shm" };
+
+static enum transport transport_arg(const char *s)
+{
+	if (!strcmp(s, transport_names[TRANSPORT_SHM]))
+		return TRANSPORT_SHM;
+	if (strcmp(s, transport_names[TRANSPORT_SOCKET]))
+		fail("unknown transport \"%s\"", s);
+	return TRANSPORT_SOCKET;
+}
+
+/*
+ * The one place that decides whether a transport can be measured, and how
+ * fltport_connect() asks for it: NULL and *connect_flags, or the reason the
+ * rows of that transport are skipped.  Both the coordinator (to skip a row)
+ * and the peers (to connect) call it.  The socket transport always runs.
+ * The shared-memory transport (issue 9, item 4) is negotiated at connect;
+ * when the library has it, probe for it here at run time (a feature query
+ * or a trial connect, never a version check) and return the flag that
+ * requests it — the shm-* rows then run through the same code as fp-*.
+ */
+static const char *transport_unavailable(enum transport tr, unsigned *connect_flags)
+{
+	*connect_flags = 0;
+	if (tr == TRANSPORT_SOCKET)
+		return NULL;
+	return "shared-memory transport not built yet";
+}
+
+static fltport_conn *peer_connect(enum transport tr)
 {
 	fltport_conn *conn;
 	uint32_t status = 0;
-	int rc = fltport_connect(PORT_NAME, NULL, 0, 0, OP_TIMEOUT_NS, &conn, &status);
+	unsigned flags;
+	const char *why = transport_unavailable(tr, &flags);
+	int rc;
 
+	if (why)
+		fail("%s transport: %s", transport_names[tr], why);
+	rc = fltport_connect(PORT_NAME, NULL, 0, flags, OP_TIMEOUT_NS, &conn, &status);
 	if (rc)
 		fail("fltport_connect: %s (status %#x)", fltport_strerror(rc), status);
 	return conn;
@@ -524,24 +656,37 @@ static void send_result(int resfd, const struct result *res, const char *role)
 	close(resfd);
 }
 
-/* request: time fltport_request for WARM_NS + RUN_NS, write the result to RESFD. */
+/* request: NTHREADS threads on one connection time fltport_request of LEN
+ * bytes (≤ 4 KiB, echoed back) for WARM_NS + RUN_NS; the result to RESFD. */
 static int peer_request(int argc, char **argv)
 {
-	unsigned char in[MSG_SIZE];
-	struct fp_ctx c = { .buf = in, .len = sizeof(in) };
-	void *args[1] = { &c };
+	static unsigned char in[MSG_4K];
+	static struct fp_ctx c[MT_THREADS];
+	void *args[MT_THREADS];
 	struct result res;
+	fltport_conn *conn;
 	int64_t run_ns;
+	unsigned n;
+	size_t len;
 	int resfd;
 
-	if (argc != 3)
-		fail("request: WARM_NS RUN_NS RESFD");
-	run_ns = timing_args(argv, &resfd);
+	if (argc != 6)
+		fail("request: NTHREADS LEN TRANSPORT WARM_NS RUN_NS RESFD");
+	n = (unsigned)arg_long(argv[0]);
+	len = (size_t)arg_long(argv[1]);
+	if (n < 1 || n > MT_THREADS || len > MSG_4K)
+		fail("request: bad arguments");
+	run_ns = timing_args(argv + 3, &resfd);
 	memset(in, 'q', sizeof(in));
-	c.conn = peer_connect();
-	measure(op_fp_request, args, 1, "fltport_request", run_ns, &res);
+	conn = peer_connect(transport_arg(argv[2]));
+	for (unsigned i = 0; i < n; i++) {
+		c[i] = (struct fp_ctx){ .conn = conn, .buf = in, .len = len };
+		c[i].reply_cap = reply_size(len);
+		args[i] = &c[i];
+	}
+	measure(op_fp_request, args, n, "fltport_request", run_ns, &res);
 	send_result(resfd, &res, "request");
-	fltport_close(c.conn);
+	fltport_close(conn);
 	return 0;
 }
 
@@ -588,14 +733,15 @@ static void *reader_thread(void *arg)
 			return NULL;
 		if (!msg.wants_reply)
 			continue;
-		len = msg.reply_cap < MSG_SIZE ? msg.reply_cap : MSG_SIZE;
+		len = msg.reply_cap < msg.len ? msg.reply_cap : msg.len; /* an echo */
 		rc = fltport_reply(rd->conn, msg.id, 0, rd->buf, len);
 		if (rc)
 			fail("fltport_reply: %s", fltport_strerror(rc));
 	}
 }
 
-/* reader: NTHREADS threads in fltport_get/fltport_reply with CAP-byte buffers. */
+/* reader: NTHREADS threads in fltport_get/fltport_reply with CAP-byte
+ * buffers, on one connection of TRANSPORT. */
 static int peer_reader(int argc, char **argv)
 {
 	struct reader rd[MT_THREADS];
@@ -604,13 +750,13 @@ static int peer_reader(int argc, char **argv)
 	unsigned n;
 	size_t cap;
 
-	if (argc != 2)
-		fail("reader: NTHREADS CAP");
+	if (argc != 3)
+		fail("reader: NTHREADS CAP TRANSPORT");
 	n = (unsigned)arg_long(argv[0]);
 	cap = (size_t)arg_long(argv[1]);
 	if (n < 1 || n > MT_THREADS || cap < MSG_SIZE)
 		fail("reader: bad arguments");
-	conn = peer_connect();
+	conn = peer_connect(transport_arg(argv[2]));
 	for (unsigned i = 0; i < n; i++) {
 		int rc;
 
@@ -631,14 +777,98 @@ static int peer_reader(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * A serving peer is ready: say so on CTLFD (one byte), then wait for the
+ * coordinator to close its end, and exit at once — the serving threads are
+ * blocked in their library, which is never torn down under them.
+ */
+static void __attribute__((noreturn)) serve_until_eof(int ctlfd)
+{
+	char byte = 'R', junk[16];
+	ssize_t n;
+
+	if (write(ctlfd, &byte, 1) != 1)
+		fail("ready: %s", strerror(errno));
+	do
+		n = read(ctlfd, junk, sizeof(junk));
+	while (n > 0 || (n < 0 && errno == EINTR));
+	fflush(stdout);
+	fflush(stderr);
+	_exit(0);
+}
+
+/* futex-echo FD NPAIRS CTLFD: echo on the first NPAIRS pair areas of the
+ * raw-futex mapping FD, one thread each. */
+static void *futex_echo_thread(void *arg)
+{
+	static _Thread_local unsigned char buf[FUTEX_MSG_MAX];
+	int rc = futex_echo(arg, buf);
+
+	fail("futex echo: %s", strerror(-rc));
+}
+
+static int peer_futex_echo(int argc, char **argv)
+{
+	struct futex_pair *pairs;
+	unsigned n;
+	int rc;
+
+	if (argc != 3)
+		fail("futex-echo: FD NPAIRS CTLFD");
+	n = (unsigned)arg_long(argv[1]);
+	if (n < 1 || n > FUTEX_PAIRS_MAX)
+		fail("futex-echo: 1 to %u pairs", FUTEX_PAIRS_MAX);
+	rc = futex_area_map((int)arg_long(argv[0]), &pairs);
+	if (rc)
+		fail("futex-echo: mmap: %s", strerror(-rc));
+	for (unsigned i = 0; i < n; i++) {
+		pthread_t tid;
+
+		rc = pthread_create(&tid, NULL, futex_echo_thread, &pairs[i]);
+		if (rc)
+			fail("pthread_create: %s", strerror(rc));
+	}
+	serve_until_eof((int)arg_long(argv[2]));
+}
+
+static void reqrep_died(const char *what, const char *text)
+{
+	fail("%s: %s", what, text);
+}
+
+/* reqrep-echo KIND DIR NTHREADS CAP CTLFD: the REP side of nng or zmq. */
+static int peer_reqrep_echo(int argc, char **argv)
+{
+	enum reqrep_kind kind;
+	int rc;
+
+	if (argc != 5)
+		fail("reqrep-echo: KIND DIR NTHREADS CAP CTLFD");
+	kind = !strcmp(argv[0], reqrep_name(REQREP_NNG)) ? REQREP_NNG : REQREP_ZMQ;
+	rc = reqrep_serve(kind, argv[1], (unsigned)arg_long(argv[2]), (size_t)arg_long(argv[3]),
+			  reqrep_died);
+	if (rc)
+		fail("%s REP: %s (%s)", argv[0], strerror(-rc), reqrep_last_error());
+	serve_until_eof((int)arg_long(argv[4]));
+}
+
 static int peer_main(int argc, char **argv)
 {
 	const char *role = argv[0];
+	int rc;
 
 	is_peer = true;
 	me = "fltport-bench peer";
 	signal(SIGALRM, on_alarm);
 	alarm(120); /* no row lasts this long; the coordinator's own watchdog is tighter */
+	rc = alloc_count_attach();
+	if (rc)
+		fail("allocation counter: %s", strerror(-rc));
+	alloc_count_active();
+	if (!strcmp(role, "futex-echo"))
+		return peer_futex_echo(argc - 1, argv + 1);
+	if (!strcmp(role, "reqrep-echo"))
+		return peer_reqrep_echo(argc - 1, argv + 1);
 	if (!strcmp(role, "echo"))
 		return peer_echo(argc - 1, argv + 1);
 	if (!strcmp(role, "sink"))
@@ -658,7 +888,8 @@ static int peer_main(int argc, char **argv)
 
 /*
  * fork + exec of this binary as "--peer args...".  `keep` lists the fds
- * (created O_CLOEXEC) that the peer inherits.  Only async-signal-safe calls
+ * (created O_CLOEXEC) that the peer inherits, besides the allocation
+ * counter's (found through $ALLOC_COUNT_ENV).  Only async-signal-safe calls
  * between fork and exec: this process has threads.
  */
 static pid_t spawn_peer(const char *const args[], const int *keep, unsigned nkeep)
@@ -686,6 +917,8 @@ static pid_t spawn_peer(const char *const args[], const int *keep, unsigned nkee
 		for (unsigned i = 0; i < nkeep; i++)
 			if (fcntl(keep[i], F_SETFD, 0) < 0)
 				_exit(127);
+		if (alloc_fd >= 0 && fcntl(alloc_fd, F_SETFD, 0) < 0)
+			_exit(127);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 			_exit(127);
 		execv("/proc/self/exe", argv);
@@ -719,12 +952,13 @@ static void fmt_num(char *buf, size_t cap, long long v)
 	snprintf(buf, cap, "%lld", v);
 }
 
-/* Start a peer that times its own loop: "ROLE [ARG] WARM_NS RUN_NS RESFD"
- * (ARG may be NULL).  *resfd gets the read end of its result pipe. */
-static pid_t spawn_timing_peer(const char *role, const char *arg, int64_t run_ns, int *resfd)
+/* Start a peer that times its own loop: "ROLE ARGS... WARM_NS RUN_NS RESFD"
+ * (role_args: ROLE and its arguments, NULL-terminated, at most 8).  *resfd
+ * gets the read end of its result pipe. */
+static pid_t spawn_timing_peer(const char *const role_args[], int64_t run_ns, int *resfd)
 {
 	char warm[24], run[24], fdarg[16];
-	const char *args[6];
+	const char *args[12];
 	unsigned a = 0;
 	int pfd[2];
 	pid_t pid;
@@ -734,9 +968,8 @@ static pid_t spawn_timing_peer(const char *role, const char *arg, int64_t run_ns
 	fmt_num(warm, sizeof(warm), opt.warm_ns);
 	fmt_num(run, sizeof(run), run_ns);
 	fmt_num(fdarg, sizeof(fdarg), pfd[1]);
-	args[a++] = role;
-	if (arg)
-		args[a++] = arg;
+	for (; *role_args && a < 8; role_args++)
+		args[a++] = *role_args;
 	args[a++] = warm;
 	args[a++] = run;
 	args[a++] = fdarg;
@@ -757,6 +990,49 @@ static void collect_timing(pid_t pid, int resfd, struct result *res)
 	if (n != (ssize_t)sizeof(*res))
 		fail("no result from peer %ld", (long)pid);
 	close(resfd);
+}
+
+/*
+ * Start a serving peer: "ROLE ARGS... CTLFD" (role_args NULL-terminated, at
+ * most 8), inheriting `keep` too.  Returns once it said it is ready (it
+ * listens / waits for work); *ctl is the control socket: closing it ends
+ * the peer (end_serving_peer).
+ */
+static pid_t spawn_serving_peer(const char *const role_args[], const int *keep, unsigned nkeep,
+				int *ctl)
+{
+	const char *args[12];
+	int fds[MT_THREADS + 1], sv[2];
+	struct pollfd pfd;
+	char fdarg[16], byte;
+	unsigned a = 0;
+	pid_t pid;
+
+	if (nkeep > MT_THREADS)
+		fail("spawn_serving_peer: %u fds", nkeep);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		fail("socketpair: %s", strerror(errno));
+	for (; *role_args && a < 8; role_args++)
+		args[a++] = *role_args;
+	fmt_num(fdarg, sizeof(fdarg), sv[1]);
+	args[a++] = fdarg;
+	args[a] = NULL;
+	if (nkeep)
+		memcpy(fds, keep, nkeep * sizeof(int));
+	fds[nkeep] = sv[1];
+	pid = spawn_peer(args, fds, nkeep + 1);
+	close(sv[1]);
+	pfd = (struct pollfd){ .fd = sv[0], .events = POLLIN };
+	if (poll(&pfd, 1, STEP_TIMEOUT_S * 1000) != 1 || read(sv[0], &byte, 1) != 1)
+		fail("peer %s did not start within %d s", args[0], STEP_TIMEOUT_S);
+	*ctl = sv[0];
+	return pid;
+}
+
+static void end_serving_peer(pid_t pid, int ctl)
+{
+	close(ctl);
+	wait_peer(pid);
 }
 
 /* ------------------------------------------------------------------ */
@@ -872,10 +1148,10 @@ static void server_start(void)
 
 /* Start a service peer: `nread` threads in fltport_get + fltport_reply with
  * `cap`-byte buffers, on one connection.  *client gets its client port. */
-static pid_t spawn_readers(unsigned nread, size_t cap, fltport_client **client)
+static pid_t spawn_readers(unsigned nread, size_t cap, enum transport tr, fltport_client **client)
 {
 	char nthr[16], capa[24];
-	const char *args[4] = { "reader", nthr, capa, NULL };
+	const char *args[5] = { "reader", nthr, capa, transport_names[tr], NULL };
 	pid_t pid;
 
 	fmt_num(nthr, sizeof(nthr), nread);
@@ -904,13 +1180,34 @@ static void stop_readers(fltport_client *client, unsigned nread, pid_t pid)
 /* Rows                                                                 */
 /* ------------------------------------------------------------------ */
 
+/* Rows run in this order, each fltport row after its baseline (the e2e rows
+ * excepted: run_e2e_rows() has their order). */
 enum {
 	ROW_RAW_PP,
 	ROW_FP_REQUEST,
 	ROW_FP_SEND_REPLY,
 	ROW_FP_SEND_NOREPLY,
+	ROW_NNG,
+	ROW_ZMQ,
+	ROW_RAW_FUTEX,
+	ROW_SHM_REQUEST,
+	ROW_SHM_SEND_REPLY,
+	ROW_RAW_PP_4K,
+	ROW_FP_REQUEST_4K,
+	ROW_FP_SEND_REPLY_4K,
+	ROW_NNG_4K,
+	ROW_ZMQ_4K,
+	ROW_RAW_FUTEX_4K,
+	ROW_SHM_REQUEST_4K,
+	ROW_SHM_SEND_REPLY_4K,
 	ROW_RAW_MT,
 	ROW_FP_MT,
+	ROW_FP_REQUEST_MT,
+	ROW_NNG_MT,
+	ROW_ZMQ_MT,
+	ROW_RAW_FUTEX_MT,
+	ROW_SHM_REQUEST_MT,
+	ROW_SHM_SEND_REPLY_MT,
 	ROW_RAW_LARGE,
 	ROW_FP_LARGE,
 	ROW_E2E_BARE,
@@ -921,13 +1218,29 @@ enum {
 	NROWS
 };
 
+/* What a row runs (run_row()). */
+enum row_kind {
+	K_RAW,             /* socketpair ping-pong, or raw-1mib when bytes > 4 KiB */
+	K_FUTEX,           /* raw-futex */
+	K_FP_REQUEST,      /* fltport_request, timed in the peer */
+	K_FP_SEND,         /* fltport_send with reply → get + reply */
+	K_FP_SEND_NOREPLY, /* fltport_send without reply */
+	K_NNG,
+	K_ZMQ,
+	K_E2E,
+};
+
 struct row {
 	const char *name;  /* RESULT name= */
 	const char *label; /* table text */
 	int base;          /* baseline row, or -1 for a baseline */
-	size_t bytes;      /* payload per operation, for MiB/s */
+	size_t bytes;      /* payload per operation, each way */
 	bool e2e;          /* an end-to-end row (--e2e) */
+	enum row_kind kind;
+	unsigned threads;  /* per side */
+	enum transport tr; /* fltport rows */
 	bool run;          /* selected (all but e2e by default; see --only, --e2e) */
+	const char *skip;  /* selected but not measured: why */
 	struct result r;
 	double cpu_us_per_op;
 	double csw_per_op;
@@ -936,25 +1249,83 @@ struct row {
 };
 
 static struct row rows[NROWS] = {
-	[ROW_RAW_PP] = { "raw-pingpong", "raw SEQPACKET ping-pong 64 B", -1, MSG_SIZE },
-	[ROW_FP_REQUEST] = { "fp-request", "fltport request/response 64 B", ROW_RAW_PP, MSG_SIZE },
+	[ROW_RAW_PP] = { "raw-pingpong", "raw SEQPACKET ping-pong 64 B", -1, MSG_SIZE,
+			 .kind = K_RAW },
+	[ROW_FP_REQUEST] = { "fp-request", "fltport request/response 64 B", ROW_RAW_PP, MSG_SIZE,
+			     .kind = K_FP_REQUEST },
 	[ROW_FP_SEND_REPLY] = { "fp-send-reply", "fltport send+get+reply 64 B", ROW_RAW_PP,
-				MSG_SIZE },
+				MSG_SIZE, .kind = K_FP_SEND },
 	[ROW_FP_SEND_NOREPLY] = { "fp-send-noreply", "fltport send, no reply 64 B", ROW_RAW_PP,
-				  MSG_SIZE },
-	[ROW_RAW_MT] = { "raw-4x4", "raw ping-pong, 4 thread pairs", -1, MSG_SIZE },
+				  MSG_SIZE, .kind = K_FP_SEND_NOREPLY },
+	[ROW_NNG] = { "nng-reqrep", "nng REQ/REP ipc 64 B", ROW_RAW_PP, MSG_SIZE, .kind = K_NNG },
+	[ROW_ZMQ] = { "zmq-reqrep", "ZeroMQ REQ/REP ipc 64 B", ROW_RAW_PP, MSG_SIZE,
+		      .kind = K_ZMQ },
+	[ROW_RAW_FUTEX] = { "raw-futex", "raw futex ping-pong 64 B", -1, MSG_SIZE,
+			    .kind = K_FUTEX },
+	[ROW_SHM_REQUEST] = { "shm-request", "shm request/response 64 B", ROW_RAW_FUTEX, MSG_SIZE,
+			      .kind = K_FP_REQUEST, .tr = TRANSPORT_SHM },
+	[ROW_SHM_SEND_REPLY] = { "shm-send-reply", "shm send+get+reply 64 B", ROW_RAW_FUTEX,
+				 MSG_SIZE, .kind = K_FP_SEND, .tr = TRANSPORT_SHM },
+	[ROW_RAW_PP_4K] = { "raw-pingpong-4k", "raw SEQPACKET ping-pong 4 KiB", -1, MSG_4K,
+			    .kind = K_RAW },
+	[ROW_FP_REQUEST_4K] = { "fp-request-4k", "fltport request/response 4 KiB", ROW_RAW_PP_4K,
+				MSG_4K, .kind = K_FP_REQUEST },
+	[ROW_FP_SEND_REPLY_4K] = { "fp-send-reply-4k", "fltport send+get+reply 4 KiB",
+				   ROW_RAW_PP_4K, MSG_4K, .kind = K_FP_SEND },
+	[ROW_NNG_4K] = { "nng-reqrep-4k", "nng REQ/REP ipc 4 KiB", ROW_RAW_PP_4K, MSG_4K,
+			 .kind = K_NNG },
+	[ROW_ZMQ_4K] = { "zmq-reqrep-4k", "ZeroMQ REQ/REP ipc 4 KiB", ROW_RAW_PP_4K, MSG_4K,
+			 .kind = K_ZMQ },
+	[ROW_RAW_FUTEX_4K] = { "raw-futex-4k", "raw futex ping-pong 4 KiB", -1, MSG_4K,
+			       .kind = K_FUTEX },
+	[ROW_SHM_REQUEST_4K] = { "shm-request-4k", "shm request/response 4 KiB", ROW_RAW_FUTEX_4K,
+				 MSG_4K, .kind = K_FP_REQUEST, .tr = TRANSPORT_SHM },
+	[ROW_SHM_SEND_REPLY_4K] = { "shm-send-reply-4k", "shm send+get+reply 4 KiB",
+				    ROW_RAW_FUTEX_4K, MSG_4K, .kind = K_FP_SEND,
+				    .tr = TRANSPORT_SHM },
+	[ROW_RAW_MT] = { "raw-4x4", "raw ping-pong, 4 thread pairs", -1, MSG_SIZE, .kind = K_RAW,
+			 .threads = MT_THREADS },
 	[ROW_FP_MT] = { "fp-send-reply-4x4", "fltport send+reply, 4x4 threads", ROW_RAW_MT,
-			MSG_SIZE },
-	[ROW_RAW_LARGE] = { "raw-1mib", "raw 1 MiB (16 x 64 KiB) + ack", -1, LARGE_SIZE },
-	[ROW_FP_LARGE] = { "fp-1mib", "fltport send 1 MiB + reply", ROW_RAW_LARGE, LARGE_SIZE },
-	[ROW_E2E_BARE] = { "e2e-bare", "e2e open+close, no listener", -1, 0, true },
-	[ROW_E2E_RAW] = { "e2e-fanotify-raw", "e2e raw fanotify listener", -1, 0, true },
-	[ROW_E2E_ALLOW] = { "e2e-engine-allow", "e2e engine, callback allows", ROW_E2E_RAW, 0,
-			    true },
+			MSG_SIZE, .kind = K_FP_SEND, .threads = MT_THREADS },
+	[ROW_FP_REQUEST_MT] = { "fp-request-4x4", "fltport request, 4 threads", ROW_RAW_MT,
+				MSG_SIZE, .kind = K_FP_REQUEST, .threads = MT_THREADS },
+	[ROW_NNG_MT] = { "nng-reqrep-4x4", "nng REQ/REP, 4x4 contexts", ROW_RAW_MT, MSG_SIZE,
+			 .kind = K_NNG, .threads = MT_THREADS },
+	[ROW_ZMQ_MT] = { "zmq-reqrep-4x4", "ZeroMQ REQ/REP, 4 socket pairs", ROW_RAW_MT, MSG_SIZE,
+			 .kind = K_ZMQ, .threads = MT_THREADS },
+	[ROW_RAW_FUTEX_MT] = { "raw-futex-4x4", "raw futex ping-pong, 4 pairs", -1, MSG_SIZE,
+			       .kind = K_FUTEX, .threads = MT_THREADS },
+	[ROW_SHM_REQUEST_MT] = { "shm-request-4x4", "shm request, 4 threads", ROW_RAW_FUTEX_MT,
+				 MSG_SIZE, .kind = K_FP_REQUEST, .threads = MT_THREADS,
+				 .tr = TRANSPORT_SHM },
+	[ROW_SHM_SEND_REPLY_MT] = { "shm-send-reply-4x4", "shm send+reply, 4x4 threads",
+				    ROW_RAW_FUTEX_MT, MSG_SIZE, .kind = K_FP_SEND,
+				    .threads = MT_THREADS, .tr = TRANSPORT_SHM },
+	[ROW_RAW_LARGE] = { "raw-1mib", "raw 1 MiB (16 x 64 KiB) + ack", -1, LARGE_SIZE,
+			    .kind = K_RAW },
+	[ROW_FP_LARGE] = { "fp-1mib", "fltport send 1 MiB + reply", ROW_RAW_LARGE, LARGE_SIZE,
+			   .kind = K_FP_SEND },
+	[ROW_E2E_BARE] = { "e2e-bare", "e2e open+close, no listener", -1, 0, true, K_E2E },
+	[ROW_E2E_RAW] = { "e2e-fanotify-raw", "e2e raw fanotify listener", -1, 0, true, K_E2E },
+	[ROW_E2E_ALLOW] = { "e2e-engine-allow", "e2e engine, callback allows", ROW_E2E_RAW, 0, true,
+			    K_E2E },
 	[ROW_E2E_PORT] = { "e2e-engine-port", "e2e engine, asks service (port)", ROW_E2E_RAW, 0,
-			   true },
-	[ROW_E2E_CACHED] = { "e2e-cached", "e2e engine, cached verdict", ROW_E2E_BARE, 0, true },
+			   true, K_E2E },
+	[ROW_E2E_CACHED] = { "e2e-cached", "e2e engine, cached verdict", ROW_E2E_BARE, 0, true,
+			     K_E2E },
 };
+
+/* A row measured by fltport (either transport), as opposed to a baseline. */
+static bool is_fltport_row(const struct row *row)
+{
+	return row->kind == K_FP_REQUEST || row->kind == K_FP_SEND ||
+	       row->kind == K_FP_SEND_NOREPLY || (row->kind == K_E2E && row->base >= 0);
+}
+
+static unsigned row_threads(const struct row *row)
+{
+	return row->threads ? row->threads : 1;
+}
 
 /* The e2e rows' tmpfs, once mounted (e2e_prepare). */
 static struct e2e_fs e2e;
@@ -1010,11 +1381,19 @@ static void row_begin(const struct row *row, int64_t run_ns, struct usage *u)
 	usage_mark(u);
 }
 
-/* Raw rows: `npairs` socketpairs, peer "echo" (or "sink" for the 1 MiB row). */
-static void run_raw(int idx, unsigned npairs, bool large)
+/* The measured time of a row: 1 MiB rows have their own. */
+static int64_t row_run_ns(const struct row *row)
+{
+	return row->bytes > MSG_4K ? opt.large_run_ns : opt.run_ns;
+}
+
+/* Raw rows: one socketpair per thread, peer "echo" (or "sink" for the 1 MiB row). */
+static void run_raw(int idx)
 {
 	struct row *row = &rows[idx];
-	int64_t run_ns = large ? opt.large_run_ns : opt.run_ns;
+	unsigned npairs = row_threads(row);
+	bool large = row->bytes > MSG_4K;
+	int64_t run_ns = row_run_ns(row);
 	struct raw_ctx *ctx[MT_THREADS];
 	void *ops_arg[MT_THREADS];
 	char fdarg[MT_THREADS][16], bytes[24];
@@ -1036,10 +1415,11 @@ static void run_raw(int idx, unsigned npairs, bool large)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 			fail("socketpair: %s", strerror(errno));
 		ctx[i] = calloc(1, sizeof(*ctx[i]));
-		if (!ctx[i] || !(ctx[i]->buf = malloc(large ? LARGE_SIZE : MSG_SIZE)))
+		if (!ctx[i] || !(ctx[i]->buf = malloc(row->bytes)))
 			fail("out of memory");
-		memset(ctx[i]->buf, 'r', large ? LARGE_SIZE : MSG_SIZE);
+		memset(ctx[i]->buf, 'r', row->bytes);
 		ctx[i]->fd = sv[0];
+		ctx[i]->len = row->bytes;
 		ops_arg[i] = ctx[i];
 		peer_fd[i] = sv[1];
 		fmt_num(fdarg[i], sizeof(fdarg[i]), sv[1]);
@@ -1062,28 +1442,114 @@ static void run_raw(int idx, unsigned npairs, bool large)
 	usage_account(row, &u);
 }
 
-/* fp-request: the peer times fltport_request and sends its result back. */
+/* raw-futex rows: one pair area per thread in a shared memfd, peer "futex-echo". */
+static void run_futex(int idx)
+{
+	struct row *row = &rows[idx];
+	unsigned n = row_threads(row);
+	struct futex_ctx *ctx[MT_THREADS];
+	void *ops_arg[MT_THREADS];
+	struct futex_pair *pairs;
+	char fdarg[16], narg[16];
+	const char *args[] = { "futex-echo", fdarg, narg, NULL };
+	struct usage u;
+	int fd, ctl, rc;
+	pid_t pid;
+
+	row_begin(row, opt.run_ns, &u);
+	rc = futex_area_create(&fd, &pairs);
+	if (rc)
+		fail("%s: shared mapping: %s", row->name, strerror(-rc));
+	fmt_num(fdarg, sizeof(fdarg), fd);
+	fmt_num(narg, sizeof(narg), n);
+	pid = spawn_serving_peer(args, &fd, 1, &ctl);
+	close(fd);
+	for (unsigned i = 0; i < n; i++) {
+		ctx[i] = calloc(1, sizeof(*ctx[i]));
+		if (!ctx[i])
+			fail("out of memory");
+		ctx[i]->pair = &pairs[i];
+		ctx[i]->len = row->bytes;
+		memset(ctx[i]->msg, 'f', sizeof(ctx[i]->msg));
+		ops_arg[i] = ctx[i];
+	}
+	measure(op_futex, ops_arg, n, row->name, opt.run_ns, &row->r);
+	end_serving_peer(pid, ctl);
+	for (unsigned i = 0; i < n; i++)
+		free(ctx[i]);
+	futex_area_unmap(pairs);
+	usage_account(row, &u);
+}
+
+/* nng-reqrep, zmq-reqrep rows: REQ here, peer "reqrep-echo" (REP). */
+static void run_reqrep(int idx, enum reqrep_kind kind)
+{
+	struct row *row = &rows[idx];
+	unsigned n = row_threads(row);
+	struct reqrep_ctx *ctx[MT_THREADS];
+	void *ops_arg[MT_THREADS];
+	struct reqrep_client *client;
+	char narg[16], caparg[24];
+	const char *args[] = { "reqrep-echo", reqrep_name(kind), ipc_dir, narg, caparg, NULL };
+	struct usage u;
+	int ctl, rc;
+	pid_t pid;
+
+	row_begin(row, opt.run_ns, &u);
+	fmt_num(narg, sizeof(narg), n);
+	fmt_num(caparg, sizeof(caparg), (long long)row->bytes);
+	pid = spawn_serving_peer(args, NULL, 0, &ctl);
+	rc = reqrep_client_open(kind, ipc_dir, n, &client);
+	if (rc)
+		fail("%s: REQ: %s (%s)", row->name, strerror(-rc), reqrep_last_error());
+	for (unsigned i = 0; i < n; i++) {
+		ctx[i] = calloc(1, sizeof(*ctx[i]));
+		if (!ctx[i])
+			fail("out of memory");
+		ctx[i]->client = client;
+		ctx[i]->thread = i;
+		ctx[i]->len = row->bytes;
+		memset(ctx[i]->msg, 'z', sizeof(ctx[i]->msg));
+		ops_arg[i] = ctx[i];
+	}
+	measure(op_reqrep, ops_arg, n, row->name, opt.run_ns, &row->r);
+	reqrep_client_close(client);
+	end_serving_peer(pid, ctl);
+	for (unsigned i = 0; i < n; i++)
+		free(ctx[i]);
+	usage_account(row, &u);
+}
+
+/* fp-request rows: the peer times fltport_request (row_threads() threads on
+ * one connection) and sends its result back. */
 static void run_fp_request(int idx)
 {
 	struct row *row = &rows[idx];
+	char narg[16], lenarg[24];
+	const char *args[] = { "request", narg, lenarg, transport_names[row->tr], NULL };
 	fltport_client *client;
 	struct usage u;
 	int resfd;
 	pid_t pid;
 
 	row_begin(row, opt.run_ns, &u);
-	pid = spawn_timing_peer("request", NULL, opt.run_ns, &resfd);
+	fmt_num(narg, sizeof(narg), row_threads(row));
+	fmt_num(lenarg, sizeof(lenarg), (long long)row->bytes);
+	pid = spawn_timing_peer(args, opt.run_ns, &resfd);
 	client = wait_connect();
 	end_connection(client, (opt.warm_ns + opt.run_ns) / NS_PER_SEC + STEP_TIMEOUT_S);
 	collect_timing(pid, resfd, &row->r);
 	usage_account(row, &u);
 }
 
-/* Send rows: `nsend` sender threads here, `nread` reader threads in the peer. */
-static void run_fp_send(int idx, unsigned nsend, unsigned nread, size_t len, bool want_reply)
+/* Send rows: row_threads() sender threads here, as many reader threads in
+ * the peer. */
+static void run_fp_send(int idx, bool want_reply)
 {
 	struct row *row = &rows[idx];
-	int64_t run_ns = len > MSG_SIZE ? opt.large_run_ns : opt.run_ns;
+	unsigned n = row_threads(row);
+	size_t len = row->bytes;
+	int64_t run_ns = row_run_ns(row);
 	struct fp_ctx *ctx[MT_THREADS];
 	void *ops_arg[MT_THREADS];
 	fltport_client *client;
@@ -1092,13 +1558,13 @@ static void run_fp_send(int idx, unsigned nsend, unsigned nread, size_t len, boo
 	pid_t pid;
 
 	row_begin(row, run_ns, &u);
-	pid = spawn_readers(nread, len, &client);
+	pid = spawn_readers(n, len, row->tr, &client);
 
 	buf = malloc(len);
 	if (!buf)
 		fail("out of memory");
 	memset(buf, 's', len);
-	for (unsigned i = 0; i < nsend; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		ctx[i] = calloc(1, sizeof(*ctx[i]));
 		if (!ctx[i])
 			fail("out of memory");
@@ -1106,11 +1572,12 @@ static void run_fp_send(int idx, unsigned nsend, unsigned nread, size_t len, boo
 		ctx[i]->buf = buf;
 		ctx[i]->len = len;
 		ctx[i]->want_reply = want_reply;
+		ctx[i]->reply_cap = reply_size(len);
 		ops_arg[i] = ctx[i];
 	}
-	measure(op_fp_send, ops_arg, nsend, "fltport_send", run_ns, &row->r);
-	stop_readers(client, nread, pid);
-	for (unsigned i = 0; i < nsend; i++)
+	measure(op_fp_send, ops_arg, n, "fltport_send", run_ns, &row->r);
+	stop_readers(client, n, pid);
+	for (unsigned i = 0; i < n; i++)
 		free(ctx[i]);
 	free(buf);
 	usage_account(row, &u);
@@ -1158,7 +1625,8 @@ static void e2e_prepare(void)
 static void e2e_time_opens(struct row *row)
 {
 	int resfd;
-	pid_t pid = spawn_timing_peer("opener", e2e.file, opt.e2e_run_ns, &resfd);
+	const char *args[] = { "opener", e2e.file, NULL };
+	pid_t pid = spawn_timing_peer(args, opt.e2e_run_ns, &resfd);
 
 	collect_timing(pid, resfd, &row->r);
 }
@@ -1218,7 +1686,7 @@ static void run_e2e_engine(int idx, enum e2e_verdict verdict)
 	if (rc)
 		fail("%s: fltport_filter_create/attach: %s", row->name, fltport_strerror(rc));
 	if (verdict == E2E_ASK_SERVICE) {
-		svc_pid = spawn_readers(1, E2E_MSG_SIZE, &svc);
+		svc_pid = spawn_readers(1, E2E_MSG_SIZE, TRANSPORT_SOCKET, &svc);
 		rc = e2e_engine_serve(&eng, svc);
 		if (rc)
 			fail("fltport_filter_trust_client: %s", fltport_strerror(rc));
@@ -1312,66 +1780,520 @@ static void report_e2e(void)
 	}
 }
 
-static void report(void)
+/* Selected and measured (not skipped). */
+static bool row_measured(const struct row *row)
 {
-	printf("\n%-32s %11s %9s %9s %7s %7s %8s %7s  %s\n", "row", "ops/s", "median_us", "p99_us",
-	       "ratio", "med_rat", "cpu_us/op", "csw/op", "baseline");
+	return row->run && !row->skip;
+}
+
+/* Allocation calls per measured operation, or NAN where not counted. */
+static double row_mallocs(const struct row *row)
+{
+	if (!row->r.allocs_ok || !row->r.ops)
+		return NAN;
+	return (double)row->r.allocs / (double)row->r.ops;
+}
+
+static void print_table(void)
+{
+	printf("\n%-32s %11s %9s %9s %7s %7s %8s %7s %8s  %s\n", "row", "ops/s", "median_us",
+	       "p99_us", "ratio", "med_rat", "cpu_us/op", "csw/op", "mallocs", "baseline");
 	for (int i = 0; i < NROWS; i++) {
 		const struct row *row = &rows[i];
+		double m = row_mallocs(row);
 
 		if (!row->run)
 			continue;
-		printf("%-32s %11.0f %9.2f %9.2f %7.2f %7.2f %8.2f %7.2f  %s\n", row->label,
+		if (row->skip) {
+			printf("%-32s skipped: %s\n", row->label, row->skip);
+			continue;
+		}
+		printf("%-32s %11.0f %9.2f %9.2f %7.2f %7.2f %8.2f %7.2f ", row->label,
 		       row->r.ops_per_s, row->r.median_us, row->r.p99_us, row_ratio(row),
-		       row_median_ratio(row), row->cpu_us_per_op, row->csw_per_op,
-		       row->base < 0 ? "(baseline)" : rows[row->base].name);
+		       row_median_ratio(row), row->cpu_us_per_op, row->csw_per_op);
+		if (isnan(m))
+			printf("%8s", "n/a");
+		else
+			printf("%8.2f", m);
+		printf("  %s\n", row->base < 0 ? "(baseline)" : rows[row->base].name);
 	}
 	printf("\nratio = baseline ops/s / row ops/s (time per operation vs the baseline);"
-	       " med_rat = row median / baseline median\n");
-	if (rows[ROW_FP_LARGE].run)
+	       " med_rat = row median / baseline median;\nmallocs = malloc/calloc/realloc calls "
+	       "per operation, both processes, measured iterations only\n");
+	if (row_measured(&rows[ROW_FP_LARGE]))
 		printf("large rows: raw %.0f MiB/s, fltport %.0f MiB/s\n",
 		       rows[ROW_RAW_LARGE].r.ops_per_s * LARGE_SIZE / (1 << 20),
 		       rows[ROW_FP_LARGE].r.ops_per_s * LARGE_SIZE / (1 << 20));
+}
+
+static void print_results(void)
+{
 	printf("\n");
 	for (int i = 0; i < NROWS; i++) {
 		const struct row *row = &rows[i];
+		double m = row_mallocs(row);
 
 		if (!row->run)
 			continue;
+		if (row->skip) {
+			printf("RESULT name=%s skipped=\"%s\"\n", row->name, row->skip);
+			continue;
+		}
 		printf("RESULT name=%s ops_per_s=%.0f median_us=%.2f p99_us=%.2f ratio=%.3f "
 		       "median_ratio=%.3f cpu_us_per_op=%.2f csw_per_op=%.2f ops=%" PRIu64
-		       " baseline=%s\n",
+		       " baseline=%s",
 		       row->name, row->r.ops_per_s, row->r.median_us, row->r.p99_us, row_ratio(row),
 		       row_median_ratio(row), row->cpu_us_per_op, row->csw_per_op, row->r.ops,
 		       row->base < 0 ? "none" : rows[row->base].name);
+		if (isnan(m))
+			printf(" mallocs_per_op=n/a\n");
+		else
+			printf(" mallocs_per_op=%.3f\n", m);
 	}
-	if (rows[ROW_E2E_BARE].run || rows[ROW_E2E_RAW].run)
-		report_e2e();
-	if (!rows[ROW_FP_REQUEST].run && !rows[ROW_FP_SEND_REPLY].run) {
-		fflush(stdout);
-		return;
-	}
-	printf("\nphase-1 target, library overhead <= 15%% vs raw ping-pong (ratio <= 1.15):\n");
-	for (int i = ROW_FP_REQUEST; i <= ROW_FP_SEND_REPLY; i++) {
-		double r = row_ratio(&rows[i]);
+}
 
+/* ------------------------------------------------------------------ */
+/* Issue-9 targets                                                      */
+/* ------------------------------------------------------------------ */
+
+enum goal_kind {
+	GOAL_RATIO,  /* row's median ≤ limit × other's median */
+	GOAL_FASTER, /* row's median × limit ≤ other's median */
+	GOAL_CSW,    /* row's context switches per operation ≤ limit */
+	GOAL_MALLOC, /* no allocation per operation (below MALLOC_ZERO) */
+};
+
+struct goal {
+	const char *what; /* in plain words */
+	int row;
+	int other; /* GOAL_RATIO, GOAL_FASTER; else -1 */
+	enum goal_kind kind;
+	double limit;
+};
+
+/* Medians decide (issue 9: "Targets (medians, same run)"); the ops/s ratio
+ * is shown beside them. */
+static const struct goal goals[] = {
+	{ "socket request/response vs raw ping-pong", ROW_FP_REQUEST, ROW_RAW_PP, GOAL_RATIO,
+	  1.15 },
+	{ "socket send+get+reply vs raw ping-pong", ROW_FP_SEND_REPLY, ROW_RAW_PP, GOAL_RATIO,
+	  1.15 },
+	{ "socket request/response, 4 KiB", ROW_FP_REQUEST_4K, ROW_RAW_PP_4K, GOAL_RATIO, 1.15 },
+	{ "socket send+get+reply, 4 KiB", ROW_FP_SEND_REPLY_4K, ROW_RAW_PP_4K, GOAL_RATIO, 1.15 },
+	{ "context switches, request/response", ROW_FP_REQUEST, -1, GOAL_CSW, 2.2 },
+	{ "context switches, send+get+reply", ROW_FP_SEND_REPLY, -1, GOAL_CSW, 2.2 },
+	{ "4x4 send+reply on one connection vs raw-4x4", ROW_FP_MT, ROW_RAW_MT, GOAL_RATIO, 1.3 },
+	{ "4 requesters on one connection vs raw-4x4", ROW_FP_REQUEST_MT, ROW_RAW_MT, GOAL_RATIO,
+	  1.3 },
+	{ "1 MiB send + reply vs raw", ROW_FP_LARGE, ROW_RAW_LARGE, GOAL_RATIO, 1.3 },
+	{ "shm request/response vs raw futex", ROW_SHM_REQUEST, ROW_RAW_FUTEX, GOAL_RATIO, 1.5 },
+	{ "shm send+get+reply vs raw futex", ROW_SHM_SEND_REPLY, ROW_RAW_FUTEX, GOAL_RATIO, 1.5 },
+	{ "shm vs socket transport, request/response", ROW_SHM_REQUEST, ROW_FP_REQUEST, GOAL_FASTER,
+	  3 },
+	{ "shm vs socket transport, send+get+reply", ROW_SHM_SEND_REPLY, ROW_FP_SEND_REPLY,
+	  GOAL_FASTER, 3 },
+	{ "socket transport vs nng REQ/REP", ROW_FP_REQUEST, ROW_NNG, GOAL_FASTER, 4 },
+	{ "socket transport vs ZeroMQ REQ/REP", ROW_FP_REQUEST, ROW_ZMQ, GOAL_FASTER, 4 },
+	{ "shm transport vs nng REQ/REP", ROW_SHM_REQUEST, ROW_NNG, GOAL_FASTER, 4 },
+	{ "shm transport vs ZeroMQ REQ/REP", ROW_SHM_REQUEST, ROW_ZMQ, GOAL_FASTER, 4 },
+};
+
+/* One goal, evaluated on this run. */
+struct verdict {
+	int met;         /* 1 met, 0 not met, -1 not measured */
+	double value;    /* by medians (GOAL_RATIO, GOAL_FASTER), else the per-op figure */
+	double by_ops;   /* by ops/s (GOAL_RATIO, GOAL_FASTER), else NAN */
+	const char *why; /* met < 0: why not measured */
+};
+
+static const char *unmeasured_why(const struct row *row)
+{
+	if (row->skip)
+		return row->skip;
+	return "not selected by --only";
+}
+
+static struct verdict judge(const struct goal *g)
+{
+	const struct row *row = &rows[g->row], *other = g->other >= 0 ? &rows[g->other] : NULL;
+	struct verdict v = { .met = -1, .value = NAN, .by_ops = NAN };
+
+	if (!row_measured(row) || (other && !row_measured(other))) {
+		v.why = unmeasured_why(row_measured(row) ? other : row);
+		return v;
+	}
+	switch (g->kind) {
+	case GOAL_RATIO:
+		v.value = row->r.median_us / other->r.median_us;
+		v.by_ops = other->r.ops_per_s / row->r.ops_per_s;
+		v.met = v.value <= g->limit;
+		break;
+	case GOAL_FASTER:
+		v.value = other->r.median_us / row->r.median_us;
+		v.by_ops = row->r.ops_per_s / other->r.ops_per_s;
+		v.met = v.value >= g->limit;
+		break;
+	case GOAL_CSW:
+		v.value = row->csw_per_op;
+		v.met = v.value <= g->limit;
+		break;
+	case GOAL_MALLOC:
+		v.value = row_mallocs(row);
+		v.met = isnan(v.value) ? -1 : v.value < MALLOC_ZERO;
+		if (v.met < 0)
+			v.why = "allocations not counted in this build (sanitizer)";
+		break;
+	}
+	return v;
+}
+
+/* "target ≤ 1.15 ×" and the like. */
+static void goal_target_text(const struct goal *g, char *buf, size_t cap)
+{
+	static const char *const fmt[] = {
+		[GOAL_RATIO] = "target ≤ %g ×",
+		[GOAL_FASTER] = "target ≥ %g × faster",
+		[GOAL_CSW] = "target ≤ %g per round trip",
+		[GOAL_MALLOC] = "target 0 per message",
+	};
+
+	snprintf(buf, cap, fmt[g->kind], g->limit);
+}
+
+/* "not met (3.44 ×; by ops/s 3.47 ×)" and the like. */
+static void verdict_text(const struct goal *g, const struct verdict *v, char *buf, size_t cap)
+{
+	const char *word = v->met > 0 ? "met" : "not met";
+
+	if (v->met < 0)
+		snprintf(buf, cap, "not measured (%s)", v->why);
+	else if (g->kind == GOAL_RATIO || g->kind == GOAL_FASTER)
+		snprintf(buf, cap, "%s (%.2f ×; by ops/s %.2f ×)", word, v->value, v->by_ops);
+	else
+		snprintf(buf, cap, "%s (%.2f)", word, v->value);
+}
+
+/* The allocation goal of fltport row `idx`, built on the fly. */
+static struct goal malloc_goal(int idx)
+{
+	return (struct goal){ "allocations per message after warm-up", idx, -1, GOAL_MALLOC, 0 };
+}
+
+static bool malloc_goal_applies(int idx)
+{
+	return rows[idx].kind != K_E2E && is_fltport_row(&rows[idx]) && row_measured(&rows[idx]);
+}
+
+static void print_goal(const struct goal *g)
+{
+	struct verdict v = judge(g);
+	char target[64], verdict[160], pair[64];
+
+	goal_target_text(g, target, sizeof(target));
+	verdict_text(g, &v, verdict, sizeof(verdict));
+	if (g->other >= 0)
+		snprintf(pair, sizeof(pair), "%s / %s", rows[g->row].name, rows[g->other].name);
+	else
+		snprintf(pair, sizeof(pair), "%s", rows[g->row].name);
+	printf("  %-44s %s: %s  [%s]\n", g->what, target, verdict, pair);
+}
+
+static void report_targets(void)
+{
+	printf("\nissue-9 targets, this run (medians decide; ops/s ratio beside):\n");
+	for (size_t i = 0; i < sizeof(goals) / sizeof(goals[0]); i++)
+		if (rows[goals[i].row].run && (goals[i].other < 0 || rows[goals[i].other].run))
+			print_goal(&goals[i]);
+	for (int i = 0; i < NROWS; i++) {
+		if (malloc_goal_applies(i)) {
+			struct goal g = malloc_goal(i);
+
+			print_goal(&g);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* --json FILE                                                          */
+/* ------------------------------------------------------------------ */
+
+/* What the header line and the JSON say about the machine and the run. */
+static struct {
+	struct utsname un;
+	double load;
+	long cpus;
+	char affinity[128]; /* the CPUs this process may run on, e.g. "0" or "0,1" */
+	unsigned naffinity;
+	char date[32]; /* UTC, ISO 8601 */
+	int argc;
+	char **argv;
+} run_info;
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, double x)
+{
+	if (isfinite(x))
+		fprintf(f, "%.6g", x);
+	else
+		fputs("null", f);
+}
+
+/* `"key": ` */
+static void json_key(FILE *f, const char *key)
+{
+	json_str(f, key);
+	fputs(": ", f);
+}
+
+static void json_row(FILE *f, const struct row *row)
+{
+	bool m = row_measured(row);
+
+	fputs("    {", f);
+	json_key(f, "name");
+	json_str(f, row->name);
+	fputs(", ", f);
+	json_key(f, "label");
+	json_str(f, row->label);
+	fputs(", ", f);
+	json_key(f, "baseline");
+	if (row->base < 0)
+		fputs("null", f);
+	else
+		json_str(f, rows[row->base].name);
+	fprintf(f, ", \"bytes\": %zu, \"threads\": %u, \"fltport\": %s, ", row->bytes,
+		row_threads(row), is_fltport_row(row) ? "true" : "false");
+	json_key(f, "transport");
+	if (is_fltport_row(row) && row->kind != K_E2E)
+		json_str(f, transport_names[row->tr]);
+	else
+		fputs("null", f);
+	fputs(", ", f);
+	json_key(f, "skipped");
+	if (row->skip)
+		json_str(f, row->skip);
+	else
+		fputs("null", f);
+	fprintf(f, ", \"ops_per_s\": ");
+	json_num(f, m ? row->r.ops_per_s : NAN);
+	fprintf(f, ", \"median_us\": ");
+	json_num(f, m ? row->r.median_us : NAN);
+	fprintf(f, ", \"p99_us\": ");
+	json_num(f, m ? row->r.p99_us : NAN);
+	fprintf(f, ", \"ratio\": ");
+	json_num(f, m ? row_ratio(row) : NAN);
+	fprintf(f, ", \"median_ratio\": ");
+	json_num(f, m ? row_median_ratio(row) : NAN);
+	fprintf(f, ", \"cpu_us_per_op\": ");
+	json_num(f, m ? row->cpu_us_per_op : NAN);
+	fprintf(f, ", \"csw_per_op\": ");
+	json_num(f, m ? row->csw_per_op : NAN);
+	fprintf(f, ", \"mallocs_per_op\": ");
+	json_num(f, m ? row_mallocs(row) : NAN);
+	fprintf(f, ", \"ops\": %" PRIu64 ", \"all_ops\": %" PRIu64, m ? row->r.ops : 0,
+		m ? row->r.all_ops : 0);
+	if (row->kind == K_E2E && m)
+		fprintf(f, ", \"listened\": %" PRIu64 ", \"cached\": %" PRIu64, row->listened,
+			row->cached);
+	fputs("}", f);
+}
+
+static void json_goal(FILE *f, const struct goal *g)
+{
+	static const char *const kinds[] = { "ratio_max", "faster_min", "csw_max", "mallocs_zero" };
+	struct verdict v = judge(g);
+	char text[160];
+
+	fputs("    {", f);
+	json_key(f, "what");
+	json_str(f, g->what);
+	fputs(", ", f);
+	json_key(f, "row");
+	json_str(f, rows[g->row].name);
+	fputs(", ", f);
+	json_key(f, "other");
+	if (g->other >= 0)
+		json_str(f, rows[g->other].name);
+	else
+		fputs("null", f);
+	fputs(", ", f);
+	json_key(f, "kind");
+	json_str(f, kinds[g->kind]);
+	fputs(", \"limit\": ", f);
+	json_num(f, g->limit);
+	fputs(", \"value\": ", f);
+	json_num(f, v.value);
+	fputs(", \"by_ops\": ", f);
+	json_num(f, v.by_ops);
+	fprintf(f, ", \"met\": %s, ", v.met < 0 ? "null" : v.met ? "true" : "false");
+	goal_target_text(g, text, sizeof(text));
+	json_key(f, "target");
+	json_str(f, text);
+	fputs(", ", f);
+	verdict_text(g, &v, text, sizeof(text));
+	json_key(f, "verdict");
+	json_str(f, text);
+	fputs("}", f);
+}
+
+static void json_run_info(FILE *f)
+{
+	const char *shm;
+	unsigned flags;
+
+	json_key(f, "tool");
+	json_str(f, "fltport-bench");
+	fputs(",\n  ", f);
+	json_key(f, "date");
+	json_str(f, run_info.date);
+	fputs(",\n  \"command\": [", f);
+	for (int i = 0; i < run_info.argc; i++) {
+		json_str(f, run_info.argv[i]);
+		fputs(i + 1 < run_info.argc ? ", " : "", f);
+	}
+	fputs("],\n  ", f);
+	json_key(f, "kernel");
+	json_str(f, run_info.un.release);
+	fputs(", ", f);
+	json_key(f, "machine");
+	json_str(f, run_info.un.machine);
+	fprintf(f, ", \"cpus_online\": %ld, ", run_info.cpus);
+	json_key(f, "affinity");
+	json_str(f, run_info.affinity);
+	fprintf(f, ", \"pinned\": %s, \"load\": ", run_info.naffinity == 1 ? "true" : "false");
+	json_num(f, run_info.load);
+	fputs(",\n  \"options\": {\"warm_s\": ", f);
+	json_num(f, opt.warm_ns / 1e9);
+	fputs(", \"run_s\": ", f);
+	json_num(f, opt.run_ns / 1e9);
+	fputs(", \"large_run_s\": ", f);
+	json_num(f, opt.large_run_ns / 1e9);
+	fputs(", \"e2e_run_s\": ", f);
+	json_num(f, opt.e2e_run_ns / 1e9);
+	fprintf(f, ", \"quick\": %s},\n  \"mallocs_counted\": %s,\n  ",
+		opt.quick ? "true" : "false", alloc_count_active() ? "true" : "false");
+	shm = transport_unavailable(TRANSPORT_SHM, &flags);
+	json_key(f, "shm_transport");
+	json_str(f, shm ? shm : "available");
+}
+
+static void json_write(FILE *f)
+{
+	bool first = true;
+
+	fputs("{\n  ", f);
+	json_run_info(f);
+	fputs(",\n  \"rows\": [\n", f);
+	for (int i = 0; i < NROWS; i++) {
 		if (!rows[i].run)
 			continue;
-		printf("  %-18s ratio %.2f (%+.0f%%)  %s\n", rows[i].name, r, (r - 1) * 100,
-		       r <= 1.15 ? "met" : "NOT met");
+		fputs(first ? "" : ",\n", f);
+		json_row(f, &rows[i]);
+		first = false;
 	}
+	fputs("\n  ],\n  \"targets\": [\n", f);
+	first = true;
+	for (size_t i = 0; i < sizeof(goals) / sizeof(goals[0]); i++) {
+		fputs(first ? "" : ",\n", f);
+		json_goal(f, &goals[i]);
+		first = false;
+	}
+	for (int i = 0; i < NROWS; i++) {
+		if (malloc_goal_applies(i)) {
+			struct goal g = malloc_goal(i);
+
+			fputs(",\n", f);
+			json_goal(f, &g);
+		}
+	}
+	fputs("\n  ]\n}\n", f);
+}
+
+/* FILE.tmp, where the JSON is written before it is renamed to FILE. */
+static void json_tmp_path(const char *path, char tmp[PATH_MAX])
+{
+	if ((size_t)snprintf(tmp, PATH_MAX, "%s.tmp", path) >= PATH_MAX)
+		fail("--json: path too long");
+}
+
+/* Before the run: fail now, not after minutes of measuring, if the JSON
+ * could not be written. */
+static void json_check(const char *path)
+{
+	char tmp[PATH_MAX];
+	int fd;
+
+	json_tmp_path(path, tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fail("--json: %s: %s", tmp, strerror(errno));
+	close(fd);
+	unlink(tmp);
+}
+
+/* Write the JSON to FILE.tmp, then rename it over FILE: a failed run never
+ * leaves a half-written file. */
+static void json_save(const char *path)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	json_tmp_path(path, tmp);
+	f = fopen(tmp, "we");
+	if (!f)
+		fail("--json: %s: %s", tmp, strerror(errno));
+	json_write(f);
+	if (fflush(f) != 0 || ferror(f)) {
+		fclose(f);
+		unlink(tmp);
+		fail("--json: write %s: %s", tmp, strerror(errno));
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0) {
+		unlink(tmp);
+		fail("--json: rename to %s: %s", path, strerror(errno));
+	}
+	printf("\nJSON: %s\n", path);
+}
+
+static void report(void)
+{
+	print_table();
+	print_results();
+	if (rows[ROW_E2E_BARE].run || rows[ROW_E2E_RAW].run)
+		report_e2e();
+	report_targets();
 	fflush(stdout);
+	if (opt.json_path)
+		json_save(opt.json_path);
 }
 
 static void usage_text(FILE *f)
 {
 	fprintf(f,
 		"usage: fltport-bench [--quick] [--seconds N] [--only NAME[,NAME...]] [--e2e]\n"
-		"  --quick      ~10 s in all (1 s per row after 0.2 s of warm-up)\n"
+		"                     [--json FILE]\n"
+		"  --quick      ~30 s in all (1 s per row after 0.2 s of warm-up)\n"
 		"  --seconds N  measured seconds per row (default 5; 1 MiB rows 4; e2e rows 3)\n"
 		"  --only LIST  run only these rows (and their baselines), e.g. fp-request;\n"
 		"               \"e2e\" names all end-to-end rows\n"
 		"  --e2e        add the end-to-end rows (root only: fanotify on a private tmpfs)\n"
+		"  --json FILE  also write every row, the machine and the targets as JSON\n"
 		"rows:");
 	for (int i = 0; i < NROWS; i++)
 		fprintf(f, " %s", rows[i].name);
@@ -1416,17 +2338,12 @@ static bool rows_selected(void)
 	return false;
 }
 
-int main(int argc, char **argv)
+/* Parse the command line into opt and rows[].run; returns -1 to go on, or
+ * the exit status. */
+static int parse_args(int argc, char **argv, bool *any_e2e)
 {
-	struct utsname un;
-	double load = -1;
-	FILE *f;
-	char dir[] = "/tmp/fltport-bench.XXXXXX";
-	bool want_e2e = false, any_e2e = false;
-	int rc;
+	bool want_e2e = false;
 
-	if (argc >= 3 && !strcmp(argv[1], "--peer"))
-		return peer_main(argc - 2, argv + 2);
 	for (int i = 0; i < NROWS; i++)
 		rows[i].run = !rows[i].e2e;
 	for (int i = 1; i < argc; i++) {
@@ -1448,6 +2365,8 @@ int main(int argc, char **argv)
 			select_rows(argv[++i]);
 		} else if (!strcmp(argv[i], "--e2e")) {
 			want_e2e = true;
+		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
+			opt.json_path = argv[++i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage_text(stdout);
 			return 0;
@@ -1456,61 +2375,118 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	*any_e2e = false;
 	for (int i = 0; i < NROWS; i++) {
 		rows[i].run = rows[i].run || (want_e2e && rows[i].e2e);
-		any_e2e = any_e2e || (rows[i].run && rows[i].e2e);
+		*any_e2e = *any_e2e || (rows[i].run && rows[i].e2e);
 	}
+	return -1;
+}
+
+/* The machine and the run, for the header line and the JSON. */
+static void gather_run_info(int argc, char **argv)
+{
+	cpu_set_t set;
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t off = 0;
+	FILE *f;
+
+	run_info.argc = argc;
+	run_info.argv = argv;
+	uname(&run_info.un);
+	run_info.cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	run_info.load = -1;
+	f = fopen("/proc/loadavg", "re");
+	if (f) {
+		if (fscanf(f, "%lf", &run_info.load) != 1)
+			run_info.load = -1;
+		fclose(f);
+	}
+	gmtime_r(&now, &tm);
+	strftime(run_info.date, sizeof(run_info.date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		CPU_ZERO(&set);
+	for (int cpu = 0; cpu < CPU_SETSIZE && off + 8 < sizeof(run_info.affinity); cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		off += (size_t)snprintf(run_info.affinity + off, sizeof(run_info.affinity) - off,
+					"%s%d", run_info.naffinity ? "," : "", cpu);
+		run_info.naffinity++;
+	}
+}
+
+/* Decide, before anything runs, which selected rows cannot be measured here. */
+static void decide_skips(void)
+{
+	for (int i = 0; i < NROWS; i++) {
+		struct row *row = &rows[i];
+		unsigned flags;
+
+		if (!row->run)
+			continue;
+		if (row->kind == K_NNG)
+			row->skip = reqrep_missing(REQREP_NNG);
+		else if (row->kind == K_ZMQ)
+			row->skip = reqrep_missing(REQREP_ZMQ);
+		else if (row->kind == K_FP_REQUEST || row->kind == K_FP_SEND ||
+			 row->kind == K_FP_SEND_NOREPLY)
+			row->skip = transport_unavailable(row->tr, &flags);
+	}
+}
+
+/* The private directory of the ipc:// sockets, if an nng or zmq row runs. */
+static void ipc_dir_create(void)
+{
+	char dir[] = "/tmp/fltport-bench-ipc.XXXXXX";
+	bool needed = false;
+
+	for (int i = 0; i < NROWS; i++)
+		needed = needed || (row_measured(&rows[i]) &&
+				    (rows[i].kind == K_NNG || rows[i].kind == K_ZMQ));
+	if (!needed)
+		return;
+	if (!mkdtemp(dir))
+		fail("mkdtemp: %s", strerror(errno));
+	snprintf(ipc_dir, sizeof(ipc_dir), "%s", dir);
+	ipc_npaths = reqrep_paths(ipc_dir, ipc_paths, REQREP_PATHS_MAX);
+	if (ipc_npaths < 0)
+		fail("ipc paths under %s: %s", ipc_dir, strerror(-ipc_npaths));
+}
+
+/* Directories, the allocation counter, the JSON file's place: everything
+ * the rows need, while this process still has one thread. */
+static void prepare(void)
+{
+	char dir[] = "/tmp/fltport-bench.XXXXXX", fdarg[16];
+	int rc;
 
 	signal(SIGALRM, on_alarm);
 	signal(SIGPIPE, SIG_IGN);
+	if (opt.json_path)
+		json_check(opt.json_path);
 	if (!mkdtemp(dir))
 		fail("mkdtemp: %s", strerror(errno));
 	snprintf(bench_dir, sizeof(bench_dir), "%s", dir);
 	if (setenv("FLTPORT_DIR", bench_dir, 1) < 0)
 		fail("setenv: %s", strerror(errno));
-	uname(&un);
-	f = fopen("/proc/loadavg", "re");
-	if (f) {
-		if (fscanf(f, "%lf", &load) != 1)
-			load = -1;
-		fclose(f);
-	}
-	printf("fltport-bench: %ld CPUs online, load %.2f, %s %s %s; warm-up %.1f s, %.1f s per "
-	       "row (1 MiB rows %.1f s)\n",
-	       sysconf(_SC_NPROCESSORS_ONLN), load, un.sysname, un.release, un.machine,
-	       opt.warm_ns / 1e9, opt.run_ns / 1e9, opt.large_run_ns / 1e9);
-	fflush(stdout);
-	/* Still one thread: the mount namespace must be in place before any starts. */
-	if (any_e2e)
-		e2e_prepare();
-	if (e2e_mounted)
-		printf("fltport-bench: e2e rows %.1f s each, on a tmpfs at %s\n",
-		       opt.e2e_run_ns / 1e9, e2e.dir);
-	fflush(stdout);
-	if (!rows_selected()) {
-		rmdir(bench_dir);
-		return 0;
-	}
+	rc = alloc_count_share(&alloc_fd);
+	if (rc)
+		fail("allocation counter: %s", strerror(-rc));
+	fmt_num(fdarg, sizeof(fdarg), alloc_fd);
+	if (setenv(ALLOC_COUNT_ENV, fdarg, 1) < 0)
+		fail("setenv: %s", strerror(errno));
+	if (!alloc_count_active())
+		printf("fltport-bench: allocations not counted in this build "
+		       "(mallocs_per_op=n/a)\n");
+	decide_skips();
+	ipc_dir_create();
+}
 
-	/* Each fltport row runs right after its baseline, so both see the same machine. */
-	if (rows[ROW_RAW_PP].run)
-		run_raw(ROW_RAW_PP, 1, false);
-	server_start();
-	if (rows[ROW_FP_REQUEST].run)
-		run_fp_request(ROW_FP_REQUEST);
-	if (rows[ROW_FP_SEND_REPLY].run)
-		run_fp_send(ROW_FP_SEND_REPLY, 1, 1, MSG_SIZE, true);
-	if (rows[ROW_FP_SEND_NOREPLY].run)
-		run_fp_send(ROW_FP_SEND_NOREPLY, 1, 1, MSG_SIZE, false);
-	if (rows[ROW_RAW_MT].run)
-		run_raw(ROW_RAW_MT, MT_THREADS, false);
-	if (rows[ROW_FP_MT].run)
-		run_fp_send(ROW_FP_MT, MT_THREADS, MT_THREADS, MSG_SIZE, true);
-	if (rows[ROW_RAW_LARGE].run)
-		run_raw(ROW_RAW_LARGE, 1, true);
-	if (rows[ROW_FP_LARGE].run)
-		run_fp_send(ROW_FP_LARGE, 1, 1, LARGE_SIZE, true);
-	/* e2e-cached right after its baseline; the engine rows after theirs. */
+/* The e2e rows, each after its baseline: e2e-cached right after e2e-bare,
+ * the engine rows after e2e-fanotify-raw. */
+static void run_e2e_rows(void)
+{
 	if (rows[ROW_E2E_BARE].run)
 		run_e2e_bare(ROW_E2E_BARE);
 	if (rows[ROW_E2E_CACHED].run)
@@ -1521,6 +2497,73 @@ int main(int argc, char **argv)
 		run_e2e_engine(ROW_E2E_ALLOW, E2E_ALLOW);
 	if (rows[ROW_E2E_PORT].run)
 		run_e2e_engine(ROW_E2E_PORT, E2E_ASK_SERVICE);
+}
+
+static void run_row(int idx)
+{
+	switch (rows[idx].kind) {
+	case K_RAW:
+		run_raw(idx);
+		break;
+	case K_FUTEX:
+		run_futex(idx);
+		break;
+	case K_FP_REQUEST:
+		run_fp_request(idx);
+		break;
+	case K_FP_SEND:
+		run_fp_send(idx, true);
+		break;
+	case K_FP_SEND_NOREPLY:
+		run_fp_send(idx, false);
+		break;
+	case K_NNG:
+		run_reqrep(idx, REQREP_NNG);
+		break;
+	case K_ZMQ:
+		run_reqrep(idx, REQREP_ZMQ);
+		break;
+	case K_E2E:
+		break; /* run_e2e_rows() */
+	}
+}
+
+int main(int argc, char **argv)
+{
+	bool any_e2e;
+	int rc;
+
+	if (argc >= 3 && !strcmp(argv[1], "--peer"))
+		return peer_main(argc - 2, argv + 2);
+	rc = parse_args(argc, argv, &any_e2e);
+	if (rc >= 0)
+		return rc;
+	gather_run_info(argc, argv);
+	printf("fltport-bench: %ld CPUs online (this process may use CPU %s), load %.2f, %s %s "
+	       "%s; warm-up %.1f s, %.1f s per row (1 MiB rows %.1f s)\n",
+	       run_info.cpus, run_info.affinity, run_info.load, run_info.un.sysname,
+	       run_info.un.release, run_info.un.machine, opt.warm_ns / 1e9, opt.run_ns / 1e9,
+	       opt.large_run_ns / 1e9);
+	fflush(stdout);
+	prepare();
+	/* Still one thread: the mount namespace must be in place before any starts. */
+	if (any_e2e)
+		e2e_prepare();
+	if (e2e_mounted)
+		printf("fltport-bench: e2e rows %.1f s each, on a tmpfs at %s\n",
+		       opt.e2e_run_ns / 1e9, e2e.dir);
+	fflush(stdout);
+	if (!rows_selected()) {
+		rmdir(bench_dir);
+		ipc_dir_remove();
+		return 0;
+	}
+
+	server_start();
+	for (int i = 0; i < NROWS; i++)
+		if (row_measured(&rows[i]))
+			run_row(i);
+	run_e2e_rows();
 
 	alarm(STEP_TIMEOUT_S + WATCHDOG_SLACK_S);
 	fltport_server_destroy(bench_srv);
@@ -1528,6 +2571,7 @@ int main(int argc, char **argv)
 	alarm(0);
 	rmdir(bench_dir);
 	bench_dir[0] = '\0';
+	ipc_dir_remove();
 	if (e2e_mounted) {
 		rc = e2e_fs_teardown(&e2e);
 		if (rc)

@@ -19,7 +19,7 @@ if ! command -v "$mingw" >/dev/null 2>&1; then
 fi
 
 shopt -s nullglob
-srcs=(tests/compat/clients/*.c)
+srcs=(tests/compat/clients/*.c tests/scanner/win_scanuser.c)
 if [ ${#srcs[@]} -eq 0 ]; then
 	echo "cross-compile-clients: no tests/compat/clients/*.c" >&2
 	exit 1

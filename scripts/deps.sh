@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Install every build and test dependency of fltport with apt-get (Debian 12).
 #
+#   scripts/deps.sh          what `make`, `make test` and CI need
+#   scripts/deps.sh --bench  only what the benchmark adds (`make bench`,
+#                            `make bench-chart`): nng and ZeroMQ for the
+#                            baselines, gnuplot and python3 for the chart
+#
 # Idempotent: prints nothing and exits 0 when everything is present.  Runs
 # `apt-get update` only when something is missing.  Not root and something
 # missing: prints the apt-get line to run and exits 1.
@@ -17,7 +22,25 @@ packages=(
 	clang                      # libFuzzer target of the frame decoder (make fuzz)
 	libclang-rt-14-dev         # libFuzzer and sanitizer runtimes for clang
 	e2fsprogs                  # mkfs.ext4: the pre-content filter test's loop-mounted image
+	libclamav-dev              # the scanner service's ClamAV engine (fltport-scanuser --clamav)
 )
+
+# fltport-bench builds without these (their rows are then skipped, with the reason).
+bench_packages=(
+	libnng-dev  # nng-reqrep rows
+	libzmq3-dev # zmq-reqrep rows
+	gnuplot-nox # make bench-chart
+	python3     # make bench-chart reads the JSON (bench/benchjson.py)
+)
+
+case "${1:-}" in
+"") ;;
+--bench) packages=("${bench_packages[@]}") ;;
+*)
+	echo "usage: scripts/deps.sh [--bench]" >&2
+	exit 2
+	;;
+esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: dpkg-query not found: this script needs a Debian-based system." >&2

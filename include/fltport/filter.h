@@ -7,6 +7,7 @@
  *   fltport_filter_attach_ex() ... or one mount, or every file system below a path
  *   fltport_filter_trust_*()   exempt a process and its descendants, or a cgroup
  *                              (their events are allowed at once)
+ *   fltport_filter_cache_*()   drop / place a cached allow outside an event
  *   fltport_filter_stats()     counters, readable at any time
  *   fltport_filter_destroy()   stop, answer what is pending, free
  *
@@ -263,6 +264,41 @@ FLTPORT_API int fltport_filter_trust_cgroup(fltport_filter *f, const char *cgrou
 /* End the trust of a cgroup, by the path it was trusted with.  Returns 0,
  * -ENOENT, or -EINVAL. */
 FLTPORT_API int fltport_filter_untrust_cgroup(fltport_filter *f, const char *cgroup_path);
+
+/*
+ * Verdict cache from outside an event (cache.c).  A filter that scans a
+ * file no event asked for — a scanner's rescan after close-write — can drop
+ * the file's cached allow, and place one after a clean scan, with the rules
+ * of FLTPORT_ALLOW_CACHE (docs/FILTER.md, "The verdict cache"): the mark is
+ * cleared by the kernel on modification and placed only if no writer could
+ * have changed the file during the scan.  `fd` is the caller's fd of the
+ * file, opened read-only (not O_PATH); the filter process's own opens are
+ * never asked, so it may open a watched file by name for this.
+ *
+ *   _drop     forget the file's cached allow (all operations), e.g. after a
+ *             close-write: a write through a shared mapping raises no modify
+ *             event and leaves the mark.  0 also when nothing was cached.
+ *   _hold     before reading the file: take a read lease on `fd`.  -EBUSY
+ *             if the file is open for writing now (nothing can be cached),
+ *             -EOPNOTSUPP if the cache is off or the file system has no
+ *             leases.  While held, a writer's open waits until the hold ends
+ *             (keep the scan short), and the kernel sends the process SIGIO
+ *             (F_SETSIG) — a filter process must ignore or handle SIGIO, as
+ *             it must for the engine's own cached allows.
+ *   _allow    after a clean scan: cache an allow of `op` for the file if the
+ *             hold is still unbroken once the mark is in place.  0 (cached),
+ *             -EBUSY (no hold, or a writer broke it: nothing cached),
+ *             -EOPNOTSUPP, -EINVAL (the filter has no callback for `op`).
+ *             Always ends the hold.
+ *   _release  end a hold without caching (an infected or failed scan).
+ *
+ * Thread-safe.  Errors also: -EINVAL (no permission group, or a forked
+ * child's copy of the filter), -EBADF.
+ */
+FLTPORT_API int fltport_filter_cache_drop(fltport_filter *f, int fd);
+FLTPORT_API int fltport_filter_cache_hold(fltport_filter *f, int fd);
+FLTPORT_API int fltport_filter_cache_allow(fltport_filter *f, int fd, enum fltport_filter_op op);
+FLTPORT_API void fltport_filter_cache_release(fltport_filter *f, int fd);
 
 /* Counters.  Every permission event read is answered exactly once, as
  * allowed or denied: once quiet, seen == allowed + denied and in_flight == 0. */
