@@ -87,6 +87,9 @@ static uint32_t read_hello(const void *ctx, size_t len, bool *want_fd)
 	return 0;
 }
 
+/* Guards sc.filter against the port's callbacks at shutdown. */
+static pthread_mutex_t filter_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int on_connect(fltport_client *client, void *cookie, const void *ctx, size_t ctx_len,
 		      const struct fltport_peer *peer, void **conn_cookie, uint32_t *status)
 {
@@ -108,7 +111,9 @@ static int on_connect(fltport_client *client, void *cookie, const void *ctx, siz
 	}
 	/* As the sample exempts its service: the service and what it starts
 	 * never wait on a scan (a scan that waited for them would deadlock). */
-	rc = fltport_filter_trust_client(sc.filter, client);
+	pthread_mutex_lock(&filter_lock);
+	rc = sc.filter ? fltport_filter_trust_client(sc.filter, client) : -ESHUTDOWN;
+	pthread_mutex_unlock(&filter_lock);
 	if (rc < 0) {
 		free(s);
 		*status = STATUS_INSUFFICIENT_RESOURCES;
@@ -133,7 +138,10 @@ static void on_disconnect(void *cookie)
 {
 	struct sc_service *s = cookie;
 
-	(void)fltport_filter_untrust_pid(sc.filter, s->pid);
+	pthread_mutex_lock(&filter_lock);
+	if (sc.filter)
+		(void)fltport_filter_untrust_pid(sc.filter, s->pid);
+	pthread_mutex_unlock(&filter_lock);
 	pthread_mutex_lock(&sc.lock);
 	if (sc.svc == s)
 		sc.svc = NULL;
@@ -515,6 +523,7 @@ static void run_until_stopped(const sigset_t *set)
 
 int main(int argc, char **argv)
 {
+	fltport_filter *f;
 	bool quit = false;
 	sigset_t set;
 	int rc = parse_args(argc, argv, &quit);
@@ -554,7 +563,13 @@ int main(int argc, char **argv)
 	print_stats();
 out_filter:
 	sc_background_stop();
-	fltport_filter_destroy(sc.filter);
+	/* The port's connect and disconnect callbacks trust and untrust
+	 * through sc.filter: they see NULL from here on, never a freed one. */
+	pthread_mutex_lock(&filter_lock);
+	f = sc.filter;
+	sc.filter = NULL;
+	pthread_mutex_unlock(&filter_lock);
+	fltport_filter_destroy(f);
 	if (sc.server)
 		fltport_server_destroy(sc.server);
 out:

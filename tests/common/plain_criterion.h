@@ -21,6 +21,7 @@ typedef void (*fp_plain_fn)(void);
 
 struct fp_plain_suite {
 	fp_plain_fn init, fini;
+	int timeout; /* accepted for Criterion compatibility; the 900 s alarm applies */
 };
 
 struct fp_plain_test {
@@ -109,6 +110,7 @@ static inline void fp_plain_expect(int ok, const char *expr, const char *file, i
 #define cr_expect_geq(a, b, ...) cr_expect((a) >= (b), __VA_ARGS__)
 #define cr_expect_lt(a, b, ...) cr_expect((a) < (b), __VA_ARGS__)
 #define cr_expect_leq(a, b, ...) cr_expect((a) <= (b), __VA_ARGS__)
+#define cr_expect_arr_eq(a, b, n, ...) cr_expect(memcmp((a), (b), (n)) == 0, __VA_ARGS__)
 #define cr_expect_not_null(a, ...) cr_expect((a) != NULL, __VA_ARGS__)
 #define cr_expect_not(cond, ...) cr_expect(!(cond), __VA_ARGS__)
 #define cr_expect_str_empty(a, ...) cr_expect((a)[0] == 0, __VA_ARGS__)

@@ -19,7 +19,11 @@
  *   windows.*    a Windows-API service gets the same verdicts
  *   log.*        denials reach the journal with structured fields
  */
+#ifdef FP_PLAIN
+#include "plain_criterion.h" /* the TSan pass builds this suite without Criterion */
+#else
 #include <criterion/criterion.h>
+#endif
 
 #include <fltport/port.h>
 
