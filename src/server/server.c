@@ -703,9 +703,10 @@ static void run_disconnect(struct fltport_server *srv, struct fp_job *j)
 	 * and worker_main() queue this job only then). */
 	pthread_mutex_lock(&srv->lock);
 	cookie = c->cookie;
-	pthread_mutex_unlock(&srv->lock);
-	srv->cfg.on_disconnect(cookie);
-	pthread_mutex_lock(&srv->lock);
+	/* The max_connections slot is free before the disconnect callback
+	 * runs: a service that saw its connection end and connects again at
+	 * once is admitted (its connect callback still runs after this
+	 * disconnect callback: both run on this thread, in order). */
 	srv->nconn--;
 	/* No connection left: the reusable jobs go back to the heap (a port
 	 * that sits idle holds no cache). */
@@ -716,6 +717,7 @@ static void run_disconnect(struct fltport_server *srv, struct fp_job *j)
 	}
 	pthread_cond_broadcast(&srv->state_cond);
 	pthread_mutex_unlock(&srv->lock);
+	srv->cfg.on_disconnect(cookie);
 	while (spare) {
 		struct fp_job *n = spare->next;
 
