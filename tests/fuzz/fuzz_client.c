@@ -704,13 +704,33 @@ static void check_area(struct fake *f, uint64_t id, const uint8_t *data, size_t 
 
 /* ---- the handshake ---- */
 
+/* The connection fltport_connect() makes: wait for it, or for the call to
+ * return without having connected (then it says why).  EINTR is retried:
+ * libFuzzer's -timeout sends SIGALRM now and then, and poll() is never
+ * restarted. */
 static int accept_client(void)
 {
+	const int64_t end = fz_now_ms() + FZ_WAIT_MS;
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
-	int fd;
+	int fd, r, rc;
+	bool idle;
 
-	if (poll(&p, 1, FZ_WAIT_MS) != 1 || (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
-		fz_fail("fltport_connect did not connect within %d ms", FZ_WAIT_MS);
+	while ((r = poll(&p, 1, 1)) <= 0) {
+		if (r < 0 && errno != EINTR)
+			fz_fail("poll on the listening socket: %s", strerror(errno));
+		pthread_mutex_lock(&lock);
+		idle = actor_idle(&actors[0]);
+		rc = connect_rc;
+		pthread_mutex_unlock(&lock);
+		if (idle && poll(&p, 1, 0) == 0)
+			fz_fail("fltport_connect returned %d (%s) without connecting; %d fds open",
+				rc, fltport_strerror(rc), fz_count_fds());
+		if (fz_now_ms() > end)
+			fz_fail("fltport_connect did not connect within %d ms", FZ_WAIT_MS);
+	}
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		if (errno != EINTR)
+			fz_fail("accept4: %s; %d fds open", strerror(errno), fz_count_fds());
 	return fd;
 }
 

@@ -424,8 +424,13 @@ static int raw_connect(void)
 	if (fp_port_addr(PORT, &sa, &salen) != 0)
 		fz_fail("port address");
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, salen) != 0)
-		fz_fail("connect to the server port: %s", strerror(errno));
+	if (fd < 0)
+		fz_fail("socket: %s", strerror(errno));
+	/* libFuzzer's -timeout sends SIGALRM now and then: retry EINTR (a
+	 * connect it interrupted may have completed: EISCONN). */
+	while (connect(fd, (struct sockaddr *)&sa, salen) != 0 && errno != EISCONN)
+		if (errno != EINTR)
+			fz_fail("connect to the server port: %s", strerror(errno));
 	return fd;
 }
 
