@@ -8,6 +8,9 @@
 #                         BENCH_ARGS=--quick for ~30 s); JSON in $(BUILD)/bench.json
 #   make bench-chart      docs/benchmarks.png from BENCH_JSON (one or more runs' JSON files)
 #   make install          cmake --install into $(PREFIX) (default /usr/local)
+#   make uninstall        remove what `make install` installed (its manifest in $(BUILD)/)
+#   make package          a .deb of the library, headers, programs and man pages (CPack), in $(BUILD)/
+#   make help             this list
 #   make asan / tsan      sanitizer builds in build-asan/ and build-tsan/
 #   make format-check     clang-format --dry-run over the sources (skipped without clang-format)
 #   make fuzz             the four libFuzzer targets for FUZZ_SECONDS each (default 60): the
@@ -22,7 +25,7 @@ PREFIX ?= /usr/local
 CMAKE ?= cmake
 CTEST ?= ctest
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-FORMAT_DIRS := src include tests samples bench
+FORMAT_DIRS := src include tests samples bench tools
 
 # cmake --build runs make again: keep its output free of "Entering directory" lines.
 MAKEFLAGS += --no-print-directory
@@ -34,7 +37,8 @@ BENCH_CHART ?= docs/benchmarks.png
 SOAK_SECONDS ?= 300
 SOAK_ARGS ?=
 
-.PHONY: all configure deps test install demo bench bench-chart format-check clean asan tsan fuzz soak
+.PHONY: all configure deps test install uninstall package help demo bench bench-chart format-check clean
+.PHONY: asan tsan fuzz soak
 .PHONY: fuzz-build fuzz-seeds fuzz-frame fuzz-server fuzz-client fuzz-win
 
 all: configure
@@ -51,6 +55,28 @@ test: all
 
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+
+# Every file the last `make install` wrote (CMake's manifest), then the
+# directories it made that are now empty.
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || \
+		{ echo "make uninstall: no $(BUILD)/install_manifest.txt (nothing installed from $(BUILD))" >&2; exit 1; }
+	@while IFS= read -r f; do \
+		if [ -e "$$f" ] || [ -L "$$f" ]; then rm -f -- "$$f" && echo "removed $$f"; fi; \
+	done < $(BUILD)/install_manifest.txt
+	@for d in $$(sed 's|/[^/]*$$||' $(BUILD)/install_manifest.txt | sort -ur); do \
+		rmdir -p --ignore-fail-on-non-empty "$$d" 2>/dev/null || true; done
+	@rm -f $(BUILD)/install_manifest.txt
+	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+
+# A Debian package (CPack's DEB generator; dpkg-deb is all it needs).
+package: all
+	cd $(BUILD) && cpack -G DEB
+	@ls -1 $(BUILD)/*.deb
+
+help:
+	@sed -n '/^#   make /,/^$$/{/^#/p}' Makefile | sed 's/^#   //'
 
 # Only what the demo needs: a test that does not compile must not hide the demo.
 # The scanner demo (samples/scanner/demo.c); not root, it runs the port-only
@@ -105,7 +131,7 @@ FUZZ_ARGS ?=
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -pthread -Iinclude -Isrc -Itests/fuzz \
 	-Itests/common
-FUZZ_LIB := $(wildcard src/core/*.c src/transport/*.c src/server/*.c src/client/*.c)
+FUZZ_LIB := $(wildcard src/core/*.c src/transport/*.c src/server/*.c src/client/*.c src/mgmt/*.c)
 FUZZ_WIN_LIB := $(wildcard src/compat/*.c)
 FUZZ_HDRS := $(wildcard include/fltport/*.h include/fltport/win/*.h src/*/*.h tests/fuzz/*.h) \
 	tests/common/rawwire.h

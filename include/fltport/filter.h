@@ -64,6 +64,8 @@ enum fltport_filter_op {
 	FLTPORT_OP_DELETE,      /* post: a directory entry was deleted */
 	FLTPORT_OP_RENAME,      /* post: a directory entry was renamed */
 	FLTPORT_OP_CLOSE_WRITE, /* post: a file open for writing was closed */
+	FLTPORT_OP_ACCESS,      /* post: a file's data was read (FAN_ACCESS) */
+	FLTPORT_OP_MODIFY,      /* post: a file's data was written (FAN_MODIFY) */
 };
 
 /* What a pre-operation callback returns. */
@@ -155,6 +157,27 @@ struct fltport_filter_config {
 	unsigned workers;                  /* 0 → FLTPORT_FILTER_DEFAULT_WORKERS */
 	unsigned queue_max;                /* events waiting for a worker; 0 → default */
 	unsigned flags;                    /* FLTPORT_FILTER_NO_* */
+	/* Management plane (fltport/mgmt.h, fltportctl): the filter's name and
+	 * altitude, as a minifilter's.  NULL name: the filter is not registered
+	 * (no one can list, attach or detach it).  The name follows port-name
+	 * rules; the altitude is a decimal string ("385100"), NULL → "0". */
+	const char *name;
+	const char *altitude;
+	/* An attach or detach request from the management plane (FilterAttach,
+	 * fltportctl attach/detach): return 0 to let the engine do it, or a
+	 * negative errno to refuse (the requester gets it).  `volume` is the
+	 * mount point; `instance` the instance name.  NULL: every request is
+	 * done.  Runs on the engine's management thread. */
+	int (*instance_setup)(void *cookie, const char *volume, const char *instance, bool detach);
+	/* Post-operation notifications of data access (FLTPORT_OP_ACCESS,
+	 * FLTPORT_OP_MODIFY): a file's data was read (read, readv, sendfile,
+	 * splice; not directory listings) or written (write, truncate...).  One
+	 * notification may stand for several calls: the kernel merges events
+	 * of one process on one file that wait unread.  Reads and writes through
+	 * a mapping raise none.  Reads through the fds the engine hands to pre
+	 * callbacks (and to services) raise none either. */
+	fltport_filter_post_fn post_read;
+	fltport_filter_post_fn post_write;
 };
 
 /*

@@ -93,6 +93,17 @@ extern "C" {
 #define FLTPORT_DEFAULT_WORKERS 4u /* message-callback threads per server */
 #define FLTPORT_DEFAULT_DIR "/run/fltport"
 
+/* The library's version (CMakeLists.txt's project version; a test checks
+ * that they agree).  FLTPORT_VERSION orders versions: MAJOR*10000 +
+ * MINOR*100 + PATCH.  fltport_version() is the version of the library
+ * actually loaded, which may be newer than the headers compiled against. */
+#define FLTPORT_VERSION_MAJOR 0
+#define FLTPORT_VERSION_MINOR 2
+#define FLTPORT_VERSION_PATCH 0
+#define FLTPORT_VERSION_STRING "0.2.0"
+#define FLTPORT_VERSION \
+	(FLTPORT_VERSION_MAJOR * 10000 + FLTPORT_VERSION_MINOR * 100 + FLTPORT_VERSION_PATCH)
+
 /* Version of the wire protocol this library speaks (docs/PROTOCOL.md). */
 #define FLTPORT_WIRE_VERSION 2u
 
@@ -478,6 +489,10 @@ FLTPORT_API const char *fltport_strerror(int err);
  * (closed, a pipe without reader).  0 without FLTPORT_DEBUG=1.  Never
  * reset; a forked child starts from its parent's count.  Any thread. */
 FLTPORT_API uint64_t fltport_debug_dropped(void);
+
+/* The loaded library's version: "MAJOR.MINOR.PATCH" (FLTPORT_VERSION_STRING
+ * of its build); *number (if not NULL) gets its FLTPORT_VERSION. */
+FLTPORT_API const char *fltport_version(unsigned *number);
 
 #ifdef __cplusplus
 }

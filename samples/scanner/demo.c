@@ -459,6 +459,9 @@ static int port_only(void)
 	printf("fltport-scanner-demo: the scanner needs root (fanotify permission events and a "
 	       "private tmpfs mount): run `sudo make demo`. Meanwhile, the port-only demo:\n\n");
 	fflush(stdout);
+	/* Installed: beside us; in a build tree: build/fltport-demo. */
+	snprintf(prog, sizeof(prog), "%s/fltport-demo", bindir);
+	execl(prog, prog, (char *)NULL);
 	snprintf(prog, sizeof(prog), "%s/../fltport-demo", bindir);
 	execl(prog, prog, (char *)NULL);
 	fprintf(stderr, "fltport-scanner-demo: %s: %s\n", prog, strerror(errno));

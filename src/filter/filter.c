@@ -51,7 +51,7 @@ const struct fp_filter_scope *fp_filter_scope_by_fsid(struct fltport_filter *f, 
 	unsigned n = atomic_load_explicit(&f->nscope, memory_order_acquire);
 
 	for (unsigned i = 0; i < n; i++)
-		if (f->scope[i].fsid == fsid)
+		if (f->scope[i].fsid == fsid && !atomic_load(&f->scope[i].detached))
 			return &f->scope[i];
 	return NULL;
 }
@@ -63,7 +63,8 @@ static bool has_pre(const struct fltport_filter_config *c)
 
 static bool has_post(const struct fltport_filter_config *c)
 {
-	return c->post_create || c->post_delete || c->post_rename || c->post_close_write;
+	return c->post_create || c->post_delete || c->post_rename || c->post_close_write ||
+	       c->post_read || c->post_write;
 }
 
 static int check_config(const struct fltport_filter_config *c)
@@ -85,9 +86,12 @@ static void filter_free(struct fltport_filter *f)
 {
 	unsigned n = atomic_load(&f->nscope);
 
+	fp_filter_manage_unregister(f);
 	fp_fork_unregister(&f->fork);
 	for (unsigned i = 0; i < n; i++) {
 		free(f->scope[i].path);
+		free(f->scope[i].instance);
+		free(f->scope[i].volume);
 		if (f->scope[i].mfd >= 0)
 			close(f->scope[i].mfd);
 	}
@@ -177,6 +181,9 @@ int fltport_filter_create(const struct fltport_filter_config *cfg, fltport_filte
 	f = filter_alloc(cfg);
 	if (!f)
 		return -ENOMEM;
+	rc = fp_filter_manage_init(f);
+	if (rc)
+		goto fail;
 	f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (f->wake_fd < 0) {
 		rc = -errno;
@@ -192,6 +199,11 @@ int fltport_filter_create(const struct fltport_filter_config *cfg, fltport_filte
 		if (rc)
 			goto fail;
 	}
+	/* Registered before the threads start: an attach request is safe now
+	 * (events wait in the groups), and a name in use fails the create. */
+	rc = fp_filter_manage_register(f);
+	if (rc)
+		goto fail;
 	if (has_pre(cfg)) {
 		rc = fp_filter_perm_start(f);
 		if (rc)
@@ -235,13 +247,41 @@ static uint64_t fsid_of(int fd)
 	return v;
 }
 
+/* Name the instance: `instance` or the default, the volume (mount point)
+ * and the altitude.  0 or -ENOMEM. */
+static int name_scope(struct fltport_filter *f, struct fp_filter_scope *s, const char *instance,
+		      const char *altitude)
+{
+	char mp[PATH_MAX];
+	char def[FLTPORT_NAME_MAX + 16];
+
+	if (!instance) {
+		snprintf(def, sizeof(def), "%s Instance", f->name[0] ? f->name : "fltport");
+		instance = def;
+	}
+	if (fp_mgmt_mount_point(s->path, mp, sizeof(mp)) != 0)
+		snprintf(mp, sizeof(mp), "%s", s->path);
+	s->instance = strdup(instance);
+	s->volume = strdup(mp);
+	snprintf(s->altitude, sizeof(s->altitude), "%s", altitude ? altitude : f->altitude);
+	if (!s->instance || !s->volume) {
+		free(s->instance);
+		free(s->volume);
+		s->instance = s->volume = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Mark one file system (or mount) and record it.  scope_lock held; takes
- * ownership of `path`. */
-static int attach_one(struct fltport_filter *f, char *path, unsigned flags)
+ * ownership of `path`.  Already attached: 0, or -EEXIST when `strict`
+ * (a management-plane attach names a new instance). */
+static int attach_one(struct fltport_filter *f, char *path, unsigned flags, const char *instance,
+		      const char *altitude, bool strict)
 {
 	struct fp_filter_scope s = { .path = path, .mfd = -1, .flags = flags };
 	unsigned how = (flags & FLTPORT_ATTACH_MOUNT) ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM;
-	unsigned n = atomic_load(&f->nscope);
+	unsigned n = atomic_load(&f->nscope), reuse = n;
 	int rc;
 
 	/* Not O_PATH: open_by_handle_at() refuses O_PATH mount fds.  An open
@@ -255,18 +295,30 @@ static int attach_one(struct fltport_filter *f, char *path, unsigned flags)
 	for (unsigned i = 0; i < n; i++) {
 		const struct fp_filter_scope *o = &f->scope[i];
 
+		if (atomic_load(&o->detached)) {
+			/* Its own slot again: the notify thread may still
+			 * read a detached slot's path and fd, so a slot is
+			 * only ever reused for the same path. */
+			if (reuse == n && o->flags == flags && o->fsid == s.fsid &&
+			    strcmp(o->path, path) == 0)
+				reuse = i;
+			continue;
+		}
 		/* A file-system mark covers every mount of it; a mount mark
 		 * only its own mount. */
 		if (o->fsid == s.fsid && (!(o->flags & FLTPORT_ATTACH_MOUNT) ||
 					  (how == FAN_MARK_MOUNT && strcmp(o->path, path) == 0))) {
-			rc = 0; /* already attached */
+			rc = strict ? -EEXIST : 0; /* already attached */
 			goto fail;
 		}
 	}
-	if (n >= FLTPORT_FILTER_MAX_PATHS) {
+	if (reuse == n && n >= FLTPORT_FILTER_MAX_PATHS) {
 		rc = -ENOSPC;
 		goto fail;
 	}
+	rc = name_scope(f, &s, instance, altitude);
+	if (rc)
+		goto fail;
 	rc = mark(f->perm_fd, f->perm_mask, how, path);
 	if (rc == -EINVAL && (f->perm_mask & FAN_PRE_ACCESS))
 		rc = -EOPNOTSUPP;
@@ -282,8 +334,24 @@ static int attach_one(struct fltport_filter *f, char *path, unsigned flags)
 		fp_filter_debug("attach %s: marks failed: %s", path, strerror(-rc));
 		goto fail;
 	}
-	f->scope[n] = s;
-	atomic_store_explicit(&f->nscope, n + 1, memory_order_release);
+	if (reuse < n) {
+		/* Its detached slot (same path): only the instance fields,
+		 * which only the management plane reads (under scope_lock),
+		 * change. */
+		struct fp_filter_scope *o = &f->scope[reuse];
+
+		free(s.path);
+		close(s.mfd);
+		free(o->instance);
+		free(o->volume);
+		o->instance = s.instance;
+		o->volume = s.volume;
+		memcpy(o->altitude, s.altitude, sizeof(o->altitude));
+		atomic_store(&o->detached, false);
+	} else {
+		f->scope[n] = s;
+		atomic_store_explicit(&f->nscope, n + 1, memory_order_release);
+	}
 	fp_filter_debug("attached %s%s (perm 0x%llx notify 0x%llx)", path,
 			how == FAN_MARK_MOUNT ? " (this mount)" : "",
 			(unsigned long long)f->perm_mask, (unsigned long long)f->notify_mask);
@@ -291,11 +359,19 @@ static int attach_one(struct fltport_filter *f, char *path, unsigned flags)
 fail:
 	if (s.mfd >= 0)
 		close(s.mfd);
+	free(s.instance);
+	free(s.volume);
 	free(path);
 	return rc;
 }
 
 int fltport_filter_attach_ex(fltport_filter *f, const char *path, unsigned flags)
+{
+	return fp_filter_attach_instance(f, path, flags, NULL, NULL, false);
+}
+
+int fp_filter_attach_instance(struct fltport_filter *f, const char *path, unsigned flags,
+			      const char *instance, const char *altitude, bool strict)
 {
 	char *real;
 	int rc;
@@ -317,7 +393,7 @@ int fltport_filter_attach_ex(fltport_filter *f, const char *path, unsigned flags
 			return rc;
 		}
 	}
-	rc = attach_one(f, real, flags & FLTPORT_ATTACH_MOUNT);
+	rc = attach_one(f, real, flags & FLTPORT_ATTACH_MOUNT, instance, altitude, strict);
 	pthread_mutex_unlock(&f->scope_lock);
 	if (!rc && (flags & FLTPORT_ATTACH_SUBMOUNTS))
 		fp_filter_mounts_scan(f);
@@ -339,7 +415,7 @@ int fp_filter_attach_found(struct fltport_filter *f, const char *mount_point)
 
 	if (!p)
 		return -ENOMEM;
-	rc = attach_one(f, p, FP_SCOPE_FOUND);
+	rc = attach_one(f, p, FP_SCOPE_FOUND, NULL, NULL, false);
 	if (!rc && atomic_load(&f->nscope) > before)
 		atomic_fetch_add(&f->c.submounts, 1);
 	return rc;
@@ -401,7 +477,8 @@ void fltport_filter_destroy(fltport_filter *f)
 	if (!f)
 		return;
 	if (fp_forked(&f->fork))
-		return; /* a forked child's copy: its threads do not exist here */
+		return;                 /* a forked child's copy: its threads do not exist here */
+	fp_filter_manage_unregister(f); /* no management request from now on */
 	atomic_store(&f->stopping, true);
 	fp_filter_mounts_stop(f);
 	/* close: no new events.  Removing the marks first means the reader

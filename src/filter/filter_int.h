@@ -31,8 +31,10 @@
 #include <sys/types.h>
 
 #include <fltport/filter.h>
+#include <fltport/mgmt.h>
 
 #include "core/fork.h"
+#include "mgmt/mgmt_int.h"
 
 enum fp_filter_pstate { FP_P_QUEUED, FP_P_RUNNING, FP_P_DONE };
 
@@ -60,6 +62,11 @@ struct fp_filter_scope {
 	int mfd;        /* read-only fd of it */
 	uint64_t fsid;  /* statfs f_fsid of its file system */
 	unsigned flags; /* FLTPORT_ATTACH_*; FP_SCOPE_FOUND: a submount found by the watcher */
+	/* The instance (management plane; under scope_lock). */
+	char *instance; /* its name */
+	char *volume;   /* the mount point of `path` */
+	char altitude[FLTPORT_ALTITUDE_MAX + 1];
+	atomic_bool detached; /* marks removed; the slot is reused by a new attach */
 };
 #define FP_SCOPE_FOUND 0x100u
 
@@ -102,6 +109,12 @@ struct fp_filter_counters {
 struct fltport_filter {
 	struct fp_forkreg fork; /* first: in_child() casts */
 	struct fltport_filter_config cfg;
+	/* management plane (manage.c): cfg.name and cfg.altitude point here */
+	struct fp_mgmt_reg mreg;
+	bool registered;
+	char name[FLTPORT_NAME_MAX + 1];
+	char altitude[FLTPORT_ALTITUDE_MAX + 1];
+	int64_t started_ns;
 	pid_t self;
 	int perm_fd;           /* permission group, -1 if no pre callback */
 	int notify_fd;         /* notification group, -1 if no post callback */
@@ -169,6 +182,14 @@ void fp_filter_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 int64_t fp_filter_now(void);
 const struct fp_filter_scope *fp_filter_scope_by_fsid(struct fltport_filter *f, uint64_t fsid);
 int fp_filter_attach_found(struct fltport_filter *f, const char *mount_point);
+
+int fp_filter_attach_instance(struct fltport_filter *f, const char *path, unsigned flags,
+			      const char *instance, const char *altitude, bool strict);
+
+/* manage.c: the management plane */
+int fp_filter_manage_init(struct fltport_filter *f); /* check + copy name/altitude */
+int fp_filter_manage_register(struct fltport_filter *f);
+void fp_filter_manage_unregister(struct fltport_filter *f);
 
 /* mounts.c: FLTPORT_ATTACH_SUBMOUNTS */
 int fp_filter_watch_add(struct fltport_filter *f, char *path); /* scope_lock held; copies path */

@@ -2,7 +2,8 @@
  * Post-operation notifications: a FAN_CLASS_NOTIF group reporting
  * directory file handles and names (FAN_REPORT_DFID_NAME), so that create,
  * delete and rename — which have no open file — can be reported with a
- * path.  The directory is reopened with open_by_handle_at(O_PATH) relative
+ * path (reads, writes and close-writes come the same way: the parent
+ * directory and the name).  The directory is reopened with open_by_handle_at(O_PATH) relative
  * to the attached path's mount (needs CAP_DAC_READ_SEARCH) and its path
  * read from /proc/self/fd.  This thread may touch the file system: it is
  * not the permission reader, and O_PATH opens raise no permission events.
@@ -43,6 +44,12 @@ int fp_filter_notify_init(struct fltport_filter *f)
 		f->notify_mask |= FAN_DELETE | FAN_ONDIR;
 	if (c->post_close_write)
 		f->notify_mask |= FAN_CLOSE_WRITE;
+	/* FAN_ONDIR, set above for directory entries, also applies to these:
+	 * a directory's FAN_ACCESS (a listing) is dropped in handle_notify. */
+	if (c->post_read)
+		f->notify_mask |= FAN_ACCESS;
+	if (c->post_write)
+		f->notify_mask |= FAN_MODIFY;
 	if (c->post_rename) {
 		/* Probe FAN_RENAME (5.17) with a short-lived inode mark on "/"
 		 * (a notification mark never blocks anyone). */
@@ -173,6 +180,14 @@ static void handle_notify(struct fltport_filter *f, const struct fanotify_event_
 	if (m->mask & FAN_CREATE) {
 		ev.op = FLTPORT_OP_CREATE;
 		deliver(f, c->post_create, &ev);
+	}
+	if ((m->mask & FAN_ACCESS) && !ev.is_dir) {
+		ev.op = FLTPORT_OP_ACCESS;
+		deliver(f, c->post_read, &ev);
+	}
+	if (m->mask & FAN_MODIFY) {
+		ev.op = FLTPORT_OP_MODIFY;
+		deliver(f, c->post_write, &ev);
 	}
 	if (m->mask & FAN_CLOSE_WRITE) {
 		ev.op = FLTPORT_OP_CLOSE_WRITE;

@@ -85,6 +85,7 @@ void fp_client_free(struct fltport_client *c)
 		close(c->page_fd);
 	if (c->peer.pidfd >= 0)
 		close(c->peer.pidfd);
+	free(c->exe);
 	close(c->fd);
 	free(c->pending);
 	free(c->freelist);
@@ -446,9 +447,12 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 		rc = take_slot(c, poll, deadline, &slot);
 	if (rc < 0) {
 		pthread_mutex_unlock(&c->lock);
+		fp_port_count_send(c, len, rc, false);
 		fp_client_unref(c);
 		return rc;
 	}
+	atomic_fetch_add_explicit(&c->cnt.pending, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->srv->cnt.pending, 1, memory_order_relaxed);
 	seq = ++c->next_seq;
 	p.id = fp_msg_id(seq, slot);
 	fp_cond_init(&p.cond);
@@ -477,6 +481,9 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 	}
 	release_slot(c, slot);
 	pthread_cond_destroy(&p.cond);
+	atomic_fetch_sub_explicit(&c->cnt.pending, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&c->srv->cnt.pending, 1, memory_order_relaxed);
+	fp_port_count_send(c, len, rc, p.wants_reply);
 	fp_client_unref(c);
 	return rc;
 }

@@ -264,6 +264,7 @@ static void accept_one(struct fltport_server *srv)
 		fp_debug("refusing pid %d uid %u: port access policy", (int)cr.pid,
 			 (unsigned)cr.uid);
 		send_result(srv, fd, -EACCES, 0);
+		fp_count(&srv->cnt.refused, 1);
 		goto drop;
 	}
 	c = fp_client_new(srv, fd);
@@ -381,6 +382,7 @@ static void on_handshake(struct fltport_server *srv, struct fltport_client *c)
 		pthread_mutex_unlock(&srv->lock);
 		fp_rx_release(&rx);
 		send_result(srv, c->fd, -EUSERS, 0);
+		fp_count(&srv->cnt.refused, 1);
 		drop_handshake(srv, c);
 		return;
 	}
@@ -448,6 +450,10 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 		return;
 	}
 	j->fds_held = nfds;
+	fp_count(&c->cnt.received, 1);
+	fp_count(&srv->cnt.received, 1);
+	fp_count(&c->cnt.received_bytes, j->rx.h.len);
+	fp_count(&srv->cnt.received_bytes, j->rx.h.len);
 	fp_client_ref(c);
 	pthread_mutex_lock(&srv->lock);
 	c->inflight++;
@@ -662,6 +668,7 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 		pthread_cond_broadcast(&srv->state_cond);
 		pthread_mutex_unlock(&srv->lock);
 		send_result(srv, c->fd, rc, status);
+		fp_count(&srv->cnt.refused, 1);
 		fp_client_unref(c); /* never accepted: no disconnect callback */
 		return;
 	}
@@ -674,6 +681,7 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	c->user_ref = true;
 	fp_client_ref(c);
 	c->state = FP_C_ACTIVE;
+	fp_port_count_connect(srv, c);
 	pthread_mutex_unlock(&srv->lock);
 	/* The result goes out before any message a sender may already be
 	 * trying to send (senders wait for `ready`).  A client that vanished
@@ -717,6 +725,7 @@ static void run_disconnect(struct fltport_server *srv, struct fp_job *j)
 	}
 	pthread_cond_broadcast(&srv->state_cond);
 	pthread_mutex_unlock(&srv->lock);
+	fp_count(&srv->cnt.disconnects, 1);
 	srv->cfg.on_disconnect(cookie);
 	while (spare) {
 		struct fp_job *n = spare->next;
@@ -1166,6 +1175,8 @@ FLTPORT_API int fltport_server_create(const char *name, const struct fltport_ser
 			stop_threads(srv, srv->io_thread != 0, srv->ctl_thread != 0);
 		}
 	}
+	if (rc == 0)
+		fp_port_manage_register(srv, name);
 	if (rc < 0) {
 		server_free(srv);
 		return rc;
@@ -1186,6 +1197,7 @@ FLTPORT_API void fltport_server_close(fltport_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 	if (!first)
 		return;
+	fp_port_manage_unregister(srv);
 	unlink_name(srv);
 	fp_server_wake(srv); /* the I/O thread closes the listening socket */
 }

@@ -11,6 +11,7 @@
 
 #include "core/fork.h"
 #include "core/shared.h"
+#include "mgmt/mgmt_int.h"
 #include "fltport/port.h"
 #include "transport/transport.h"
 
@@ -27,6 +28,14 @@
 #define FP_ACCEPT_BACKOFF_MAX_NS 1000000000LL /* ... doubling up to 1 s */
 
 enum fp_ev_kind { FP_EV_LISTEN = 1, FP_EV_WAKE, FP_EV_CLIENT };
+
+/* Counters of a port and of each connection (fltport_port_stats; relaxed
+ * atomics, bumped beside the work they count). */
+struct fp_port_counters {
+	atomic_uint_fast64_t connects, refused, disconnects, sent, sent_bytes, replies, timed_out,
+		cancelled, received, received_bytes;
+	atomic_uint pending;
+};
 
 /* Client port states; transitions under srv->lock, through set_state(). */
 enum fp_cstate {
@@ -91,6 +100,11 @@ struct fltport_client {
 	int64_t hs_deadline;
 
 	struct fltport_peer peer; /* immutable after accept */
+	/* management plane: set when the connect callback accepted it */
+	uint64_t conn_id;
+	int64_t since_ns;
+	char *exe;
+	struct fp_port_counters cnt;
 
 	/* under lock */
 	pthread_mutex_t lock;
@@ -139,6 +153,10 @@ struct fltport_server {
 	struct fltport_client *killq; /* to retire (I/O thread) */
 	struct fltport_client *addq;  /* accepted: to add to epoll (I/O thread) */
 	int nconn;                    /* connections holding a max_connections slot */
+	uint64_t next_conn_id;        /* under lock */
+	struct fp_port_counters cnt;
+	struct fp_mgmt_reg mreg; /* manage.c */
+	bool registered;
 	unsigned nhandshake;          /* clients in FP_C_HANDSHAKE */
 	bool closed;                  /* no longer listening */
 	bool lfd_closed;
@@ -156,6 +174,17 @@ int fp_client_setup_page(struct fltport_client *c, uint32_t nslots);
 void fp_client_mark_dead(struct fltport_client *c);
 void fp_client_kill(struct fltport_client *c);
 void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx);
+
+/* manage.c */
+void fp_port_manage_register(struct fltport_server *srv, const char *name);
+void fp_port_manage_unregister(struct fltport_server *srv);
+void fp_port_count_connect(struct fltport_server *srv, struct fltport_client *c);
+void fp_port_count_send(struct fltport_client *c, size_t len, int rc, bool wants_reply);
+
+static inline void fp_count(atomic_uint_fast64_t *a, uint64_t n)
+{
+	atomic_fetch_add_explicit(a, n, memory_order_relaxed);
+}
 
 /* server.c */
 void fp_server_wake(struct fltport_server *srv);

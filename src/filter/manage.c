@@ -1,0 +1,251 @@
+/*
+ * A named filter on the management plane (fltport/mgmt.h): it answers what
+ * it is (name, altitude, counters), its instances, and attach / detach
+ * requests, which its instance_setup callback may refuse.
+ */
+#include "filter/filter_int.h"
+#include "filter/fan_compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* An altitude as Windows writes them: digits, at most one '.', digits
+ * around it ("385100", "385100.5"). */
+static bool altitude_valid(const char *a)
+{
+	size_t len = strlen(a);
+	bool dot = false, digit = false;
+
+	if (len == 0 || len > FLTPORT_ALTITUDE_MAX || a[0] == '.' || a[len - 1] == '.')
+		return false;
+	for (const char *p = a; *p; p++) {
+		if (*p == '.' && !dot)
+			dot = true;
+		else if (*p >= '0' && *p <= '9')
+			digit = true;
+		else
+			return false;
+	}
+	return digit;
+}
+
+int fp_filter_manage_init(struct fltport_filter *f)
+{
+	const char *name = f->cfg.name, *alt = f->cfg.altitude ? f->cfg.altitude : "0";
+
+	if (!altitude_valid(alt))
+		return -EINVAL;
+	snprintf(f->altitude, sizeof(f->altitude), "%s", alt);
+	f->cfg.altitude = f->altitude;
+	f->started_ns = fp_mgmt_realtime();
+	if (name) {
+		struct sockaddr_un sa;
+		socklen_t salen;
+		int rc = fp_mgmt_addr(FP_MGMT_FILTER, name, &sa, &salen);
+
+		if (rc < 0)
+			return rc;
+		while (*name == '\\')
+			name++;
+		snprintf(f->name, sizeof(f->name), "%s", name);
+		f->cfg.name = f->name;
+	}
+	return 0;
+}
+
+static unsigned count_instances(struct fltport_filter *f)
+{
+	unsigned n = atomic_load(&f->nscope), k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (!atomic_load(&f->scope[i].detached))
+			k++;
+	return k;
+}
+
+static int emit_info(struct fltport_filter *f, struct fp_mgmt_out *out)
+{
+	struct fltport_filter_info in;
+
+	memset(&in, 0, sizeof(in));
+	snprintf(in.name, sizeof(in.name), "%s", f->name);
+	snprintf(in.altitude, sizeof(in.altitude), "%s", f->altitude);
+	in.pid = (int32_t)getpid();
+	in.uid = (uint32_t)geteuid();
+	pthread_mutex_lock(&f->scope_lock);
+	in.instances = count_instances(f);
+	pthread_mutex_unlock(&f->scope_lock);
+	in.features = f->features;
+	in.started_ns = f->started_ns;
+	fltport_filter_stats(f, &in.stats);
+	return fp_mgmt_emit(out, &in, sizeof(in));
+}
+
+static int emit_instances(struct fltport_filter *f, struct fp_mgmt_out *out)
+{
+	struct fltport_instance_info *in = malloc(sizeof(*in));
+	unsigned n;
+	int rc = 0;
+
+	if (!in)
+		return -ENOMEM;
+	pthread_mutex_lock(&f->scope_lock);
+	n = atomic_load(&f->nscope);
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		const struct fp_filter_scope *s = &f->scope[i];
+
+		if (atomic_load(&s->detached))
+			continue;
+		memset(in, 0, sizeof(*in));
+		snprintf(in->filter, sizeof(in->filter), "%s", f->name);
+		snprintf(in->name, sizeof(in->name), "%s", s->instance ? s->instance : "");
+		snprintf(in->altitude, sizeof(in->altitude), "%s", s->altitude);
+		snprintf(in->volume, sizeof(in->volume), "%s", s->volume ? s->volume : s->path);
+		snprintf(in->path, sizeof(in->path), "%s", s->path);
+		in->flags = (s->flags & FLTPORT_ATTACH_MOUNT) |
+			    ((s->flags & FP_SCOPE_FOUND) ? FLTPORT_INSTANCE_FOUND : 0);
+		in->pid = (int32_t)getpid();
+		rc = fp_mgmt_emit(out, in, sizeof(*in));
+	}
+	pthread_mutex_unlock(&f->scope_lock);
+	free(in);
+	return rc;
+}
+
+/* Remove a SUBMOUNTS watch on `path` (the watcher stops attaching below
+ * it).  scope_lock held. */
+static void unwatch(struct fltport_filter *f, const char *path)
+{
+	for (unsigned i = 0; i < f->nwatch; i++) {
+		if (strcmp(f->watch[i].path, path) != 0)
+			continue;
+		free(f->watch[i].path);
+		f->watch[i] = f->watch[--f->nwatch];
+		return;
+	}
+}
+
+/* Detach the instance on `path` (as attached, or its volume), named
+ * `instance` if not NULL.  0 or -ENXIO. */
+static int detach(struct fltport_filter *f, const char *path, const char *instance)
+{
+	char *real = realpath(path, NULL);
+	const char *p = real ? real : path;
+	unsigned n;
+	int rc = -ENXIO;
+
+	pthread_mutex_lock(&f->scope_lock);
+	n = atomic_load(&f->nscope);
+	for (unsigned i = 0; i < n; i++) {
+		struct fp_filter_scope *s = &f->scope[i];
+		unsigned how = (s->flags & FLTPORT_ATTACH_MOUNT) ? FAN_MARK_MOUNT
+								 : FAN_MARK_FILESYSTEM;
+
+		if (atomic_load(&s->detached) ||
+		    (strcmp(s->path, p) != 0 && (!s->volume || strcmp(s->volume, p) != 0)) ||
+		    (instance && (!s->instance || strcmp(s->instance, instance) != 0)))
+			continue;
+		if (f->perm_fd >= 0 && f->perm_mask)
+			(void)fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | how, f->perm_mask,
+					    AT_FDCWD, s->path);
+		if (f->notify_fd >= 0 && f->notify_mask)
+			(void)fanotify_mark(f->notify_fd, FAN_MARK_REMOVE | how, f->notify_mask,
+					    AT_FDCWD, s->path);
+		atomic_store(&s->detached, true);
+		unwatch(f, s->path);
+		fp_filter_debug("detached %s (%s)", s->path, s->instance ? s->instance : "");
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&f->scope_lock);
+	free(real);
+	return rc;
+}
+
+int fltport_filter_detach(fltport_filter *f, const char *path)
+{
+	if (!f || !path || atomic_load(&f->stopping) || fp_forked(&f->fork))
+		return -EINVAL;
+	return detach(f, path, NULL);
+}
+
+static int on_attach(struct fltport_filter *f, enum fp_mgmt_op op, const void *in, size_t len)
+{
+	struct fp_mgmt_attach a;
+	char def[FLTPORT_NAME_MAX + 16];
+	const char *inst;
+	int rc;
+
+	if (len != sizeof(a))
+		return -EPROTO;
+	memcpy(&a, in, sizeof(a));
+	a.volume[sizeof(a.volume) - 1] = '\0';
+	a.instance[sizeof(a.instance) - 1] = '\0';
+	a.altitude[sizeof(a.altitude) - 1] = '\0';
+	if (!a.volume[0] || (a.altitude[0] && !altitude_valid(a.altitude)) ||
+	    (a.flags & ~(FLTPORT_ATTACH_MOUNT | FLTPORT_ATTACH_SUBMOUNTS)))
+		return -EINVAL;
+	snprintf(def, sizeof(def), "%s Instance", f->name);
+	inst = a.instance[0] ? a.instance : def;
+	if (f->cfg.instance_setup) {
+		rc = f->cfg.instance_setup(f->cfg.cookie, a.volume, inst, op == FP_MGMT_DETACH);
+		if (rc > 0 || rc < -4095)
+			rc = -EPERM;
+		if (rc < 0) {
+			fp_filter_debug("%s of %s on %s refused by the filter: %s",
+					op == FP_MGMT_DETACH ? "detach" : "attach", inst, a.volume,
+					strerror(-rc));
+			return rc;
+		}
+	}
+	if (op == FP_MGMT_DETACH)
+		return detach(f, a.volume, a.instance[0] ? a.instance : NULL);
+	return fp_filter_attach_instance(f, a.volume, a.flags, inst,
+					 a.altitude[0] ? a.altitude : NULL, true);
+}
+
+static int handle(void *obj, enum fp_mgmt_op op, const void *in, size_t len,
+		  struct fp_mgmt_out *out)
+{
+	struct fltport_filter *f = obj;
+
+	switch (op) {
+	case FP_MGMT_INFO:
+		return emit_info(f, out);
+	case FP_MGMT_INSTANCES:
+		return emit_instances(f, out);
+	case FP_MGMT_ATTACH:
+	case FP_MGMT_DETACH:
+		return on_attach(f, op, in, len);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+int fp_filter_manage_register(struct fltport_filter *f)
+{
+	int rc;
+
+	if (!f->name[0])
+		return 0;
+	rc = fp_mgmt_register(&f->mreg, FP_MGMT_FILTER, f->name, handle, f);
+	if (rc < 0) {
+		fp_filter_debug("cannot register filter %s: %s", f->name, strerror(-rc));
+		return rc;
+	}
+	f->registered = true;
+	return 0;
+}
+
+void fp_filter_manage_unregister(struct fltport_filter *f)
+{
+	if (!f->registered)
+		return;
+	f->registered = false;
+	fp_mgmt_unregister(&f->mreg);
+}

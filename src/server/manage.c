@@ -1,0 +1,168 @@
+/*
+ * A server port on the management plane (fltport/mgmt.h): what it is, its
+ * counters, its connections.
+ */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/debug.h"
+
+static void read_counters(const struct fp_port_counters *c, struct fltport_port_stats *st)
+{
+	st->connects = atomic_load_explicit(&c->connects, memory_order_relaxed);
+	st->refused = atomic_load_explicit(&c->refused, memory_order_relaxed);
+	st->disconnects = atomic_load_explicit(&c->disconnects, memory_order_relaxed);
+	st->sent = atomic_load_explicit(&c->sent, memory_order_relaxed);
+	st->sent_bytes = atomic_load_explicit(&c->sent_bytes, memory_order_relaxed);
+	st->replies = atomic_load_explicit(&c->replies, memory_order_relaxed);
+	st->timed_out = atomic_load_explicit(&c->timed_out, memory_order_relaxed);
+	st->cancelled = atomic_load_explicit(&c->cancelled, memory_order_relaxed);
+	st->received = atomic_load_explicit(&c->received, memory_order_relaxed);
+	st->received_bytes = atomic_load_explicit(&c->received_bytes, memory_order_relaxed);
+	st->pending = atomic_load_explicit(&c->pending, memory_order_relaxed);
+}
+
+void fp_port_count_connect(struct fltport_server *srv, struct fltport_client *c)
+{
+	char path[64], exe[PATH_MAX];
+	ssize_t n;
+
+	/* The executable at connect time, as the pid still names it (it is
+	 * connected: it cannot have been reused yet unless it exited). */
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)c->peer.pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		c->exe = strdup(exe);
+	}
+	c->since_ns = fp_mgmt_realtime();
+	c->conn_id = ++srv->next_conn_id; /* srv->lock held */
+	fp_count(&srv->cnt.connects, 1);
+	atomic_store_explicit(&c->cnt.connects, 1, memory_order_relaxed);
+}
+
+void fp_port_count_send(struct fltport_client *c, size_t len, int rc, bool wants_reply)
+{
+	struct fp_port_counters *a = &c->cnt, *b = &c->srv->cnt;
+
+	if (rc >= 0) {
+		fp_count(&a->sent, 1);
+		fp_count(&b->sent, 1);
+		fp_count(&a->sent_bytes, len);
+		fp_count(&b->sent_bytes, len);
+		if (wants_reply) {
+			fp_count(&a->replies, 1);
+			fp_count(&b->replies, 1);
+		}
+	} else if (rc == -ETIMEDOUT) {
+		fp_count(&a->timed_out, 1);
+		fp_count(&b->timed_out, 1);
+	} else if (rc == -ENOTCONN) {
+		fp_count(&a->cancelled, 1);
+		fp_count(&b->cancelled, 1);
+	}
+}
+
+static int emit_info(struct fltport_server *srv, struct fp_mgmt_out *out)
+{
+	struct fltport_port_info in;
+
+	memset(&in, 0, sizeof(in));
+	snprintf(in.name, sizeof(in.name), "%s", srv->mreg.name);
+	in.pid = (int32_t)getpid();
+	in.uid = (uint32_t)geteuid();
+	in.max_connections = (uint32_t)srv->cfg.max_connections;
+	in.started_ns = srv->mreg.started_ns;
+	read_counters(&srv->cnt, &in.stats);
+	pthread_mutex_lock(&srv->lock);
+	in.stats.connections = (uint32_t)(srv->nconn > 0 ? srv->nconn : 0);
+	pthread_mutex_unlock(&srv->lock);
+	return fp_mgmt_emit(out, &in, sizeof(in));
+}
+
+/* A snapshot under the server lock (which the I/O thread needs: nothing
+ * slow under it), sent after. */
+static int emit_connections(struct fltport_server *srv, struct fp_mgmt_out *out)
+{
+	struct fltport_conn_info *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct fltport_client *c = srv->clients; c; c = c->next) {
+		struct fltport_conn_info *e;
+
+		if (c->state != FP_C_ACTIVE || c->killed)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			struct fltport_conn_info *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		e = &v[n++];
+		memset(e, 0, sizeof(*e));
+		e->id = c->conn_id;
+		e->pid = (int32_t)c->peer.pid;
+		e->uid = (uint32_t)c->peer.uid;
+		e->gid = (uint32_t)c->peer.gid;
+		e->since_ns = c->since_ns;
+		snprintf(e->exe, sizeof(e->exe), "%s", c->exe ? c->exe : "");
+		read_counters(&c->cnt, &e->stats);
+		e->stats.connections = 1;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fp_mgmt_emit(out, &v[i], sizeof(v[i]));
+	free(v);
+	return rc;
+}
+
+static int handle(void *obj, enum fp_mgmt_op op, const void *in, size_t len,
+		  struct fp_mgmt_out *out)
+{
+	struct fltport_server *srv = obj;
+
+	(void)in;
+	(void)len;
+	switch (op) {
+	case FP_MGMT_INFO:
+		return emit_info(srv, out);
+	case FP_MGMT_CONNECTIONS:
+		return emit_connections(srv, out);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* A port works without its control socket (a name too long for the longer
+ * control path, a read-only directory): it is then only not listed. */
+void fp_port_manage_register(struct fltport_server *srv, const char *name)
+{
+	int rc = fp_mgmt_register(&srv->mreg, FP_MGMT_PORT, name, handle, srv);
+
+	if (rc < 0) {
+		fp_debug("port %s is not listed by the management plane: %s", name, strerror(-rc));
+		return;
+	}
+	srv->registered = true;
+}
+
+void fp_port_manage_unregister(struct fltport_server *srv)
+{
+	if (!srv->registered)
+		return;
+	srv->registered = false;
+	fp_mgmt_unregister(&srv->mreg);
+}

@@ -1,0 +1,302 @@
+/*
+ * Management plane, port side (fltport/mgmt.h): ports are listed with their
+ * counters and connections, closed or dead ports are not, and other users
+ * are refused.  Real sockets: the port's control socket is served by this
+ * process's control thread, the queries connect to it.
+ */
+#ifdef FP_PLAIN
+#include "plain_criterion.h" /* the TSan pass builds this suite without Criterion */
+#else
+#include <criterion/criterion.h>
+#endif
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fltport/mgmt.h"
+#include "fltport/port.h"
+#include "testutil.h"
+
+#define SEC ((int64_t)1000000000)
+
+static int on_connect(fltport_client *client, void *server_cookie, const void *ctx,
+		      size_t ctx_len, const struct fltport_peer *peer, void **conn_cookie,
+		      uint32_t *status)
+{
+	*conn_cookie = client;
+	return 0;
+}
+
+static void on_disconnect(void *conn_cookie)
+{
+}
+
+static uint32_t on_message(void *conn_cookie, const struct fltport_request *req, void *out,
+			   size_t out_cap, size_t *out_len)
+{
+	*out_len = 0;
+	return 7;
+}
+
+static fltport_server *make_port(const char *name, fltport_client **client_slot)
+{
+	struct fltport_server_config cfg = { .on_connect = on_connect,
+					     .on_disconnect = on_disconnect,
+					     .on_message = on_message,
+					     .max_connections = 3,
+					     .access = { .mode = FLTPORT_ACCESS_EVERYONE } };
+	fltport_server *srv;
+
+	(void)client_slot;
+	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	return srv;
+}
+
+static const struct fltport_port_info *find_port(const struct fltport_port_info *v, size_t n,
+						  const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+Test(mgmt, port_listed_with_counters_and_connections, .timeout = 60)
+{
+	const char *name;
+	fltport_server *srv;
+	fltport_conn *conn;
+	struct fltport_port_info *ports, one;
+	struct fltport_conn_info *conns;
+	size_t n, denied = 99;
+	uint8_t buf[16];
+	size_t out_len;
+	uint32_t status;
+
+	tu_private_dir();
+	name = tu_port_name("mgmt");
+	srv = make_port(name, NULL);
+	cr_assert_eq(fltport_connect(name, NULL, 0, 0, 5 * SEC, &conn, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(fltport_request(conn, "abcd", 4, NULL, 0, buf, sizeof(buf), &out_len,
+					     &status, 5 * SEC),
+			     0);
+
+	cr_assert_eq(fltport_mgmt_ports(&ports, &n, &denied), 0);
+	cr_expect_eq(denied, 0);
+	const struct fltport_port_info *p = find_port(ports, n, name);
+	cr_assert_not_null(p, "port %s not listed (%zu ports)", name, n);
+	cr_expect_eq(p->pid, getpid());
+	cr_expect_eq(p->uid, geteuid());
+	cr_expect_eq(p->max_connections, 3);
+	cr_expect_eq(p->stats.connections, 1);
+	cr_expect_eq(p->stats.connects, 1);
+	cr_expect_eq(p->stats.received, 3);
+	cr_expect_eq(p->stats.received_bytes, 12);
+	cr_expect_gt(p->started_ns, 0);
+	fltport_mgmt_free(ports);
+
+	cr_assert_eq(fltport_mgmt_connections(name, &conns, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(conns[0].pid, getpid());
+	cr_expect_eq(conns[0].uid, geteuid());
+	cr_expect_eq(conns[0].id, 1);
+	cr_expect_eq(conns[0].stats.received, 3);
+	cr_expect_neq(conns[0].exe[0], '\0', "exe of the connected process");
+	fltport_mgmt_free(conns);
+
+	/* Gone from the list when the connection ends; counted. */
+	fltport_close(conn);
+	for (int i = 0; i < 200; i++) {
+		cr_assert_eq(fltport_mgmt_port(name, &one), 0);
+		if (one.stats.connections == 0)
+			break;
+		tu_sleep_ms(10);
+	}
+	cr_expect_eq(one.stats.connections, 0);
+	cr_expect_eq(one.stats.disconnects, 1);
+	cr_assert_eq(fltport_mgmt_connections(name, &conns, &n), 0);
+	cr_expect_eq(n, 0);
+	fltport_mgmt_free(conns);
+
+	/* A closed port is not listed. */
+	fltport_server_close(srv);
+	cr_expect_eq(fltport_mgmt_port(name, &one), -ENOENT);
+	cr_assert_eq(fltport_mgmt_ports(&ports, &n, NULL), 0);
+	cr_expect_null(find_port(ports, n, name));
+	fltport_mgmt_free(ports);
+	fltport_server_destroy(srv);
+}
+
+/* The filter side's sends are counted: delivered, replied, timed out. */
+static fltport_client *last_client;
+
+static int on_connect_keep(fltport_client *client, void *server_cookie, const void *ctx,
+			   size_t ctx_len, const struct fltport_peer *peer, void **conn_cookie,
+			   uint32_t *status)
+{
+	__atomic_store_n(&last_client, client, __ATOMIC_SEQ_CST);
+	*conn_cookie = client;
+	return 0;
+}
+
+static void *replier(void *arg)
+{
+	fltport_conn *conn = arg;
+	struct fltport_msg m;
+	uint8_t buf[64];
+
+	if (fltport_get(conn, buf, sizeof(buf), &m, 10 * SEC) == 0)
+		fltport_reply(conn, m.id, 0, "ok", 2);
+	return NULL;
+}
+
+Test(mgmt, send_counters, .timeout = 60)
+{
+	struct fltport_server_config cfg = { .on_connect = on_connect_keep,
+					     .on_disconnect = on_disconnect,
+					     .max_connections = 1,
+					     .access = { .mode = FLTPORT_ACCESS_EVERYONE } };
+	fltport_server *srv;
+	fltport_conn *conn;
+	fltport_client *cl = NULL;
+	struct fltport_conn_info *conns;
+	struct fltport_port_info info;
+	pthread_t t;
+	uint8_t reply[16];
+	size_t reply_len = sizeof(reply), n;
+	const char *name;
+
+	tu_private_dir();
+	name = tu_port_name("mgmt-send");
+	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	cr_assert_eq(fltport_connect(name, NULL, 0, 0, 5 * SEC, &conn, NULL), 0);
+	for (int i = 0; i < 500 && !cl; i++) {
+		cl = __atomic_load_n(&last_client, __ATOMIC_SEQ_CST);
+		if (!cl)
+			tu_sleep_ms(10);
+	}
+	cr_assert_not_null(cl);
+	/* Nobody reads: a send that waits for its reply times out. */
+	cr_assert_eq(fltport_send(cl, "x", 1, NULL, 0, reply, &reply_len, NULL, SEC / 10),
+		     -ETIMEDOUT);
+	/* Someone reads and replies. */
+	cr_assert_eq(pthread_create(&t, NULL, replier, conn), 0);
+	reply_len = sizeof(reply);
+	cr_assert_eq(fltport_send(cl, "hello", 5, NULL, 0, reply, &reply_len, NULL, 10 * SEC), 0);
+	pthread_join(t, NULL);
+
+	cr_assert_eq(fltport_mgmt_port(name, &info), 0);
+	cr_expect_eq(info.stats.timed_out, 1);
+	cr_expect_eq(info.stats.sent, 1);
+	cr_expect_eq(info.stats.sent_bytes, 5);
+	cr_expect_eq(info.stats.replies, 1);
+	cr_expect_eq(info.stats.pending, 0);
+	cr_assert_eq(fltport_mgmt_connections(name, &conns, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(conns[0].stats.sent, 1);
+	cr_expect_eq(conns[0].stats.timed_out, 1);
+	fltport_mgmt_free(conns);
+	fltport_close(conn);
+	fltport_server_destroy(srv);
+}
+
+/* Another user is refused by each object, and counted as denied. */
+Test(mgmt, other_users_are_refused, .timeout = 60)
+{
+	fltport_server *srv;
+	const char *name;
+	int st, go[2];
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: the test runs a query as another user");
+	tu_private_dir();
+	name = tu_port_name("mgmt-deny");
+	/* The directory must be reachable by the other user. */
+	cr_assert_eq(chmod(fltport_dir(), 0755), 0);
+	cr_assert_eq(pipe(go), 0);
+	pid = fork(); /* before any thread: the child only queries */
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct fltport_port_info *ports, one;
+		struct fltport_conn_info *conns;
+		size_t n, denied = 0;
+		char c;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(9);
+		if (tu_drop_to(65534, 65534) != 0)
+			_exit(10);
+		if (fltport_mgmt_ports(&ports, &n, &denied) != 0)
+			_exit(11);
+		if (find_port(ports, n, name) || denied != 1) {
+			fprintf(stderr, "listed %zu, denied %zu\n", n, denied);
+			_exit(12);
+		}
+		fltport_mgmt_free(ports);
+		if (fltport_mgmt_port(name, &one) != -EACCES)
+			_exit(13);
+		if (fltport_mgmt_connections(name, &conns, &n) != -EACCES)
+			_exit(14);
+		_exit(0);
+	}
+	close(go[0]);
+	srv = make_port(name, NULL);
+	cr_assert_eq(write(go[1], "G", 1), 1);
+	close(go[1]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+	fltport_server_destroy(srv);
+}
+
+/* A port whose process died is not listed, and its control socket goes. */
+Test(mgmt, dead_port_not_listed, .timeout = 60)
+{
+	char path[512];
+	struct fltport_port_info *ports;
+	struct stat sb;
+	const char *name;
+	int fds[2], st;
+	size_t n;
+	pid_t pid;
+	char c;
+
+	tu_private_dir();
+	name = tu_port_name("mgmt-dead");
+	cr_assert_eq(pipe(fds), 0);
+	pid = fork(); /* before any thread of this test */
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		fltport_server *srv;
+
+		close(fds[0]);
+		srv = make_port(name, NULL);
+		(void)srv;
+		(void)!write(fds[1], "R", 1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	cr_assert_eq(fltport_mgmt_ports(&ports, &n, NULL), 0);
+	cr_expect_not_null(find_port(ports, n, name), "live port listed");
+	fltport_mgmt_free(ports);
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert_eq(fltport_mgmt_ports(&ports, &n, NULL), 0);
+	cr_expect_null(find_port(ports, n, name), "dead port still listed");
+	fltport_mgmt_free(ports);
+	snprintf(path, sizeof(path), "%s/.ctl/p.%s", fltport_dir(), name);
+	cr_expect_neq(stat(path, &sb), 0, "stale control socket %s left", path);
+	cr_expect_eq(fltport_mgmt_port(name, &(struct fltport_port_info){ 0 }), -ENOENT);
+}
