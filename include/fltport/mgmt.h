@@ -74,18 +74,18 @@ struct fltport_volume_info {
 /* Counters of a port or of one connection.  "sent": filter → user
  * messages (fltport_send); "received": user → filter requests. */
 struct fltport_port_stats {
-	uint64_t connects;       /* connections accepted (port) */
-	uint64_t refused;        /* connections refused: access, limit, callback (port) */
-	uint64_t disconnects;    /* connections ended (port) */
-	uint64_t sent;           /* messages delivered to the user side */
+	uint64_t connects;    /* connections accepted (port) */
+	uint64_t refused;     /* connections refused: access, limit, callback (port) */
+	uint64_t disconnects; /* connections ended (port) */
+	uint64_t sent;        /* messages delivered to the user side */
 	uint64_t sent_bytes;
-	uint64_t replies;        /* replies received for them */
-	uint64_t timed_out;      /* sends that ended with -ETIMEDOUT */
-	uint64_t cancelled;      /* sends ended by a disconnect (-ENOTCONN) */
-	uint64_t received;       /* requests received from the user side */
+	uint64_t replies;   /* replies received for them */
+	uint64_t timed_out; /* sends that ended with -ETIMEDOUT */
+	uint64_t cancelled; /* sends ended by a disconnect (-ENOTCONN) */
+	uint64_t received;  /* requests received from the user side */
 	uint64_t received_bytes;
-	uint32_t connections;    /* connected now (port); 1 (connection) */
-	uint32_t pending;        /* sends waiting now */
+	uint32_t connections; /* connected now (port); 1 (connection) */
+	uint32_t pending;     /* sends waiting now */
 };
 
 /* A server port. */
@@ -101,12 +101,12 @@ struct fltport_port_info {
 
 /* One connection of a port. */
 struct fltport_conn_info {
-	uint64_t id;   /* unique within the port, in connect order */
-	int32_t pid;   /* the connected process */
+	uint64_t id; /* unique within the port, in connect order */
+	int32_t pid; /* the connected process */
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t reserved;
-	int64_t since_ns; /* CLOCK_REALTIME, when it connected */
+	int64_t since_ns;                /* CLOCK_REALTIME, when it connected */
 	char exe[FLTPORT_MGMT_PATH_MAX]; /* its executable at connect time, "" if unknown */
 	struct fltport_port_stats stats;
 };
@@ -120,8 +120,7 @@ FLTPORT_API int fltport_mgmt_filters(struct fltport_filter_info **out, size_t *c
 FLTPORT_API int fltport_mgmt_instances(const char *filter, struct fltport_instance_info **out,
 				       size_t *count, size_t *denied);
 FLTPORT_API int fltport_mgmt_volumes(struct fltport_volume_info **out, size_t *count);
-FLTPORT_API int fltport_mgmt_ports(struct fltport_port_info **out, size_t *count,
-				   size_t *denied);
+FLTPORT_API int fltport_mgmt_ports(struct fltport_port_info **out, size_t *count, size_t *denied);
 FLTPORT_API int fltport_mgmt_connections(const char *port, struct fltport_conn_info **out,
 					 size_t *count);
 

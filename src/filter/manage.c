@@ -143,8 +143,8 @@ static int detach(struct fltport_filter *f, const char *path, const char *instan
 	n = atomic_load(&f->nscope);
 	for (unsigned i = 0; i < n; i++) {
 		struct fp_filter_scope *s = &f->scope[i];
-		unsigned how = (s->flags & FLTPORT_ATTACH_MOUNT) ? FAN_MARK_MOUNT
-								 : FAN_MARK_FILESYSTEM;
+		unsigned how =
+			(s->flags & FLTPORT_ATTACH_MOUNT) ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM;
 
 		if (atomic_load(&s->detached) ||
 		    (strcmp(s->path, p) != 0 && (!s->volume || strcmp(s->volume, p) != 0)) ||

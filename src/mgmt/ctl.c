@@ -22,7 +22,7 @@
 #include "core/names.h"
 
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
-#define REQ_TIMEOUT_MS 500   /* a permitted peer must send its request within this */
+#define REQ_TIMEOUT_MS 500    /* a permitted peer must send its request within this */
 #define REFUSE_TIMEOUT_MS 100 /* a refused one: its request is read, not waited for long */
 
 struct fp_mgmt_out {
@@ -54,8 +54,7 @@ int64_t fp_mgmt_realtime(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int fp_mgmt_addr(enum fp_mgmt_kind kind, const char *name, struct sockaddr_un *sa,
-		 socklen_t *salen)
+int fp_mgmt_addr(enum fp_mgmt_kind kind, const char *name, struct sockaddr_un *sa, socklen_t *salen)
 {
 	int rc, n;
 
@@ -155,8 +154,7 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 	if (n < (ssize_t)sizeof(h))
 		return;
 	memcpy(&h, buf, sizeof(h));
-	if (h.magic != FP_MGMT_MAGIC || h.type != FP_MGMT_T_REQ ||
-	    h.len != (size_t)n - sizeof(h)) {
+	if (h.magic != FP_MGMT_MAGIC || h.type != FP_MGMT_T_REQ || h.len != (size_t)n - sizeof(h)) {
 		send_end(fd, h.op, (uint16_t)r->kind, -EPROTO, 0);
 		return;
 	}
@@ -318,7 +316,8 @@ static void unlink_ctl(struct fp_mgmt_reg *r)
 
 static void reg_in_child(struct fp_forkreg *f)
 {
-	struct fp_mgmt_reg *r = (struct fp_mgmt_reg *)((char *)f - offsetof(struct fp_mgmt_reg, fork));
+	struct fp_mgmt_reg *r =
+		(struct fp_mgmt_reg *)((char *)f - offsetof(struct fp_mgmt_reg, fork));
 
 	fp_fork_kill_fd(r->lfd);
 }
@@ -373,7 +372,8 @@ static int start_thread(void)
 		return -ENOMEM;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->epfd < 0 || c->wakefd < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) != 0) {
+	if (c->epfd < 0 || c->wakefd < 0 ||
+	    epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) != 0) {
 		rc = -errno;
 		ctl_free(c);
 		return rc;
@@ -387,8 +387,8 @@ static int start_thread(void)
 	return 0;
 }
 
-int fp_mgmt_register(struct fp_mgmt_reg *r, enum fp_mgmt_kind kind, const char *name,
-		     fp_mgmt_fn fn, void *obj)
+int fp_mgmt_register(struct fp_mgmt_reg *r, enum fp_mgmt_kind kind, const char *name, fp_mgmt_fn fn,
+		     void *obj)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int rc;

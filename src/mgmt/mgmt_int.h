@@ -45,9 +45,9 @@ enum fp_mgmt_op {
 struct fp_mgmt_hdr {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t type; /* enum fp_mgmt_type */
-	uint16_t op;   /* enum fp_mgmt_op */
-	uint16_t kind; /* enum fp_mgmt_kind of the object */
+	uint16_t type;  /* enum fp_mgmt_type */
+	uint16_t op;    /* enum fp_mgmt_op */
+	uint16_t kind;  /* enum fp_mgmt_kind of the object */
 	int32_t status; /* END: 0 or a negative errno */
 	uint32_t len;   /* payload bytes after the header */
 	uint32_t count; /* END: records sent */

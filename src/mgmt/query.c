@@ -316,15 +316,14 @@ static const char *strip(const char *name)
 FLTPORT_API int fltport_mgmt_filters(struct fltport_filter_info **out, size_t *count,
 				     size_t *denied)
 {
-	return list(FP_MGMT_FILTER, FP_MGMT_INFO, NULL, sizeof(**out), (void **)out, count,
-		    denied);
+	return list(FP_MGMT_FILTER, FP_MGMT_INFO, NULL, sizeof(**out), (void **)out, count, denied);
 }
 
 FLTPORT_API int fltport_mgmt_instances(const char *filter, struct fltport_instance_info **out,
 				       size_t *count, size_t *denied)
 {
-	return list(FP_MGMT_FILTER, FP_MGMT_INSTANCES, strip(filter), sizeof(**out),
-		    (void **)out, count, denied);
+	return list(FP_MGMT_FILTER, FP_MGMT_INSTANCES, strip(filter), sizeof(**out), (void **)out,
+		    count, denied);
 }
 
 FLTPORT_API int fltport_mgmt_ports(struct fltport_port_info **out, size_t *count, size_t *denied)

@@ -157,8 +157,8 @@ struct fltport_server {
 	struct fp_port_counters cnt;
 	struct fp_mgmt_reg mreg; /* manage.c */
 	bool registered;
-	unsigned nhandshake;          /* clients in FP_C_HANDSHAKE */
-	bool closed;                  /* no longer listening */
+	unsigned nhandshake; /* clients in FP_C_HANDSHAKE */
+	bool closed;         /* no longer listening */
 	bool lfd_closed;
 	bool stopping; /* destroy: drop everything */
 	bool quit;     /* threads exit */

@@ -72,8 +72,8 @@ static int probe_seen(void)
 	return atomic_load(&opens) - before;
 }
 
-static const struct fltport_filter_info *find_filter(const struct fltport_filter_info *v,
-						      size_t n, const char *name)
+static const struct fltport_filter_info *find_filter(const struct fltport_filter_info *v, size_t n,
+						     const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v[i].name, name) == 0)
@@ -233,7 +233,8 @@ Test(mgmt, killed_filter_not_listed)
 		fltport_filter *f;
 
 		close(fds[0]);
-		if (fltport_filter_create(&cfg, &f) != 0 || fltport_filter_attach(f, fsbox_mnt) != 0)
+		if (fltport_filter_create(&cfg, &f) != 0 ||
+		    fltport_filter_attach(f, fsbox_mnt) != 0)
 			_exit(1);
 		(void)!write(fds[1], "R", 1);
 		pause();

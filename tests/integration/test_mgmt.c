@@ -26,9 +26,8 @@
 
 #define SEC ((int64_t)1000000000)
 
-static int on_connect(fltport_client *client, void *server_cookie, const void *ctx,
-		      size_t ctx_len, const struct fltport_peer *peer, void **conn_cookie,
-		      uint32_t *status)
+static int on_connect(fltport_client *client, void *server_cookie, const void *ctx, size_t ctx_len,
+		      const struct fltport_peer *peer, void **conn_cookie, uint32_t *status)
 {
 	*conn_cookie = client;
 	return 0;
@@ -60,7 +59,7 @@ static fltport_server *make_port(const char *name, fltport_client **client_slot)
 }
 
 static const struct fltport_port_info *find_port(const struct fltport_port_info *v, size_t n,
-						  const char *name)
+						 const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v[i].name, name) == 0)

@@ -21,7 +21,6 @@ Test(version, macros_library_and_project_agree)
 	cr_expect_str_eq(fltport_version(NULL), FP_PROJECT_VERSION,
 			 "port.h says %s, CMakeLists.txt says %s", FLTPORT_VERSION_STRING,
 			 FP_PROJECT_VERSION);
-	cr_expect_eq(FLTPORT_VERSION,
-		     FLTPORT_VERSION_MAJOR * 10000 + FLTPORT_VERSION_MINOR * 100 +
-			     FLTPORT_VERSION_PATCH);
+	cr_expect_eq(FLTPORT_VERSION, FLTPORT_VERSION_MAJOR * 10000 + FLTPORT_VERSION_MINOR * 100 +
+					      FLTPORT_VERSION_PATCH);
 }
