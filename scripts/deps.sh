@@ -4,7 +4,8 @@
 #   scripts/deps.sh          what `make`, `make test` and CI need
 #   scripts/deps.sh --bench  only what the benchmark adds (`make bench`,
 #                            `make bench-chart`): nng and ZeroMQ for the
-#                            baselines, gnuplot and python3 for the chart
+#                            baselines, ClamAV on-access (clamd, clamonacc)
+#                            for the scanner's, gnuplot and python3 for the chart
 #
 # Idempotent: prints nothing and exits 0 when everything is present.  Runs
 # `apt-get update` only when something is missing.  Not root and something
@@ -23,14 +24,19 @@ packages=(
 	libclang-rt-14-dev         # libFuzzer and sanitizer runtimes for clang
 	e2fsprogs                  # mkfs.ext4: the pre-content filter test's loop-mounted image
 	libclamav-dev              # the scanner service's ClamAV engine (fltport-scanuser --clamav)
+	groff-base                 # scripts/check-man.sh --render (the man pages render without warnings)
+	man-db                     # CI's install check: `man fltportctl` after make install
+	dpkg-dev                   # make package: dpkg-shlibdeps fills the .deb's Depends
 )
 
 # fltport-bench builds without these (their rows are then skipped, with the reason).
 bench_packages=(
-	libnng-dev  # nng-reqrep rows
-	libzmq3-dev # zmq-reqrep rows
-	gnuplot-nox # make bench-chart
-	python3     # make bench-chart reads the JSON (bench/benchjson.py)
+	libnng-dev    # nng-reqrep rows
+	libzmq3-dev   # zmq-reqrep rows
+	clamav-daemon # e2e-clamonacc-* rows: clamd and clamonacc (the bench runs its own clamd on
+	clamdscan     # its own tmpfs, never the system's service; bench/README.md, "Scanner rows")
+	gnuplot-nox   # make bench-chart
+	python3       # make bench-chart reads the JSON (bench/benchjson.py)
 )
 
 case "${1:-}" in

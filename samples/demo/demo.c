@@ -491,7 +491,9 @@ static void catch_stop_signals(void (*handler)(int))
 		sigaction(sigs[i], &sa, NULL);
 }
 
-/* Remove the private port directory and anything left in it. */
+/* Remove the private port directory and anything left in it (the port's
+ * socket; the management plane's .ctl directory, empty once the server is
+ * destroyed). */
 static void remove_dir(const char *path)
 {
 	DIR *d = opendir(path);
@@ -499,8 +501,9 @@ static void remove_dir(const char *path)
 
 	if (d) {
 		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-				unlinkat(dirfd(d), e->d_name, 0);
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+			    unlinkat(dirfd(d), e->d_name, 0) < 0 && errno == EISDIR)
+				unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
 		}
 		closedir(d);
 	}
@@ -508,12 +511,41 @@ static void remove_dir(const char *path)
 		say("filter", "cannot remove %s: %s", path, strerror(errno));
 }
 
-int main(void)
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fltport-demo [--help | --version]\n"
+		   "A filter process and a service process talking over the port \\DemoPort\n"
+		   "in a private port directory: connect with a context, a request, a message\n"
+		   "carrying a file's fd answered with a verdict, messages without reply,\n"
+		   "disconnect. Every wait is bounded; exits 0 only if every step worked.\n");
+}
+
+/* --help, --version: -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv)
+{
+	if (argc < 2)
+		return -1;
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {
+		printf("fltport-demo %s\n", fltport_version(NULL));
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
 {
 	int ready[2];
 	bool ok;
 	pid_t pid;
+	int status = parse_args(argc, argv);
 
+	if (status >= 0)
+		return status;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN); /* the ready pipe, if the service died early */
 

@@ -13,6 +13,8 @@
  *
  * Not root: says what needs root and runs the port-only demo (fltport-demo).
  */
+#include <fltport/port.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -40,7 +42,7 @@
 
 /* Everything to remove, made before the signal handlers are installed. */
 static char tmp[64] = "/tmp/fltport-scanner-demo.XXXXXX";
-static char mnt[128], ports[128], port_sock[160], db_dir[128], db_file[192];
+static char mnt[128], ports[128], ports_ctl[160], port_sock[160], db_dir[128], db_file[192];
 static volatile sig_atomic_t pid_scanner, pid_service, pid_opener, mounted;
 static char bindir[PATH_MAX];
 
@@ -93,6 +95,7 @@ static void remove_all(void)
 	}
 	rmdir(mnt);
 	unlink(port_sock); /* the filter removes it; not if it was killed */
+	rmdir(ports_ctl);  /* the management plane's, empty once the programs exited */
 	rmdir(ports);
 	unlink(db_file);
 	rmdir(db_dir);
@@ -498,16 +501,43 @@ static int demo(void)
 	return failed ? 1 : 0;
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fltport-scanner-demo [--help | --version]\n"
+		   "As root: the on-access scanner on a private tmpfs, in a private mount\n"
+		   "namespace: fltport-scanner and fltport-scanuser, clean and infected files\n"
+		   "opened as user nobody, a table of verdicts and the filter's counters.\n"
+		   "Everything it makes is removed at the end. Not root: the port-only demo\n"
+		   "(fltport-demo). Exits 0 when every verdict is the expected one.\n");
+}
+
+/* --help, --version: -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv)
+{
+	if (argc < 2)
+		return -1;
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {
+		printf("fltport-scanner-demo %s\n", fltport_version(NULL));
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char self[PATH_MAX];
 	ssize_t n;
-	int rc;
+	int rc = parse_args(argc, argv);
 
-	(void)argc;
-	(void)argv;
+	if (rc >= 0)
+		return rc;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
@@ -523,6 +553,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(mnt, sizeof(mnt), "%s/fs", tmp);
 	snprintf(ports, sizeof(ports), "%s/ports", tmp);
+	snprintf(ports_ctl, sizeof(ports_ctl), "%s/.ctl", ports);
 	snprintf(port_sock, sizeof(port_sock), "%s/ScannerPort", ports);
 	snprintf(db_dir, sizeof(db_dir), "%s/clamav-db", tmp);
 	snprintf(db_file, sizeof(db_file), "%s/demo.ndb", db_dir);
