@@ -29,6 +29,10 @@ def measured(row):
     return row["skipped"] is None and row["median_us"] is not None
 
 
+def none_last(x):
+    return (x is None, x or 0)
+
+
 def fmt(x, digits=2):
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
@@ -40,7 +44,7 @@ def chart_data(paths):
     names = []
     for run in runs:
         for row in run["rows"]:
-            if row["name"].startswith("e2e-") or not measured(row):
+            if row["name"].startswith(("e2e-", "clamav-")) or not measured(row):
                 continue
             if row["name"] not in names:
                 names.append(row["name"])
@@ -83,10 +87,12 @@ def spread(paths):
         if not rows:
             continue
         med = [r["median_us"] for r in rows]
-        rat = [r["median_ratio"] for r in rows]
+        # null: the baseline was skipped (ClamAV's rows without ClamAV)
+        rat = [r["median_ratio"] for r in rows if r["median_ratio"] is not None] or [None]
         mal = sorted({fmt(r["mallocs_per_op"]) for r in rows})
-        print("| `%s` | %s–%s | %s–%s | %s |" % (row0["name"], fmt(min(med)), fmt(max(med)),
-                                              fmt(min(rat)), fmt(max(rat)), ", ".join(mal)))
+        print("| `%s` | %s–%s | %s–%s | %s |" % (
+            row0["name"], fmt(min(med)), fmt(max(med)), fmt(min(rat, key=none_last)),
+            fmt(max(rat, key=none_last)), ", ".join(mal)))
 
 
 def targets(paths):

@@ -32,13 +32,24 @@
  * on a tmpfs the bench mounts in its own mount namespace, timed in a separate
  * opener process (the engine allows its own process unasked):
  *
- *   e2e-bare           no listener (baseline of e2e-cached)
+ *   e2e-bare           no listener (baseline of e2e-cached, e2e-scanner-hit)
  *   e2e-fanotify-raw   a minimal raw fanotify listener answering FAN_ALLOW (the floor)
  *   e2e-engine-allow   the filter engine, pre_open returns FLTPORT_ALLOW
  *   e2e-engine-port    the filter engine, pre_open asks a service process over
  *                      a port (fltport_send of the event fd, reply wanted)
  *   e2e-cached         the filter engine after FLTPORT_ALLOW_CACHE: the kernel
  *                      answers from the ignore mark
+ *
+ * Scanner rows (--e2e too, issue 10; scan.c): the same opener on a tmpfs of
+ * clean files, each opened once by a miss row (a hit row reopens a few):
+ *
+ *   clamav-scan-only         open + in-process cl_scandesc + close of each
+ *                            file: ClamAV's engine alone (the floor)
+ *   e2e-scanner-pattern-miss fltport-scanner + fltport-scanuser, built-in pattern
+ *   e2e-scanner-hit          the same programs, files already scanned clean
+ *   e2e-scanner-clamav-miss  fltport-scanuser --clamav, a one-signature database
+ *   e2e-clamonacc-miss       Debian's clamd + clamonacc --fdpass, prevention on,
+ *   e2e-clamonacc-hit        the same database; files new, then reopened
  *
  * Processes: this program is the coordinator and the filter (server port);
  * each row's peer is this same binary, started by fork + exec of
@@ -71,7 +82,9 @@
 #include "e2e.h"
 #include "futex.h"
 #include "reqrep.h"
+#include "scan.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -110,6 +123,12 @@
 #define STOP_MSG "STOP"
 #define STOP_LEN 4u
 #define MALLOC_ZERO 0.01 /* mallocs/op below this is "0 per message" (boundary ops) */
+#define SCAN_SETUP_NS (90 * NS_PER_SEC) /* start or stop a scanner row's programs */
+
+/* fltport-scanner and fltport-scanuser (the build's bin/, from CMake). */
+#ifndef BENCH_BIN_DIR
+#define BENCH_BIN_DIR "bin"
+#endif
 
 struct opts {
 	int64_t warm_ns;
@@ -160,6 +179,68 @@ static void kill_peers(void)
 	}
 }
 
+/* Empty the directory open at `fd`: its files, and its directories down to
+ * `depth` more levels.  Async-signal-safe. */
+static void empty_dir(int fd, int depth)
+{
+	char buf[2048];
+	ssize_t n;
+
+	while ((n = getdents64(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + off);
+			int sub;
+
+			off += de->d_reclen;
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (de->d_type != DT_DIR) {
+				unlinkat(fd, de->d_name, 0);
+				continue;
+			}
+			sub = depth > 0 ? openat(fd, de->d_name,
+						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+					: -1;
+			if (sub >= 0) {
+				empty_dir(sub, depth - 1);
+				close(sub);
+			}
+			unlinkat(fd, de->d_name, AT_REMOVEDIR);
+		}
+	}
+}
+
+/* Remove the port directory `dir` and what is left in it: sockets of a
+ * killed program, the library's management subdirectory (.ctl) and its
+ * sockets.  Async-signal-safe. */
+static void remove_port_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0) {
+		empty_dir(fd, 2);
+		close(fd);
+	}
+	rmdir(dir);
+}
+
+/* What every error path undoes, in this order: the peers and the scanner
+ * rows' programs (killed; the programs also reaped), the scanner rows'
+ * tmpfs, the e2e tmpfs, the directories.  Async-signal-safe. */
+static void abort_cleanup(void)
+{
+	kill_peers();
+	scan_proc_kill_all();
+	scan_env_abort();
+	e2e_fs_abort();
+	if (is_peer)
+		return;
+	ipc_dir_remove();
+	if (bench_dir[0])
+		remove_port_dir(bench_dir);
+	bench_dir[0] = '\0';
+}
+
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -185,12 +266,10 @@ static void fail(const char *fmt, ...)
 	fflush(stderr);
 	if (!is_peer) {
 		kill_peers();
+		scan_proc_kill_all();
 		if (bench_srv)
 			fltport_server_close(bench_srv); /* removes the socket file */
-		e2e_fs_abort();
-		ipc_dir_remove();
-		if (bench_dir[0])
-			rmdir(bench_dir);
+		abort_cleanup();
 	}
 	_exit(1);
 }
@@ -201,14 +280,29 @@ static void on_alarm(int sig)
 	ssize_t rc;
 
 	(void)sig;
-	kill_peers();
-	e2e_fs_abort();
-	if (!is_peer)
-		ipc_dir_remove();
+	abort_cleanup();
 	rc = write(STDERR_FILENO, me, strlen(me));
 	rc = write(STDERR_FILENO, text, sizeof(text) - 1);
 	(void)rc;
 	_exit(3);
+}
+
+/* Ctrl-C (SIGINT), SIGTERM, SIGHUP in the coordinator: undo everything as
+ * the watchdog does, then die of the signal.  The peers get a terminal's
+ * SIGINT too; the scanner rows' programs, in process groups of their own,
+ * are killed here. */
+static void on_interrupt(int sig)
+{
+	static const char text[] = ": interrupted: programs stopped, mounts and directories "
+				   "removed\n";
+	ssize_t rc;
+
+	abort_cleanup();
+	rc = write(STDERR_FILENO, me, strlen(me));
+	rc = write(STDERR_FILENO, text, sizeof(text) - 1);
+	(void)rc;
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 /* Arm the watchdog for a step expected to take `ns`. */
@@ -235,7 +329,7 @@ struct result {
 /* One timing thread: runs op() until end_ns, recording iterations that
  * start at or after start_ns. */
 struct timed {
-	int (*op)(void *arg); /* one iteration: 0 or a negative errno */
+	int (*op)(void *arg); /* one iteration: 0, a negative errno, or 1: no more */
 	void *arg;
 	const char *what; /* for the error message */
 	int64_t start_ns;
@@ -267,6 +361,8 @@ static void *timed_run(void *arg)
 			t->err = rc;
 			break;
 		}
+		if (rc > 0)
+			break; /* nothing left to do (a miss row opened every file) */
 		t->all_ops++;
 		if (t1 >= t->start_ns) {
 			int64_t d = t2 - t1;
@@ -709,6 +805,76 @@ static int peer_opener(int argc, char **argv)
 	return 0;
 }
 
+/* The clean files of the scanner rows, opened in order. */
+struct opener_files {
+	char *paths; /* scan_file_paths(): count paths, SCAN_PATH_MAX apart */
+	unsigned count;
+	unsigned cycle; /* 0: each file once; else the first `cycle` files in turn */
+	unsigned next;
+};
+
+static int op_open_next(void *arg)
+{
+	struct opener_files *o = arg;
+	unsigned i;
+
+	if (o->cycle) {
+		i = o->next++ % o->cycle;
+	} else {
+		if (o->next == o->count)
+			return 1; /* every file opened once: the row ends early */
+		i = o->next++;
+	}
+	return e2e_open_close(o->paths + (size_t)i * SCAN_PATH_MAX);
+}
+
+/* opener-files DIR COUNT CYCLE: as opener, over DIR's clean files (scan.h).
+ * CYCLE 0: each of the COUNT files once (a miss row: a file never opened
+ * before, every time); CYCLE N: the first N files in turn (a hit row). */
+static int peer_opener_files(int argc, char **argv)
+{
+	struct opener_files o = { 0 };
+	void *args[1] = { &o };
+	struct result res;
+	int64_t run_ns;
+	int resfd;
+
+	if (argc != 6)
+		fail("opener-files: DIR COUNT CYCLE WARM_NS RUN_NS RESFD");
+	o.count = (unsigned)arg_long(argv[1]);
+	o.cycle = (unsigned)arg_long(argv[2]);
+	if (o.count < 1 || o.count > SCAN_FILES || o.cycle > o.count)
+		fail("opener-files: bad arguments");
+	o.paths = scan_file_paths(argv[0], o.count);
+	if (!o.paths)
+		fail("opener-files: out of memory");
+	run_ns = timing_args(argv + 3, &resfd);
+	measure(op_open_next, args, 1, "open+close", run_ns, &res);
+	send_result(resfd, &res, "opener-files");
+	free(o.paths);
+	return 0;
+}
+
+/* open-check PATH denied|allowed: open PATH once; exit 0 if that was the
+ * verdict (denied: EPERM), else fail saying what happened. */
+static int peer_open_check(int argc, char **argv)
+{
+	bool want_denied;
+	int fd, err;
+
+	if (argc != 2)
+		fail("open-check: PATH denied|allowed");
+	want_denied = !strcmp(argv[1], "denied");
+	fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+	err = fd < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	if (want_denied ? err != EPERM : err != 0)
+		fail("open %s: %s, expected: %s", argv[0], err ? strerror(err) : "allowed",
+		     want_denied ? "denied (EPERM)" : "allowed");
+	return 0;
+}
+
 struct reader {
 	fltport_conn *conn;
 	unsigned char *buf;
@@ -879,6 +1045,10 @@ static int peer_main(int argc, char **argv)
 		return peer_reader(argc - 1, argv + 1);
 	if (!strcmp(role, "opener"))
 		return peer_opener(argc - 1, argv + 1);
+	if (!strcmp(role, "opener-files"))
+		return peer_opener_files(argc - 1, argv + 1);
+	if (!strcmp(role, "open-check"))
+		return peer_open_check(argc - 1, argv + 1);
 	fail("unknown peer role \"%s\"", role);
 }
 
@@ -1215,6 +1385,12 @@ enum {
 	ROW_E2E_ALLOW,
 	ROW_E2E_PORT,
 	ROW_E2E_CACHED,
+	ROW_CLAM_SCAN,
+	ROW_SCAN_PATTERN,
+	ROW_SCAN_HIT,
+	ROW_SCAN_CLAMAV,
+	ROW_ONACC_MISS,
+	ROW_ONACC_HIT,
 	NROWS
 };
 
@@ -1244,8 +1420,9 @@ struct row {
 	struct result r;
 	double cpu_us_per_op;
 	double csw_per_op;
-	uint64_t listened; /* e2e: opens that reached the listener or a callback */
+	uint64_t listened; /* e2e: opens that reached the listener, a callback or the service */
 	uint64_t cached;   /* e2e: verdicts the engine placed in the kernel cache */
+	bool uncounted;    /* e2e: listened and cached not known (ClamAV's programs) */
 };
 
 static struct row rows[NROWS] = {
@@ -1313,7 +1490,25 @@ static struct row rows[NROWS] = {
 			   true, K_E2E },
 	[ROW_E2E_CACHED] = { "e2e-cached", "e2e engine, cached verdict", ROW_E2E_BARE, 0, true,
 			     K_E2E },
+	[ROW_CLAM_SCAN] = { "clamav-scan-only", "libclamav cl_scandesc in-process", -1, 0, true,
+			    K_E2E, .uncounted = true },
+	[ROW_SCAN_PATTERN] = { "e2e-scanner-pattern-miss", "e2e scanner miss, pattern",
+			       ROW_ONACC_MISS, 0, true, K_E2E },
+	[ROW_SCAN_HIT] = { "e2e-scanner-hit", "e2e scanner hit (kernel cache)", ROW_E2E_BARE, 0,
+			   true, K_E2E },
+	[ROW_SCAN_CLAMAV] = { "e2e-scanner-clamav-miss", "e2e scanner miss, libclamav",
+			      ROW_ONACC_MISS, 0, true, K_E2E },
+	[ROW_ONACC_MISS] = { "e2e-clamonacc-miss", "e2e clamonacc miss (clamd)", -1, 0, true, K_E2E,
+			     .uncounted = true },
+	[ROW_ONACC_HIT] = { "e2e-clamonacc-hit", "e2e clamonacc hit (clamd cache)", -1, 0, true,
+			    K_E2E, .uncounted = true },
 };
+
+/* Selected and measured (not skipped). */
+static bool row_measured(const struct row *row)
+{
+	return row->run && !row->skip;
+}
 
 /* A row measured by fltport (either transport), as opposed to a baseline. */
 static bool is_fltport_row(const struct row *row)
@@ -1331,15 +1526,35 @@ static unsigned row_threads(const struct row *row)
 static struct e2e_fs e2e;
 static bool e2e_mounted;
 
+/* The scanner rows' tmpfs, once mounted (scan_prepare). */
+static struct scan_env scan_fs;
+static bool scan_mounted;
+
+#define USAGE_EXT_MAX 2u
+
 struct usage {
 	struct rusage self;
 	struct rusage kids;
+	/* A scanner row's programs, running through the row (not reaped at its
+	 * end, so not in kids): counted through /proc; 0 = none. */
+	pid_t ext[USAGE_EXT_MAX];
+	double ext_cpu_us;
+	double ext_csw;
 };
 
 static void usage_mark(struct usage *u)
 {
 	getrusage(RUSAGE_SELF, &u->self);
 	getrusage(RUSAGE_CHILDREN, &u->kids);
+	u->ext_cpu_us = 0;
+	u->ext_csw = 0;
+	for (unsigned i = 0; i < USAGE_EXT_MAX; i++) {
+		int rc =
+			u->ext[i] > 0 ? scan_proc_usage(u->ext[i], &u->ext_cpu_us, &u->ext_csw) : 0;
+
+		if (rc)
+			fail("usage of pid %ld (/proc): %s", (long)u->ext[i], strerror(-rc));
+	}
 }
 
 static double tv_us(const struct timeval *tv)
@@ -1364,21 +1579,32 @@ static void usage_account(struct row *row, const struct usage *a)
 	struct usage b;
 	double ops = row->r.all_ops ? (double)row->r.all_ops : 1.0;
 
+	memcpy(b.ext, a->ext, sizeof(b.ext));
 	usage_mark(&b);
 	row->cpu_us_per_op = (ru_cpu_us(&b.self) - ru_cpu_us(&a->self) + ru_cpu_us(&b.kids) -
-			      ru_cpu_us(&a->kids)) /
+			      ru_cpu_us(&a->kids) + b.ext_cpu_us - a->ext_cpu_us) /
 			     ops;
-	row->csw_per_op =
-		(ru_csw(&b.self) - ru_csw(&a->self) + ru_csw(&b.kids) - ru_csw(&a->kids)) / ops;
+	row->csw_per_op = (ru_csw(&b.self) - ru_csw(&a->self) + ru_csw(&b.kids) - ru_csw(&a->kids) +
+			   b.ext_csw - a->ext_csw) /
+			  ops;
 }
 
 /* A row starts: say so, arm the watchdog for `run_ns` after the warm-up,
- * take the usage before. */
-static void row_begin(const struct row *row, int64_t run_ns, struct usage *u)
+ * take the usage before, that of the running programs `ext` (scanner rows)
+ * too. */
+static void row_begin_ext(const struct row *row, int64_t run_ns, struct usage *u,
+			  const pid_t ext[USAGE_EXT_MAX])
 {
 	fprintf(stderr, "%s: running %s ...\n", me, row->name);
 	watchdog(opt.warm_ns + run_ns);
+	for (unsigned i = 0; i < USAGE_EXT_MAX; i++)
+		u->ext[i] = ext ? ext[i] : 0;
 	usage_mark(u);
+}
+
+static void row_begin(const struct row *row, int64_t run_ns, struct usage *u)
+{
+	row_begin_ext(row, run_ns, u, NULL);
 }
 
 /* The measured time of a row: 1 MiB rows have their own. */
@@ -1587,10 +1813,45 @@ static void run_fp_send(int idx, bool want_reply)
 /* End-to-end rows                                                      */
 /* ------------------------------------------------------------------ */
 
+static bool scan_row(int i)
+{
+	return i >= ROW_CLAM_SCAN && i <= ROW_ONACC_HIT;
+}
+
+/*
+ * The scanner rows: skip those whose programs or library are missing (the
+ * reason is printed with the row), and if any is left, mount their tmpfs
+ * in the e2e tmpfs and write the files (scan.h).
+ */
+static void scan_prepare(void)
+{
+	const char *fp = scan_fltport_missing(BENCH_BIN_DIR), *what;
+	bool any = false;
+	int rc;
+
+	rows[ROW_CLAM_SCAN].skip = scan_clam_missing();
+	rows[ROW_SCAN_PATTERN].skip = fp;
+	rows[ROW_SCAN_HIT].skip = fp;
+	rows[ROW_SCAN_CLAMAV].skip = fp;
+	if (!fp && rows[ROW_SCAN_CLAMAV].run && !scan_fltport_has_clamav(BENCH_BIN_DIR))
+		rows[ROW_SCAN_CLAMAV].skip = "fltport-scanuser built without libclamav "
+					     "(libclamav-dev: scripts/deps.sh)";
+	rows[ROW_ONACC_MISS].skip = scan_clamd_missing();
+	rows[ROW_ONACC_HIT].skip = rows[ROW_ONACC_MISS].skip;
+	for (int i = 0; i < NROWS; i++)
+		any = any || (scan_row(i) && row_measured(&rows[i]));
+	if (!any)
+		return;
+	rc = scan_env_setup(&scan_fs, e2e.dir, &what);
+	if (rc)
+		fail("scanner rows' setup: %s: %s", what, strerror(-rc));
+	scan_mounted = true;
+}
+
 /*
  * Call before any thread starts.  Skip the e2e rows with one line saying
  * why (not root, no fanotify permission events), or enter the private mount
- * namespace and mount the tmpfs (e2e.h).
+ * namespace and mount the tmpfs (e2e.h), and the scanner rows' (scan.h).
  */
 static void e2e_prepare(void)
 {
@@ -1619,6 +1880,7 @@ static void e2e_prepare(void)
 	if (rc)
 		fail("e2e setup: %s: %s", what, strerror(-rc));
 	e2e_mounted = true;
+	scan_prepare();
 }
 
 /* Time the opener peer's open+close loop on the tmpfs file into row->r. */
@@ -1709,17 +1971,232 @@ static void run_e2e_engine(int idx, enum e2e_verdict verdict)
 }
 
 /* ------------------------------------------------------------------ */
+/* Scanner rows (issue 10)                                              */
+/* ------------------------------------------------------------------ */
+
+/* Time the opener over the clean files: each once (cycle 0: a miss row),
+ * or the first `cycle` in turn (a hit row). */
+static void scan_time_opens(struct row *row, unsigned cycle)
+{
+	char count[16], cyc[16];
+	const char *args[] = { "opener-files", scan_fs.files, count, cyc, NULL };
+	int resfd;
+	pid_t pid;
+
+	fmt_num(count, sizeof(count), SCAN_FILES);
+	fmt_num(cyc, sizeof(cyc), cycle);
+	pid = spawn_timing_peer(args, opt.e2e_run_ns, &resfd);
+	collect_timing(pid, resfd, &row->r);
+}
+
+/* Open the infected file from a peer: it must be denied (the engine and
+ * its prevention are on), else the run fails. */
+static void scan_check_denied(const char *who)
+{
+	const char *args[] = { "open-check", scan_fs.infected, "denied", NULL };
+	pid_t pid;
+
+	fprintf(stderr, "%s: %s: the infected file must be denied ...\n", me, who);
+	pid = spawn_peer(args, NULL, 0);
+	wait_peer(pid);
+}
+
+struct clam_ctx {
+	void *engine;
+	char *paths; /* SCAN_FILES paths, SCAN_PATH_MAX apart */
+	unsigned next;
+	char err[SCAN_ERR_MAX];
+};
+
+/* clamav-scan-only: open, cl_scandesc, close one file never scanned before;
+ * 1 when all were. */
+static int op_clam_scan(void *arg)
+{
+	struct clam_ctx *c = arg;
+	const char *path;
+	int fd, rc;
+
+	if (c->next == SCAN_FILES)
+		return 1;
+	path = c->paths + (size_t)c->next++ * SCAN_PATH_MAX;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = scan_clam_fd(c->engine, fd, c->err, sizeof(c->err));
+	close(fd);
+	if (rc)
+		fail("%s: %s", path, rc > 0 ? "a clean file found infected" : c->err);
+	return 0;
+}
+
+static void run_clam_scan(int idx)
+{
+	struct row *row = &rows[idx];
+	static struct clam_ctx c;
+	void *args[1] = { &c };
+	char tmpdir[96];
+	struct usage u;
+	int fd, rc;
+
+	watchdog(SCAN_SETUP_NS);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", scan_fs.work);
+	rc = scan_clam_load(scan_fs.db, tmpdir, &c.engine, c.err, sizeof(c.err));
+	if (rc)
+		fail("%s: %s", row->name, c.err);
+	c.paths = scan_file_paths(scan_fs.files, SCAN_FILES);
+	if (!c.paths)
+		fail("out of memory");
+	fd = open(scan_fs.infected, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fail("%s: %s", scan_fs.infected, strerror(errno));
+	rc = scan_clam_fd(c.engine, fd, c.err, sizeof(c.err));
+	close(fd);
+	if (rc != 1)
+		fail("%s: the infected file was not found infected: %s", row->name,
+		     rc ? c.err : "clean");
+
+	row_begin(row, opt.e2e_run_ns, &u);
+	measure(op_clam_scan, args, 1, row->name, opt.e2e_run_ns, &row->r);
+	usage_account(row, &u);
+	scan_clam_free(c.engine);
+	free(c.paths);
+	c.engine = NULL;
+	c.paths = NULL;
+}
+
+/* One row on running fltport-scanner + fltport-scanuser: every open must
+ * have been decided by the service (miss) and none by the policy. */
+static void run_scanner_row(int idx, struct scan_fltport *f, unsigned cycle)
+{
+	struct row *row = &rows[idx];
+	const pid_t ext[USAGE_EXT_MAX] = { f->filter.pid, f->service.pid };
+	struct scan_stats a, b;
+	struct usage u;
+
+	if (scan_fltport_stats(f, &a))
+		fail("%s: no counters from fltport-scanner", row->name);
+	row_begin_ext(row, opt.e2e_run_ns, &u, ext);
+	scan_time_opens(row, cycle);
+	usage_account(row, &u);
+	if (scan_fltport_stats(f, &b))
+		fail("%s: no counters from fltport-scanner", row->name);
+	if (b.timed_out != a.timed_out || b.failed != a.failed || b.no_service != a.no_service)
+		fail("%s: %lld verdicts timed out, %lld scans failed, %lld opens found no service",
+		     row->name, b.timed_out - a.timed_out, b.failed - a.failed,
+		     b.no_service - a.no_service);
+	row->listened = (uint64_t)(b.scanned - a.scanned);
+	row->cached = (uint64_t)(b.cached - a.cached);
+	if (!cycle)
+		e2e_check_listened(row);
+	scan_check_denied(row->name);
+}
+
+/* pattern-miss and hit on one pair of programs with the built-in pattern,
+ * or clamav-miss on a pair with libclamav. */
+static void run_scanner_rows(bool clamav)
+{
+	const char *what = clamav ? "fltport-scanuser --clamav" : "fltport-scanuser";
+	struct scan_fltport f;
+	struct scan_stats end;
+	char err[SCAN_ERR_MAX];
+	int rc;
+
+	fprintf(stderr, "%s: starting fltport-scanner and %s ...\n", me, what);
+	watchdog(SCAN_SETUP_NS);
+	rc = scan_fltport_start(&f, BENCH_BIN_DIR, &scan_fs, clamav, err, sizeof(err));
+	if (rc)
+		fail("scanner rows: %s", err);
+	scan_check_denied(what);
+	if (clamav) {
+		run_scanner_row(ROW_SCAN_CLAMAV, &f, 0);
+	} else {
+		if (row_measured(&rows[ROW_SCAN_PATTERN]))
+			run_scanner_row(ROW_SCAN_PATTERN, &f, 0);
+		if (row_measured(&rows[ROW_SCAN_HIT]))
+			run_scanner_row(ROW_SCAN_HIT, &f, SCAN_HIT_FILES);
+	}
+	watchdog(SCAN_SETUP_NS);
+	rc = scan_fltport_stop(&f, &end, err, sizeof(err));
+	if (rc)
+		fail("scanner rows: %s", err);
+	alarm(0);
+}
+
+static void run_onacc_row(int idx, struct scan_clamd *c, unsigned cycle)
+{
+	struct row *row = &rows[idx];
+	const pid_t ext[USAGE_EXT_MAX] = { c->clamd.pid, c->onacc.pid };
+	struct usage u;
+
+	row_begin_ext(row, opt.e2e_run_ns, &u, ext);
+	scan_time_opens(row, cycle);
+	usage_account(row, &u);
+	/* Opens that clamonacc never saw would look fast: it must still run,
+	 * and still deny. */
+	if (!scan_proc_alive(&c->clamd, NULL) || !scan_proc_alive(&c->onacc, NULL))
+		fail("%s: clamd or clamonacc ended during the row", row->name);
+	scan_check_denied(row->name);
+}
+
+/* clamonacc-miss and -hit on one clamd + clamonacc. */
+static void run_onacc_rows(void)
+{
+	struct scan_clamd c;
+	char err[SCAN_ERR_MAX];
+	int rc;
+
+	fprintf(stderr, "%s: starting clamd and clamonacc --fdpass on %s ...\n", me, scan_fs.files);
+	watchdog(SCAN_SETUP_NS);
+	rc = scan_clamd_start(&c, &scan_fs, err, sizeof(err));
+	if (rc)
+		fail("clamonacc rows: %s", err);
+	scan_check_denied("clamonacc");
+	if (row_measured(&rows[ROW_ONACC_MISS]))
+		run_onacc_row(ROW_ONACC_MISS, &c, 0);
+	if (row_measured(&rows[ROW_ONACC_HIT]))
+		run_onacc_row(ROW_ONACC_HIT, &c, SCAN_HIT_FILES);
+	watchdog(SCAN_SETUP_NS);
+	rc = scan_clamd_stop(&c, err, sizeof(err));
+	if (rc)
+		fail("clamonacc rows: %s", err);
+	alarm(0);
+}
+
+/* Each group of programs is started fresh, so that every miss row begins
+ * with empty caches; clamd's own cache serves clamonacc-hit. */
+static void run_scan_rows(void)
+{
+	if (row_measured(&rows[ROW_CLAM_SCAN]))
+		run_clam_scan(ROW_CLAM_SCAN);
+	if (row_measured(&rows[ROW_SCAN_PATTERN]) || row_measured(&rows[ROW_SCAN_HIT]))
+		run_scanner_rows(false);
+	if (row_measured(&rows[ROW_SCAN_CLAMAV]))
+		run_scanner_rows(true);
+	if (row_measured(&rows[ROW_ONACC_MISS]) || row_measured(&rows[ROW_ONACC_HIT]))
+		run_onacc_rows();
+}
+
+/* ------------------------------------------------------------------ */
 /* Report                                                               */
 /* ------------------------------------------------------------------ */
 
+/* NAN when the baseline was skipped (ClamAV's rows without ClamAV). */
 static double row_ratio(const struct row *row)
 {
-	return row->base < 0 ? 1.0 : rows[row->base].r.ops_per_s / row->r.ops_per_s;
+	if (row->base < 0)
+		return 1.0;
+	if (!row_measured(&rows[row->base]))
+		return NAN;
+	return rows[row->base].r.ops_per_s / row->r.ops_per_s;
 }
 
 static double row_median_ratio(const struct row *row)
 {
-	return row->base < 0 ? 1.0 : row->r.median_us / rows[row->base].r.median_us;
+	if (row->base < 0)
+		return 1.0;
+	if (!row_measured(&rows[row->base]))
+		return NAN;
+	return row->r.median_us / rows[row->base].r.median_us;
 }
 
 static const char *met_text(bool mean_ok, bool median_ok)
@@ -1731,6 +2208,42 @@ static const char *met_text(bool mean_ok, bool median_ok)
 	return mean_ok ? "met by the mean only" : "NOT met";
 }
 
+/* What reached the listener, the callback or the service in an e2e row. */
+static void e2e_row_note(int i, const struct row *row)
+{
+	switch (i) {
+	case ROW_E2E_BARE:
+	case ROW_ONACC_MISS:
+	case ROW_ONACC_HIT:
+		break;
+	case ROW_E2E_RAW:
+		printf(", %" PRIu64 " answered by the listener", row->listened);
+		break;
+	case ROW_E2E_CACHED:
+		printf(", %" PRIu64 " reached the callback, cached verdicts %" PRIu64,
+		       row->listened, row->cached);
+		break;
+	case ROW_CLAM_SCAN:
+		printf(" of files never scanned before, in this process");
+		break;
+	case ROW_SCAN_PATTERN:
+	case ROW_SCAN_CLAMAV:
+		printf(" of files never opened before, %" PRIu64 " scanned by the service",
+		       row->listened);
+		break;
+	case ROW_SCAN_HIT:
+		printf(" of %u scanned files in turn, %" PRIu64 " scanned by the service",
+		       SCAN_HIT_FILES, row->listened);
+		break;
+	default:
+		printf(", %" PRIu64 " reached the callback", row->listened);
+	}
+	if (i == ROW_ONACC_MISS)
+		printf(" of files never opened before");
+	if (i == ROW_ONACC_HIT)
+		printf(" of %u files clamd has scanned, in turn", SCAN_HIT_FILES);
+}
+
 /* The e2e rows per open, what reached the listener, and the issue-7 targets. */
 static void report_e2e(void)
 {
@@ -1738,29 +2251,28 @@ static void report_e2e(void)
 		int row;
 		double target; /* ratio to the row's baseline */
 	} goals[] = { { ROW_E2E_ALLOW, 1.3 }, { ROW_E2E_PORT, 2.0 }, { ROW_E2E_CACHED, 1.1 } };
-	const struct row *cached = &rows[ROW_E2E_CACHED];
+	const struct row *cached = &rows[ROW_E2E_CACHED], *hit = &rows[ROW_SCAN_HIT];
 
 	printf("\nend-to-end: open()+close() of a %u-byte file on a private tmpfs, timed in an "
 	       "opener process\n",
 	       E2E_FILE_SIZE);
-	for (int i = ROW_E2E_BARE; i <= ROW_E2E_CACHED; i++) {
+	for (int i = 0; i < NROWS; i++) {
 		const struct row *row = &rows[i];
 
-		if (!row->run)
+		if (!row->e2e || !row_measured(row))
 			continue;
-		printf("  %-17s %8.2f us/op  median %7.2f  p99 %8.2f  (%" PRIu64 " opens",
-		       row->name, 1e6 / row->r.ops_per_s, row->r.median_us, row->r.p99_us,
-		       row->r.all_ops);
-		if (i == ROW_E2E_RAW)
-			printf(", %" PRIu64 " answered by the listener", row->listened);
-		else if (i != ROW_E2E_BARE)
-			printf(", %" PRIu64 " reached the callback", row->listened);
-		if (i == ROW_E2E_CACHED)
-			printf(", cached verdicts %" PRIu64, row->cached);
+		printf("  %-24s %8.2f us/op  median %8.2f  p99 %8.2f  (%" PRIu64 " %s", row->name,
+		       1e6 / row->r.ops_per_s, row->r.median_us, row->r.p99_us, row->r.all_ops,
+		       i == ROW_CLAM_SCAN ? "scans" : "opens");
+		e2e_row_note(i, row);
 		printf(")\n");
 	}
 	if (cached->run && cached->listened > cached->r.all_ops / 100)
 		printf("  NOTE: the verdict cache did not hold; e2e-cached timed uncached opens\n");
+	if (row_measured(hit) && hit->listened > hit->r.all_ops / 100)
+		printf("  NOTE: the scanner's cache did not hold; e2e-scanner-hit timed scans\n");
+	if (!rows[ROW_E2E_ALLOW].run && !rows[ROW_E2E_PORT].run && !cached->run)
+		return;
 
 	/* One opener, one open at a time: the mean (ratio) carries every
 	 * preemption on a shared machine, the median the path itself. */
@@ -1778,12 +2290,6 @@ static void report_e2e(void)
 		       rows[row->base].name, row_ratio(row), row_median_ratio(row), goals[i].target,
 		       met_text(mean_ok, median_ok));
 	}
-}
-
-/* Selected and measured (not skipped). */
-static bool row_measured(const struct row *row)
-{
-	return row->run && !row->skip;
 }
 
 /* Allocation calls per measured operation, or NAN where not counted. */
@@ -1898,6 +2404,17 @@ static const struct goal goals[] = {
 	{ "shm transport vs ZeroMQ REQ/REP", ROW_SHM_REQUEST, ROW_ZMQ, GOAL_FASTER, 4 },
 };
 
+/* Issue 10: the scanner against ClamAV on-access, same files, same
+ * database.  "≤ 1/4 of ClamAV on-access per open" is a median ratio ≤ 0.25. */
+static const struct goal goals10[] = {
+	{ "scanner miss, libclamav, vs clamonacc miss", ROW_SCAN_CLAMAV, ROW_ONACC_MISS, GOAL_RATIO,
+	  0.25 },
+	{ "scanner miss, pattern, vs clamonacc miss", ROW_SCAN_PATTERN, ROW_ONACC_MISS, GOAL_RATIO,
+	  0.1 },
+	{ "scanner hit vs a bare open", ROW_SCAN_HIT, ROW_E2E_BARE, GOAL_RATIO, 1.1 },
+	{ "scanner hit vs clamonacc hit", ROW_SCAN_HIT, ROW_ONACC_HIT, GOAL_FASTER, 100 },
+};
+
 /* One goal, evaluated on this run. */
 struct verdict {
 	int met;         /* 1 met, 0 not met, -1 not measured */
@@ -1998,11 +2515,39 @@ static void print_goal(const struct goal *g)
 	printf("  %-44s %s: %s  [%s]\n", g->what, target, verdict, pair);
 }
 
+static void report_targets10(void)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < sizeof(goals10) / sizeof(goals10[0]); i++)
+		any = any || rows[goals10[i].row].run;
+	if (!any)
+		return;
+	printf("\nissue-10 targets, time per open in this run (medians decide; ops/s ratio "
+	       "beside):\n");
+	for (size_t i = 0; i < sizeof(goals10) / sizeof(goals10[0]); i++)
+		if (rows[goals10[i].row].run)
+			print_goal(&goals10[i]);
+}
+
+static bool goal_selected(const struct goal *g)
+{
+	return rows[g->row].run && (g->other < 0 || rows[g->other].run);
+}
+
 static void report_targets(void)
 {
+	bool any = false;
+
+	for (size_t i = 0; i < sizeof(goals) / sizeof(goals[0]); i++)
+		any = any || goal_selected(&goals[i]);
+	for (int i = 0; i < NROWS; i++)
+		any = any || malloc_goal_applies(i);
+	if (!any)
+		return; /* e.g. --only e2e */
 	printf("\nissue-9 targets, this run (medians decide; ops/s ratio beside):\n");
 	for (size_t i = 0; i < sizeof(goals) / sizeof(goals[0]); i++)
-		if (rows[goals[i].row].run && (goals[i].other < 0 || rows[goals[i].other].run))
+		if (goal_selected(&goals[i]))
 			print_goal(&goals[i]);
 	for (int i = 0; i < NROWS; i++) {
 		if (malloc_goal_applies(i)) {
@@ -2107,7 +2652,9 @@ static void json_row(FILE *f, const struct row *row)
 	json_num(f, m ? row_mallocs(row) : NAN);
 	fprintf(f, ", \"ops\": %" PRIu64 ", \"all_ops\": %" PRIu64, m ? row->r.ops : 0,
 		m ? row->r.all_ops : 0);
-	if (row->kind == K_E2E && m)
+	if (row->kind == K_E2E && m && row->uncounted)
+		fprintf(f, ", \"listened\": null, \"cached\": null");
+	else if (row->kind == K_E2E && m)
 		fprintf(f, ", \"listened\": %" PRIu64 ", \"cached\": %" PRIu64, row->listened,
 			row->cached);
 	fputs("}", f);
@@ -2213,6 +2760,12 @@ static void json_write(FILE *f)
 		json_goal(f, &goals[i]);
 		first = false;
 	}
+	for (size_t i = 0; i < sizeof(goals10) / sizeof(goals10[0]); i++) {
+		if (!rows[goals10[i].row].run)
+			continue;
+		fputs(",\n", f);
+		json_goal(f, &goals10[i]);
+	}
 	for (int i = 0; i < NROWS; i++) {
 		if (malloc_goal_applies(i)) {
 			struct goal g = malloc_goal(i);
@@ -2273,10 +2826,15 @@ static void json_save(const char *path)
 
 static void report(void)
 {
+	bool e2e_ran = false;
+
+	for (int i = 0; i < NROWS; i++)
+		e2e_ran = e2e_ran || (rows[i].e2e && row_measured(&rows[i]));
 	print_table();
 	print_results();
-	if (rows[ROW_E2E_BARE].run || rows[ROW_E2E_RAW].run)
+	if (e2e_ran)
 		report_e2e();
+	report_targets10();
 	report_targets();
 	fflush(stdout);
 	if (opt.json_path)
@@ -2292,8 +2850,10 @@ static void usage_text(FILE *f)
 		"  --seconds N  measured seconds per row (default 5; 1 MiB rows 4; e2e rows 3)\n"
 		"  --only LIST  run only these rows (and their baselines), e.g. fp-request;\n"
 		"               \"e2e\" names all end-to-end rows\n"
-		"  --e2e        add the end-to-end rows (root only: fanotify on a private tmpfs)\n"
+		"  --e2e        add the end-to-end rows (root only: fanotify on a private tmpfs),\n"
+		"               the scanner's and ClamAV on-access's among them\n"
 		"  --json FILE  also write every row, the machine and the targets as JSON\n"
+		"  --help, --version\n"
 		"rows:");
 	for (int i = 0; i < NROWS; i++)
 		fprintf(f, " %s", rows[i].name);
@@ -2369,6 +2929,9 @@ static int parse_args(int argc, char **argv, bool *any_e2e)
 			opt.json_path = argv[++i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage_text(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+			printf("fltport-bench %s\n", fltport_version(NULL));
 			return 0;
 		} else {
 			usage_text(stderr);
@@ -2461,8 +3024,14 @@ static void prepare(void)
 	char dir[] = "/tmp/fltport-bench.XXXXXX", fdarg[16];
 	int rc;
 
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_interrupt };
+
 	signal(SIGALRM, on_alarm);
 	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
+		sigaction(stops[i], &sa, NULL);
 	if (opt.json_path)
 		json_check(opt.json_path);
 	if (!mkdtemp(dir))
@@ -2497,6 +3066,8 @@ static void run_e2e_rows(void)
 		run_e2e_engine(ROW_E2E_ALLOW, E2E_ALLOW);
 	if (rows[ROW_E2E_PORT].run)
 		run_e2e_engine(ROW_E2E_PORT, E2E_ASK_SERVICE);
+	if (scan_mounted)
+		run_scan_rows();
 }
 
 static void run_row(int idx)
@@ -2569,9 +3140,15 @@ int main(int argc, char **argv)
 	fltport_server_destroy(bench_srv);
 	bench_srv = NULL;
 	alarm(0);
-	rmdir(bench_dir);
+	remove_port_dir(bench_dir);
 	bench_dir[0] = '\0';
 	ipc_dir_remove();
+	if (scan_mounted) {
+		rc = scan_env_teardown(&scan_fs);
+		if (rc)
+			fail("scanner rows' teardown: %s: %s", scan_fs.files, strerror(-rc));
+		scan_mounted = false;
+	}
 	if (e2e_mounted) {
 		rc = e2e_fs_teardown(&e2e);
 		if (rc)
