@@ -21,7 +21,8 @@ inc=include/fltport/win
 tmp=$(mktemp -d /tmp/fltport-headers.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-headers=(windows.h fltuser.h fltkernel.h ntstatus.h winioctl.h fltUser.h fltKernel.h)
+headers=(windows.h fltuser.h fltkernel.h ntstatus.h winioctl.h fltUser.h fltKernel.h fltuserstructures.h
+	fltUserStructures.h Windows.h strsafe.h excpt.h tchar.h)
 
 # The checks shared by C and C++ (FP_SA is _Static_assert / static_assert).
 cat >"$tmp/checks.h" <<'EOT'
@@ -147,6 +148,69 @@ _Must_inspect_result_ HRESULT WINAPI fp_use(_In_ HANDLE h, _Out_ PFILTER_MESSAGE
 	(void)GetOverlappedResult(h, &ov, &n, FALSE);
 	return FilterGetMessage(h, m, (DWORD)(sizeof(*m) + FP_MIN16(n)), &ov);
 }
+
+/* The Win32 subset of minispy-style programs (fltport_win32.h,
+ * fltport_winbase.h, strsafe.h, excpt.h): layouts, values, uses. */
+FP_SA(sizeof(FILETIME) == 8 && offsetof(FILETIME, dwHighDateTime) == 4, "FILETIME");
+FP_SA(sizeof(SYSTEMTIME) == 16 && offsetof(SYSTEMTIME, wDayOfWeek) == 4, "SYSTEMTIME");
+FP_SA(offsetof(SYSTEMTIME, wMilliseconds) == 14, "SYSTEMTIME");
+FP_SA(sizeof(GUID) == 16 && offsetof(GUID, Data4) == 8, "GUID");
+FP_SA(sizeof(LIST_ENTRY) == 2 * sizeof(void *), "LIST_ENTRY");
+FP_SA(FP_SAME(E_BOUNDS, HRESULT) && E_BOUNDS == (HRESULT)0x8000000Bu, "E_BOUNDS");
+FP_SA(STRSAFE_E_INSUFFICIENT_BUFFER == (HRESULT)0x8007007Au, "STRSAFE_E_INSUFFICIENT_BUFFER");
+FP_SA(STRSAFE_E_INVALID_PARAMETER == (HRESULT)0x80070057u && STRSAFE_MAX_CCH == 2147483647, "strsafe");
+FP_SA(IO_REPARSE_TAG_MOUNT_POINT == 0xA0000003u && IO_REPARSE_TAG_SYMLINK == 0xA000000Cu, "tags");
+FP_SA(ERROR_ALREADY_EXISTS == 183 && ERROR_TOO_MANY_POSTS == 298 && ERROR_MOD_NOT_FOUND == 126, "");
+FP_SA(ERROR_NO_UNICODE_TRANSLATION == 1113 && ERROR_INVALID_FLAGS == 1004, "ERROR_*");
+FP_SA(FORMAT_MESSAGE_FROM_SYSTEM == 0x1000 && FORMAT_MESSAGE_ALLOCATE_BUFFER == 0x100, "FORMAT_*");
+FP_SA(CP_UTF8 == 65001 && MAX_PATH == 260 && UNICODE_NULL == 0, "CP_UTF8, MAX_PATH");
+FP_SA(sizeof(TEXT("x")[0]) == sizeof(TCHAR) && EXCEPTION_EXECUTE_HANDLER == 1, "TCHAR, excpt.h");
+
+_Must_inspect_result_ DWORD fp_use_win32(_In_opt_z_ LPCWSTR name);
+_Must_inspect_result_ DWORD fp_use_win32(_In_opt_z_ LPCWSTR name)
+{
+	WCHAR w[MAX_PATH];
+	char a[MAX_PATH];
+	SYSTEMTIME st;
+	FILETIME ft, local;
+	LIST_ENTRY head;
+	HANDLE s = CreateSemaphoreW(NULL, 0, 1, name);
+	LONG prev;
+
+	GetSystemTimeAsFileTime(&ft);
+	(void)FileTimeToLocalFileTime(&ft, &local);
+	(void)FileTimeToSystemTime(&local, &st);
+	InitializeListHead(&head);
+	(void)ReleaseSemaphore(s, 1, &prev);
+	(void)StringCchPrintfW(w, ARRAYSIZE(w), L"%s", L"x");
+	(void)StringCchCopyA(a, sizeof(a), "x");
+	(void)MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, a, -1, w, MAX_PATH);
+	(void)GetFullPathNameW(w, MAX_PATH, w, NULL);
+	return FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM, NULL, 2, 0, w, MAX_PATH, NULL) +
+	       GetSystemDirectoryW(w, MAX_PATH) + (IsListEmpty(&head) ? 1u : 0u);
+}
+
+#ifndef __cplusplus
+int fp_use_try(HANDLE h);
+int fp_use_try(HANDLE h)
+{
+	int r = 0;
+
+	__try {
+		if (!h)
+			__leave;
+		r = 1;
+	} __finally {
+		r |= AbnormalTermination() ? 4 : 2;
+	}
+	try {
+		r++;
+	} except (EXCEPTION_EXECUTE_HANDLER) {
+		r = (int)GetExceptionCode();
+	}
+	return r;
+}
+#endif
 EOT
 
 # (compiler, language flags) pairs.
@@ -190,6 +254,18 @@ for c in "${compilers[@]}"; do
 		printf 'int fp_main(void);\nint fp_main(void) { return fp_use(NULL, NULL) == S_OK; }\n'
 	} >"$tmp/all-rev.c"
 	compile "all headers, reverse order" "$tmp/all-rev.c" "$c"
+done
+
+# excpt.h: a try statement is two statements here, so `if (c) __try` must
+# not compile (it would detach the __finally block from the `if`).
+printf '#include <windows.h>\nint fp_bad(int c);\nint fp_bad(int c) { int r = 0; if (c) __try { r = 1; } __finally { r = 2; } return r; }\n' \
+	>"$tmp/bad-try.c"
+for comp in "$cc" clang; do
+	command -v "$comp" >/dev/null 2>&1 || continue
+	if "$comp" -x c -std=c11 -I"$inc" -fsyntax-only "$tmp/bad-try.c" 2>/dev/null; then
+		echo "check-headers: FAILED: 'if (c) __try' compiles with $comp" >&2
+		fail=1
+	fi
 done
 
 # The README's examples, as a newcomer compiles them (the compiler's default

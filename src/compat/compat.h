@@ -15,7 +15,7 @@
 #include "windows.h"
 
 /* ---- handle table (handles.c) ---- */
-enum fpw_kind { FPW_PORT = 1, FPW_EVENT, FPW_THREAD, FPW_IOCP };
+enum fpw_kind { FPW_PORT = 1, FPW_EVENT, FPW_THREAD, FPW_IOCP, FPW_MGMT, FPW_SEMAPHORE };
 
 struct fpw_obj {
 	enum fpw_kind kind;
@@ -43,6 +43,10 @@ HRESULT fpw_hresult_from_ntstatus(NTSTATUS s);
  * test can prove every row. */
 bool fpw_dos_map_entry(size_t i, NTSTATUS *status, ULONG *win32);
 
+/* ---- management (fltmgmt.c) ---- */
+/* The FLT_FILESYSTEM_TYPE of a Linux file-system type (docs/PORTING.md). */
+FLT_FILESYSTEM_TYPE fpw_fs_type(const char *fstype);
+
 /* ---- waiting (win32.c) ---- */
 /* One lock and condition for everything waitable (events, threads,
  * overlapped results): simple, and waits on several objects need it. */
@@ -52,6 +56,26 @@ int64_t fpw_deadline_ms(DWORD ms);
 /* Wait on fpw_wait_cond until deadline; false on timeout.  Lock held. */
 bool fpw_wait_until(int64_t deadline);
 void fpw_set_event_obj(struct fpw_obj *o);
+
+/* ---- named objects, semaphores (named.c) ---- */
+/* Create the named object `name` (a wide copy the registry keeps) of
+ * `kind` with make(arg), or open the live one of that name: a new handle in
+ * both cases (last error 0, or ERROR_ALREADY_EXISTS).  Another kind of
+ * object has the name: NULL, ERROR_INVALID_HANDLE.  make == NULL: open only
+ * (unknown name: ERROR_FILE_NOT_FOUND).  Takes ownership of `name`. */
+HANDLE fpw_named_create(wchar_t *name, enum fpw_kind kind, struct fpw_obj *(*make)(void *arg),
+			void *arg);
+/* An object's last reference is going: drop its name.  Call from the
+ * destroy of a named object. */
+void fpw_named_forget(struct fpw_obj *o);
+/* The name argument of a Create/Open call as a fresh wide string: *out NULL
+ * for an unnamed object (NULL or ""); false with the last error set when it
+ * is invalid or too long. */
+bool fpw_name_from_a(const char *name, wchar_t **out);
+bool fpw_name_from_w(const wchar_t *name, wchar_t **out);
+/* Semaphore wait support: signalled?  Takes one when `consume`.
+ * fpw_wait_lock held. */
+bool fpw_semaphore_signalled(struct fpw_obj *o, bool consume);
 
 /* ---- I/O completion ports (iocp.c) ---- */
 struct fpw_iocp;

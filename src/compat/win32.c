@@ -79,43 +79,74 @@ bool fpw_wait_until(int64_t deadline)
 struct fpw_event {
 	struct fpw_obj obj;
 	bool manual;
+	bool named; /* in the name registry (named.c) */
 	bool state; /* under fpw_wait_lock */
 };
 
 static void event_destroy(struct fpw_obj *o)
 {
+	if (((struct fpw_event *)o)->named)
+		fpw_named_forget(o);
 	free(o);
 }
 
-static HANDLE create_event(LPSECURITY_ATTRIBUTES sa, BOOL manual, BOOL initial, bool named)
-{
-	struct fpw_event *e;
+struct event_init {
+	bool manual, initial, named;
+};
 
-	(void)sa;
-	if (named) {
-		SetLastError(ERROR_NOT_SUPPORTED);
-		return NULL;
-	}
-	e = calloc(1, sizeof(*e));
+static struct fpw_obj *make_event(void *arg)
+{
+	const struct event_init *in = arg;
+	struct fpw_event *e = calloc(1, sizeof(*e));
+
 	if (!e) {
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 		return NULL;
 	}
 	fpw_obj_init(&e->obj, FPW_EVENT, NULL, event_destroy);
-	e->manual = manual != FALSE;
-	e->state = initial != FALSE;
-	return fpw_handle_new(&e->obj);
+	e->manual = in->manual;
+	e->state = in->initial;
+	e->named = in->named;
+	return &e->obj;
+}
+
+/* name: from fpw_name_from_*, owned (NULL: unnamed). */
+static HANDLE create_event(BOOL manual, BOOL initial, wchar_t *name)
+{
+	struct event_init in = { manual != FALSE, initial != FALSE, name != NULL };
+	struct fpw_obj *o;
+	HANDLE h;
+
+	if (name)
+		return fpw_named_create(name, FPW_EVENT, make_event, &in);
+	o = make_event(&in);
+	if (!o)
+		return NULL;
+	h = fpw_handle_new(o);
+	if (h)
+		SetLastError(ERROR_SUCCESS);
+	return h;
 }
 
 FLTPORT_WINAPI HANDLE CreateEventA(LPSECURITY_ATTRIBUTES sa, BOOL manual, BOOL initial, LPCSTR name)
 {
-	return create_event(sa, manual, initial, name != NULL);
+	wchar_t *w;
+
+	(void)sa;
+	if (!fpw_name_from_a(name, &w))
+		return NULL;
+	return create_event(manual, initial, w);
 }
 
 FLTPORT_WINAPI HANDLE CreateEventW(LPSECURITY_ATTRIBUTES sa, BOOL manual, BOOL initial,
 				   LPCWSTR name)
 {
-	return create_event(sa, manual, initial, name != NULL);
+	wchar_t *w;
+
+	(void)sa;
+	if (!fpw_name_from_w(name, &w))
+		return NULL;
+	return create_event(manual, initial, w);
 }
 
 static BOOL set_event(HANDLE h, bool state)
@@ -272,6 +303,8 @@ static bool signalled(struct fpw_obj *o, bool consume)
 			e->state = false;
 		return s;
 	}
+	if (o->kind == FPW_SEMAPHORE)
+		return fpw_semaphore_signalled(o, consume);
 	return ((struct fpw_thread *)o)->done;
 }
 
@@ -287,7 +320,8 @@ static DWORD wait_objects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
 	}
 	for (DWORD i = 0; i < n; i++) {
 		objs[i] = fpw_handle_get(hs[i], 0);
-		if (!objs[i] || (objs[i]->kind != FPW_EVENT && objs[i]->kind != FPW_THREAD)) {
+		if (!objs[i] || (objs[i]->kind != FPW_EVENT && objs[i]->kind != FPW_THREAD &&
+				 objs[i]->kind != FPW_SEMAPHORE)) {
 			for (DWORD k = 0; k <= i; k++)
 				fpw_obj_put(objs[k]);
 			SetLastError(ERROR_INVALID_HANDLE);

@@ -42,3 +42,55 @@ int fpw_wname_to_utf8(const wchar_t *w, size_t n, char *out, size_t cap)
 	out[o] = '\0';
 	return 0;
 }
+
+/* The code point of the sequence at s (its length in *len), or -1 for an
+ * invalid, overlong or truncated one (then *len is 1). */
+static int32_t utf8_next(const unsigned char *s, size_t *len)
+{
+	uint32_t c = s[0], min;
+	size_t n;
+
+	if (c < 0x80) {
+		*len = 1;
+		return (int32_t)c;
+	}
+	if ((c & 0xE0) == 0xC0) {
+		n = 2, c &= 0x1F, min = 0x80;
+	} else if ((c & 0xF0) == 0xE0) {
+		n = 3, c &= 0x0F, min = 0x800;
+	} else if ((c & 0xF8) == 0xF0) {
+		n = 4, c &= 0x07, min = 0x10000;
+	} else {
+		*len = 1;
+		return -1;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80) {
+			*len = 1;
+			return -1;
+		}
+		c = (c << 6) | (s[i] & 0x3F);
+	}
+	*len = n;
+	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+		*len = 1;
+		return -1;
+	}
+	return (int32_t)c;
+}
+
+size_t fpw_utf8_to_wname(const char *s, wchar_t *out, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0, len;
+
+	while (*p) {
+		int32_t c = utf8_next(p, &len);
+
+		if (n < cap)
+			out[n] = c < 0 ? (wchar_t)0xFFFD : (wchar_t)c;
+		n++;
+		p += len;
+	}
+	return n;
+}

@@ -124,6 +124,13 @@ static const struct row rows[] = {
 	 * maps them itself. */
 	{ NAMED(STATUS_FLT_BUFFER_TOO_SMALL), 0x801C0001, 317, 0x8007007A },
 	{ NAMED(STATUS_FLT_DELETING_OBJECT), 0xC01C000B, 317, 0x801F000B },
+	{ NAMED(STATUS_FLT_DO_NOT_ATTACH), 0xC01C000F, 317, 0x801F000F },
+	{ NAMED(STATUS_FLT_DO_NOT_DETACH), 0xC01C0010, 317, 0x801F0010 },
+	{ NAMED(STATUS_FLT_INSTANCE_ALTITUDE_COLLISION), 0xC01C0011, 317, 0x801F0011 },
+	{ NAMED(STATUS_FLT_INSTANCE_NAME_COLLISION), 0xC01C0012, 317, 0x801F0012 },
+	{ NAMED(STATUS_FLT_FILTER_NOT_FOUND), 0xC01C0013, 317, 0x801F0013 },
+	{ NAMED(STATUS_FLT_VOLUME_NOT_FOUND), 0xC01C0014, 317, 0x801F0014 },
+	{ NAMED(STATUS_FLT_INSTANCE_NOT_FOUND), 0xC01C0015, 317, 0x801F0015 },
 	{ NAMED(STATUS_FLT_NO_WAITER_FOR_REPLY), 0xC01C0020, 317, 0x801F0020 },
 };
 
@@ -270,4 +277,42 @@ Test(status, rules_outside_the_table)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_row(&cases[i]);
+}
+
+/* fltlib's management HRESULTs (fltwinerror.h; Microsoft's Win32 metadata
+ * gives the same values): each macro has its value, and is what the FltMgr
+ * status it stands for becomes on the way to the caller. */
+Test(status, flt_management_hresults)
+{
+	static const struct {
+		const char *name;
+		HRESULT macro;
+		uint32_t hr;
+		NTSTATUS status;
+	} hrs[] = {
+		{ "ERROR_FLT_DO_NOT_ATTACH", ERROR_FLT_DO_NOT_ATTACH, 0x801F000F,
+		  STATUS_FLT_DO_NOT_ATTACH },
+		{ "ERROR_FLT_DO_NOT_DETACH", ERROR_FLT_DO_NOT_DETACH, 0x801F0010,
+		  STATUS_FLT_DO_NOT_DETACH },
+		{ "ERROR_FLT_INSTANCE_ALTITUDE_COLLISION", ERROR_FLT_INSTANCE_ALTITUDE_COLLISION,
+		  0x801F0011, STATUS_FLT_INSTANCE_ALTITUDE_COLLISION },
+		{ "ERROR_FLT_INSTANCE_NAME_COLLISION", ERROR_FLT_INSTANCE_NAME_COLLISION,
+		  0x801F0012, STATUS_FLT_INSTANCE_NAME_COLLISION },
+		{ "ERROR_FLT_FILTER_NOT_FOUND", ERROR_FLT_FILTER_NOT_FOUND, 0x801F0013,
+		  STATUS_FLT_FILTER_NOT_FOUND },
+		{ "ERROR_FLT_VOLUME_NOT_FOUND", ERROR_FLT_VOLUME_NOT_FOUND, 0x801F0014,
+		  STATUS_FLT_VOLUME_NOT_FOUND },
+		{ "ERROR_FLT_INSTANCE_NOT_FOUND", ERROR_FLT_INSTANCE_NOT_FOUND, 0x801F0015,
+		  STATUS_FLT_INSTANCE_NOT_FOUND },
+		{ "ERROR_FLT_NO_WAITER_FOR_REPLY", ERROR_FLT_NO_WAITER_FOR_REPLY, 0x801F0020,
+		  STATUS_FLT_NO_WAITER_FOR_REPLY },
+	};
+
+	for (size_t i = 0; i < sizeof(hrs) / sizeof(hrs[0]); i++) {
+		cr_expect_eq((uint32_t)hrs[i].macro, hrs[i].hr, "%s is 0x%08X, want 0x%08X",
+			     hrs[i].name, (unsigned)hrs[i].macro, hrs[i].hr);
+		cr_expect_eq((uint32_t)fpw_hresult_from_ntstatus(hrs[i].status), hrs[i].hr,
+			     "%s: its status maps to 0x%08X", hrs[i].name,
+			     (unsigned)fpw_hresult_from_ntstatus(hrs[i].status));
+	}
 }

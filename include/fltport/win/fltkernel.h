@@ -13,6 +13,7 @@
 #ifndef FLTPORT_FLTKERNEL_H
 #define FLTPORT_FLTKERNEL_H
 
+#include "excpt.h"
 #include "fltport_wintypes.h"
 
 typedef struct _FLT_FILTER *PFLT_FILTER;

@@ -6,15 +6,17 @@
  * handle is detected (ERROR_INVALID_HANDLE), never dereferenced.  Every call
  * sets the thread's last error (GetLastError) when it fails.
  *
- * Not provided: named kernel objects (CreateEvent with a name fails with
- * ERROR_NOT_SUPPORTED), alertable waits (the flag is accepted and ignored),
- * handle inheritance across exec (see docs/PORTING.md).
+ * Named events and semaphores live in a namespace of this process only
+ * (fltport_win32.h).  Not provided: alertable waits (the flag is accepted
+ * and ignored), handle inheritance across exec (see docs/PORTING.md).
  */
 #ifndef FLTPORT_WINDOWS_H
 #define FLTPORT_WINDOWS_H
 
 #include <pthread.h>
 
+#include "excpt.h"
+#include "fltport_win32.h"
 #include "fltport_wintypes.h"
 
 typedef DWORD(WINAPI *PTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
@@ -29,10 +31,10 @@ FLTPORT_WINAPI DWORD GetLastError(void);
 FLTPORT_WINAPI void SetLastError(DWORD dwErrCode);
 
 /* CloseHandle works on every handle kind this layer hands out: ports,
- * events, threads, I/O completion ports. */
+ * events, semaphores, threads, I/O completion ports. */
 FLTPORT_WINAPI BOOL CloseHandle(HANDLE hObject);
 
-/* Events.  lpName must be NULL (named events: ERROR_NOT_SUPPORTED). */
+/* Events.  Named events: see fltport_win32.h (OpenEvent). */
 FLTPORT_WINAPI HANDLE CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset,
 				   BOOL bInitialState, LPCSTR lpName);
 FLTPORT_WINAPI HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset,
@@ -45,7 +47,7 @@ FLTPORT_WINAPI HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL
 FLTPORT_WINAPI BOOL SetEvent(HANDLE hEvent);
 FLTPORT_WINAPI BOOL ResetEvent(HANDLE hEvent);
 
-/* Waits on events and threads.  Return WAIT_OBJECT_0 (+ index),
+/* Waits on events, semaphores and threads.  Return WAIT_OBJECT_0 (+ index),
  * WAIT_TIMEOUT or WAIT_FAILED. */
 FLTPORT_WINAPI DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
 FLTPORT_WINAPI DWORD WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);

@@ -1,0 +1,2 @@
+/* Case alias: Windows sources write <Windows.h>. */
+#include "windows.h"

@@ -1,0 +1,2 @@
+/* Case alias: Windows sources write <fltUserStructures.h>. */
+#include "fltuserstructures.h"

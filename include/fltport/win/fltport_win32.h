@@ -1,0 +1,220 @@
+/*
+ * fltport Windows layer: the Win32 calls that minispy-style user programs
+ * make besides the port API (included by windows.h; link with
+ * libfltport-win).  Conventions as in windows.h: every call that fails sets
+ * the thread's last error to the Win32 error Windows gives; out-parameters
+ * are written only on success unless a call says otherwise; nothing prints.
+ * Differences forced by Linux are listed in docs/PORTING.md ("Win32 subset
+ * for minispy-style programs"); the ones that change results are repeated
+ * here beside their call.
+ */
+#ifndef FLTPORT_WIN32_H
+#define FLTPORT_WIN32_H
+
+#include <stdarg.h>
+
+#include "fltport_wintypes.h"
+
+/* ---- named kernel objects, semaphores ----
+ * Names live in one process-wide namespace shared by events and semaphores
+ * (the process is the whole namespace: another process never sees them).
+ * Names are compared exactly (case-sensitive), at most MAX_PATH characters
+ * (longer: ERROR_FILENAME_EXCED_RANGE); "" is the same as NULL (unnamed).
+ * A name lives as long as a handle to its object is open.  Creating an
+ * object whose name exists returns a new handle to the existing object with
+ * the last error ERROR_ALREADY_EXISTS (its initial state and counts are
+ * ignored); a successful creation sets the last error to 0.  A name that
+ * belongs to an object of another type: NULL, ERROR_INVALID_HANDLE.  Open*
+ * of an unknown name: NULL, ERROR_FILE_NOT_FOUND.  Access masks and
+ * bInheritHandle are accepted and not enforced. */
+FLTPORT_WINAPI HANDLE CreateSemaphoreA(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes,
+				       LONG lInitialCount, LONG lMaximumCount, LPCSTR lpName);
+FLTPORT_WINAPI HANDLE CreateSemaphoreW(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes,
+				       LONG lInitialCount, LONG lMaximumCount, LPCWSTR lpName);
+FLTPORT_WINAPI HANDLE OpenSemaphoreA(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCSTR lpName);
+FLTPORT_WINAPI HANDLE OpenSemaphoreW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
+/* Adds lReleaseCount (> 0) to the count; over the maximum: FALSE,
+ * ERROR_TOO_MANY_POSTS and the count unchanged.  *lpPreviousCount (may be
+ * NULL) gets the count before.  Semaphores are waitable with
+ * WaitForSingleObject / WaitForMultipleObjects: a successful wait takes one. */
+FLTPORT_WINAPI BOOL ReleaseSemaphore(HANDLE hSemaphore, LONG lReleaseCount, LPLONG lpPreviousCount);
+FLTPORT_WINAPI HANDLE OpenEventA(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCSTR lpName);
+FLTPORT_WINAPI HANDLE OpenEventW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
+#ifdef UNICODE
+#define CreateSemaphore CreateSemaphoreW
+#define OpenSemaphore OpenSemaphoreW
+#define OpenEvent OpenEventW
+#else
+#define CreateSemaphore CreateSemaphoreA
+#define OpenSemaphore OpenSemaphoreA
+#define OpenEvent OpenEventA
+#endif
+
+/* exit(uExitCode): atexit handlers run and stdio is flushed; other threads
+ * are not stopped first. */
+FLTPORT_WINAPI __attribute__((noreturn)) void ExitProcess(UINT uExitCode);
+
+/* ---- messages ----
+ * FORMAT_MESSAGE_FROM_SYSTEM knows the English (en-US) text of every Win32
+ * error the layer's headers define, of WAIT_TIMEOUT, of those errors as
+ * HRESULTs (0x8007xxxx) and of the generic E_* HRESULTs; the FltMgr
+ * HRESULTs (0x801Fxxxx) are in the fltlib module, as on Windows (see
+ * LoadLibraryExW).  Unknown ids: 0, ERROR_MR_MID_NOT_FOUND.  dwLanguageId
+ * must be 0 or a neutral or English language (else
+ * ERROR_RESOURCE_LANG_NOT_FOUND).  Inserts: %1..%99 with an optional
+ * !printf-spec! (MSVC rules, as StringCchPrintf; no floating point, no `*`),
+ * taken from Arguments (a va_list *, each argument pointer-sized) or, with
+ * FORMAT_MESSAGE_ARGUMENT_ARRAY, from a DWORD_PTR array; inserts without
+ * arguments: ERROR_INVALID_PARAMETER.  %0 %n %r %t %b %% %. %! and "% " as
+ * Windows.  The system texts end with "\r\n" as Windows'; with
+ * FORMAT_MESSAGE_MAX_WIDTH_MASK a line break of the text becomes a space.  A
+ * numeric maximum width (1..254) is taken as FORMAT_MESSAGE_MAX_WIDTH_MASK:
+ * lines are not wrapped.  Returns the characters stored without the
+ * terminator; a buffer too small: 0, ERROR_INSUFFICIENT_BUFFER.  With
+ * FORMAT_MESSAGE_ALLOCATE_BUFFER, lpBuffer is a pointer to the pointer that
+ * receives a LocalAlloc'ed buffer (free it with LocalFree).  Output over
+ * 32767 characters: 0, ERROR_MORE_DATA.  FormatMessageA writes UTF-8. */
+#define FORMAT_MESSAGE_ALLOCATE_BUFFER 0x00000100u
+#define FORMAT_MESSAGE_IGNORE_INSERTS 0x00000200u
+#define FORMAT_MESSAGE_FROM_STRING 0x00000400u
+#define FORMAT_MESSAGE_FROM_HMODULE 0x00000800u
+#define FORMAT_MESSAGE_FROM_SYSTEM 0x00001000u
+#define FORMAT_MESSAGE_ARGUMENT_ARRAY 0x00002000u
+#define FORMAT_MESSAGE_MAX_WIDTH_MASK 0x000000FFu
+FLTPORT_WINAPI DWORD FormatMessageA(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId,
+				    DWORD dwLanguageId, LPSTR lpBuffer, DWORD nSize,
+				    va_list *Arguments);
+FLTPORT_WINAPI DWORD FormatMessageW(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId,
+				    DWORD dwLanguageId, LPWSTR lpBuffer, DWORD nSize,
+				    va_list *Arguments);
+#ifdef UNICODE
+#define FormatMessage FormatMessageW
+#else
+#define FormatMessage FormatMessageA
+#endif
+
+/* Local memory: fixed blocks only (LMEM_MOVEABLE: NULL,
+ * ERROR_INVALID_PARAMETER).  LocalFree returns NULL, also for NULL. */
+#define LMEM_FIXED 0x0000u
+#define LMEM_MOVEABLE 0x0002u
+#define LMEM_ZEROINIT 0x0040u
+#define LPTR (LMEM_FIXED | LMEM_ZEROINIT)
+FLTPORT_WINAPI HLOCAL LocalAlloc(UINT uFlags, SIZE_T uBytes);
+FLTPORT_WINAPI HLOCAL LocalFree(HLOCAL hMem);
+
+/* ---- system directory, modules ----
+ * GetSystemDirectory gives "/usr/lib" (no Windows directory exists): paths
+ * built from it are only meaningful to LoadLibrary(Ex).  Returns the length
+ * without the terminator, or the size needed with it when uSize is too
+ * small. */
+FLTPORT_WINAPI UINT GetSystemDirectoryA(LPSTR lpBuffer, UINT uSize);
+FLTPORT_WINAPI UINT GetSystemDirectoryW(LPWSTR lpBuffer, UINT uSize);
+#ifdef UNICODE
+#define GetSystemDirectory GetSystemDirectoryW
+#else
+#define GetSystemDirectory GetSystemDirectoryA
+#endif
+
+/* No DLL is ever loaded.  LoadLibrary(Ex) knows one module, fltlib.dll (any
+ * directory, any case, with or without ".dll", any dwFlags): its handle
+ * serves FormatMessage(FORMAT_MESSAGE_FROM_HMODULE) with the FltMgr texts
+ * and GetProcAddress with fltlib's port functions.  Any other name: NULL,
+ * ERROR_MOD_NOT_FOUND.  hFile must be NULL (else ERROR_INVALID_PARAMETER).
+ * GetProcAddress of anything else: NULL, ERROR_PROC_NOT_FOUND; FreeLibrary
+ * of anything but a handle from LoadLibrary(Ex): FALSE, ERROR_INVALID_HANDLE. */
+#define DONT_RESOLVE_DLL_REFERENCES 0x00000001u
+#define LOAD_LIBRARY_AS_DATAFILE 0x00000002u
+#define LOAD_WITH_ALTERED_SEARCH_PATH 0x00000008u
+#define LOAD_IGNORE_CODE_AUTHZ_LEVEL 0x00000010u
+#define LOAD_LIBRARY_AS_IMAGE_RESOURCE 0x00000020u
+#define LOAD_LIBRARY_AS_DATAFILE_EXCLUSIVE 0x00000040u
+#define LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR 0x00000100u
+#define LOAD_LIBRARY_SEARCH_APPLICATION_DIR 0x00000200u
+#define LOAD_LIBRARY_SEARCH_USER_DIRS 0x00000400u
+#define LOAD_LIBRARY_SEARCH_SYSTEM32 0x00000800u
+#define LOAD_LIBRARY_SEARCH_DEFAULT_DIRS 0x00001000u
+FLTPORT_WINAPI HMODULE LoadLibraryA(LPCSTR lpLibFileName);
+FLTPORT_WINAPI HMODULE LoadLibraryW(LPCWSTR lpLibFileName);
+FLTPORT_WINAPI HMODULE LoadLibraryExA(LPCSTR lpLibFileName, HANDLE hFile, DWORD dwFlags);
+FLTPORT_WINAPI HMODULE LoadLibraryExW(LPCWSTR lpLibFileName, HANDLE hFile, DWORD dwFlags);
+FLTPORT_WINAPI BOOL FreeLibrary(HMODULE hLibModule);
+FLTPORT_WINAPI FARPROC GetProcAddress(HMODULE hModule, LPCSTR lpProcName);
+#ifdef UNICODE
+#define LoadLibrary LoadLibraryW
+#define LoadLibraryEx LoadLibraryExW
+#else
+#define LoadLibrary LoadLibraryA
+#define LoadLibraryEx LoadLibraryExA
+#endif
+
+/* ---- code pages ----
+ * CP_ACP, CP_OEMCP, CP_THREAD_ACP and CP_UTF8 are all UTF-8; other code
+ * pages: ERROR_INVALID_PARAMETER.  Wide strings are UTF-32 (wchar_t): a
+ * character outside the BMP is one WCHAR, not a surrogate pair (a valid
+ * pair in WideCharToMultiByte's input is still joined).  Invalid input
+ * becomes U+FFFD, or with MB_ERR_INVALID_CHARS / WC_ERR_INVALID_CHARS fails
+ * with ERROR_NO_UNICODE_TRANSLATION.  For CP_UTF8, flags other than those
+ * give ERROR_INVALID_FLAGS and lpDefaultChar / lpUsedDefaultChar must be
+ * NULL (else ERROR_INVALID_PARAMETER); for the others the flags are
+ * accepted, lpDefaultChar is not used (U+FFFD is) and *lpUsedDefaultChar
+ * tells whether an invalid character was replaced.  A count of -1 means
+ * NUL-terminated (the terminator is converted and counted); a size of 0
+ * asks for the size needed; too small: 0, ERROR_INSUFFICIENT_BUFFER. */
+#define CP_ACP 0u
+#define CP_OEMCP 1u
+#define CP_MACCP 2u
+#define CP_THREAD_ACP 3u
+#define CP_SYMBOL 42u
+#define CP_UTF7 65000u
+#define CP_UTF8 65001u
+#define MB_PRECOMPOSED 0x00000001u
+#define MB_COMPOSITE 0x00000002u
+#define MB_USEGLYPHCHARS 0x00000004u
+#define MB_ERR_INVALID_CHARS 0x00000008u
+#define WC_DISCARDNS 0x00000010u
+#define WC_SEPCHARS 0x00000020u
+#define WC_DEFAULTCHAR 0x00000040u
+#define WC_ERR_INVALID_CHARS 0x00000080u
+#define WC_COMPOSITECHECK 0x00000200u
+#define WC_NO_BEST_FIT_CHARS 0x00000400u
+FLTPORT_WINAPI int MultiByteToWideChar(UINT CodePage, DWORD dwFlags, LPCCH lpMultiByteStr,
+				       int cbMultiByte, LPWSTR lpWideCharStr, int cchWideChar);
+FLTPORT_WINAPI int WideCharToMultiByte(UINT CodePage, DWORD dwFlags, LPCWCH lpWideCharStr,
+				       int cchWideChar, LPSTR lpMultiByteStr, int cbMultiByte,
+				       LPCCH lpDefaultChar, LPBOOL lpUsedDefaultChar);
+
+/* ---- time ----
+ * FILETIMEs up to 0x7FFFFFFFFFFFFFFF (year 30828); beyond, and SYSTEMTIMEs
+ * out of range (years 1601..30827): FALSE, ERROR_INVALID_PARAMETER.  Local
+ * time uses the current offset of the TZ rules (as Windows, the offset of
+ * now, not of the converted date). */
+FLTPORT_WINAPI void GetSystemTimeAsFileTime(LPFILETIME lpSystemTimeAsFileTime);
+FLTPORT_WINAPI void GetSystemTime(LPSYSTEMTIME lpSystemTime);
+FLTPORT_WINAPI void GetLocalTime(LPSYSTEMTIME lpSystemTime);
+FLTPORT_WINAPI BOOL FileTimeToSystemTime(const FILETIME *lpFileTime, LPSYSTEMTIME lpSystemTime);
+FLTPORT_WINAPI BOOL SystemTimeToFileTime(const SYSTEMTIME *lpSystemTime, LPFILETIME lpFileTime);
+FLTPORT_WINAPI BOOL FileTimeToLocalFileTime(const FILETIME *lpFileTime, LPFILETIME lpLocalFileTime);
+FLTPORT_WINAPI BOOL LocalFileTimeToFileTime(const FILETIME *lpLocalFileTime, LPFILETIME lpFileTime);
+
+/* ---- paths ----
+ * A Linux absolute path: relative names are joined to the current
+ * directory; `\` and `/` both separate (the result uses `/`); ".", ".." and
+ * repeated separators are resolved lexically, symbolic links are not
+ * followed; a trailing separator is kept (then *lpFilePart is NULL).  Drive
+ * letters and UNC prefixes have no meaning (a name starting with a separator
+ * is absolute); trailing dots and spaces are kept.  Returns the length
+ * without the terminator, or the size needed with it when nBufferLength is
+ * too small.  NULL: ERROR_INVALID_PARAMETER; "": ERROR_INVALID_NAME; over
+ * 32767 characters: ERROR_FILENAME_EXCED_RANGE.  *lpFilePart (may be NULL)
+ * is written on success only. */
+FLTPORT_WINAPI DWORD GetFullPathNameA(LPCSTR lpFileName, DWORD nBufferLength, LPSTR lpBuffer,
+				      LPSTR *lpFilePart);
+FLTPORT_WINAPI DWORD GetFullPathNameW(LPCWSTR lpFileName, DWORD nBufferLength, LPWSTR lpBuffer,
+				      LPWSTR *lpFilePart);
+#ifdef UNICODE
+#define GetFullPathName GetFullPathNameW
+#else
+#define GetFullPathName GetFullPathNameA
+#endif
+
+#endif /* FLTPORT_WIN32_H */
