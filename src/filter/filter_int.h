@@ -38,6 +38,9 @@
 
 enum fp_filter_pstate { FP_P_QUEUED, FP_P_RUNNING, FP_P_DONE };
 
+#define FP_PENDING_PATH 256u    /* paths shorter than this live in the pending */
+#define FP_PENDING_FREE_MAX 64u /* pendings kept for reuse (f->pfree) */
+
 struct fp_filter_pending {
 	struct fltport_filter *filter;
 	struct fp_filter_pending *qprev, *qnext; /* work queue (under f->lock) */
@@ -52,7 +55,8 @@ struct fp_filter_pending {
 	int64_t deadline;
 	bool has_range;
 	uint64_t offset, count;
-	char *path;
+	char *path; /* small[], or malloc'd when longer */
+	char small[FP_PENDING_PATH];
 };
 
 /* One attached file system (or mount): the kernel's mark is the scope;
@@ -160,6 +164,8 @@ struct fltport_filter {
 	pthread_cond_t deadline_cond; /* deadline thread: list changed or stop */
 	struct fp_filter_pending *qhead, *qtail;
 	struct fp_filter_pending *dhead, *dtail;
+	struct fp_filter_pending *pfree; /* reusable, chained by qnext */
+	unsigned npfree;
 	unsigned qlen;
 	bool deadline_stop;
 	/* readers (perm.c) */

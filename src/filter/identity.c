@@ -5,7 +5,9 @@
  * (FAN_REPORT_PIDFD) the credentials come from PIDFD_GET_INFO (6.13+),
  * which cannot race with pid reuse; otherwise from /proc/<pid>/status.  The
  * executable comes from /proc/<pid>/exe and is kept only if the pidfd shows
- * the same process still alive afterwards (a live process keeps its pid).
+ * the same process still alive afterwards (a live process keeps its pid):
+ * PIDFD_GET_INFO, asked after the readlink, shows it (one call for the
+ * credentials and the check); else pidfd_send_signal(0).
  * Without a pidfd a reused pid could give another process's identity: the
  * opener is blocked in the kernel waiting for our answer, so it can only
  * disappear by SIGKILL — documented in docs/FILTER.md.
@@ -89,14 +91,17 @@ void fp_filter_identity(struct fltport_filter *f, pid_t pid, int pidfd, uid_t *u
 	exe[0] = '\0';
 	if (pid <= 0)
 		return;
-	if (!(pidfd >= 0 && (f->features & FLTPORT_FILTER_HAVE_PIDFD_INFO) &&
-	      creds_from_pidfd(pidfd, uid, gid)))
-		creds_from_proc(pid, uid, gid);
 	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
 	n = readlink(link, exe, exe_len - 1);
 	exe[n > 0 && (size_t)n < exe_len ? n : 0] = '\0';
-	/* Read through /proc by pid: keep the result only if the process is
-	 * still the one the pidfd names. */
+	/* The executable was read through /proc by pid: keep it only if the
+	 * process is still the one the pidfd names.  PIDFD_GET_INFO after the
+	 * readlink proves that by itself (it fails once the process is
+	 * reaped, and a pid is reused only after that): one call for both. */
+	if (pidfd >= 0 && (f->features & FLTPORT_FILTER_HAVE_PIDFD_INFO) &&
+	    creds_from_pidfd(pidfd, uid, gid))
+		return;
+	creds_from_proc(pid, uid, gid);
 	if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) != 0) {
 		*uid = (uid_t)-1;
 		*gid = (gid_t)-1;

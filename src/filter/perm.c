@@ -344,14 +344,45 @@ static void d_unlink(struct fltport_filter *f, struct fp_filter_pending *p)
 	p->on_deadline = false;
 }
 
-static void release_n(struct fp_filter_pending *p, int n)
+/* The fds of a pending event whose last reference went (under f->lock):
+ * closed by the caller once it has unlocked, so that no system call runs
+ * under the lock every reader and the deadline thread take. */
+struct fp_dead {
+	int fd, pidfd;
+};
+#define FP_DEAD_NONE   \
+	{              \
+		-1, -1 \
+	}
+
+/* Drop n references (f->lock held).  The last one recycles the pending
+ * (no allocation per event) and hands its fds over in *dead. */
+static void release_n(struct fp_filter_pending *p, int n, struct fp_dead *dead)
 {
+	struct fltport_filter *f = p->filter;
+
 	p->refs -= n;
 	if (p->refs > 0)
 		return;
-	close_event(p->filter, p->fd, p->pidfd);
-	free(p->path);
-	free(p);
+	dead->fd = p->fd;
+	dead->pidfd = p->pidfd;
+	if (p->path != p->small)
+		free(p->path);
+	if (f->npfree < FP_PENDING_FREE_MAX) {
+		p->qnext = f->pfree;
+		f->pfree = p;
+		f->npfree++;
+	} else {
+		free(p);
+	}
+}
+
+/* Close what release_n() handed over (f->lock not held). */
+static void bury(struct fltport_filter *f, struct fp_dead *dead)
+{
+	if (dead->fd >= 0)
+		close_event(f, dead->fd, dead->pidfd);
+	dead->fd = dead->pidfd = -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -407,10 +438,24 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 					 const struct fp_event_info *inf, const char *path,
 					 bool keep)
 {
-	struct fp_filter_pending *p = calloc(1, sizeof(*p));
+	size_t len = strlen(path);
+	struct fp_filter_pending *p;
 
-	if (p)
-		p->path = strdup(path);
+	pthread_mutex_lock(&f->lock);
+	p = f->pfree;
+	if (p) {
+		f->pfree = p->qnext;
+		f->npfree--;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (!p)
+		p = malloc(sizeof(*p));
+	if (p) {
+		memset(p, 0, offsetof(struct fp_filter_pending, small));
+		p->path = len < sizeof(p->small) ? p->small : strdup(path);
+		if (p->path == p->small)
+			memcpy(p->small, path, len + 1);
+	}
 	if (!p || !p->path) {
 		free(p);
 		atomic_fetch_add(&f->c.overflowed, 1);
@@ -435,7 +480,8 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 		atomic_fetch_add(&f->c.overflowed, 1);
 		answer_now(f, m->fd, inf->pidfd, policy_verdict(f));
 		fp_filter_debug("queue full: pid %d %s answered by policy", (int)m->pid, path);
-		free(p->path);
+		if (p->path != p->small)
+			free(p->path);
 		free(p);
 		return NULL;
 	}
@@ -794,24 +840,27 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
  * worker comes back, and the first worker that does takes them (a queue
  * eventfd wakes idle ones).  Lock: f->lock for the queue and `idle`.
  */
-static void finish(struct fltport_filter *f, struct fp_filter_pending *p)
+static void finish(struct fltport_filter *f, struct fp_filter_pending *p, struct fp_dead *dead)
 {
 	p->state = FP_P_DONE;
 	if (p->on_deadline) {
 		d_unlink(f, p);
-		release_n(p, 2); /* the deadline side's and ours */
+		release_n(p, 2, dead); /* the deadline side's and ours */
 	} else {
-		release_n(p, 1);
+		release_n(p, 1, dead);
 	}
 }
 
 static void run(struct fltport_filter *f, struct fp_filter_pending *p)
 {
+	struct fp_dead dead = FP_DEAD_NONE;
+
 	if (!atomic_load(&p->answered))
 		decide(f, p);
 	pthread_mutex_lock(&f->lock);
-	finish(f, p);
+	finish(f, p, &dead);
 	pthread_mutex_unlock(&f->lock);
+	bury(f, &dead);
 }
 
 /* Run every queued event (lock not held on entry or exit). */
@@ -958,6 +1007,7 @@ static struct timespec abs_ts(int64_t ns)
 static void *deadline_main(void *arg)
 {
 	struct fltport_filter *f = arg;
+	struct fp_dead dead = FP_DEAD_NONE;
 
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
@@ -988,7 +1038,7 @@ static void *deadline_main(void *arg)
 		if (p->state == FP_P_QUEUED) {
 			q_unlink(f, p);
 			p->state = FP_P_DONE;
-			release_n(p, 1); /* the queue's reference; ours keeps it alive */
+			release_n(p, 1, &dead); /* the queue's: ours keeps it alive */
 		}
 		pthread_mutex_unlock(&f->lock);
 		if (answer(f, p, policy_verdict(f))) {
@@ -1000,7 +1050,12 @@ static void *deadline_main(void *arg)
 					p->path);
 		}
 		pthread_mutex_lock(&f->lock);
-		release_n(p, 1);
+		release_n(p, 1, &dead);
+		if (dead.fd >= 0) {
+			pthread_mutex_unlock(&f->lock);
+			bury(f, &dead);
+			pthread_mutex_lock(&f->lock);
+		}
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
@@ -1070,4 +1125,11 @@ void fp_filter_perm_stop(struct fltport_filter *f)
 	if (f->have_deadline)
 		pthread_join(f->deadline, NULL);
 	f->have_deadline = false;
+	while (f->pfree) { /* every thread is gone: no lock needed */
+		struct fp_filter_pending *p = f->pfree;
+
+		f->pfree = p->qnext;
+		free(p);
+	}
+	f->npfree = 0;
 }
