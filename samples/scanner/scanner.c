@@ -166,6 +166,8 @@ static void usage(FILE *f)
 		"  --fail-closed         no verdict in time, or no service: deny\n"
 		"  --quarantine DIR      move infected files to DIR (made root-only, 0700)\n"
 		"  --port NAME           port name (default ScannerPort)\n"
+		"  --name NAME           the filter's name for fltportctl (default Scanner)\n"
+		"  --altitude N          its altitude (default 265000)\n"
 		"  --service-user USER   also admit USER (name or uid) as the service\n"
 		"  --service-group GROUP also admit members of GROUP\n"
 		"  --any-service         admit any local user as the service\n"
@@ -252,6 +254,8 @@ enum {
 	OPT_FAIL_CLOSED,
 	OPT_QUARANTINE,
 	OPT_PORT,
+	OPT_NAME,
+	OPT_ALTITUDE,
 	OPT_USER,
 	OPT_GROUP,
 	OPT_ANY,
@@ -272,6 +276,8 @@ static const struct option longopts[] = {
 	{ "fail-closed", no_argument, NULL, OPT_FAIL_CLOSED },
 	{ "quarantine", required_argument, NULL, OPT_QUARANTINE },
 	{ "port", required_argument, NULL, OPT_PORT },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "altitude", required_argument, NULL, OPT_ALTITUDE },
 	{ "service-user", required_argument, NULL, OPT_USER },
 	{ "service-group", required_argument, NULL, OPT_GROUP },
 	{ "any-service", no_argument, NULL, OPT_ANY },
@@ -292,6 +298,8 @@ static int parse_args(int argc, char **argv, bool *quit)
 	int c, bad = 0;
 
 	sc.o.port = FLTPORT_SCAN_PORT;
+	sc.o.name = "Scanner";
+	sc.o.altitude = "265000"; /* the scanner minifilter sample's */
 	sc.o.deadline_ns = FLTPORT_FILTER_DEFAULT_DEADLINE;
 	parse_exts("doc,txt,bat,cmd,inf");
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -316,6 +324,12 @@ static int parse_args(int argc, char **argv, bool *quit)
 			break;
 		case OPT_PORT:
 			sc.o.port = optarg;
+			break;
+		case OPT_NAME:
+			sc.o.name = optarg;
+			break;
+		case OPT_ALTITUDE:
+			sc.o.altitude = optarg;
 			break;
 		case OPT_USER:
 			bad |= add_user(optarg);
@@ -416,6 +430,8 @@ static int start_filter(void)
 		.deadline_ns = sc.o.deadline_ns,
 		.policy = sc.o.fail_closed ? FLTPORT_FAIL_CLOSED : FLTPORT_FAIL_OPEN,
 		.workers = sc.o.workers,
+		.name = sc.o.name,
+		.altitude = sc.o.altitude,
 	};
 	int rc;
 
@@ -430,7 +446,10 @@ static int start_filter(void)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "fltport-scanner: cannot create the filter: %s%s\n",
-			fltport_strerror(rc), rc == -EPERM ? " (needs root)" : "");
+			fltport_strerror(rc),
+			rc == -EPERM        ? " (needs root)"
+			: rc == -EADDRINUSE ? " (a filter of that name runs: --name)"
+					    : "");
 		return -1;
 	}
 	return 0;

@@ -21,6 +21,8 @@
 
 struct sc_opts {
 	const char *port;
+	const char *name;                   /* the filter's registered name (fltportctl) */
+	const char *altitude;               /* and its altitude */
 	char exts[SC_MAX_EXTS][SC_EXT_MAX]; /* lower case, without the dot */
 	unsigned nexts;
 	bool all;

@@ -25,6 +25,7 @@
 #include <criterion/criterion.h>
 #endif
 
+#include <fltport/mgmt.h>
 #include <fltport/port.h>
 
 #include <poll.h>
@@ -260,6 +261,24 @@ Test(engines, pattern_whole_file)
 	cr_expect(strstr(decision("bad.txt"), "verdict=deny source=memory"));
 	cr_expect_eq(counter("scanned"), before, "a known file was scanned again");
 	cr_expect_geq(counter("cached"), 1);
+}
+
+/* The scanner is a registered filter (fltportctl, FilterFindFirst) with
+ * one instance, on the sandbox's file system. */
+Test(engines, registered_with_the_management_plane)
+{
+	struct fltport_instance_info *in = NULL;
+	struct fltport_filter_info fi;
+	size_t n = 0;
+
+	start_scanner(NULL);
+	cr_assert_eq(fltport_mgmt_filter("Scanner", &fi), 0);
+	cr_expect_str_eq(fi.altitude, "265000");
+	cr_expect_eq(fi.instances, 1);
+	cr_assert_eq(fltport_mgmt_instances("Scanner", &in, &n, NULL), 0);
+	cr_assert_eq(n, 1);
+	cr_expect_str_eq(in[0].volume, fsbox_mnt);
+	fltport_mgmt_free(in);
 }
 
 /* An md5 signature (.hdb) for `content`: "md5:size:name". */
