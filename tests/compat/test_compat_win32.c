@@ -981,6 +981,7 @@ Test(win32, list_corruption_stops_the_process, .signal = SIGILL, .timeout = 10)
 	LIST_ENTRY head, a, stray;
 
 	InitializeListHead(&head);
+	InitializeListHead(&stray); /* a list of its own: its Blink is not &a */
 	InsertTailList(&head, &a);
 	a.Flink = &stray; /* corrupt */
 	RemoveEntryList(&a);
