@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/debug.h"
 #include "fltport/port.h"
@@ -15,6 +18,24 @@ FLTPORT_API const char *fltport_dir(void)
 	const char *d = getenv("FLTPORT_DIR");
 
 	return d && *d ? d : FLTPORT_DEFAULT_DIR;
+}
+
+bool fp_flock_bounded(int fd, int ms)
+{
+	int waited = 0, step = 1;
+
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return true;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return false;
+		if (waited >= ms)
+			return false;
+		usleep((useconds_t)step * 1000);
+		waited += step;
+		if (step < 16)
+			step *= 2;
+	}
 }
 
 bool fp_dir_is_custom(void)

@@ -199,11 +199,6 @@ int fltport_filter_create(const struct fltport_filter_config *cfg, fltport_filte
 		if (rc)
 			goto fail;
 	}
-	/* Registered before the threads start: an attach request is safe now
-	 * (events wait in the groups), and a name in use fails the create. */
-	rc = fp_filter_manage_register(f);
-	if (rc)
-		goto fail;
 	if (has_pre(cfg)) {
 		rc = fp_filter_perm_start(f);
 		if (rc)
@@ -215,6 +210,17 @@ int fltport_filter_create(const struct fltport_filter_config *cfg, fltport_filte
 			fp_filter_perm_stop(f);
 			goto fail;
 		}
+	}
+	/* Registered once the readers run: an attach request opens the path,
+	 * and an open on a file system already attached waits for a reader.
+	 * A name in use fails the create. */
+	rc = fp_filter_manage_register(f);
+	if (rc) {
+		if (has_post(cfg))
+			fp_filter_notify_stop(f);
+		if (has_pre(cfg))
+			fp_filter_perm_stop(f);
+		goto fail;
 	}
 	fp_filter_debug("created: features 0x%x, deadline %lld ns, policy %s", f->features,
 			(long long)f->cfg.deadline_ns,
@@ -373,6 +379,7 @@ int fltport_filter_attach_ex(fltport_filter *f, const char *path, unsigned flags
 int fp_filter_attach_instance(struct fltport_filter *f, const char *path, unsigned flags,
 			      const char *instance, const char *altitude, bool strict)
 {
+	unsigned watches;
 	char *real;
 	int rc;
 
@@ -385,6 +392,7 @@ int fp_filter_attach_instance(struct fltport_filter *f, const char *path, unsign
 	if (!real)
 		return -errno;
 	pthread_mutex_lock(&f->scope_lock);
+	watches = f->nwatch;
 	if (flags & FLTPORT_ATTACH_SUBMOUNTS) {
 		rc = fp_filter_watch_add(f, real);
 		if (rc) {
@@ -394,6 +402,8 @@ int fp_filter_attach_instance(struct fltport_filter *f, const char *path, unsign
 		}
 	}
 	rc = attach_one(f, real, flags & FLTPORT_ATTACH_MOUNT, instance, altitude, strict);
+	if (rc && f->nwatch > watches) /* the watch this call added: not without its attach */
+		free(f->watch[--f->nwatch].path);
 	pthread_mutex_unlock(&f->scope_lock);
 	if (!rc && (flags & FLTPORT_ATTACH_SUBMOUNTS))
 		fp_filter_mounts_scan(f);

@@ -86,22 +86,25 @@ static int emit_info(struct fltport_filter *f, struct fp_mgmt_out *out)
 	return fp_mgmt_emit(out, &in, sizeof(in));
 }
 
+/* A snapshot under scope_lock (the mount watcher and attach need it),
+ * sent after: a requester that reads slowly holds nothing up. */
 static int emit_instances(struct fltport_filter *f, struct fp_mgmt_out *out)
 {
-	struct fltport_instance_info *in = malloc(sizeof(*in));
-	unsigned n;
+	struct fltport_instance_info *v = calloc(FLTPORT_FILTER_MAX_PATHS, sizeof(*v));
+	unsigned n, k = 0;
 	int rc = 0;
 
-	if (!in)
+	if (!v)
 		return -ENOMEM;
 	pthread_mutex_lock(&f->scope_lock);
 	n = atomic_load(&f->nscope);
-	for (unsigned i = 0; i < n && rc == 0; i++) {
+	for (unsigned i = 0; i < n && k < FLTPORT_FILTER_MAX_PATHS; i++) {
 		const struct fp_filter_scope *s = &f->scope[i];
+		struct fltport_instance_info *in = &v[k];
 
 		if (atomic_load(&s->detached))
 			continue;
-		memset(in, 0, sizeof(*in));
+		k++;
 		snprintf(in->filter, sizeof(in->filter), "%s", f->name);
 		snprintf(in->name, sizeof(in->name), "%s", s->instance ? s->instance : "");
 		snprintf(in->altitude, sizeof(in->altitude), "%s", s->altitude);
@@ -110,10 +113,11 @@ static int emit_instances(struct fltport_filter *f, struct fp_mgmt_out *out)
 		in->flags = (s->flags & FLTPORT_ATTACH_MOUNT) |
 			    ((s->flags & FP_SCOPE_FOUND) ? FLTPORT_INSTANCE_FOUND : 0);
 		in->pid = (int32_t)getpid();
-		rc = fp_mgmt_emit(out, in, sizeof(*in));
 	}
 	pthread_mutex_unlock(&f->scope_lock);
-	free(in);
+	for (unsigned i = 0; i < k && rc == 0; i++)
+		rc = fp_mgmt_emit(out, &v[i], sizeof(v[i]));
+	free(v);
 	return rc;
 }
 
@@ -150,12 +154,20 @@ static int detach(struct fltport_filter *f, const char *path, const char *instan
 		    (strcmp(s->path, p) != 0 && (!s->volume || strcmp(s->volume, p) != 0)) ||
 		    (instance && (!s->instance || strcmp(s->instance, instance) != 0)))
 			continue;
-		if (f->perm_fd >= 0 && f->perm_mask)
-			(void)fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | how, f->perm_mask,
-					    AT_FDCWD, s->path);
-		if (f->notify_fd >= 0 && f->notify_mask)
-			(void)fanotify_mark(f->notify_fd, FAN_MARK_REMOVE | how, f->notify_mask,
-					    AT_FDCWD, s->path);
+		/* Through the fd attached, not the path: something mounted
+		 * over the path since would be another file system. */
+		if ((f->perm_fd >= 0 && f->perm_mask &&
+		     fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | how, f->perm_mask, s->mfd, NULL) !=
+			     0 &&
+		     errno != ENOENT) ||
+		    (f->notify_fd >= 0 && f->notify_mask &&
+		     fanotify_mark(f->notify_fd, FAN_MARK_REMOVE | how, f->notify_mask, s->mfd,
+				   NULL) != 0 &&
+		     errno != ENOENT)) {
+			rc = -errno;
+			fp_filter_debug("detach %s: %s", s->path, strerror(errno));
+			break;
+		}
 		atomic_store(&s->detached, true);
 		unwatch(f, s->path);
 		fp_filter_debug("detached %s (%s)", s->path, s->instance ? s->instance : "");

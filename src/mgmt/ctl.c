@@ -37,13 +37,15 @@ struct fp_mgmt_out {
  * by whoever unregistered last). */
 struct ctl {
 	int epfd, wakefd;
-	bool quit; /* under reg_lock */
+	bool quit;      /* under reg_lock */
+	bool self_free; /* under reg_lock: told to quit from its own handler */
 	pthread_t thread;
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fp_mgmt_reg *regs; /* under reg_lock */
-static struct ctl *cur;          /* under reg_lock; NULL: no thread */
+static struct fp_mgmt_reg *regs;                            /* under reg_lock */
+static struct ctl *cur;                                     /* under reg_lock; NULL: no thread */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* a registration's busy hit 0 */
 static uint64_t next_id = 1;
 
 int64_t fp_mgmt_realtime(void)
@@ -96,7 +98,7 @@ int fp_mgmt_emit(struct fp_mgmt_out *out, const void *rec, size_t len)
 	return 0;
 }
 
-static void send_end(int fd, uint16_t op, uint16_t kind, int status, uint32_t count)
+static void send_end(int fd, uint16_t op, uint16_t kind, int status, uint32_t count, int flags)
 {
 	struct fp_mgmt_hdr h = { .magic = FP_MGMT_MAGIC,
 				 .version = FP_MGMT_VERSION,
@@ -106,9 +108,13 @@ static void send_end(int fd, uint16_t op, uint16_t kind, int status, uint32_t co
 				 .status = status,
 				 .count = count };
 
-	while (send(fd, &h, sizeof(h), MSG_NOSIGNAL) < 0 && errno == EINTR)
+	while (send(fd, &h, sizeof(h), MSG_NOSIGNAL | flags) < 0 && errno == EINTR)
 		;
 }
+
+static void ctl_free(struct ctl *c);
+static struct ctl *stop_if_idle(void);
+static void join_ctl(struct ctl *done);
 
 static struct fp_mgmt_reg *find_id(uint64_t id)
 {
@@ -118,10 +124,11 @@ static struct fp_mgmt_reg *find_id(uint64_t id)
 	return NULL;
 }
 
-/* One request on an accepted connection.  reg_lock held. */
+/* One request on an accepted connection.  reg_lock not held: r is kept
+ * registered by its busy count. */
 static void serve(struct fp_mgmt_reg *r, int fd)
 {
-	static uint8_t buf[sizeof(struct fp_mgmt_hdr) + sizeof(struct fp_mgmt_attach) + 64];
+	uint8_t buf[sizeof(struct fp_mgmt_hdr) + sizeof(struct fp_mgmt_attach) + 64];
 	const struct timeval tv = { .tv_sec = 0, .tv_usec = REQ_TIMEOUT_MS * 1000 };
 	const struct timeval stv = { .tv_sec = 2, .tv_usec = 0 };
 	struct fp_mgmt_out out = { .fd = fd, .kind = (uint16_t)r->kind };
@@ -136,16 +143,15 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0)
 		return;
 	if (cr.uid != 0 && cr.uid != geteuid()) {
-		const struct timeval rtv = { .tv_sec = 0, .tv_usec = REFUSE_TIMEOUT_MS * 1000 };
-
 		fp_debug("management: uid %u (pid %d) refused on %s", (unsigned)cr.uid, (int)cr.pid,
 			 r->addr.sun_path);
-		/* Take the request first: closing with it unread would reset the
-		 * connection, and the refusal would be lost. */
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rtv, sizeof(rtv));
-		while (recv(fd, buf, sizeof(buf), 0) < 0 && errno == EINTR)
+		/* Never waited for: the answer goes out at once.  What the peer
+		 * sent is taken first (closing with it unread would reset the
+		 * connection and lose the answer); what it sends later finds
+		 * the answer queued and the socket closed. */
+		while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 			;
-		send_end(fd, 0, (uint16_t)r->kind, -EACCES, 0);
+		send_end(fd, 0, (uint16_t)r->kind, -EACCES, 0, MSG_DONTWAIT);
 		return;
 	}
 	do
@@ -155,39 +161,47 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 		return;
 	memcpy(&h, buf, sizeof(h));
 	if (h.magic != FP_MGMT_MAGIC || h.type != FP_MGMT_T_REQ || h.len != (size_t)n - sizeof(h)) {
-		send_end(fd, h.op, (uint16_t)r->kind, -EPROTO, 0);
+		send_end(fd, h.op, (uint16_t)r->kind, -EPROTO, 0, 0);
 		return;
 	}
 	if (h.version != FP_MGMT_VERSION) {
-		send_end(fd, h.op, (uint16_t)r->kind, -EPROTONOSUPPORT, 0);
+		send_end(fd, h.op, (uint16_t)r->kind, -EPROTONOSUPPORT, 0, 0);
 		return;
 	}
 	out.op = h.op;
 	rc = r->fn(r->obj, (enum fp_mgmt_op)h.op, buf + sizeof(h), h.len, &out);
-	if (rc == 0 && out.err)
-		return; /* the requester went away */
-	send_end(fd, h.op, (uint16_t)r->kind, rc, out.count);
+	if (out.err)
+		return; /* the requester went away, or stopped reading */
+	send_end(fd, h.op, (uint16_t)r->kind, rc, out.count, 0);
 }
 
+/* A connection on a control socket.  The registry lock is held only to
+ * find the registration and count it busy: handlers, peer I/O and the
+ * filter's instance_setup callback run without it, so that nothing else
+ * in the process (fork, creating or closing ports) waits behind a peer. */
 static void on_listen(uint64_t id)
 {
 	struct fp_mgmt_reg *r;
-	int fd;
+	int fd, lfd;
 
 	pthread_mutex_lock(&reg_lock);
 	r = find_id(id);
-	if (r) {
-		fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0) {
-			serve(r, fd);
-			close(fd);
-		} else if (errno == EMFILE || errno == ENFILE) {
-			/* Out of fds: the peer waits for its timeout; do not spin. */
-			pthread_mutex_unlock(&reg_lock);
-			usleep(10000);
-			return;
-		}
+	if (r)
+		r->busy++;
+	pthread_mutex_unlock(&reg_lock);
+	if (!r)
+		return;
+	lfd = r->lfd; /* not closed while busy */
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		serve(r, fd);
+		close(fd);
+	} else if (errno == EMFILE || errno == ENFILE) {
+		usleep(10000); /* out of fds: the peer waits for its timeout; do not spin */
 	}
+	pthread_mutex_lock(&reg_lock);
+	if (--r->busy == 0 && r->leaving)
+		pthread_cond_broadcast(&idle_cond);
 	pthread_mutex_unlock(&reg_lock);
 }
 
@@ -199,13 +213,14 @@ static void *ctl_main(void *arg)
 		struct epoll_event ev[8];
 		int n = epoll_wait(c->epfd, ev, 8, -1);
 
-		pthread_mutex_lock(&reg_lock);
-		if (c->quit) {
-			pthread_mutex_unlock(&reg_lock);
-			break;
-		}
-		pthread_mutex_unlock(&reg_lock);
 		for (int i = 0; i < n; i++) {
+			bool quit;
+
+			pthread_mutex_lock(&reg_lock);
+			quit = c->quit;
+			pthread_mutex_unlock(&reg_lock);
+			if (quit)
+				break;
 			if (ev[i].data.u64 == 0) {
 				uint64_t v;
 
@@ -214,6 +229,16 @@ static void *ctl_main(void *arg)
 			}
 			on_listen(ev[i].data.u64);
 		}
+		pthread_mutex_lock(&reg_lock);
+		if (c->quit) {
+			bool self_free = c->self_free;
+
+			pthread_mutex_unlock(&reg_lock);
+			if (self_free)
+				ctl_free(c); /* detached: nobody joins us */
+			break;
+		}
+		pthread_mutex_unlock(&reg_lock);
 	}
 	return NULL;
 }
@@ -273,11 +298,12 @@ static int bind_ctl(struct fp_mgmt_reg *r)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	while (flock(dfd, LOCK_EX) != 0)
-		if (errno != EINTR) {
-			rc = -errno;
-			goto out;
-		}
+	/* Bounded: anyone who may read the directory may hold its lock.  A
+	 * lock not had within the bound only loses the check-and-replace
+	 * atomicity against another creator (bind() still refuses a name in
+	 * use). */
+	if (!fp_flock_bounded(dfd, FP_FLOCK_MS))
+		fp_debug("management: %s stays locked by someone else: going on without it", dir);
 	rc = bind(r->lfd, (struct sockaddr *)&r->addr, r->addrlen) == 0 ? 0 : -errno;
 	if (rc == -EADDRINUSE) {
 		rc = probe(&r->addr, r->addrlen);
@@ -301,7 +327,6 @@ static int bind_ctl(struct fp_mgmt_reg *r)
 			unlink(r->addr.sun_path);
 		}
 	}
-out:
 	close(dfd);
 	return rc;
 }
@@ -391,6 +416,7 @@ int fp_mgmt_register(struct fp_mgmt_reg *r, enum fp_mgmt_kind kind, const char *
 		     void *obj)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	struct ctl *done;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -426,8 +452,10 @@ int fp_mgmt_register(struct fp_mgmt_reg *r, enum fp_mgmt_kind kind, const char *
 		r->next = regs;
 		regs = r;
 	}
+	done = rc < 0 ? stop_if_idle() : NULL;
 	pthread_mutex_unlock(&reg_lock);
 	if (rc < 0) {
+		join_ctl(done);
 		fp_fork_unregister(&r->fork);
 		unlink_ctl(r);
 		goto fail;
@@ -439,10 +467,41 @@ fail:
 	return rc;
 }
 
+/* No registration left: the control thread is told to stop (reg_lock
+ * held).  Returns it to be joined, or NULL when there is none or when the
+ * caller is the control thread itself (a handler: it is detached and
+ * frees itself). */
+static struct ctl *stop_if_idle(void)
+{
+	struct ctl *done = cur;
+	uint64_t one = 1;
+
+	if (regs || !done)
+		return NULL;
+	cur = NULL;
+	done->quit = true;
+	(void)!write(done->wakefd, &one, sizeof(one));
+	if (pthread_equal(pthread_self(), done->thread)) {
+		done->self_free = true;
+		pthread_detach(done->thread);
+		return NULL;
+	}
+	return done;
+}
+
+static void join_ctl(struct ctl *done)
+{
+	if (done) {
+		pthread_join(done->thread, NULL);
+		ctl_free(done);
+	}
+}
+
 void fp_mgmt_unregister(struct fp_mgmt_reg *r)
 {
 	struct fp_mgmt_reg **pp;
-	struct ctl *done = NULL;
+	struct ctl *done;
+	bool own;
 
 	if (!r || r->lfd < 0)
 		return;
@@ -455,21 +514,18 @@ void fp_mgmt_unregister(struct fp_mgmt_reg *r)
 		*pp = r->next;
 	if (cur)
 		(void)epoll_ctl(cur->epfd, EPOLL_CTL_DEL, r->lfd, NULL);
-	if (!regs && cur) {
-		uint64_t one = 1;
-
-		done = cur;
-		cur = NULL;
-		done->quit = true;
-		(void)!write(done->wakefd, &one, sizeof(one));
-	}
+	/* A handler of this object may be running: wait for it, unless it is
+	 * the caller (a handler that destroys its own object: forbidden by
+	 * filter.h, and not waited for, which would never end). */
+	own = cur && pthread_equal(pthread_self(), cur->thread);
+	r->leaving = true;
+	while (r->busy > 0 && !own)
+		pthread_cond_wait(&idle_cond, &reg_lock);
+	done = stop_if_idle();
 	pthread_mutex_unlock(&reg_lock);
 	fp_fork_unregister(&r->fork);
 	unlink_ctl(r);
 	close(r->lfd);
 	r->lfd = -1;
-	if (done) {
-		pthread_join(done->thread, NULL);
-		ctl_free(done);
-	}
+	join_ctl(done);
 }

@@ -8,13 +8,14 @@
  * reads one request and calls the object's handler, which answers with
  * records; the thread then sends the END packet with the status.
  *
- * A handler runs with the registry lock held: unregistering waits for a
- * running handler, so an object is never queried after it unregistered.
- * A handler must not register or unregister anything.
+ * A handler runs without the registry lock, its registration counted busy:
+ * unregistering waits for a running handler, so an object is never queried
+ * after it unregistered.  A handler must not unregister its own object.
  */
 #ifndef FP_MGMT_INT_H
 #define FP_MGMT_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -84,6 +85,8 @@ struct fp_mgmt_reg {
 	struct sockaddr_un addr;
 	socklen_t addrlen;
 	int64_t started_ns; /* CLOCK_REALTIME */
+	unsigned busy;      /* under the registry lock: handlers running */
+	bool leaving;       /* under the registry lock: being unregistered */
 	char name[FLTPORT_NAME_MAX + 1];
 };
 

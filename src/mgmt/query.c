@@ -110,7 +110,7 @@ static void remove_stale(const struct sockaddr_un *sa, socklen_t len)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return;
-	if (flock(dfd, LOCK_EX) == 0) {
+	if (fp_flock_bounded(dfd, FP_FLOCK_MS)) {
 		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd >= 0 && connect(fd, (const struct sockaddr *)sa, len) != 0 &&
 		    errno == ECONNREFUSED && unlink(sa->sun_path) == 0)
@@ -119,6 +119,22 @@ static void remove_stale(const struct sockaddr_un *sa, socklen_t len)
 			close(fd);
 	}
 	close(dfd);
+}
+
+/* The most records an op can answer with: a peer that sends more is
+ * broken or hostile, and never grows our memory without bound. */
+static unsigned max_records(enum fp_mgmt_op op)
+{
+	switch (op) {
+	case FP_MGMT_INFO:
+		return 1;
+	case FP_MGMT_INSTANCES:
+		return FLTPORT_FILTER_MAX_PATHS;
+	case FP_MGMT_CONNECTIONS:
+		return 1u << 20;
+	default:
+		return 0;
+	}
 }
 
 /* Ask one object.  Each record is passed to `each` (if any).  Returns the
@@ -136,6 +152,7 @@ static int ask(const struct sockaddr_un *sa, socklen_t salen, enum fp_mgmt_op op
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)in, in_len } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = in_len ? 2 : 1 };
 	uint8_t *buf = NULL;
+	unsigned nrec = 0;
 	int fd, rc;
 
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -165,6 +182,12 @@ static int ask(const struct sockaddr_un *sa, socklen_t salen, enum fp_mgmt_op op
 		struct fp_mgmt_hdr r;
 		ssize_t n;
 
+		/* The deadline holds even against an object that keeps
+		 * sending (poll with 0 ms left still says readable). */
+		if (fp_now() >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
 		rc = poll(&p, 1, fp_poll_ms(deadline));
 		if (rc < 0 && errno == EINTR)
 			continue;
@@ -201,8 +224,8 @@ static int ask(const struct sockaddr_un *sa, socklen_t salen, enum fp_mgmt_op op
 			rc = r.status > 0 ? -EPROTO : r.status;
 			break;
 		}
-		if (r.type != FP_MGMT_T_REC) {
-			rc = -EPROTO;
+		if (r.type != FP_MGMT_T_REC || ++nrec > max_records(op)) {
+			rc = -EPROTO; /* more records than the op can have */
 			break;
 		}
 		if (each) {
@@ -251,6 +274,7 @@ struct listing {
 	struct recs recs;
 	size_t denied;
 	size_t answered; /* objects that answered (0 or not) */
+	int named_rc;    /* `only`: why it did not answer */
 };
 
 static int add_rec(void *arg, const void *rec, size_t len)
@@ -272,6 +296,8 @@ static int list_one(void *arg, const char *name)
 	rc = ask(&sa, salen, l->op, NULL, 0, add_rec, &l->recs);
 	if (rc == 0)
 		l->answered++;
+	else if (l->only)
+		l->named_rc = rc;
 	if (rc == -EACCES)
 		l->denied++;
 	else if (rc == -ENOMEM)
@@ -292,7 +318,7 @@ static int list(enum fp_mgmt_kind kind, enum fp_mgmt_op op, const char *only, si
 	rc = each_object(kind, list_one, &l);
 	/* One object asked by name: say why there is nothing. */
 	if (rc == 0 && only && !l.answered)
-		rc = l.denied ? -EACCES : -ENOENT;
+		rc = l.named_rc ? l.named_rc : -ENOENT;
 	if (rc < 0) {
 		free(l.recs.v);
 		return rc;

@@ -76,6 +76,7 @@ void fp_client_free(struct fltport_client *c)
 		srv->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	fp_port_count_retire(srv, c);
 	pthread_cond_broadcast(&srv->state_cond);
 	pthread_mutex_unlock(&srv->lock);
 
@@ -452,7 +453,6 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 		return rc;
 	}
 	atomic_fetch_add_explicit(&c->cnt.pending, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->srv->cnt.pending, 1, memory_order_relaxed);
 	seq = ++c->next_seq;
 	p.id = fp_msg_id(seq, slot);
 	fp_cond_init(&p.cond);
@@ -482,7 +482,6 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 	release_slot(c, slot);
 	pthread_cond_destroy(&p.cond);
 	atomic_fetch_sub_explicit(&c->cnt.pending, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&c->srv->cnt.pending, 1, memory_order_relaxed);
 	fp_port_count_send(c, len, rc, p.wants_reply);
 	fp_client_unref(c);
 	return rc;

@@ -28,45 +28,66 @@ static void read_counters(const struct fp_port_counters *c, struct fltport_port_
 	st->pending = atomic_load_explicit(&c->pending, memory_order_relaxed);
 }
 
-void fp_port_count_connect(struct fltport_server *srv, struct fltport_client *c)
+/* The executable at connect time, as the pid still names it (it is
+ * connected: it cannot have been reused yet unless it exited).  Read
+ * before taking srv->lock: /proc is no place to wait under it. */
+char *fp_port_peer_exe(pid_t pid)
 {
 	char path[64], exe[PATH_MAX];
 	ssize_t n;
 
-	/* The executable at connect time, as the pid still names it (it is
-	 * connected: it cannot have been reused yet unless it exited). */
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)c->peer.pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		c->exe = strdup(exe);
-	}
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	return strdup(exe);
+}
+
+/* srv->lock held; takes `exe`. */
+void fp_port_count_connect(struct fltport_server *srv, struct fltport_client *c, char *exe)
+{
+	c->exe = exe;
 	c->since_ns = fp_mgmt_realtime();
-	c->conn_id = ++srv->next_conn_id; /* srv->lock held */
+	c->conn_id = ++srv->next_conn_id;
 	fp_count(&srv->cnt.connects, 1);
 	atomic_store_explicit(&c->cnt.connects, 1, memory_order_relaxed);
 }
 
+/* The connection's own counters only (the port's are summed when asked). */
 void fp_port_count_send(struct fltport_client *c, size_t len, int rc, bool wants_reply)
 {
-	struct fp_port_counters *a = &c->cnt, *b = &c->srv->cnt;
+	struct fp_port_counters *a = &c->cnt;
 
 	if (rc >= 0) {
 		fp_count(&a->sent, 1);
-		fp_count(&b->sent, 1);
 		fp_count(&a->sent_bytes, len);
-		fp_count(&b->sent_bytes, len);
-		if (wants_reply) {
+		if (wants_reply)
 			fp_count(&a->replies, 1);
-			fp_count(&b->replies, 1);
-		}
 	} else if (rc == -ETIMEDOUT) {
 		fp_count(&a->timed_out, 1);
-		fp_count(&b->timed_out, 1);
 	} else if (rc == -ENOTCONN) {
 		fp_count(&a->cancelled, 1);
-		fp_count(&b->cancelled, 1);
 	}
+}
+
+static void add_counters(struct fp_port_counters *to, const struct fp_port_counters *from)
+{
+#define FP_ADD(f) fp_count(&to->f, atomic_load_explicit(&from->f, memory_order_relaxed))
+	FP_ADD(sent);
+	FP_ADD(sent_bytes);
+	FP_ADD(replies);
+	FP_ADD(timed_out);
+	FP_ADD(cancelled);
+	FP_ADD(received);
+	FP_ADD(received_bytes);
+#undef FP_ADD
+}
+
+/* A connection is freed (srv->lock held): its counts stay in the port's. */
+void fp_port_count_retire(struct fltport_server *srv, struct fltport_client *c)
+{
+	add_counters(&srv->cnt, &c->cnt);
 }
 
 static int emit_info(struct fltport_server *srv, struct fp_mgmt_out *out)
@@ -79,8 +100,21 @@ static int emit_info(struct fltport_server *srv, struct fp_mgmt_out *out)
 	in.uid = (uint32_t)geteuid();
 	in.max_connections = (uint32_t)srv->cfg.max_connections;
 	in.started_ns = srv->mreg.started_ns;
-	read_counters(&srv->cnt, &in.stats);
 	pthread_mutex_lock(&srv->lock);
+	read_counters(&srv->cnt, &in.stats);
+	for (struct fltport_client *c = srv->clients; c; c = c->next) {
+		struct fltport_port_stats cs;
+
+		read_counters(&c->cnt, &cs);
+		in.stats.sent += cs.sent;
+		in.stats.sent_bytes += cs.sent_bytes;
+		in.stats.replies += cs.replies;
+		in.stats.timed_out += cs.timed_out;
+		in.stats.cancelled += cs.cancelled;
+		in.stats.received += cs.received;
+		in.stats.received_bytes += cs.received_bytes;
+		in.stats.pending += cs.pending;
+	}
 	in.stats.connections = (uint32_t)(srv->nconn > 0 ? srv->nconn : 0);
 	pthread_mutex_unlock(&srv->lock);
 	return fp_mgmt_emit(out, &in, sizeof(in));
@@ -156,13 +190,28 @@ void fp_port_manage_register(struct fltport_server *srv, const char *name)
 		fp_debug("port %s is not listed by the management plane: %s", name, strerror(-rc));
 		return;
 	}
-	srv->registered = true;
+	pthread_mutex_lock(&srv->lock);
+	srv->mgmt_state = FP_MGMT_ON;
+	pthread_mutex_unlock(&srv->lock);
 }
 
+/* Once, whoever comes first (close or destroy, maybe at once on two
+ * threads); a second caller waits until it is done, so that destroy never
+ * frees the server under a running handler. */
 void fp_port_manage_unregister(struct fltport_server *srv)
 {
-	if (!srv->registered)
+	pthread_mutex_lock(&srv->lock);
+	if (srv->mgmt_state != FP_MGMT_ON) {
+		while (srv->mgmt_state == FP_MGMT_LEAVING)
+			pthread_cond_wait(&srv->state_cond, &srv->lock);
+		pthread_mutex_unlock(&srv->lock);
 		return;
-	srv->registered = false;
+	}
+	srv->mgmt_state = FP_MGMT_LEAVING;
+	pthread_mutex_unlock(&srv->lock);
 	fp_mgmt_unregister(&srv->mreg);
+	pthread_mutex_lock(&srv->lock);
+	srv->mgmt_state = FP_MGMT_OFF;
+	pthread_cond_broadcast(&srv->state_cond);
+	pthread_mutex_unlock(&srv->lock);
 }

@@ -451,9 +451,7 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	}
 	j->fds_held = nfds;
 	fp_count(&c->cnt.received, 1);
-	fp_count(&srv->cnt.received, 1);
 	fp_count(&c->cnt.received_bytes, j->rx.h.len);
-	fp_count(&srv->cnt.received_bytes, j->rx.h.len);
 	fp_client_ref(c);
 	pthread_mutex_lock(&srv->lock);
 	c->inflight++;
@@ -651,6 +649,7 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	const void *ctx = j->rx.data;
 	uint32_t status = 0;
 	void *cookie = NULL;
+	char *exe;
 	int rc;
 
 	rc = fp_client_setup_page(c, srv->cfg.slots);
@@ -672,6 +671,7 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 		fp_client_unref(c); /* never accepted: no disconnect callback */
 		return;
 	}
+	exe = fp_port_peer_exe(c->peer.pid);
 	ci.nslots = c->nslots;
 	ci.page_size = (uint32_t)c->page_size;
 	fp_connect_info_encode(&ci, info);
@@ -681,7 +681,7 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	c->user_ref = true;
 	fp_client_ref(c);
 	c->state = FP_C_ACTIVE;
-	fp_port_count_connect(srv, c);
+	fp_port_count_connect(srv, c, exe);
 	pthread_mutex_unlock(&srv->lock);
 	/* The result goes out before any message a sender may already be
 	 * trying to send (senders wait for `ready`).  A client that vanished
@@ -988,11 +988,12 @@ static int bind_name(struct fltport_server *srv)
 	dfd = open(fltport_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	while (flock(dfd, LOCK_EX) != 0)
-		if (errno != EINTR) {
-			rc = -errno;
-			goto out;
-		}
+	/* Bounded: anyone who may read the directory may hold its lock (a
+	 * lock not had in time only loses the atomicity of replacing a stale
+	 * socket against another creator; bind() still refuses a live name). */
+	if (!fp_flock_bounded(dfd, FP_FLOCK_MS))
+		fp_debug("port directory %s stays locked by someone else: going on without it",
+			 fltport_dir());
 	rc = bind(srv->lfd, (struct sockaddr *)&srv->addr, srv->addrlen) == 0 ? 0 : -errno;
 	if (rc == -EADDRINUSE) {
 		rc = probe_live(&srv->addr, srv->addrlen);
@@ -1016,7 +1017,6 @@ static int bind_name(struct fltport_server *srv)
 			unlink(srv->addr.sun_path);
 		}
 	}
-out:
 	close(dfd);
 	return rc;
 }
@@ -1215,6 +1215,7 @@ FLTPORT_API void fltport_server_destroy(fltport_server *srv)
 		return;
 	}
 	fltport_server_close(srv);
+	fp_port_manage_unregister(srv); /* a close on another thread may still be at it */
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;
 	pthread_mutex_unlock(&srv->lock);

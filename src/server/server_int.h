@@ -154,11 +154,15 @@ struct fltport_server {
 	struct fltport_client *addq;  /* accepted: to add to epoll (I/O thread) */
 	int nconn;                    /* connections holding a max_connections slot */
 	uint64_t next_conn_id;        /* under lock */
+	/* connects, refused, disconnects; and the per-connection counters of
+	 * connections already freed (added under lock by fp_client_free):
+	 * live connections count only in their own, so that senders on
+	 * different connections never write one shared cache line */
 	struct fp_port_counters cnt;
 	struct fp_mgmt_reg mreg; /* manage.c */
-	bool registered;
-	unsigned nhandshake; /* clients in FP_C_HANDSHAKE */
-	bool closed;         /* no longer listening */
+	int mgmt_state;          /* under lock: FP_MGMT_OFF / _ON / _LEAVING */
+	unsigned nhandshake;     /* clients in FP_C_HANDSHAKE */
+	bool closed;             /* no longer listening */
 	bool lfd_closed;
 	bool stopping; /* destroy: drop everything */
 	bool quit;     /* threads exit */
@@ -176,9 +180,12 @@ void fp_client_kill(struct fltport_client *c);
 void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx);
 
 /* manage.c */
+enum { FP_MGMT_OFF, FP_MGMT_ON, FP_MGMT_LEAVING };
 void fp_port_manage_register(struct fltport_server *srv, const char *name);
 void fp_port_manage_unregister(struct fltport_server *srv);
-void fp_port_count_connect(struct fltport_server *srv, struct fltport_client *c);
+char *fp_port_peer_exe(pid_t pid); /* before srv->lock: reads /proc */
+void fp_port_count_connect(struct fltport_server *srv, struct fltport_client *c, char *exe);
+void fp_port_count_retire(struct fltport_server *srv, struct fltport_client *c); /* lock held */
 void fp_port_count_send(struct fltport_client *c, size_t len, int rc, bool wants_reply);
 
 static inline void fp_count(atomic_uint_fast64_t *a, uint64_t n)

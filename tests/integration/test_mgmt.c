@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,9 +54,11 @@ static fltport_server *make_port(const char *name, fltport_client **client_slot)
 					     .max_connections = 3,
 					     .access = { .mode = FLTPORT_ACCESS_EVERYONE } };
 	fltport_server *srv;
+	int rc;
 
 	(void)client_slot;
-	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	rc = fltport_server_create(name, &cfg, &srv);
+	cr_assert_eq(rc, 0, "fltport_server_create(%s): %s", name, fltport_strerror(rc));
 	return srv;
 }
 
@@ -298,4 +302,33 @@ Test(mgmt, dead_port_not_listed, .timeout = 60)
 	snprintf(path, sizeof(path), "%s/.ctl/p.%s", fltport_dir(), name);
 	cr_expect_neq(stat(path, &sb), 0, "stale control socket %s left", path);
 	cr_expect_eq(fltport_mgmt_port(name, &(struct fltport_port_info){ 0 }), -ENOENT);
+}
+
+/* Anyone who can open the port directory can flock it: creating a port
+ * (and its control socket) must not wait for such a lock without bound. */
+Test(mgmt, directory_locks_held_by_others_do_not_block_create, .timeout = 60)
+{
+	char ctl[512];
+	fltport_server *a, *b;
+	const char *na, *nb;
+	struct fltport_port_info info;
+	int d1, d2;
+
+	tu_private_dir();
+	na = tu_port_name("mgmt-lock-a");
+	a = make_port(na, NULL);          /* makes .ctl */
+	nb = tu_port_name("mgmt-lock-b"); /* (one buffer: after na's last use) */
+	snprintf(ctl, sizeof(ctl), "%s/.ctl", fltport_dir());
+	d1 = open(fltport_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d2 = open(ctl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(d1, 0);
+	cr_assert_geq(d2, 0);
+	cr_assert_eq(flock(d1, LOCK_EX), 0);
+	cr_assert_eq(flock(d2, LOCK_EX), 0);
+	b = make_port(nb, NULL); /* waits a bounded while for each lock, then goes on */
+	cr_expect_eq(fltport_mgmt_port(nb, &info), 0, "the new port is listed");
+	close(d1);
+	close(d2);
+	fltport_server_destroy(b);
+	fltport_server_destroy(a);
 }
