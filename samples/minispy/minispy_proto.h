@@ -181,13 +181,16 @@ enum fltport_mspy_op {
 /* The extension block: at the first 8-byte boundary after the name's NUL. */
 struct fltport_mspy_ext {
 	uint32_t magic;        /* FLTPORT_MSPY_EXT_MAGIC */
-	uint16_t size;         /* sizeof(struct fltport_mspy_ext) (40) */
+	uint16_t size;         /* bytes of this block: 40 now; a later version may
+				* add fields (a multiple of 4), so readers find
+				* what follows at size, not sizeof */
 	uint16_t op;           /* enum fltport_mspy_op */
 	uint32_t uid;          /* effective uid; FLTPORT_MSPY_UID_UNKNOWN */
 	uint32_t dropped;      /* records lost (ring full) just before this one */
 	uint32_t flags;        /* FLTPORT_MSPY_EXT_* */
 	uint32_t new_name_len; /* rename: 4-byte units of the new path that
-				* follows this block (its NUL not counted); 0 */
+				* follows this block, at size bytes from its
+				* start (its NUL not counted); 0 */
 	char process[16];      /* the process's name (comm), UTF-8, NUL-terminated */
 };
 
@@ -209,7 +212,7 @@ static inline size_t fltport_mspy_record_len(size_t name_units, size_t new_units
  * buffer), or NULL if it has none or the record is malformed: Length out of
  * bounds, no NUL in the name, a block that does not fit.  `rec` must be
  * 4-byte aligned (records in a reply are 8-byte aligned to each other).
- * The new name, if any, is at (const uint32_t *)(ext + 1).
+ * The new name, if any, is at fltport_mspy_ext_new_name(ext).
  */
 static inline const struct fltport_mspy_ext *fltport_mspy_ext_of(const void *rec, size_t avail)
 {
@@ -232,10 +235,21 @@ static inline const struct fltport_mspy_ext *fltport_mspy_ext_of(const void *rec
 	if (off + sizeof(*x) > len)
 		return NULL;
 	x = (const struct fltport_mspy_ext *)((const char *)rec + off);
-	if (x->magic != FLTPORT_MSPY_EXT_MAGIC || x->size < sizeof(*x) ||
+	if (x->magic != FLTPORT_MSPY_EXT_MAGIC || x->size < sizeof(*x) || x->size % 4 != 0 ||
 	    off + x->size + (x->new_name_len ? 4 * ((size_t)x->new_name_len + 1) : 0) > len)
 		return NULL;
 	return x;
+}
+
+/*
+ * A rename's new path (x->new_name_len units, then a NUL) in a block that
+ * fltport_mspy_ext_of() returned: at x->size bytes from the block's start,
+ * not at x + 1, so that a reader of this version skips the fields a later,
+ * larger block adds.
+ */
+static inline const uint32_t *fltport_mspy_ext_new_name(const struct fltport_mspy_ext *x)
+{
+	return (const uint32_t *)(const void *)((const char *)x + x->size);
 }
 
 #if !defined(_WIN32) && (defined(__x86_64__) || defined(__aarch64__))

@@ -79,7 +79,8 @@ struct mspy_ring_stats {
 	uint64_t recorded; /* operations seen: stored + dropped */
 	uint64_t stored;
 	uint64_t dropped; /* ring full */
-	uint64_t taken;   /* handed to readers */
+	uint64_t taken;   /* put into replies; whether each reply arrived is not
+			   * known (a gap in the sequence shows it did not) */
 	uint32_t depth, capacity;
 };
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,17 +120,22 @@ static void store(struct mspy_rec *r)
 static void record_pre(const struct fltport_filter_event *ev, uint16_t op)
 {
 	struct mspy_rec r;
-	struct stat st;
+	struct statx stx;
 
 	memset(&r, 0, offsetof(struct mspy_rec, names));
 	r.op = op;
 	r.time = filetime_now();
 	r.pid = ev->pid;
 	r.uid = ev->uid == (uid_t)-1 ? FLTPORT_MSPY_UID_UNKNOWN : (uint32_t)ev->uid;
-	if (fstat(ev->fd, &st) == 0) {
-		r.dev = st.st_dev;
-		r.ino = st.st_ino;
-		if (S_ISDIR(st.st_mode))
+	/* The opener waits until we answer: no fstat, which on NFS or FUSE
+	 * may ask the server.  DONT_SYNC takes what the kernel has cached;
+	 * type and inode number are all we need, the device comes always. */
+	if (statx(ev->fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &stx) ==
+	    0) {
+		r.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+		if (stx.stx_mask & STATX_INO)
+			r.ino = stx.stx_ino;
+		if ((stx.stx_mask & STATX_TYPE) && S_ISDIR(stx.stx_mode))
 			r.flags |= FLTPORT_MSPY_EXT_DIRECTORY;
 	}
 	comm_of(ev->pid, r.comm);

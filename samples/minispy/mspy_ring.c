@@ -7,7 +7,10 @@
  * it, outside the lock, so a slow reader never holds up an open.  When the
  * ring is full the new record is dropped (an open is never made to wait for
  * room); its sequence number is used all the same, so a reader sees the
- * gap, and the next record stored carries the count.
+ * gap, and the next record stored carries the count.  A record taken for a
+ * reply is gone from the ring even if the reply never arrives (the reader
+ * gave up or disconnected; the port does not tell us): then the gap alone
+ * shows it (docs/MINISPY.md, "The ring").
  */
 #include "mspy.h"
 

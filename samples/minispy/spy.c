@@ -4,8 +4,10 @@
  * of a live table or as one JSON object per line.  See man fltport-spy(1).
  *
  * Records are taken out of the filter's ring as they are read: one reader
- * sees each record once.  A gap in the sequence numbers, or a record
- * with dropped > 0, means the ring was full and records were lost.
+ * sees each record once.  A gap in the sequence numbers means records were
+ * lost: the ring was full (the next record's dropped says how many), or an
+ * earlier reader's reply never arrived (it gave up or disconnected), which
+ * only the gap shows.
  */
 #include "mspy.h"
 #include "sc_common.h"
@@ -147,7 +149,7 @@ static size_t parse(const char *p, size_t avail, struct view *v)
 		memcpy(v->process, x->process, sizeof(v->process));
 		v->process[sizeof(v->process) - 1] = '\0';
 		if (x->new_name_len) {
-			v->new_name = (const uint32_t *)(x + 1);
+			v->new_name = fltport_mspy_ext_new_name(x);
 			v->new_units = x->new_name_len; /* fltport_mspy_ext_of checked it fits */
 		}
 	}

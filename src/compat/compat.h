@@ -46,6 +46,9 @@ bool fpw_dos_map_entry(size_t i, NTSTATUS *status, ULONG *win32);
 /* ---- management (fltmgmt.c) ---- */
 /* The FLT_FILESYSTEM_TYPE of a Linux file-system type (docs/PORTING.md). */
 FLT_FILESYSTEM_TYPE fpw_fs_type(const char *fstype);
+/* Two altitudes (decimal numbers: digits, at most one '.') compared as
+ * numbers, whatever the locale: <0, 0, >0 as a is lower, equal, higher. */
+int fpw_altitude_cmp(const char *a, const char *b);
 
 /* ---- waiting (win32.c) ---- */
 /* One lock and condition for everything waitable (events, threads,

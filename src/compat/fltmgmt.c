@@ -504,9 +504,38 @@ static HRESULT first_args(enum mg_type type, int cls, LPVOID buf, DWORD size, LP
 	return S_OK;
 }
 
-static double altitude_of(const char *a)
+/* By the digits, not strtod: strtod follows LC_NUMERIC, and where the
+ * decimal point is ',' it reads "370030.5" as 370030, so that two
+ * altitudes differing only in the fraction would compare equal.  Digits
+ * are also exact at any length. */
+int fpw_altitude_cmp(const char *a, const char *b)
 {
-	return strtod(a, NULL);
+	static const char digits[] = "0123456789";
+	size_t la, lb;
+	int c;
+
+	while (*a == '0')
+		a++;
+	while (*b == '0')
+		b++;
+	la = strspn(a, digits);
+	lb = strspn(b, digits);
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	c = memcmp(a, b, la);
+	if (c != 0)
+		return c < 0 ? -1 : 1;
+	a += la + (a[la] == '.');
+	b += lb + (b[lb] == '.');
+	la = strspn(a, digits);
+	lb = strspn(b, digits);
+	for (size_t i = 0; i < la || i < lb; i++) {
+		char da = i < la ? a[i] : '0', db = i < lb ? b[i] : '0';
+
+		if (da != db)
+			return da < db ? -1 : 1;
+	}
+	return 0;
 }
 
 /* Filters by decreasing altitude: the one farthest from the file system
@@ -514,21 +543,17 @@ static double altitude_of(const char *a)
 static int by_altitude_f(const void *a, const void *b)
 {
 	const struct fltport_filter_info *x = a, *y = b;
-	double ax = altitude_of(x->altitude), ay = altitude_of(y->altitude);
+	int c = fpw_altitude_cmp(y->altitude, x->altitude);
 
-	if (ax != ay)
-		return ax < ay ? 1 : -1;
-	return strcmp(x->name, y->name);
+	return c != 0 ? c : strcmp(x->name, y->name);
 }
 
 static int by_altitude_i(const void *a, const void *b)
 {
 	const struct fltport_instance_info *x = a, *y = b;
-	double ax = altitude_of(x->altitude), ay = altitude_of(y->altitude);
+	int c = fpw_altitude_cmp(y->altitude, x->altitude);
 
-	if (ax != ay)
-		return ax < ay ? 1 : -1;
-	return strcmp(x->name, y->name);
+	return c != 0 ? c : strcmp(x->name, y->name);
 }
 
 FLTPORT_WINAPI HRESULT FilterFindFirst(FILTER_INFORMATION_CLASS cls, LPVOID buf, DWORD size,
@@ -928,7 +953,7 @@ static HRESULT collisions(const char *volume, const char *instance, const char *
 	for (size_t i = 0; i < n && hr == S_OK; i++) {
 		if (strcmp(ii[i].name, instance) == 0)
 			hr = flt_hr(STATUS_FLT_INSTANCE_NAME_COLLISION);
-		else if (altitude_of(ii[i].altitude) == altitude_of(altitude))
+		else if (fpw_altitude_cmp(ii[i].altitude, altitude) == 0)
 			hr = flt_hr(STATUS_FLT_INSTANCE_ALTITUDE_COLLISION);
 	}
 	fltport_mgmt_free(ii);

@@ -1,26 +1,43 @@
 /*
  * The handle table.  A HANDLE is an index plus a generation, never a
  * pointer: CloseHandle on a closed or made-up handle, or any call with one,
- * is detected (ERROR_INVALID_HANDLE) instead of dereferencing garbage, and a
- * reused slot never answers to an old handle.  Values are multiples of 4,
- * so the Windows "hEvent | 1" idiom decodes to the same handle.
+ * is detected (ERROR_INVALID_HANDLE) instead of dereferencing garbage.
+ * Values are multiples of 4, so the Windows "hEvent | 1" idiom decodes to
+ * the same handle.
+ *
+ * A reused slot does not answer to an old handle: closing bumps the slot's
+ * generation, and free slots are handed out least recently freed first, so
+ * a slot comes back only after every other free slot has been used.  An old
+ * value could only match again after its slot's generation wrapped: 2^32
+ * reuses of that one slot on LP64, 255 on a 32-bit build (where only 8 bits
+ * are left for it).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "compat/compat.h"
 
+#define IDX_BITS 22u
+#define IDX_MAX ((1u << IDX_BITS) - 1u) /* slots 0 .. IDX_MAX - 1: index + 1 fits */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define GEN_MASK UINT32_MAX
+#else
+#define GEN_MASK ((1u << (32u - IDX_BITS - 2u)) - 1u)
+#endif
+#define NO_SLOT UINT32_MAX
+
 struct entry {
-	uint32_t gen;
+	uint32_t gen;        /* 1 .. GEN_MASK */
+	uint32_t next;       /* free: the next free slot, NO_SLOT at the tail */
 	struct fpw_obj *obj; /* NULL: free */
 };
 
+/* table_lock guards everything below. */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *table;
-static uint32_t table_cap, table_used_hint;
-
-#define IDX_BITS 22u
-#define IDX_MAX ((1u << IDX_BITS) - 1u)
+static uint32_t table_cap;
+static uint32_t free_head = NO_SLOT, free_tail = NO_SLOT; /* FIFO of free slots */
 
 void fpw_obj_init(struct fpw_obj *o, enum fpw_kind kind, void (*close)(struct fpw_obj *),
 		  void (*destroy)(struct fpw_obj *))
@@ -53,11 +70,55 @@ static bool decode(HANDLE h, uint32_t *idx, uint32_t *gen)
 {
 	uintptr_t v = (uintptr_t)h >> 2;
 
-	if (h == NULL || h == INVALID_HANDLE_VALUE || (v & IDX_MAX) == 0)
+	if (h == NULL || h == INVALID_HANDLE_VALUE || (v & IDX_MAX) == 0 ||
+	    (v >> IDX_BITS) > GEN_MASK)
 		return false;
 	*idx = (uint32_t)(v & IDX_MAX) - 1u;
 	*gen = (uint32_t)(v >> IDX_BITS);
 	return true;
+}
+
+static void free_push(uint32_t i)
+{
+	table[i].next = NO_SLOT;
+	if (free_tail == NO_SLOT)
+		free_head = i;
+	else
+		table[free_tail].next = i;
+	free_tail = i;
+}
+
+static uint32_t free_pop(void)
+{
+	uint32_t i = free_head;
+
+	if (i != NO_SLOT) {
+		free_head = table[i].next;
+		if (free_head == NO_SLOT)
+			free_tail = NO_SLOT;
+	}
+	return i;
+}
+
+/* Double the table (up to IDX_MAX slots) and queue the new slots. */
+static void grow(void)
+{
+	uint32_t ncap = table_cap ? table_cap * 2 : 64;
+	struct entry *n;
+
+	if (ncap > IDX_MAX)
+		ncap = IDX_MAX;
+	if (ncap <= table_cap)
+		return;
+	n = realloc(table, ncap * sizeof(*n));
+	if (!n)
+		return;
+	table = n;
+	for (uint32_t k = table_cap; k < ncap; k++) {
+		table[k] = (struct entry){ .gen = 1, .obj = NULL };
+		free_push(k);
+	}
+	table_cap = ncap;
 }
 
 HANDLE fpw_handle_new(struct fpw_obj *o)
@@ -66,26 +127,11 @@ HANDLE fpw_handle_new(struct fpw_obj *o)
 	HANDLE h = NULL;
 
 	pthread_mutex_lock(&table_lock);
-	for (i = table_used_hint; i < table_cap && table[i].obj; i++)
-		;
-	if (i == table_cap) {
-		for (i = 0; i < table_cap && table[i].obj; i++)
-			;
-	}
-	if (i == table_cap && table_cap < IDX_MAX) {
-		uint32_t ncap = table_cap ? table_cap * 2 : 64;
-		struct entry *n = realloc(table, ncap * sizeof(*n));
-
-		if (n) {
-			for (uint32_t k = table_cap; k < ncap; k++)
-				n[k] = (struct entry){ .gen = 1, .obj = NULL };
-			table = n;
-			table_cap = ncap;
-		}
-	}
-	if (i < table_cap && !table[i].obj) {
+	if (free_head == NO_SLOT)
+		grow();
+	i = free_pop();
+	if (i != NO_SLOT) {
 		table[i].obj = o;
-		table_used_hint = i + 1;
 		h = encode(i, table[i].gen);
 	}
 	pthread_mutex_unlock(&table_lock);
@@ -103,9 +149,8 @@ struct fpw_obj *fpw_handle_get(HANDLE h, enum fpw_kind kind)
 
 	if (decode(h, &idx, &gen)) {
 		pthread_mutex_lock(&table_lock);
-		if (idx < table_cap &&
-		    table[idx].gen == (gen & ((1u << (32 - IDX_BITS - 2)) - 1u)) &&
-		    table[idx].obj && (!kind || table[idx].obj->kind == kind)) {
+		if (idx < table_cap && table[idx].gen == gen && table[idx].obj &&
+		    (!kind || table[idx].obj->kind == kind)) {
 			o = table[idx].obj;
 			fpw_obj_get(o);
 		}
@@ -123,16 +168,15 @@ FLTPORT_WINAPI BOOL CloseHandle(HANDLE h)
 
 	if (decode(h, &idx, &gen)) {
 		pthread_mutex_lock(&table_lock);
-		if (idx < table_cap && table[idx].obj &&
-		    table[idx].gen == (gen & ((1u << (32 - IDX_BITS - 2)) - 1u))) {
+		if (idx < table_cap && table[idx].obj && table[idx].gen == gen) {
 			o = table[idx].obj;
 			table[idx].obj = NULL;
-			/* A new generation: the old handle value is dead for good. */
-			table[idx].gen = (table[idx].gen + 1u) & ((1u << (32 - IDX_BITS - 2)) - 1u);
+			/* A new generation kills the old value; the slot goes to
+			 * the back of the queue, so it is reused last. */
+			table[idx].gen = (table[idx].gen + 1u) & GEN_MASK;
 			if (table[idx].gen == 0)
 				table[idx].gen = 1;
-			if (idx < table_used_hint)
-				table_used_hint = idx;
+			free_push(idx);
 		}
 		pthread_mutex_unlock(&table_lock);
 	}

@@ -4,6 +4,7 @@
  * validation rules, which are the whole point of these functions, exist
  * once.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "compat/compat.h"
@@ -74,24 +75,29 @@ static HRESULT copy_at(struct str d, size_t cch, size_t at, struct str src, size
 	return S_OK;
 }
 
-static HRESULT cch_copy(struct str d, size_t cch, struct str src, size_t max)
+/* The count of the N forms (`counted`): the SDK takes at most
+ * STRSAFE_MAX_LENGTH, the longest string a destination can hold.  The other
+ * forms have no count; only the source's terminator and the destination's
+ * size end them. */
+static HRESULT cch_copy(struct str d, size_t cch, struct str src, bool counted, size_t n)
 {
 	if (!valid_dest(d, cch, true))
 		return STRSAFE_E_INVALID_PARAMETER;
-	if (max > STRSAFE_MAX_CCH) {
+	if (counted && n > STRSAFE_MAX_LENGTH) {
 		put(d, 0, 0);
 		return STRSAFE_E_INVALID_PARAMETER;
 	}
-	return copy_at(d, cch, 0, src, max);
+	return copy_at(d, cch, 0, src, counted ? n : SIZE_MAX);
 }
 
-static HRESULT cch_cat(struct str d, size_t cch, struct str src, size_t max)
+static HRESULT cch_cat(struct str d, size_t cch, struct str src, bool counted, size_t n)
 {
 	size_t len;
 
-	if (!valid_dest(d, cch, false) || !bounded_len(d, cch, &len) || max > STRSAFE_MAX_CCH)
+	if (!valid_dest(d, cch, false) || !bounded_len(d, cch, &len) ||
+	    (counted && n > STRSAFE_MAX_LENGTH))
 		return STRSAFE_E_INVALID_PARAMETER;
-	return copy_at(d, cch, len, src, max);
+	return copy_at(d, cch, len, src, counted ? n : SIZE_MAX);
 }
 
 static HRESULT cch_vprintf(struct str d, size_t cch, const void *fmt, va_list ap)
@@ -134,42 +140,42 @@ static HRESULT cch_length(struct str s, size_t max, size_t *out)
 
 STRSAFEAPI StringCchCopyA(STRSAFE_LPSTR d, size_t cch, STRSAFE_LPCSTR s)
 {
-	return cch_copy(NARROW(d), cch, NARROW(s), STRSAFE_MAX_CCH);
+	return cch_copy(NARROW(d), cch, NARROW(s), false, 0);
 }
 
 STRSAFEAPI StringCchCopyW(STRSAFE_LPWSTR d, size_t cch, STRSAFE_LPCWSTR s)
 {
-	return cch_copy(WIDE(d), cch, WIDE(s), STRSAFE_MAX_CCH);
+	return cch_copy(WIDE(d), cch, WIDE(s), false, 0);
 }
 
 STRSAFEAPI StringCchCopyNA(STRSAFE_LPSTR d, size_t cch, STRSAFE_PCNZCH s, size_t n)
 {
-	return cch_copy(NARROW(d), cch, NARROW(s), n);
+	return cch_copy(NARROW(d), cch, NARROW(s), true, n);
 }
 
 STRSAFEAPI StringCchCopyNW(STRSAFE_LPWSTR d, size_t cch, STRSAFE_PCNZWCH s, size_t n)
 {
-	return cch_copy(WIDE(d), cch, WIDE(s), n);
+	return cch_copy(WIDE(d), cch, WIDE(s), true, n);
 }
 
 STRSAFEAPI StringCchCatA(STRSAFE_LPSTR d, size_t cch, STRSAFE_LPCSTR s)
 {
-	return cch_cat(NARROW(d), cch, NARROW(s), STRSAFE_MAX_CCH);
+	return cch_cat(NARROW(d), cch, NARROW(s), false, 0);
 }
 
 STRSAFEAPI StringCchCatW(STRSAFE_LPWSTR d, size_t cch, STRSAFE_LPCWSTR s)
 {
-	return cch_cat(WIDE(d), cch, WIDE(s), STRSAFE_MAX_CCH);
+	return cch_cat(WIDE(d), cch, WIDE(s), false, 0);
 }
 
 STRSAFEAPI StringCchCatNA(STRSAFE_LPSTR d, size_t cch, STRSAFE_PCNZCH s, size_t n)
 {
-	return cch_cat(NARROW(d), cch, NARROW(s), n);
+	return cch_cat(NARROW(d), cch, NARROW(s), true, n);
 }
 
 STRSAFEAPI StringCchCatNW(STRSAFE_LPWSTR d, size_t cch, STRSAFE_PCNZWCH s, size_t n)
 {
-	return cch_cat(WIDE(d), cch, WIDE(s), n);
+	return cch_cat(WIDE(d), cch, WIDE(s), true, n);
 }
 
 STRSAFEAPI StringCchVPrintfA(STRSAFE_LPSTR d, size_t cch, STRSAFE_LPCSTR fmt, va_list ap)

@@ -36,7 +36,11 @@ ssize_t fpw_wide_to_utf8(const wchar_t *s, size_t n, char *out, size_t cap, bool
 /* Output: narrow (UTF-8 bytes) or wide units into buf, at most cap - 1 of
  * them, then a terminator (fpw_sink_end).  buf NULL: count only.  The first
  * thing that does not fit sets `full`, and nothing is written after it, so
- * the output is a prefix (a character is never cut in half). */
+ * the output is a prefix.  A converted character (fpw_sink_cp: wide text
+ * into a narrow sink, UTF-8 into a wide one) goes in whole or not at all;
+ * narrow text into a narrow sink (fpw_sink_unit) is copied byte by byte,
+ * as the SDK's _vsnprintf does, so there a cut can fall inside a UTF-8
+ * sequence. */
 struct fpw_sink {
 	bool wide;
 	void *buf;

@@ -308,6 +308,26 @@ static bool signalled(struct fpw_obj *o, bool consume)
 	return ((struct fpw_thread *)o)->done;
 }
 
+/* Does the array name one object twice (two handles to one named object
+ * count)?  Windows refuses that for a wait on all of them: taking "each"
+ * would take a semaphore twice on one check of its count. */
+static bool has_duplicate(struct fpw_obj *const *objs, DWORD n)
+{
+	for (DWORD i = 1; i < n; i++) {
+		for (DWORD k = 0; k < i; k++) {
+			if (objs[i] == objs[k])
+				return true;
+		}
+	}
+	return false;
+}
+
+static void put_objects(struct fpw_obj **objs, DWORD n)
+{
+	for (DWORD i = 0; i < n; i++)
+		fpw_obj_put(objs[i]);
+}
+
 static DWORD wait_objects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
 {
 	struct fpw_obj *objs[MAXIMUM_WAIT_OBJECTS];
@@ -322,11 +342,15 @@ static DWORD wait_objects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
 		objs[i] = fpw_handle_get(hs[i], 0);
 		if (!objs[i] || (objs[i]->kind != FPW_EVENT && objs[i]->kind != FPW_THREAD &&
 				 objs[i]->kind != FPW_SEMAPHORE)) {
-			for (DWORD k = 0; k <= i; k++)
-				fpw_obj_put(objs[k]);
+			put_objects(objs, i + 1);
 			SetLastError(ERROR_INVALID_HANDLE);
 			return WAIT_FAILED;
 		}
+	}
+	if (all && has_duplicate(objs, n)) {
+		put_objects(objs, n);
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return WAIT_FAILED;
 	}
 	pthread_mutex_lock(&fpw_wait_lock);
 	for (;;) {
@@ -355,8 +379,7 @@ static DWORD wait_objects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
 			break;
 	}
 	pthread_mutex_unlock(&fpw_wait_lock);
-	for (DWORD i = 0; i < n; i++)
-		fpw_obj_put(objs[i]);
+	put_objects(objs, n);
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -901,4 +902,57 @@ Test(args, file_system_types)
 		cr_expect_eq(fpw_fs_type(rows[i].linux_type), rows[i].want, "%s -> %d, want %d",
 			     rows[i].linux_type, (int)fpw_fs_type(rows[i].linux_type),
 			     (int)rows[i].want);
+}
+
+/* Altitudes compare as numbers, by their digits: exact at any length. */
+Test(args, altitude_order)
+{
+	static const struct {
+		const char *a, *b;
+		int want;
+	} rows[] = {
+		{ "385100", "385100", 0 },
+		{ "0385100", "385100", 0 },
+		{ "370030.5", "370030.50", 0 },
+		{ "370030", "370030.0", 0 },
+		{ "370030.", "370030", 0 },
+		{ "370030.5", "370030.2", 1 },
+		{ "370030.25", "370030.3", -1 },
+		{ "99", "100", -1 },
+		{ "100.1", "99.9", 1 },
+		{ ".5", "0.4", 1 },
+		{ "12345678901234567890.1", "12345678901234567890.2", -1 },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		int ab = fpw_altitude_cmp(rows[i].a, rows[i].b);
+		int ba = fpw_altitude_cmp(rows[i].b, rows[i].a);
+
+		cr_expect_eq((ab > 0) - (ab < 0), rows[i].want, "%s vs %s: %d", rows[i].a,
+			     rows[i].b, ab);
+		cr_expect_eq((ba > 0) - (ba < 0), -rows[i].want, "%s vs %s: %d", rows[i].b,
+			     rows[i].a, ba);
+	}
+}
+
+/* Where the decimal point is ',', strtod read "370030.5" as 370030: the
+ * fraction was lost and two altitudes compared equal. */
+Test(args, altitude_order_ignores_lc_numeric)
+{
+	static const char *const comma[] = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8",
+					     "fr_FR.utf8",  "de_DE",      "fr_FR" };
+	const char *used = NULL;
+
+	for (size_t i = 0; i < sizeof(comma) / sizeof(comma[0]) && !used; i++) {
+		if (setlocale(LC_NUMERIC, comma[i]) &&
+		    strcmp(localeconv()->decimal_point, ",") == 0)
+			used = comma[i];
+	}
+	if (!used)
+		cr_skip_test("no comma-decimal locale installed (de_DE.UTF-8, fr_FR.UTF-8); "
+			     "args/altitude_order covers the comparison");
+	cr_expect_gt(fpw_altitude_cmp("370030.5", "370030.2"), 0, "in %s", used);
+	cr_expect_lt(fpw_altitude_cmp("370030.25", "370030.3"), 0, "in %s", used);
+	cr_expect_eq(fpw_altitude_cmp("370030.5", "370030.50"), 0, "in %s", used);
+	setlocale(LC_NUMERIC, "C");
 }

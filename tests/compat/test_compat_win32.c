@@ -13,6 +13,7 @@
 #include <regex.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,79 @@ Test(win32, semaphore_limits_and_errors, .timeout = 10)
 	cr_assert(CloseHandle(ev));
 	cr_assert(CloseHandle(s));
 	cr_assert_not(ReleaseSemaphore(s, 1, NULL));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_HANDLE);
+}
+
+/* Windows refuses a wait for all of an array that names one object twice:
+ * checking each then taking each took such a semaphore twice, to -1. */
+Test(win32, wait_all_refuses_one_object_twice, .timeout = 10)
+{
+	HANDLE s = CreateSemaphoreA(NULL, 1, 2, "fltport test dup sem"), t, ev, hs[3];
+	LONG prev = -1;
+
+	cr_assert_not_null(s);
+	t = OpenSemaphoreA(SEMAPHORE_ALL_ACCESS, FALSE, "fltport test dup sem");
+	cr_assert_not_null(t);
+	ev = CreateEventW(NULL, TRUE, TRUE, NULL);
+	cr_assert_not_null(ev);
+	/* The same handle twice. */
+	hs[0] = s;
+	hs[1] = ev;
+	hs[2] = s;
+	SetLastError(0);
+	cr_assert_eq(WaitForMultipleObjects(3, hs, TRUE, 0), WAIT_FAILED);
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	/* Two handles to one named semaphore. */
+	hs[2] = t;
+	SetLastError(0);
+	cr_assert_eq(WaitForMultipleObjects(3, hs, TRUE, INFINITE), WAIT_FAILED);
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	/* Nothing was taken: the count is still 1. */
+	cr_assert(ReleaseSemaphore(t, 1, &prev));
+	cr_assert_eq(prev, 1);
+	/* Any-of may name it twice: a wait takes one, at the first ready. */
+	hs[0] = ev;
+	hs[1] = s;
+	cr_assert_eq(WaitForMultipleObjects(3, hs, FALSE, 0), WAIT_OBJECT_0);
+	cr_assert(ResetEvent(ev));
+	cr_assert_eq(WaitForMultipleObjects(3, hs, FALSE, 0), WAIT_OBJECT_0 + 1);
+	cr_assert_eq(WaitForMultipleObjects(3, hs, FALSE, 0), WAIT_OBJECT_0 + 1);
+	cr_assert_eq(WaitForMultipleObjects(3, hs, FALSE, 0), WAIT_TIMEOUT);
+	/* Distinct objects: the all-of wait works. */
+	cr_assert(ReleaseSemaphore(s, 1, &prev));
+	cr_assert_eq(prev, 0);
+	cr_assert(SetEvent(ev));
+	cr_assert_eq(WaitForMultipleObjects(2, hs, TRUE, 0), WAIT_OBJECT_0);
+	cr_assert_eq(WaitForSingleObject(t, 0), WAIT_TIMEOUT);
+	cr_assert(CloseHandle(ev));
+	cr_assert(CloseHandle(t));
+	cr_assert(CloseHandle(s));
+}
+
+/* ---- handles ---- */
+
+/* A closed handle stays dead however often its slot is reused: with an
+ * 8-bit generation and the freed slot handed out first, the 255th new
+ * event once came back with the old value. */
+Test(win32, closed_handle_stays_closed_after_reuse, .timeout = 30)
+{
+	HANDLE stale = CreateEventW(NULL, TRUE, FALSE, NULL), h;
+
+	cr_assert_not_null(stale);
+	cr_assert(CloseHandle(stale));
+	for (int i = 0; i < 1000; i++) {
+		h = CreateEventW(NULL, TRUE, FALSE, NULL);
+		cr_assert_not_null(h);
+		cr_assert_neq(h, stale, "cycle %d", i);
+		SetLastError(0);
+		cr_assert_not(SetEvent(stale), "cycle %d", i);
+		cr_assert_eq(GetLastError(), ERROR_INVALID_HANDLE);
+		cr_assert(CloseHandle(h));
+	}
+	SetLastError(0);
+	cr_assert_not(CloseHandle(stale));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_HANDLE);
+	cr_assert_eq(WaitForSingleObject(stale, 0), WAIT_FAILED);
 	cr_assert_eq(GetLastError(), ERROR_INVALID_HANDLE);
 }
 
@@ -785,6 +859,25 @@ Test(win32, string_cch_copy_and_cat, .timeout = 10)
 	cr_assert_eq(wcscmp(w, L"wide "), 0);
 	cr_assert_eq(StringCchCopyNA(a, ARRAYSIZE(a), "abcdef", 3), S_OK);
 	cr_assert_str_eq(a, "abc");
+	/* The N counts: at most STRSAFE_MAX_LENGTH; CopyN empties the
+	 * destination when refused, CatN leaves it. */
+	cr_assert_eq(STRSAFE_MAX_LENGTH, 2147483646);
+	cr_assert_eq(StringCchCopyNA(a, ARRAYSIZE(a), "abc", STRSAFE_MAX_LENGTH + 1),
+		     STRSAFE_E_INVALID_PARAMETER);
+	cr_assert_str_eq(a, "");
+	cr_assert_eq(StringCchCopyNW(w, ARRAYSIZE(w), L"abc", SIZE_MAX),
+		     STRSAFE_E_INVALID_PARAMETER);
+	cr_assert_eq(w[0], 0);
+	cr_assert_eq(StringCchCopyNA(a, ARRAYSIZE(a), "abc", STRSAFE_MAX_LENGTH), S_OK);
+	cr_assert_str_eq(a, "abc");
+	cr_assert_eq(StringCchCatNA(a, ARRAYSIZE(a), "de", STRSAFE_MAX_LENGTH + 1),
+		     STRSAFE_E_INVALID_PARAMETER);
+	cr_assert_str_eq(a, "abc");
+	cr_assert_eq(StringCchCatNW(w, ARRAYSIZE(w), L"de", SIZE_MAX), STRSAFE_E_INVALID_PARAMETER);
+	cr_assert_eq(w[0], 0);
+	cr_assert_eq(StringCchCatNA(a, ARRAYSIZE(a), "de", STRSAFE_MAX_LENGTH), S_OK);
+	cr_assert_str_eq(a, "abcde");
+	cr_assert_eq(StringCchCopyNA(a, ARRAYSIZE(a), "abc", 3), S_OK);
 	/* Cat. */
 	cr_assert_eq(StringCchCatA(a, ARRAYSIZE(a), "de"), S_OK);
 	cr_assert_str_eq(a, "abcde");

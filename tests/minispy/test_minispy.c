@@ -15,6 +15,7 @@
  *            shows in the sequence numbers and in the next record
  *   spy.*    --count, -o, --op, --path, --pid, the table
  *   cli.*    --version, --help, usage errors, no filter running
+ *   proto.*  minispy_proto.h's readers on hand-made records (no root)
  */
 #ifdef FP_PLAIN
 #include "plain_criterion.h" /* the TSan pass builds this suite without Criterion */
@@ -294,7 +295,7 @@ static size_t check_record(const char *p, size_t avail, struct prec *r)
 			r->path[o - 1] = '?';
 	}
 	if (x->new_name_len) {
-		const uint32_t *u = (const uint32_t *)(x + 1);
+		const uint32_t *u = fltport_mspy_ext_new_name(x);
 		size_t i;
 
 		for (i = 0; i < x->new_name_len && i + 1 < sizeof(r->new_path); i++)
@@ -437,6 +438,7 @@ TestSuite(wire, .init = setup, .fini = teardown, .timeout = 120);
 TestSuite(ring, .init = setup, .fini = teardown, .timeout = 180);
 TestSuite(spy, .init = setup, .fini = teardown, .timeout = 120);
 TestSuite(cli, .init = cli_setup, .timeout = 60);
+TestSuite(proto, .timeout = 10);
 
 /* ---- ops --------------------------------------------------------------- */
 
@@ -818,6 +820,66 @@ Test(spy, stops_cleanly_and_filter_stops_cleanly)
 	cr_expect(expect_line(&minispy, "STATS", NULL, line, sizeof(line), LINE_MS));
 	cr_expect_eq(tu_wait(&minispy, LINE_MS), 0);
 	minispy.pid = -1;
+}
+
+/* ---- proto ------------------------------------------------------------- */
+
+/* A record as a later version may send it: name "a", a block of 48 bytes
+ * (8 more than this version's 40, filled with a pattern no name has), then
+ * the new name "xy".  Readers once took the new name at x + 1, inside the
+ * new fields. */
+Test(proto, larger_ext_block_new_name_at_size)
+{
+	static uint64_t buf[64];
+	char *p = (char *)buf;
+	struct fltport_mspy_log_record h;
+	struct fltport_mspy_ext x;
+	const struct fltport_mspy_ext *got;
+	const uint32_t name[2] = { 'a', 0 }, new_name[3] = { 'x', 'y', 0 };
+	const size_t ext_off = sizeof(h) + sizeof(name), ext_size = 48;
+	const size_t len = (ext_off + ext_size + sizeof(new_name) + 7) & ~(size_t)7;
+	const uint32_t *u;
+
+	cr_assert_eq(ext_off % 8, 0);
+	memset(buf, 0, sizeof(buf));
+	memset(&h, 0, sizeof(h));
+	h.length = (uint32_t)len;
+	h.sequence_number = 1;
+	h.record_type = FLTPORT_MSPY_RECORD_TYPE_FLAG_FLTPORT_EXT;
+	memcpy(p, &h, sizeof(h));
+	memcpy(p + sizeof(h), name, sizeof(name));
+	memset(&x, 0, sizeof(x));
+	x.magic = FLTPORT_MSPY_EXT_MAGIC;
+	x.size = (uint16_t)ext_size;
+	x.op = FLTPORT_MSPY_OP_RENAME;
+	x.new_name_len = 2;
+	memcpy(p + ext_off, &x, sizeof(x));
+	memset(p + ext_off + sizeof(x), 0xEE, ext_size - sizeof(x)); /* the later fields */
+	memcpy(p + ext_off + ext_size, new_name, sizeof(new_name));
+
+	got = fltport_mspy_ext_of(p, len);
+	cr_assert_not_null(got, "a larger block is accepted");
+	cr_assert_eq((const char *)got, p + ext_off);
+	u = fltport_mspy_ext_new_name(got);
+	cr_assert_eq((const char *)u, p + ext_off + ext_size, "the new name is at size");
+	cr_expect_eq(u[0], 'x');
+	cr_expect_eq(u[1], 'y');
+	cr_expect_eq(u[2], 0);
+	/* This version's block: right after it. */
+	x.size = sizeof(x);
+	memcpy(p + ext_off, &x, sizeof(x));
+	memcpy(p + ext_off + sizeof(x), new_name, sizeof(new_name));
+	got = fltport_mspy_ext_of(p, len);
+	cr_assert_not_null(got);
+	cr_expect_eq((const char *)fltport_mspy_ext_new_name(got), p + ext_off + sizeof(x));
+	/* A size that would put the new name off its 4-byte alignment, or
+	 * one whose new name runs past Length: refused. */
+	x.size = sizeof(x) + 2;
+	memcpy(p + ext_off, &x, sizeof(x));
+	cr_expect_null(fltport_mspy_ext_of(p, len));
+	x.size = (uint16_t)(len - ext_off);
+	memcpy(p + ext_off, &x, sizeof(x));
+	cr_expect_null(fltport_mspy_ext_of(p, len));
 }
 
 /* ---- cli --------------------------------------------------------------- */

@@ -8,7 +8,9 @@
  *   STRSAFE_E_INVALID_PARAMETER    cchDest is 0 or over STRSAFE_MAX_CCH (the
  *                                  destination then gets "" if cchDest is
  *                                  not 0), or (Cat, Length) the string is
- *                                  not terminated within its size.
+ *                                  not terminated within its size, or
+ *                                  (CopyN, CatN) the count is over
+ *                                  STRSAFE_MAX_LENGTH (CopyN then leaves "").
  * Sizes: Cch in characters, Cb in bytes (sizeof(WCHAR) is 4 here, so
  * sizeof(buffer) is right for both).
  *
@@ -29,6 +31,8 @@
 #include "fltport_wintypes.h"
 
 #define STRSAFE_MAX_CCH 2147483647
+/* The longest string: the most the N forms take (cchToCopy, cchToAppend). */
+#define STRSAFE_MAX_LENGTH (STRSAFE_MAX_CCH - 1)
 #define STRSAFE_E_INSUFFICIENT_BUFFER ((HRESULT)0x8007007Au)
 #define STRSAFE_E_INVALID_PARAMETER ((HRESULT)0x80070057u)
 #define STRSAFE_E_END_OF_FILE ((HRESULT)0x80070026u)

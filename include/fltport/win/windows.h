@@ -48,7 +48,9 @@ FLTPORT_WINAPI BOOL SetEvent(HANDLE hEvent);
 FLTPORT_WINAPI BOOL ResetEvent(HANDLE hEvent);
 
 /* Waits on events, semaphores and threads.  Return WAIT_OBJECT_0 (+ index),
- * WAIT_TIMEOUT or WAIT_FAILED. */
+ * WAIT_TIMEOUT or WAIT_FAILED.  With bWaitAll, an array naming one object
+ * twice (the same handle, or two handles to one named object) fails:
+ * WAIT_FAILED, ERROR_INVALID_PARAMETER. */
 FLTPORT_WINAPI DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
 FLTPORT_WINAPI DWORD WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
 FLTPORT_WINAPI DWORD WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
