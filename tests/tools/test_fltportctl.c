@@ -566,6 +566,15 @@ Test(listings, volumes)
 	cr_expect_str_eq(str(v, "source"), "fltport-test");
 	cr_expect_eq(num(v, "instances"), 1);
 	cr_expect_gt(num(v, "mount_id"), 0);
+	/* Which instance: the filter's, by name. */
+	{
+		const struct tj *a = tj_find(tj_get(v, "attached"), "filter", fname);
+
+		cr_assert_not_null(a, "volumes --json: %s not among %s's attached", fname,
+				   fsbox_mnt);
+		cr_expect_str_eq(str(a, "altitude"), ALTITUDE);
+		cr_expect_neq(str(a, "instance")[0], '\0');
+	}
 	cr_expect(tj_find(tj_get(doc, "volumes"), "mount_point", "/"), "/ is listed too");
 }
 

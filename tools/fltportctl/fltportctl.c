@@ -760,7 +760,8 @@ static int cmd_instances(int argc, char **argv)
 static int cmd_volumes(int argc, char **argv)
 {
 	struct fltport_volume_info *v = NULL;
-	size_t n = 0;
+	struct fltport_instance_info *in = NULL;
+	size_t n = 0, ni = 0;
 	int rc = parse_opts(find_command("volumes"), argc, argv, "h", NULL, NULL);
 
 	if (rc >= 0)
@@ -768,6 +769,11 @@ static int cmd_volumes(int argc, char **argv)
 	rc = list_volumes(&v, &n);
 	if (rc < 0)
 		return fail("volumes", NULL, NULL, NULL, rc, NULL);
+	/* Which instances each volume carries (those this user may see). */
+	if (json && list_instances(NULL, &in, &ni, NULL) < 0) {
+		in = NULL;
+		ni = 0;
+	}
 	/* In mount-table order: a mount after the one it is mounted on. */
 	if (json) {
 		jw_open(NULL, '{');
@@ -784,6 +790,17 @@ static int cmd_volumes(int argc, char **argv)
 			jw_u64("mount_id", v[i].mount_id);
 			jw_str("device", dev);
 			jw_u64("instances", v[i].instances);
+			jw_open("attached", '[');
+			for (size_t k = 0; k < ni; k++) {
+				if (strcmp(in[k].volume, v[i].mount_point) != 0)
+					continue;
+				jw_open(NULL, '{');
+				jw_str("filter", in[k].filter);
+				jw_str("instance", in[k].name);
+				jw_str("altitude", in[k].altitude);
+				jw_close('}');
+			}
+			jw_close(']');
 			jw_close('}');
 		}
 		jw_close(']');
@@ -802,6 +819,7 @@ static int cmd_volumes(int argc, char **argv)
 		}
 	}
 	fltport_mgmt_free(v);
+	fltport_mgmt_free(in);
 	return CTL_OK;
 }
 
