@@ -148,7 +148,7 @@ static void async_cb(void *arg, int err, void *buf, const struct fltport_msg *ms
 		note_taken(msg, g->cap, "async get");
 	if (err == -EMSGSIZE && msg->len <= g->cap)
 		fz_fail("async get: -EMSGSIZE for %zu bytes in %zu", msg->len, g->cap);
-	free(g->buf);
+	fz_free(g->buf, g->cap);
 	free(g);
 	atomic_fetch_add(&async_done, 1);
 }
@@ -156,7 +156,7 @@ static void async_cb(void *arg, int err, void *buf, const struct fltport_msg *ms
 static void call_get(fltport_conn *c, const struct job *j)
 {
 	size_t cap = size_of(j->a);
-	uint8_t *buf = cap ? malloc(cap) : NULL;
+	uint8_t *buf = fz_alloc(cap, false);
 	struct fltport_msg m;
 	int rc = fltport_get(c, buf, cap, &m, j->timeout);
 
@@ -169,7 +169,7 @@ static void call_get(fltport_conn *c, const struct job *j)
 		fz_fail("fltport_get: -EMSGSIZE for %zu bytes in %zu", m.len, cap);
 	else if (rc != -EMSGSIZE && rc != -ETIMEDOUT && rc != -ENOTCONN && rc != -ECANCELED)
 		fz_fail("fltport_get: %d (%s)", rc, fltport_strerror(rc));
-	free(buf);
+	fz_free(buf, cap);
 }
 
 static void call_get_async(fltport_conn *c, const struct job *j)
@@ -180,7 +180,7 @@ static void call_get_async(fltport_conn *c, const struct job *j)
 	int rc;
 
 	g->cap = cap;
-	g->buf = cap ? malloc(cap) : NULL;
+	g->buf = fz_alloc(cap, false);
 	/* Counted first, and g not touched after the call: the callback (which
 	 * frees g) may run before fltport_get_async returns. */
 	atomic_fetch_add(&async_posted, 1);
@@ -190,7 +190,7 @@ static void call_get_async(fltport_conn *c, const struct job *j)
 		atomic_fetch_sub(&async_posted, 1);
 		if (rc != -ENOTCONN && rc != -ECANCELED)
 			fz_fail("fltport_get_async: %d (%s)", rc, fltport_strerror(rc));
-		free(g->buf);
+		fz_free(g->buf, cap);
 		free(g);
 		return;
 	}
@@ -206,7 +206,7 @@ static void call_get_async(fltport_conn *c, const struct job *j)
 static void call_reply(fltport_conn *c, const struct job *j, uint64_t id, struct fake *f)
 {
 	size_t len = size_of(j->b);
-	uint8_t *data = len ? malloc(len) : NULL;
+	uint8_t *data = fz_alloc(len, false);
 	int rc;
 
 	for (size_t i = 0; i < len; i++)
@@ -221,13 +221,13 @@ static void call_reply(fltport_conn *c, const struct job *j, uint64_t id, struct
 			fltport_conn_max_message(c));
 	if (f && (rc == 0 || rc == -EOVERFLOW))
 		check_area(f, id, data, len);
-	free(data);
+	fz_free(data, len);
 }
 
 static void call_request(fltport_conn *c, const struct job *j)
 {
 	size_t in_len = size_of(j->a), cap = size_of(j->b), out_len = SIZE_MAX;
-	uint8_t *in = in_len ? calloc(1, in_len) : NULL, *out = cap ? malloc(cap) : NULL;
+	uint8_t *in = fz_alloc(in_len, true), *out = fz_alloc(cap, false);
 	unsigned nfds = j->c % (FLTPORT_MAX_FDS + 1);
 	int fds[FLTPORT_MAX_FDS], p[2] = { -1, -1 };
 	uint32_t status;
@@ -243,8 +243,8 @@ static void call_request(fltport_conn *c, const struct job *j)
 	if (rc > 0 || (rc == 0 && out_len > cap))
 		fz_fail("fltport_request: %d, out_len %zu of %zu", rc, out_len, cap);
 	fz_close_fds(p, 2);
-	free(in);
-	free(out);
+	fz_free(in, in_len);
+	fz_free(out, cap);
 }
 
 static void call_query(fltport_conn *c)

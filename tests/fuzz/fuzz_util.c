@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -147,6 +148,60 @@ int64_t fz_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t fz_page(void)
+{
+	static size_t page;
+
+	if (!page)
+		page = (size_t)sysconf(_SC_PAGESIZE);
+	return page;
+}
+
+/* Pages of a big block: the block's pages, then the guard page. */
+static size_t fz_span(size_t size)
+{
+	return (size + 7 + fz_page() - 1) / fz_page() * fz_page();
+}
+
+void *fz_alloc(size_t size, bool zero)
+{
+	uint8_t *base;
+	size_t span;
+
+	if (size == 0)
+		return NULL;
+	if (size <= FZ_HEAP_MAX) {
+		void *p = zero ? calloc(1, size) : malloc(size);
+
+		if (!p)
+			fz_fail("malloc(%zu)", size);
+		return p;
+	}
+	span = fz_span(size);
+	base = mmap(NULL, span + fz_page(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0);
+	if (base == MAP_FAILED || mprotect(base + span, fz_page(), PROT_NONE) != 0)
+		fz_fail("mapping %zu bytes: %s", size, strerror(errno));
+	/* Fresh anonymous pages are zero: `zero` needs nothing more. */
+	return (void *)((uintptr_t)(base + span - size) & ~(uintptr_t)7);
+}
+
+void fz_free(void *p, size_t size)
+{
+	uintptr_t base;
+	size_t span;
+
+	if (!p)
+		return;
+	if (size <= FZ_HEAP_MAX) {
+		free(p);
+		return;
+	}
+	span = fz_span(size);
+	base = ((uintptr_t)p + size + 7) / fz_page() * fz_page() - span;
+	munmap((void *)base, span + fz_page());
 }
 
 int fz_count_fds(void)

@@ -161,6 +161,16 @@ void fz_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* How many fds the process has open now. */
 int fz_count_fds(void);
 
+/* A buffer of exactly `size` bytes (NULL for 0).  Up to FZ_HEAP_MAX from
+ * the heap; larger ones mapped apart and ended (8-byte aligned) at a
+ * PROT_NONE page, so that an overrun still faults.  ASan shadows heap
+ * blocks above 128 KiB at ever-new addresses and never gives that shadow
+ * back: fuzzed sizes up to megabytes grew a long run's memory by 200 MB per
+ * million executions (docs/TESTING.md).  Free with fz_free(p, size). */
+#define FZ_HEAP_MAX (64u * 1024)
+void *fz_alloc(size_t size, bool zero);
+void fz_free(void *p, size_t size);
+
 /* Wait until the process has `want` fds open again (library threads close
  * theirs asynchronously); fz_fail() after FZ_WAIT_MS. */
 void fz_wait_fds(int want, const char *what);
