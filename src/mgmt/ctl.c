@@ -152,6 +152,8 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 		while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 			;
 		send_end(fd, 0, (uint16_t)r->kind, -EACCES, 0, MSG_DONTWAIT);
+		while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			; /* a request that came meanwhile (the asker copes if one is still late) */
 		return;
 	}
 	do

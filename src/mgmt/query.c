@@ -137,6 +137,16 @@ static unsigned max_records(enum fp_mgmt_op op)
 	}
 }
 
+/* Would the object at sa refuse us?  It serves root and its own user: the
+ * user that made its control socket. */
+static bool refused_here(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	uid_t me = geteuid();
+
+	return me != 0 && stat(sa->sun_path, &st) == 0 && st.st_uid != me;
+}
+
 /* Ask one object.  Each record is passed to `each` (if any).  Returns the
  * object's status: 0 or a negative errno; -ENOENT when nothing answers
  * there (a stale socket is removed). */
@@ -237,6 +247,12 @@ static int ask(const struct sockaddr_un *sa, socklen_t salen, enum fp_mgmt_op op
 out:
 	free(buf);
 	close(fd);
+	/* A refusal is answered without waiting for the request; when the
+	 * request lands just as the object closes, the kernel resets the
+	 * connection and the answer is lost.  Who the object answers is no
+	 * secret (its socket's owner, and root): say so. */
+	if ((rc == -ECONNRESET || rc == -EPIPE) && nrec == 0 && refused_here(sa))
+		rc = -EACCES;
 	return rc;
 }
 
