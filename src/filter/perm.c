@@ -160,6 +160,13 @@ static void respond(struct fltport_filter *f, int fd, int verdict)
 		if (verdict != EPERM && fltport_filter_errno_supported(f, verdict))
 			r.response = FAN_DENY_ERRNO(verdict);
 	}
+	/* Counted before the answer is written: the opener returns as soon as
+	 * the kernel has it, and whoever it tells must find it counted. */
+	if (verdict)
+		atomic_fetch_add(&f->c.denied, 1);
+	else
+		atomic_fetch_add(&f->c.allowed, 1);
+	atomic_fetch_sub(&f->c.in_flight, 1);
 	for (;;) {
 		if (write(f->perm_fd, &r, sizeof(r)) == (ssize_t)sizeof(r))
 			break;
@@ -173,11 +180,6 @@ static void respond(struct fltport_filter *f, int fd, int verdict)
 		fp_filter_debug("response for fd %d refused: %s", fd, strerror(errno));
 		break;
 	}
-	if (verdict)
-		atomic_fetch_add(&f->c.denied, 1);
-	else
-		atomic_fetch_add(&f->c.allowed, 1);
-	atomic_fetch_sub(&f->c.in_flight, 1);
 }
 
 /* The one answer of a pending event; false if someone answered first. */
