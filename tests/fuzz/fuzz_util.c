@@ -73,20 +73,41 @@ uint64_t fz_u64(const struct fz_step *st, size_t off)
 static char dir[64];
 static void (*user_exit)(void);
 
+/* Empty a directory: its files, and one level of subdirectories (the
+ * management plane's .ctl). */
+static void empty_dir(int dfd, int depth)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *e;
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		int sub;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno != EISDIR || depth > 0)
+			continue;
+		sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sub >= 0)
+			empty_dir(sub, depth + 1);
+		unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
 static void remove_dir(void)
 {
-	DIR *d;
-	struct dirent *e;
+	int dfd;
 
 	if (!dir[0])
 		return;
-	d = opendir(dir);
-	if (d) {
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-				unlinkat(dirfd(d), e->d_name, 0);
-		closedir(d);
-	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		empty_dir(dfd, 0);
 	rmdir(dir);
 	dir[0] = '\0';
 }
