@@ -38,6 +38,24 @@ bool fp_flock_bounded(int fd, int ms)
 	}
 }
 
+int fp_socket_live(const struct sockaddr_un *sa, socklen_t len)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, len) == 0 || errno == EAGAIN ||
+	    errno == EINPROGRESS)
+		rc = 1;
+	else if (errno == ECONNREFUSED || errno == ENOENT)
+		rc = 0;
+	else
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 bool fp_dir_is_custom(void)
 {
 	const char *d = getenv("FLTPORT_DIR");

@@ -17,6 +17,11 @@ int fp_port_addr(const char *name, struct sockaddr_un *sa, socklen_t *salen);
 #define FP_FLOCK_MS 2000
 bool fp_flock_bounded(int fd, int ms);
 
+/* Is a server answering on this socket path?  1 yes, 0 no (a stale
+ * socket file, or none), < 0 error.  Never blocks: a live server that does
+ * not accept (stopped, backlog full) answers EAGAIN, and is live. */
+int fp_socket_live(const struct sockaddr_un *sa, socklen_t len);
+
 /* True when $FLTPORT_DIR is set (not the default directory). */
 bool fp_dir_is_custom(void);
 

@@ -264,25 +264,6 @@ static int ensure_subdir(char *path)
 	return 0;
 }
 
-/* Is an object answering there?  1 yes, 0 no (stale), < 0 error. */
-static int probe(const struct sockaddr_un *sa, socklen_t len)
-{
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int rc;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, len) == 0 || errno == EAGAIN ||
-	    errno == EINPROGRESS)
-		rc = 1;
-	else if (errno == ECONNREFUSED || errno == ENOENT)
-		rc = 0;
-	else
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 static int bind_ctl(struct fp_mgmt_reg *r)
 {
 	char dir[SUN_PATH_SIZE];
@@ -308,7 +289,7 @@ static int bind_ctl(struct fp_mgmt_reg *r)
 		fp_debug("management: %s stays locked by someone else: going on without it", dir);
 	rc = bind(r->lfd, (struct sockaddr *)&r->addr, r->addrlen) == 0 ? 0 : -errno;
 	if (rc == -EADDRINUSE) {
-		rc = probe(&r->addr, r->addrlen);
+		rc = fp_socket_live(&r->addr, r->addrlen);
 		if (rc == 1) {
 			rc = -EADDRINUSE;
 		} else if (rc == 0) {

@@ -957,27 +957,6 @@ static int ensure_dir(const char *dir)
 	return 0;
 }
 
-/* Is a server answering on this path?  1 yes, 0 no (stale), < 0 error.
- * Never blocks: a live server that does not accept (stopped, backlog
- * full) answers EAGAIN, and is live. */
-static int probe_live(const struct sockaddr_un *sa, socklen_t len)
-{
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int rc;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, len) == 0 || errno == EAGAIN ||
-	    errno == EINPROGRESS)
-		rc = 1;
-	else if (errno == ECONNREFUSED || errno == ENOENT)
-		rc = 0;
-	else
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* Bind the name, replacing a stale socket file left by a dead server.  The
  * directory lock makes check-and-replace atomic between creators. */
 static int bind_name(struct fltport_server *srv)
@@ -996,7 +975,7 @@ static int bind_name(struct fltport_server *srv)
 			 fltport_dir());
 	rc = bind(srv->lfd, (struct sockaddr *)&srv->addr, srv->addrlen) == 0 ? 0 : -errno;
 	if (rc == -EADDRINUSE) {
-		rc = probe_live(&srv->addr, srv->addrlen);
+		rc = fp_socket_live(&srv->addr, srv->addrlen);
 		if (rc == 1) {
 			rc = -EADDRINUSE;
 		} else if (rc == 0) {
