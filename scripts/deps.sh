@@ -27,6 +27,7 @@ packages=(
 	groff-base                 # scripts/check-man.sh --render (the man pages render without warnings)
 	man-db                     # CI's install check: `man fltportctl` after make install
 	dpkg-dev                   # make package: dpkg-shlibdeps fills the .deb's Depends
+	gdb                        # CI's fuzz stage: a harness failure prints every thread's stack (FZ_GDB=1)
 )
 
 # fltport-bench builds without these (their rows are then skipped, with the reason).

@@ -144,6 +144,15 @@ void fz_fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n");
+	if (getenv("FZ_GDB")) {
+		/* Every thread's stack, for a hang that does not reproduce. */
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "gdb -p %d -batch -ex 'thread apply all bt' 1>&2",
+			 (int)getpid());
+		if (system(cmd) != 0)
+			fprintf(stderr, "==fuzz harness: FZ_GDB: gdb failed\n");
+	}
 	abort();
 }
 

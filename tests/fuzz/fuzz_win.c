@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -50,6 +51,7 @@
 #include <fltkernel.h>
 #include <ntstatus.h>
 
+#include "client/client_int.h"
 #include "compat/compat.h"
 #include "core/frame.h"
 #include "fltport/port.h"
@@ -455,6 +457,45 @@ static void get_post(struct get *g, DWORD size, bool null_buf, bool no_packet)
 		check_hr("FilterGetMessage (overlapped)", hr, HRESULT_FROM_WIN32(ERROR_IO_PENDING));
 }
 
+/* What a hang left behind, for a failure that does not reproduce: the
+ * sender thread, the user side's queue and readers, the slot words. */
+static void dump_state(void)
+{
+	struct fpw_obj *o = fpw_handle_get(port, FPW_PORT);
+	struct fltport_conn *c;
+	bool busy;
+
+	pthread_mutex_lock(&slock);
+	busy = snd.busy;
+	pthread_mutex_unlock(&slock);
+	fprintf(stderr, "==fuzz harness: sender %s (len %u, %s)\n",
+		busy ? "still in FltSendMessage" : "returned", snd.len,
+		snd.wants ? "wants a reply" : "no reply");
+	if (!o)
+		return;
+	c = ((struct fpw_port *)o)->conn;
+	pthread_mutex_lock(&c->lock);
+	fprintf(stderr,
+		"==fuzz harness: user side: %zu queued, %u readers, ended %d, closing %d, "
+		"ev_set %d\n",
+		c->qlen, c->nreaders, c->ended, c->closing, c->ev_set);
+	for (struct fp_qmsg *m = c->qhead; m; m = m->next)
+		fprintf(stderr, "==fuzz harness:   queued id %llx len %u flags %x\n",
+			(unsigned long long)m->rx.h.id, m->rx.h.len, m->rx.h.flags);
+	for (struct fp_reader *r = c->rhead; r; r = r->next)
+		fprintf(stderr, "==fuzz harness:   reader cap %zu async %d token %llu\n", r->cap,
+			r->fn != NULL, (unsigned long long)r->token);
+	for (uint32_t i = 0; i < c->nslots; i++) {
+		uint32_t w = atomic_load(&c->page->slot[i]);
+
+		if (w)
+			fprintf(stderr, "==fuzz harness:   slot %u word %08x (seq %u state %u)\n",
+				i, w, w >> 4, w & 15u);
+	}
+	pthread_mutex_unlock(&c->lock);
+	fpw_obj_put(o);
+}
+
 /* Wait for a posted get to complete; its status. */
 static NTSTATUS get_wait(struct get *g)
 {
@@ -464,8 +505,11 @@ static NTSTATUS get_wait(struct get *g)
 	NTSTATUS st;
 	BOOL ok;
 
-	if (WaitForSingleObject(event, FZ_WAIT_MS) != WAIT_OBJECT_0)
-		fz_fail("an overlapped FilterGetMessage did not complete in %d ms", FZ_WAIT_MS);
+	if (WaitForSingleObject(event, FZ_WAIT_MS) != WAIT_OBJECT_0) {
+		dump_state();
+		fz_fail("an overlapped FilterGetMessage did not complete in %d ms (status 0x%08X)",
+			FZ_WAIT_MS, (unsigned)__atomic_load_n(&g->ov.Internal, __ATOMIC_ACQUIRE));
+	}
 	st = (NTSTATUS)g->ov.Internal;
 	ok = GetOverlappedResult(port, &g->ov, &bytes, FALSE);
 	want_err = RtlNtStatusToDosError(st);
