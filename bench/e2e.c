@@ -289,11 +289,16 @@ static int pre_open_ask(void *cookie, const struct fltport_filter_event *ev)
 int e2e_engine_start(struct e2e_engine *e, enum e2e_verdict verdict, const char *dir)
 {
 	static const fltport_filter_pre_fn pre[] = {
-		[E2E_ALLOW] = pre_open_allow,
-		[E2E_ALLOW_CACHE] = pre_open_cache,
-		[E2E_ASK_SERVICE] = pre_open_ask,
+		[E2E_ALLOW] = pre_open_allow,          [E2E_ALLOW_CACHE] = pre_open_cache,
+		[E2E_ASK_SERVICE] = pre_open_ask,      [E2E_ALLOW_LAZY] = pre_open_allow,
+		[E2E_ASK_SERVICE_LAZY] = pre_open_ask,
 	};
-	struct fltport_filter_config cfg = { .cookie = e, .pre_open = pre[verdict] };
+	const bool lazy = verdict == E2E_ALLOW_LAZY || verdict == E2E_ASK_SERVICE_LAZY;
+	struct fltport_filter_config cfg = {
+		.cookie = e,
+		.pre_open = pre[verdict],
+		.flags = lazy ? FLTPORT_FILTER_LAZY_INFO | FLTPORT_FILTER_NO_CACHE : 0,
+	};
 	fltport_filter *f;
 	int rc = e2e_fs_check(dir);
 

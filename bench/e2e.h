@@ -81,6 +81,10 @@ enum e2e_verdict {
 	E2E_ALLOW,       /* return FLTPORT_ALLOW at once */
 	E2E_ALLOW_CACHE, /* return FLTPORT_ALLOW_CACHE at once */
 	E2E_ASK_SERVICE, /* fltport_send the event fd to the service, allow on its reply */
+	/* The same two with FLTPORT_FILTER_LAZY_INFO | FLTPORT_FILTER_NO_CACHE:
+	 * no path, identity or lease unless the callback asks. */
+	E2E_ALLOW_LAZY,
+	E2E_ASK_SERVICE_LAZY,
 };
 
 struct e2e_engine {

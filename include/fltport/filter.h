@@ -107,7 +107,28 @@ struct fltport_filter_event {
 				    * policy at this time if the callback has not */
 	bool has_range;      /* FLTPORT_OP_CONTENT: the range being accessed */
 	uint64_t offset, count;
+	const void *fltport_private; /* the engine's (lazy path and identity) */
 };
+
+/*
+ * Path and identity on demand.  With FLTPORT_FILTER_LAZY_INFO the engine
+ * does not work them out before the callback (two readlinks and a pidfd
+ * ioctl per event: a third of an allowed open's cost, docs/FILTER.md): in
+ * the event, path and exe are NULL and uid and gid (uid_t)-1, and these
+ * calls work them out on first use, once per event.  Without the flag they
+ * return what the event already holds.  Call them from the callback only,
+ * with the event it was given (not a copy).
+ *
+ *   _path      the file's path as ev->path would have been ("" if it
+ *              cannot be read); valid during the callback.
+ *   _identity  the opener's effective uid and gid and its executable (exe
+ *              valid during the callback; any output may be NULL).  0, or
+ *              -ESRCH when they could not be established (then uid and gid
+ *              are (uid_t)-1 and exe ""), or -EINVAL.
+ */
+FLTPORT_API const char *fltport_filter_event_path(const struct fltport_filter_event *ev);
+FLTPORT_API int fltport_filter_event_identity(const struct fltport_filter_event *ev, uid_t *uid,
+					      gid_t *gid, const char **exe);
 
 /* A pre-operation callback.  Runs on one of the filter's worker threads;
  * calls run concurrently.  It may block (ask a service with
@@ -138,6 +159,8 @@ typedef void (*fltport_filter_post_fn)(void *cookie, const struct fltport_filter
 #define FLTPORT_FILTER_NO_PIDFD 0x1u      /* do not use FAN_REPORT_PIDFD */
 #define FLTPORT_FILTER_NO_DENY_ERRNO 0x2u /* deny with EPERM only */
 #define FLTPORT_FILTER_NO_CACHE 0x4u      /* FLTPORT_ALLOW_CACHE acts as FLTPORT_ALLOW */
+/* A speed switch: path and identity on demand (fltport_filter_event_path()). */
+#define FLTPORT_FILTER_LAZY_INFO 0x8u
 
 struct fltport_filter_config {
 	void *cookie; /* handed to every callback */
@@ -188,7 +211,7 @@ struct fltport_filter_config {
  * Errors: -EPERM (not root / no CAP_SYS_ADMIN), -EOPNOTSUPP (the kernel has
  * no fanotify permission events, or no FAN_REPORT_DFID_NAME while post
  * callbacks are set), -EINVAL (no callback, bad limits, deny_errno out of
- * 1..255), -ENOMEM, -EMFILE and other errnos from the system calls.
+ * 1..255, an unknown flag), -ENOMEM, -EMFILE and other errnos from the system calls.
  */
 FLTPORT_API int fltport_filter_create(const struct fltport_filter_config *cfg,
 				      fltport_filter **out);

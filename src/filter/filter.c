@@ -78,6 +78,9 @@ static int check_config(const struct fltport_filter_config *c)
 		return -EINVAL;
 	if (c->deny_errno < 0 || c->deny_errno > 255)
 		return -EINVAL;
+	if (c->flags & ~(FLTPORT_FILTER_NO_PIDFD | FLTPORT_FILTER_NO_DENY_ERRNO |
+			 FLTPORT_FILTER_NO_CACHE | FLTPORT_FILTER_LAZY_INFO))
+		return -EINVAL;
 	return 0;
 }
 

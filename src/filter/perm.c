@@ -357,6 +357,13 @@ struct fp_dead {
 		-1, -1 \
 	}
 
+/* A pending's path for debug lines ("-": lazy, not worked out by the
+ * engine; the callback's copy is its own). */
+static const char *pname(const struct fp_filter_pending *p)
+{
+	return p->path ? p->path : "-";
+}
+
 /* Drop n references (f->lock held).  The last one recycles the pending
  * (no allocation per event) and hands its fds over in *dead. */
 static void release_n(struct fp_filter_pending *p, int n, struct fp_dead *dead)
@@ -434,13 +441,14 @@ static void parse_info(const struct fanotify_event_metadata *m, const char *raw,
 
 /* Make a pending event of `m`: on the deadline list, and either queued for
  * a worker or, with `keep`, returned to the caller (the reading worker) to
- * decide itself.  NULL if queued or answered at once. */
+ * decide itself.  NULL if queued or answered at once.  path NULL: lazy (the
+ * pending's path stays NULL; decide() works it out if asked). */
 static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 					 const struct fanotify_event_metadata *m,
 					 const struct fp_event_info *inf, const char *path,
 					 bool keep)
 {
-	size_t len = strlen(path);
+	size_t len = path ? strlen(path) : 0;
 	struct fp_filter_pending *p;
 
 	pthread_mutex_lock(&f->lock);
@@ -454,11 +462,12 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 		p = malloc(sizeof(*p));
 	if (p) {
 		memset(p, 0, offsetof(struct fp_filter_pending, small));
-		p->path = len < sizeof(p->small) ? p->small : strdup(path);
-		if (p->path == p->small)
+		if (path)
+			p->path = len < sizeof(p->small) ? p->small : strdup(path);
+		if (path && p->path == p->small)
 			memcpy(p->small, path, len + 1);
 	}
-	if (!p || !p->path) {
+	if (!p || (path && !p->path)) {
 		free(p);
 		atomic_fetch_add(&f->c.overflowed, 1);
 		answer_now(f, m->fd, inf->pidfd, policy_verdict(f));
@@ -481,7 +490,8 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 		/* Overflow: answered by policy at once, never left to wait. */
 		atomic_fetch_add(&f->c.overflowed, 1);
 		answer_now(f, m->fd, inf->pidfd, policy_verdict(f));
-		fp_filter_debug("queue full: pid %d %s answered by policy", (int)m->pid, path);
+		fp_filter_debug("queue full: pid %d %s answered by policy", (int)m->pid,
+				path ? path : "-");
 		if (p->path != p->small)
 			free(p->path);
 		free(p);
@@ -526,7 +536,9 @@ static struct fp_filter_pending *handle_event(struct fltport_filter *f,
 	}
 	/* Every event of a marked file system is decided: the scope is the
 	 * kernel's mark, never this path (filter.h).  A path we cannot read
-	 * is given as "". */
+	 * is given as "".  Lazy: the callback asks for it, if it wants it. */
+	if (f->cfg.flags & FLTPORT_FILTER_LAZY_INFO)
+		return enqueue(f, m, &inf, NULL, keep);
 	if (fp_filter_fd_path(m->fd, path, path_len) != 0)
 		path[0] = '\0';
 	return enqueue(f, m, &inf, path, keep);
@@ -717,7 +729,7 @@ static int cache_place(struct fltport_filter *f, const struct fp_filter_pending 
 	if (!lease_intact(p->fd)) {
 		cache_undo(f, p, ignore_flag(mode));
 		fp_filter_debug("not cached: pid %d %s was opened for writing during the scan",
-				(int)p->pid, p->path);
+				(int)p->pid, pname(p));
 		return 0;
 	}
 	return ignore_flag(mode);
@@ -763,8 +775,74 @@ static int deny_errno_of(int v)
 	return EPERM;
 }
 
+/* What the accessors of a lazy event work out, once (fltport_filter_event_
+ * path / _identity): on the stack of decide(), which outlives the callbacks. */
+struct fp_lazy {
+	struct fltport_filter *f;
+	const struct fp_filter_pending *p;
+	bool have_path, have_ident;
+	uid_t uid;
+	gid_t gid;
+	char path[PATH_MAX];
+	char exe[PATH_MAX];
+};
+
+static void lazy_identity(struct fp_lazy *lz)
+{
+	if (!lz->have_ident)
+		fp_filter_identity(lz->f, lz->p->pid, lz->p->pidfd, &lz->uid, &lz->gid, lz->exe,
+				   sizeof(lz->exe));
+	lz->have_ident = true;
+}
+
+FLTPORT_API const char *fltport_filter_event_path(const struct fltport_filter_event *ev)
+{
+	struct fp_lazy *lz;
+
+	if (!ev)
+		return NULL;
+	if (ev->path || !ev->fltport_private)
+		return ev->path ? ev->path : "";
+	lz = (struct fp_lazy *)ev->fltport_private;
+	if (!lz->have_path && fp_filter_fd_path(lz->p->fd, lz->path, sizeof(lz->path)) != 0)
+		lz->path[0] = '\0';
+	lz->have_path = true;
+	return lz->path;
+}
+
+FLTPORT_API int fltport_filter_event_identity(const struct fltport_filter_event *ev, uid_t *uid,
+					      gid_t *gid, const char **exe)
+{
+	uid_t u;
+	gid_t g;
+	const char *x;
+
+	if (!ev)
+		return -EINVAL;
+	if (ev->exe || !ev->fltport_private) {
+		u = ev->uid;
+		g = ev->gid;
+		x = ev->exe ? ev->exe : "";
+	} else {
+		struct fp_lazy *lz = (struct fp_lazy *)ev->fltport_private;
+
+		lazy_identity(lz);
+		u = lz->uid;
+		g = lz->gid;
+		x = lz->exe;
+	}
+	if (uid)
+		*uid = u;
+	if (gid)
+		*gid = g;
+	if (exe)
+		*exe = x;
+	return u == (uid_t)-1 && !x[0] ? -ESRCH : 0;
+}
+
 static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 {
+	struct fp_lazy lz = { .f = f, .p = p };
 	struct fltport_filter_event ev = {
 		.filter = f,
 		.mask = p->mask,
@@ -776,8 +854,10 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		.has_range = p->has_range,
 		.offset = p->offset,
 		.count = p->count,
+		.uid = (uid_t)-1,
+		.gid = (gid_t)-1,
+		.fltport_private = &lz,
 	};
-	char exe[PATH_MAX];
 	bool cacheable = atomic_load(&f->cache_mode) >= 0 && lease_take(p->fd);
 	int deny = 0, cached;
 
@@ -788,8 +868,12 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		cacheable = false;
 	}
 
-	fp_filter_identity(f, p->pid, p->pidfd, &ev.uid, &ev.gid, exe, sizeof(exe));
-	ev.exe = exe;
+	if (!(f->cfg.flags & FLTPORT_FILTER_LAZY_INFO)) {
+		lazy_identity(&lz);
+		ev.uid = lz.uid;
+		ev.gid = lz.gid;
+		ev.exe = lz.exe;
+	}
 	for (size_t i = 0; i < sizeof(op_order) / sizeof(op_order[0]) && !deny; i++) {
 		fltport_filter_pre_fn fn;
 		int v;
@@ -811,7 +895,7 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		atomic_fetch_add(&f->c.late, 1);
 		if (answer(f, p, policy_verdict(f)))
 			atomic_fetch_add(&f->c.timed_out, 1);
-		fp_filter_debug("late verdict dropped: pid %d %s", (int)p->pid, p->path);
+		fp_filter_debug("late verdict dropped: pid %d %s", (int)p->pid, pname(p));
 		return;
 	}
 	cached = !deny && cacheable ? cache_place(f, p) : 0;
@@ -821,12 +905,12 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		if (cached) /* the deadline answered by policy: not our allow */
 			cache_undo(f, p, cached);
 		atomic_fetch_add(&f->c.late, 1);
-		fp_filter_debug("late verdict dropped: pid %d %s", (int)p->pid, p->path);
+		fp_filter_debug("late verdict dropped: pid %d %s", (int)p->pid, pname(p));
 		return;
 	}
 	if (cached)
 		atomic_fetch_add(&f->c.cached, 1);
-	fp_filter_debug("pid %d %s: %s%s%s", (int)p->pid, p->path, deny ? "deny " : "allow",
+	fp_filter_debug("pid %d %s: %s%s%s", (int)p->pid, pname(p), deny ? "deny " : "allow",
 			deny ? strerror(deny) : "", cached ? " (cached)" : "");
 }
 
@@ -1049,7 +1133,7 @@ static void *deadline_main(void *arg)
 				lease_drop(p->fd);
 			atomic_fetch_add(&f->c.timed_out, 1);
 			fp_filter_debug("deadline: pid %d %s answered by policy", (int)p->pid,
-					p->path);
+					pname(p));
 		}
 		pthread_mutex_lock(&f->lock);
 		release_n(p, 1, &dead);

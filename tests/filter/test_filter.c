@@ -193,8 +193,9 @@ static struct {
 	atomic_int calls;
 	int deny_errno; /* errno for "EVIL" content */
 	struct last_event last;
-	char deny_name[64];     /* pre_exec: deny this file name */
-	atomic_int self_events; /* events whose pid is ours (must be 0) */
+	char deny_name[64];           /* pre_exec: deny this file name */
+	atomic_int self_events;       /* events whose pid is ours (must be 0) */
+	atomic_int accessor_mismatch; /* eager events whose accessors disagree (must be 0) */
 } D = { .lock = PTHREAD_MUTEX_INITIALIZER, .deny_errno = EPERM };
 
 static struct last_event last_seen(void)
@@ -234,6 +235,14 @@ static bool content_is_evil(int fd)
 
 static void remember(const struct fltport_filter_event *ev)
 {
+	uid_t uid;
+	const char *exe;
+
+	/* Without FLTPORT_FILTER_LAZY_INFO the accessors give the fields. */
+	if (fltport_filter_event_path(ev) != ev->path ||
+	    fltport_filter_event_identity(ev, &uid, NULL, &exe) != 0 || uid != ev->uid ||
+	    exe != ev->exe)
+		atomic_fetch_add(&D.accessor_mismatch, 1);
 	pthread_mutex_lock(&D.lock);
 	D.last.op = ev->op;
 	D.last.pid = ev->pid;
@@ -329,6 +338,7 @@ Test(filter, deny_by_content_allow_others_and_scope, .timeout = 60)
 	cr_expect_geq(fd, 0);
 	close(fd);
 	cr_expect_eq(atomic_load(&D.self_events), 0);
+	cr_expect_eq(atomic_load(&D.accessor_mismatch), 0);
 
 	stats_when_quiet(f, &st);
 	cr_expect_eq(st.denied, 2);
@@ -337,6 +347,64 @@ Test(filter, deny_by_content_allow_others_and_scope, .timeout = 60)
 	cr_expect_eq(st.in_flight, 0);
 	cr_expect_eq(st.answer_errors, 0);
 	cr_expect_eq(atomic_load(&D.calls), 3);
+}
+
+/* FLTPORT_FILTER_LAZY_INFO: nothing worked out before the callback; the
+ * accessors work it out once, and say what the eager event would have. */
+static int lazy_cb(void *cookie, const struct fltport_filter_event *ev)
+{
+	const char *path, *exe, *exe2;
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	(void)cookie;
+	if (ev->path || ev->exe || ev->uid != (uid_t)-1 || ev->gid != (gid_t)-1)
+		atomic_fetch_add(&D.accessor_mismatch, 1); /* worked out eagerly */
+	path = fltport_filter_event_path(ev);
+	if (fltport_filter_event_path(ev) != path) /* once per event */
+		atomic_fetch_add(&D.accessor_mismatch, 1);
+	rc = fltport_filter_event_identity(ev, &uid, &gid, &exe);
+	if (rc != 0 || fltport_filter_event_identity(ev, NULL, NULL, &exe2) != 0 || exe2 != exe)
+		atomic_fetch_add(&D.accessor_mismatch, 1);
+	pthread_mutex_lock(&D.lock);
+	D.last.op = ev->op;
+	D.last.pid = ev->pid;
+	D.last.uid = uid;
+	snprintf(D.last.exe, sizeof(D.last.exe), "%s", exe);
+	snprintf(D.last.path, sizeof(D.last.path), "%s", path);
+	pthread_mutex_unlock(&D.lock);
+	atomic_fetch_add(&D.calls, 1);
+	return content_is_evil(ev->fd) ? -EPERM : FLTPORT_ALLOW;
+}
+
+Test(filter, lazy_info_on_demand, .timeout = 60)
+{
+	struct fltport_filter_config cfg = { .pre_open = lazy_cb,
+					     .flags = FLTPORT_FILTER_LAZY_INFO };
+	struct fltport_filter_stats st;
+	struct last_event last;
+	fltport_filter *f;
+
+	write_file(in_mnt("lazy-evil.txt"), "EVIL", 0644);
+	write_file(in_mnt("lazy-clean.txt"), "clean", 0644);
+	f = make_filter(&cfg);
+	cr_assert_eq(fltport_filter_attach(f, in_mnt("")), 0);
+	cr_expect_eq(opener_err("open", in_mnt("lazy-evil.txt"), "OPEN", NULL), EPERM);
+	last = last_seen();
+	cr_expect_str_eq(last.path, in_mnt("lazy-evil.txt"));
+	cr_expect_eq(last.uid, 0);
+	cr_expect(strstr(last.exe, "fp_filter_opener") != NULL, "exe %s", last.exe);
+	cr_expect_eq(opener_err("open", in_mnt("lazy-clean.txt"), "OPEN", NULL), 0);
+	last = last_seen();
+	cr_expect_str_eq(last.path, in_mnt("lazy-clean.txt"));
+	cr_expect_eq(atomic_load(&D.accessor_mismatch), 0);
+	cr_expect_eq(atomic_load(&D.calls), 2);
+	cr_expect_null(fltport_filter_event_path(NULL));
+	cr_expect_eq(fltport_filter_event_identity(NULL, NULL, NULL, NULL), -EINVAL);
+	stats_when_quiet(f, &st);
+	cr_expect_eq(st.denied, 1);
+	cr_expect_eq(st.allowed, 1);
 }
 
 Test(filter, exec_denial, .timeout = 60)
@@ -409,8 +477,12 @@ Test(filter, bad_config_is_einval, .timeout = 30)
 	struct fltport_filter_config bad = { .pre_open = by_content, .deny_errno = 300 };
 	fltport_filter *f = NULL;
 
+	struct fltport_filter_config unknown_flag = { .pre_open = by_content,
+						      .flags = 0x80000000u };
+
 	cr_expect_eq(fltport_filter_create(&none, &f), -EINVAL);
 	cr_expect_eq(fltport_filter_create(&bad, &f), -EINVAL);
+	cr_expect_eq(fltport_filter_create(&unknown_flag, &f), -EINVAL);
 	cr_expect_eq(fltport_filter_create(NULL, &f), -EINVAL);
 	cr_expect_null(f);
 }
