@@ -123,8 +123,9 @@ struct fltport_filter_event {
  *              cannot be read); valid during the callback.
  *   _identity  the opener's effective uid and gid and its executable (exe
  *              valid during the callback; any output may be NULL).  0, or
- *              -ESRCH when they could not be established (then uid and gid
- *              are (uid_t)-1 and exe ""), or -EINVAL.
+ *              -ESRCH when the credentials could not be read (the process
+ *              is gone: uid and gid are (uid_t)-1, exe is "" unless it was
+ *              read), or -EINVAL.
  */
 FLTPORT_API const char *fltport_filter_event_path(const struct fltport_filter_event *ev);
 FLTPORT_API int fltport_filter_event_identity(const struct fltport_filter_event *ev, uid_t *uid,

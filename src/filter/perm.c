@@ -837,7 +837,7 @@ FLTPORT_API int fltport_filter_event_identity(const struct fltport_filter_event 
 		*gid = g;
 	if (exe)
 		*exe = x;
-	return u == (uid_t)-1 && !x[0] ? -ESRCH : 0;
+	return u == (uid_t)-1 ? -ESRCH : 0;
 }
 
 static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
