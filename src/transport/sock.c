@@ -40,9 +40,41 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * Seal a payload memfd.  F_SEAL_WRITE fails with EBUSY while a page of the
+ * file holds a reference besides the page cache's: the kernel waits ~0.1 s
+ * for it to go, then gives up.  On a memfd just written by us such a
+ * reference is transient — the per-CPU LRU batch a new page sits in until
+ * that CPU drains it, another CPU's if this thread moved during the write —
+ * so a refusal is tried again until the deadline, for at most
+ * FP_SEAL_RETRY_NS.  (Before, the first refusal failed the send, reported
+ * as a disconnect: seen as an overlapped get that never completed under
+ * fuzzing, tests/fuzz/crashers/win-get-timeout-*.)
+ */
+int fp_payload_seal(int fd, int64_t deadline)
+{
+	const int64_t start = fp_now();
+	const int64_t cap = start + FP_SEAL_RETRY_NS;
+
+	for (;;) {
+		int64_t now;
+
+		if (fcntl(fd, F_ADD_SEALS, FP_SEALS | F_SEAL_SEAL) == 0)
+			return 0;
+		if (errno != EBUSY)
+			return -errno;
+		now = fp_now();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (now >= cap)
+			return -ENOBUFS; /* not transient after all: a local shortage */
+		fp_debug("payload memfd: sealing refused (pages still referenced), trying again");
+	}
+}
+
 /* A sealed memfd holding the payload: the receiver can trust that its size
  * and content never change under it. */
-static int make_payload_memfd(const void *payload, size_t len)
+static int make_payload_memfd(const void *payload, size_t len, int64_t deadline)
 {
 	int fd = memfd_create("fltport-payload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	int rc;
@@ -50,8 +82,8 @@ static int make_payload_memfd(const void *payload, size_t len)
 	if (fd < 0)
 		return -errno;
 	rc = write_all(fd, payload, len);
-	if (rc == 0 && fcntl(fd, F_ADD_SEALS, FP_SEALS | F_SEAL_SEAL) != 0)
-		rc = -errno;
+	if (rc == 0)
+		rc = fp_payload_seal(fd, deadline);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -89,9 +121,10 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 	int memfd = -1, rc;
 
 	if (h.len > FP_INLINE_MAX) {
-		memfd = make_payload_memfd(tx->payload, h.len);
+		memfd = make_payload_memfd(tx->payload, h.len, deadline);
+		/* Nothing was sent and the peer is fine: a local failure. */
 		if (memfd < 0)
-			return memfd;
+			return memfd == -ETIMEDOUT || fp_resource_error(memfd) ? memfd : -ENOBUFS;
 		h.flags |= FP_F_MEMFD;
 		fds[nfds++] = memfd;
 	} else if (h.len > 0) {

@@ -64,6 +64,13 @@ static inline bool fp_resource_error(int rc)
 	return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -ENOBUFS;
 }
 
+/* Seal a payload memfd (shrink, grow, write, seal), trying again while the
+ * kernel refuses for pages still referenced (transient: sock.c).  0,
+ * -ETIMEDOUT (the deadline came first), -ENOBUFS (still refused after
+ * FP_SEAL_RETRY_NS) or another -errno. */
+#define FP_SEAL_RETRY_NS (2 * (int64_t)1000000000)
+int fp_payload_seal(int fd, int64_t deadline);
+
 void fp_rx_init(struct fp_rx *rx);
 
 /* Copy the first n bytes of the payload to dst (n ≤ h.len).  0 or -errno. */

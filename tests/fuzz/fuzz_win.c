@@ -463,14 +463,19 @@ static void dump_state(void)
 {
 	struct fpw_obj *o = fpw_handle_get(port, FPW_PORT);
 	struct fltport_conn *c;
+	NTSTATUS sst;
 	bool busy;
 
 	pthread_mutex_lock(&slock);
 	busy = snd.busy;
+	sst = snd.status;
 	pthread_mutex_unlock(&slock);
-	fprintf(stderr, "==fuzz harness: sender %s (len %u, %s)\n",
-		busy ? "still in FltSendMessage" : "returned", snd.len,
-		snd.wants ? "wants a reply" : "no reply");
+	if (busy)
+		fprintf(stderr, "==fuzz harness: sender still in FltSendMessage (len %u, %s)\n",
+			snd.len, snd.wants ? "wants a reply" : "no reply");
+	else
+		fprintf(stderr, "==fuzz harness: sender returned 0x%08X (len %u, %s)\n",
+			(unsigned)sst, snd.len, snd.wants ? "wants a reply" : "no reply");
 	if (!o)
 		return;
 	c = ((struct fpw_port *)o)->conn;
