@@ -291,13 +291,15 @@ int e2e_engine_start(struct e2e_engine *e, enum e2e_verdict verdict, const char 
 	static const fltport_filter_pre_fn pre[] = {
 		[E2E_ALLOW] = pre_open_allow,          [E2E_ALLOW_CACHE] = pre_open_cache,
 		[E2E_ASK_SERVICE] = pre_open_ask,      [E2E_ALLOW_LAZY] = pre_open_allow,
-		[E2E_ASK_SERVICE_LAZY] = pre_open_ask,
+		[E2E_ASK_SERVICE_LAZY] = pre_open_ask, [E2E_ALLOW_MINIMAL] = pre_open_allow,
 	};
-	const bool lazy = verdict == E2E_ALLOW_LAZY || verdict == E2E_ASK_SERVICE_LAZY;
+	const bool lazy = verdict == E2E_ALLOW_LAZY || verdict == E2E_ASK_SERVICE_LAZY ||
+			  verdict == E2E_ALLOW_MINIMAL;
 	struct fltport_filter_config cfg = {
 		.cookie = e,
 		.pre_open = pre[verdict],
-		.flags = lazy ? FLTPORT_FILTER_LAZY_INFO | FLTPORT_FILTER_NO_CACHE : 0,
+		.flags = (lazy ? FLTPORT_FILTER_LAZY_INFO | FLTPORT_FILTER_NO_CACHE : 0) |
+			 (verdict == E2E_ALLOW_MINIMAL ? FLTPORT_FILTER_NO_PIDFD : 0),
 	};
 	fltport_filter *f;
 	int rc = e2e_fs_check(dir);

@@ -85,6 +85,9 @@ enum e2e_verdict {
 	 * no path, identity or lease unless the callback asks. */
 	E2E_ALLOW_LAZY,
 	E2E_ASK_SERVICE_LAZY,
+	/* E2E_ALLOW_LAZY and FLTPORT_FILTER_NO_PIDFD: no pidfd per event either
+	 * (identity and trust by pid, docs/FILTER.md). */
+	E2E_ALLOW_MINIMAL,
 };
 
 struct e2e_engine {

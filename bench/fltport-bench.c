@@ -41,6 +41,9 @@
  *                      the same two with FLTPORT_FILTER_LAZY_INFO and
  *                      FLTPORT_FILTER_NO_CACHE: no path, identity or lease
  *                      per event unless the callback asks
+ *   e2e-engine-allow-minimal
+ *                      e2e-engine-allow-lazy with FLTPORT_FILTER_NO_PIDFD too:
+ *                      no pidfd per event (identity and trust by pid)
  *   e2e-cached         the filter engine after FLTPORT_ALLOW_CACHE: the kernel
  *                      answers from the ignore mark
  *
@@ -1390,6 +1393,7 @@ enum {
 	ROW_E2E_PORT,
 	ROW_E2E_ALLOW_LAZY,
 	ROW_E2E_PORT_LAZY,
+	ROW_E2E_ALLOW_MINIMAL,
 	ROW_E2E_CACHED,
 	ROW_CLAM_SCAN,
 	ROW_SCAN_PATTERN,
@@ -1498,6 +1502,8 @@ static struct row rows[NROWS] = {
 				 ROW_E2E_RAW, 0, true, K_E2E },
 	[ROW_E2E_PORT_LAZY] = { "e2e-engine-port-lazy", "e2e engine, asks service, lazy info",
 				ROW_E2E_RAW, 0, true, K_E2E },
+	[ROW_E2E_ALLOW_MINIMAL] = { "e2e-engine-allow-minimal", "e2e engine, allows, no pidfd",
+				    ROW_E2E_RAW, 0, true, K_E2E },
 	[ROW_E2E_CACHED] = { "e2e-cached", "e2e engine, cached verdict", ROW_E2E_BARE, 0, true,
 			     K_E2E },
 	[ROW_CLAM_SCAN] = { "clamav-scan-only", "libclamav cl_scandesc in-process", -1, 0, true,
@@ -2260,11 +2266,10 @@ static void report_e2e(void)
 	static const struct {
 		int row;
 		double target; /* ratio to the row's baseline */
-	} goals[] = { { ROW_E2E_ALLOW, 1.3 },
-		      { ROW_E2E_ALLOW_LAZY, 1.3 },
-		      { ROW_E2E_PORT, 2.0 },
-		      { ROW_E2E_PORT_LAZY, 2.0 },
-		      { ROW_E2E_CACHED, 1.1 } };
+	} goals[] = {
+		{ ROW_E2E_ALLOW, 1.3 }, { ROW_E2E_ALLOW_LAZY, 1.3 }, { ROW_E2E_ALLOW_MINIMAL, 1.3 },
+		{ ROW_E2E_PORT, 2.0 },  { ROW_E2E_PORT_LAZY, 2.0 },  { ROW_E2E_CACHED, 1.1 },
+	};
 	const struct row *cached = &rows[ROW_E2E_CACHED], *hit = &rows[ROW_SCAN_HIT];
 
 	printf("\nend-to-end: open()+close() of a %u-byte file on a private tmpfs, timed in an "
@@ -2286,7 +2291,7 @@ static void report_e2e(void)
 	if (row_measured(hit) && hit->listened > hit->r.all_ops / 100)
 		printf("  NOTE: the scanner's cache did not hold; e2e-scanner-hit timed scans\n");
 	if (!rows[ROW_E2E_ALLOW].run && !rows[ROW_E2E_PORT].run && !rows[ROW_E2E_ALLOW_LAZY].run &&
-	    !rows[ROW_E2E_PORT_LAZY].run && !cached->run)
+	    !rows[ROW_E2E_PORT_LAZY].run && !rows[ROW_E2E_ALLOW_MINIMAL].run && !cached->run)
 		return;
 
 	/* One opener, one open at a time: the mean (ratio) carries every
@@ -3085,6 +3090,8 @@ static void run_e2e_rows(void)
 		run_e2e_engine(ROW_E2E_ALLOW_LAZY, E2E_ALLOW_LAZY);
 	if (rows[ROW_E2E_PORT_LAZY].run)
 		run_e2e_engine(ROW_E2E_PORT_LAZY, E2E_ASK_SERVICE_LAZY);
+	if (rows[ROW_E2E_ALLOW_MINIMAL].run)
+		run_e2e_engine(ROW_E2E_ALLOW_MINIMAL, E2E_ALLOW_MINIMAL);
 	if (scan_mounted)
 		run_scan_rows();
 }
