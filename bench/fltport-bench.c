@@ -143,6 +143,7 @@ struct opts {
 	int64_t large_run_ns;
 	int64_t e2e_run_ns;
 	bool quick;
+	bool memory;           /* --memory: run_memory() */
 	const char *json_path; /* --json FILE, or NULL */
 };
 
@@ -1025,6 +1026,106 @@ static int peer_reqrep_echo(int argc, char **argv)
 	serve_until_eof((int)arg_long(argv[4]));
 }
 
+/* ------------------------------------------------------------------ */
+/* Memory per connection (--memory)                                     */
+/* ------------------------------------------------------------------ */
+
+#define MEM_PORT "\\BenchMem"
+#define MEM_CONNS 500u      /* connections measured at once */
+#define MEM_MSGS 1000000L   /* messages of the flatness run (--quick: 100,000) */
+#define MEM_TARGET_KIB 64.0 /* issue 9: resident per connection, each side */
+
+/* run_memory()'s figures, for the JSON. */
+static struct {
+	bool done;
+	double filter_kib, service_kib; /* per connection */
+	long msgs, filter_growth_kib, service_growth_kib;
+} mem_result;
+
+/* Soft RLIMIT_NOFILE up to the hard limit: MEM_CONNS connections hold a few
+ * fds each on both sides. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static fltport_conn *mem_connect(void)
+{
+	fltport_conn *conn;
+	uint32_t status = 0;
+	int rc = fltport_connect(MEM_PORT, NULL, 0, 0, OP_TIMEOUT_NS, &conn, &status);
+
+	if (rc)
+		fail("fltport_connect(%s): %s", MEM_PORT, fltport_strerror(rc));
+	return conn;
+}
+
+static void ctl_write(int fd, char c)
+{
+	if (write(fd, &c, 1) != 1)
+		fail("control pipe: %s", strerror(errno));
+}
+
+static void ctl_expect(int fd, char want)
+{
+	char c = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || c != want)
+		fail("control pipe: expected '%c', got %s", want, n == 1 ? "another byte" : "EOF");
+}
+
+/* mem N CTLFD: one connection ('A'), then N more when told ('B' → 'C'),
+ * then a reader on the first until STOP; exit when CTLFD closes. */
+static int peer_mem(int argc, char **argv)
+{
+	struct reader rd = { .cap = MSG_SIZE };
+	fltport_conn **conns;
+	pthread_t tid;
+	unsigned n;
+	int ctl, rc;
+
+	if (argc != 2)
+		fail("mem: N CTLFD");
+	n = (unsigned)arg_long(argv[0]);
+	ctl = (int)arg_long(argv[1]);
+	raise_nofile();
+	conns = calloc(n + 1, sizeof(*conns));
+	rd.buf = malloc(MSG_SIZE);
+	if (!conns || !rd.buf)
+		fail("out of memory");
+	conns[0] = mem_connect();
+	ctl_write(ctl, 'A');
+	ctl_expect(ctl, 'B');
+	for (unsigned i = 1; i <= n; i++)
+		conns[i] = mem_connect();
+	rd.conn = conns[0];
+	rc = pthread_create(&tid, NULL, reader_thread, &rd);
+	if (rc)
+		fail("pthread_create: %s", strerror(rc));
+	ctl_write(ctl, 'C');
+	pthread_join(tid, NULL);
+	/* Until the coordinator closes its end; then out at once (the
+	 * connections go with the process, as a dead service's do). */
+	for (char junk[16];;) {
+		ssize_t r = read(ctl, junk, sizeof(junk));
+
+		if (r == 0 || (r < 0 && errno != EINTR))
+			break;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	_exit(0);
+}
+
 static int peer_main(int argc, char **argv)
 {
 	const char *role = argv[0];
@@ -1056,6 +1157,8 @@ static int peer_main(int argc, char **argv)
 		return peer_opener_files(argc - 1, argv + 1);
 	if (!strcmp(role, "open-check"))
 		return peer_open_check(argc - 1, argv + 1);
+	if (!strcmp(role, "mem"))
+		return peer_mem(argc - 1, argv + 1);
 	fail("unknown peer role \"%s\"", role);
 }
 
@@ -2757,6 +2860,18 @@ static void json_run_info(FILE *f)
 	shm = transport_unavailable(TRANSPORT_SHM, &flags);
 	json_key(f, "shm_transport");
 	json_str(f, shm ? shm : "available");
+	if (mem_result.done) {
+		fprintf(f, ",\n  \"memory\": {\"connections\": %u, \"filter_kib_per_conn\": ",
+			MEM_CONNS);
+		json_num(f, mem_result.filter_kib);
+		fputs(", \"service_kib_per_conn\": ", f);
+		json_num(f, mem_result.service_kib);
+		fprintf(f,
+			", \"target_kib\": %.0f, \"flat_msgs\": %ld, \"filter_growth_kib\": %ld, "
+			"\"service_growth_kib\": %ld}",
+			MEM_TARGET_KIB, mem_result.msgs, mem_result.filter_growth_kib,
+			mem_result.service_growth_kib);
+	}
 }
 
 static void json_write(FILE *f)
@@ -2844,12 +2959,19 @@ static void json_save(const char *path)
 	printf("\nJSON: %s\n", path);
 }
 
+static bool rows_selected(void);
+
 static void report(void)
 {
 	bool e2e_ran = false;
 
 	for (int i = 0; i < NROWS; i++)
 		e2e_ran = e2e_ran || (rows[i].e2e && row_measured(&rows[i]));
+	if (!rows_selected()) { /* --only memory: its lines were the report */
+		if (opt.json_path)
+			json_save(opt.json_path);
+		return;
+	}
 	print_table();
 	print_results();
 	if (e2e_ran)
@@ -2865,13 +2987,16 @@ static void usage_text(FILE *f)
 {
 	fprintf(f,
 		"usage: fltport-bench [--quick] [--seconds N] [--only NAME[,NAME...]] [--e2e]\n"
-		"                     [--json FILE]\n"
+		"                     [--memory] [--json FILE]\n"
 		"  --quick      ~30 s in all (1 s per row after 0.2 s of warm-up)\n"
 		"  --seconds N  measured seconds per row (default 5; 1 MiB rows 4; e2e rows 3)\n"
 		"  --only LIST  run only these rows (and their baselines), e.g. fp-request;\n"
-		"               \"e2e\" names all end-to-end rows\n"
+		"               \"e2e\" names all end-to-end rows, \"memory\" the --memory\n"
+		"               measurement\n"
 		"  --e2e        add the end-to-end rows (root only: fanotify on a private tmpfs),\n"
 		"               the scanner's and ClamAV on-access's among them\n"
+		"  --memory     also measure resident memory per connection (500 connections)\n"
+		"               and its growth over 1,000,000 messages (--quick: 100,000)\n"
 		"  --json FILE  also write every row, the machine and the targets as JSON\n"
 		"  --help, --version\n"
 		"rows:");
@@ -2895,6 +3020,10 @@ static void select_rows(const char *list)
 		if (!strcmp(tok, "e2e")) {
 			for (i = 0; i < NROWS; i++)
 				rows[i].run = rows[i].run || rows[i].e2e;
+			continue;
+		}
+		if (!strcmp(tok, "memory")) { /* not a row: the --memory measurement */
+			opt.memory = true;
 			continue;
 		}
 		while (i < NROWS && strcmp(rows[i].name, tok))
@@ -2945,6 +3074,8 @@ static int parse_args(int argc, char **argv, bool *any_e2e)
 			select_rows(argv[++i]);
 		} else if (!strcmp(argv[i], "--e2e")) {
 			want_e2e = true;
+		} else if (!strcmp(argv[i], "--memory")) {
+			opt.memory = true;
 		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
 			opt.json_path = argv[++i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -3125,6 +3256,171 @@ static void run_row(int idx)
 	}
 }
 
+/* The memory measurement's port: counts connections, answers nothing. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned connected;
+	fltport_client *first;
+} ms = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static int mem_on_connect(fltport_client *client, void *server_cookie, const void *ctx,
+			  size_t ctx_len, const struct fltport_peer *peer, void **conn_cookie,
+			  uint32_t *status)
+{
+	pthread_mutex_lock(&ms.lock);
+	if (!ms.first)
+		ms.first = client;
+	ms.connected++;
+	pthread_cond_broadcast(&ms.cond);
+	pthread_mutex_unlock(&ms.lock);
+	*conn_cookie = client;
+	return 0;
+}
+
+static void mem_on_disconnect(void *conn_cookie)
+{
+	(void)conn_cookie;
+}
+
+static void mem_wait_connected(unsigned want)
+{
+	struct timespec dl;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 4 * STEP_TIMEOUT_S;
+	pthread_mutex_lock(&ms.lock);
+	while (ms.connected < want && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&ms.cond, &ms.lock, &dl);
+	pthread_mutex_unlock(&ms.lock);
+	if (rc == ETIMEDOUT)
+		fail("memory: %u connections expected, %u made", want, ms.connected);
+}
+
+/* VmRSS of a process, KiB. */
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		fail("%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	if (kib < 0)
+		fail("%s: no VmRSS", path);
+	return kib;
+}
+
+static void mem_send(fltport_client *c, long n)
+{
+	unsigned char msg[MSG_SIZE], reply[MSG_SIZE];
+
+	memset(msg, 0x4d, sizeof(msg));
+	for (long i = 0; i < n; i++) {
+		size_t rlen = sizeof(reply);
+		int rc = fltport_send(c, msg, sizeof(msg), NULL, 0, reply, &rlen, NULL,
+				      OP_TIMEOUT_NS);
+
+		if (rc)
+			fail("memory: fltport_send: %s", fltport_strerror(rc));
+	}
+}
+
+/*
+ * Resident memory per connection on each side (issue 9: at most 64 KiB,
+ * state page included, at the default slot count), and whether it stays
+ * flat over MEM_MSGS messages on one connection.  The service peer makes
+ * one connection, then MEM_CONNS more; each side's VmRSS before and after,
+ * divided by MEM_CONNS, is its cost per connection (the state page is
+ * shared memory: it counts on both sides, as it is resident for both).
+ */
+static void run_memory(void)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = mem_on_connect,
+		.on_disconnect = mem_on_disconnect,
+		.on_message = on_message,
+		.max_connections = MEM_CONNS + 1,
+		.access = { .mode = FLTPORT_ACCESS_EVERYONE },
+	};
+	const long msgs = opt.quick ? MEM_MSGS / 10 : MEM_MSGS;
+	char nconn[16], fdarg[16];
+	const char *args[4] = { "mem", nconn, fdarg, NULL };
+	fltport_server *srv;
+	long s1, p1, s2, p2, s3, p3, s4, p4;
+	double per_s, per_p;
+	int sv[2], rc;
+	pid_t pid;
+
+	raise_nofile();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		fail("socketpair: %s", strerror(errno));
+	rc = fltport_server_create(MEM_PORT, &cfg, &srv);
+	if (rc)
+		fail("fltport_server_create(%s): %s", MEM_PORT, fltport_strerror(rc));
+	fmt_num(nconn, sizeof(nconn), MEM_CONNS);
+	fmt_num(fdarg, sizeof(fdarg), sv[1]);
+	fprintf(stderr, "%s: memory: %u connections, then %ld messages on one ...\n", me, MEM_CONNS,
+		msgs);
+	alarm(8 * STEP_TIMEOUT_S + WATCHDOG_SLACK_S + (unsigned)(msgs / 10000));
+	pid = spawn_peer(args, &sv[1], 1);
+	close(sv[1]);
+	ctl_expect(sv[0], 'A');
+	mem_wait_connected(1);
+	s1 = rss_kib(getpid());
+	p1 = rss_kib(pid);
+	ctl_write(sv[0], 'B');
+	ctl_expect(sv[0], 'C');
+	mem_wait_connected(1 + MEM_CONNS);
+	s2 = rss_kib(getpid());
+	p2 = rss_kib(pid);
+	mem_send(ms.first, msgs / 10); /* warm-up: every free list filled */
+	s3 = rss_kib(getpid());
+	p3 = rss_kib(pid);
+	mem_send(ms.first, msgs - msgs / 10);
+	s4 = rss_kib(getpid());
+	p4 = rss_kib(pid);
+	rc = fltport_send(ms.first, STOP_MSG, STOP_LEN, NULL, 0, NULL, NULL, NULL, OP_TIMEOUT_NS);
+	if (rc)
+		fail("memory: fltport_send (stop): %s", fltport_strerror(rc));
+	close(sv[0]);
+	wait_peer(pid);
+	fltport_server_destroy(srv);
+	alarm(0);
+	per_s = (double)(s2 - s1) / MEM_CONNS;
+	per_p = (double)(p2 - p1) / MEM_CONNS;
+	printf("\nmemory: resident (VmRSS) per connection, %u connections, default slot count "
+	       "(%u)\n",
+	       MEM_CONNS, FLTPORT_DEFAULT_SLOTS);
+	printf("  filter side  %8.1f KiB per connection   target <= %.0f KiB: %s\n", per_s,
+	       MEM_TARGET_KIB, per_s <= MEM_TARGET_KIB ? "met" : "NOT met");
+	printf("  service side %8.1f KiB per connection   target <= %.0f KiB: %s\n", per_p,
+	       MEM_TARGET_KIB, per_p <= MEM_TARGET_KIB ? "met" : "NOT met");
+	printf("  over %ld messages on one connection (after %ld of warm-up): filter side "
+	       "%+ld KiB, service side %+ld KiB  (%s)\n",
+	       msgs - msgs / 10, msgs / 10, s4 - s3, p4 - p3,
+	       s4 - s3 <= 64 && p4 - p3 <= 64 ? "flat" : "NOT flat");
+	mem_result.done = true;
+	mem_result.filter_kib = per_s;
+	mem_result.service_kib = per_p;
+	mem_result.msgs = msgs - msgs / 10;
+	mem_result.filter_growth_kib = s4 - s3;
+	mem_result.service_growth_kib = p4 - p3;
+	printf("RESULT name=mem-per-conn conns=%u filter_kib=%.1f service_kib=%.1f "
+	       "target_kib=%.0f\n",
+	       MEM_CONNS, per_s, per_p, MEM_TARGET_KIB);
+	printf("RESULT name=mem-flat msgs=%ld filter_growth_kib=%ld service_growth_kib=%ld\n",
+	       msgs - msgs / 10, s4 - s3, p4 - p3);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	bool any_e2e;
@@ -3150,7 +3446,7 @@ int main(int argc, char **argv)
 		printf("fltport-bench: e2e rows %.1f s each, on a tmpfs at %s\n",
 		       opt.e2e_run_ns / 1e9, e2e.dir);
 	fflush(stdout);
-	if (!rows_selected()) {
+	if (!rows_selected() && !opt.memory) {
 		rmdir(bench_dir);
 		ipc_dir_remove();
 		return 0;
@@ -3161,6 +3457,8 @@ int main(int argc, char **argv)
 		if (row_measured(&rows[i]))
 			run_row(i);
 	run_e2e_rows();
+	if (opt.memory)
+		run_memory();
 
 	alarm(STEP_TIMEOUT_S + WATCHDOG_SLACK_S);
 	fltport_server_destroy(bench_srv);
