@@ -93,7 +93,7 @@ bench: configure
 	@bash scripts/deps.sh --bench || echo "make bench: going on; rows that need them are skipped" >&2
 	@$(CMAKE) -S . -B $(BUILD) > /dev/null
 	$(CMAKE) --build $(BUILD) -j $(JOBS) --target fltport-bench
-	$(BUILD)/bench/fltport-bench --json $(BENCH_JSON) $(BENCH_ARGS)
+	$(BUILD)/bench/fltport-bench --memory --json $(BENCH_JSON) $(BENCH_ARGS)
 
 # The chart of docs/BENCHMARKS.md: BENCH_JSON="pinned.json unpinned.json" puts runs side by side.
 bench-chart:
