@@ -956,19 +956,26 @@ static int peer_reader(int argc, char **argv)
  * coordinator to close its end, and exit at once — the serving threads are
  * blocked in their library, which is never torn down under them.
  */
-static void __attribute__((noreturn)) serve_until_eof(int ctlfd)
+static void __attribute__((noreturn)) exit_at_eof(int ctlfd)
 {
-	char byte = 'R', junk[16];
+	char junk[16];
 	ssize_t n;
 
-	if (write(ctlfd, &byte, 1) != 1)
-		fail("ready: %s", strerror(errno));
 	do
 		n = read(ctlfd, junk, sizeof(junk));
 	while (n > 0 || (n < 0 && errno == EINTR));
 	fflush(stdout);
 	fflush(stderr);
 	_exit(0);
+}
+
+static void __attribute__((noreturn)) serve_until_eof(int ctlfd)
+{
+	char byte = 'R';
+
+	if (write(ctlfd, &byte, 1) != 1)
+		fail("ready: %s", strerror(errno));
+	exit_at_eof(ctlfd);
 }
 
 /* futex-echo FD NPAIRS CTLFD: echo on the first NPAIRS pair areas of the
@@ -1113,17 +1120,8 @@ static int peer_mem(int argc, char **argv)
 		fail("pthread_create: %s", strerror(rc));
 	ctl_write(ctl, 'C');
 	pthread_join(tid, NULL);
-	/* Until the coordinator closes its end; then out at once (the
-	 * connections go with the process, as a dead service's do). */
-	for (char junk[16];;) {
-		ssize_t r = read(ctl, junk, sizeof(junk));
-
-		if (r == 0 || (r < 0 && errno != EINTR))
-			break;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	_exit(0);
+	/* The connections go with the process, as a dead service's do. */
+	exit_at_eof(ctl);
 }
 
 static int peer_main(int argc, char **argv)
