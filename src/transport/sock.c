@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -57,13 +58,19 @@ int fp_payload_seal(int fd, int64_t deadline)
 	const int64_t cap = start + FP_SEAL_RETRY_NS;
 
 	for (;;) {
-		int64_t now;
+		int64_t t0 = fp_now(), now;
 
 		if (fcntl(fd, F_ADD_SEALS, FP_SEALS | F_SEAL_SEAL) == 0)
 			return 0;
 		if (errno != EBUSY)
 			return -errno;
 		now = fp_now();
+		if (now - t0 < 1000000) { /* refused without the kernel's wait: pace */
+			struct timespec ms = { .tv_nsec = 1000000 };
+
+			nanosleep(&ms, NULL);
+			now = fp_now();
+		}
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		if (now >= cap)
