@@ -23,6 +23,7 @@
 #include <criterion/criterion.h>
 #endif
 
+#include <fltport/mgmt.h>
 #include <fltport/port.h>
 
 #include <signal.h>
@@ -238,6 +239,25 @@ static fltport_conn *connect_port(void)
 
 	cr_assert_eq(rc, 0, "connect MiniSpyPort: %s", strerror(-rc));
 	return c;
+}
+
+/* The port counts no connection (a closed one's disconnect is handled
+ * asynchronously: a reader started right after fltport_close() could find
+ * the one-reader limit still taken). */
+static bool no_reader(void *arg)
+{
+	struct fltport_port_info pi;
+
+	(void)arg;
+	return fltport_mgmt_port(FLTPORT_MSPY_PORT, &pi) == 0 && pi.stats.connections == 0;
+}
+
+static bool one_reader(void *arg)
+{
+	struct fltport_port_info pi;
+
+	(void)arg;
+	return fltport_mgmt_port(FLTPORT_MSPY_PORT, &pi) == 0 && pi.stats.connections == 1;
 }
 
 static uint32_t command(fltport_conn *c, uint32_t cmd, void *out, size_t cap, size_t *got)
@@ -704,6 +724,7 @@ Test(ring, overflow_drops_counted_opens_never_blocked)
 	cr_expect_eq(command(c, FLTPORT_MSPY_GET_LOG, buf, sizeof(buf), &got),
 		     FLTPORT_MSPY_STATUS_NO_MORE_ENTRIES);
 	fltport_close(c);
+	cr_assert(tu_wait_until(no_reader, NULL, LINE_MS), "the closed reader is still counted");
 
 	/* The next record shows the gap: in its sequence number, its count,
 	 * and minispy's EXCEED_MEMORY_ALLOWANCE flag; fltport-spy says so. */
@@ -810,9 +831,10 @@ Test(spy, stops_cleanly_and_filter_stops_cleanly)
 	kill(spy.pid, SIGINT);
 	cr_expect_eq(tu_wait(&spy, LINE_MS), 0, "SIGINT: clean exit");
 	spy.pid = -1;
+	cr_assert(tu_wait_until(no_reader, NULL, LINE_MS), "the first reader is still counted");
 	/* A second reader is refused while one is connected (one, as minispy). */
 	spy = spawn_bin("fltport-spy", NULL);
-	tu_sleep_ms(200);
+	cr_assert(tu_wait_until(one_reader, NULL, LINE_MS), "fltport-spy did not connect");
 	cr_expect_eq(run_bin("fltport-spy", NULL, NULL, 0), 1, "a second reader");
 	stop(&spy);
 	kill(minispy.pid, SIGTERM);
