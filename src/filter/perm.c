@@ -901,15 +901,19 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 	cached = !deny && cacheable ? cache_place(f, p) : 0;
 	if (cacheable)
 		lease_drop(p->fd);
+	/* Counted before the answer, as the answer itself is: whoever the
+	 * opener tells reads the counters with the mark already counted. */
+	if (cached)
+		atomic_fetch_add(&f->c.cached, 1);
 	if (!answer(f, p, deny)) {
-		if (cached) /* the deadline answered by policy: not our allow */
+		if (cached) { /* the deadline answered by policy: not our allow */
 			cache_undo(f, p, cached);
+			atomic_fetch_sub(&f->c.cached, 1);
+		}
 		atomic_fetch_add(&f->c.late, 1);
 		fp_filter_debug("late verdict dropped: pid %d %s", (int)p->pid, pname(p));
 		return;
 	}
-	if (cached)
-		atomic_fetch_add(&f->c.cached, 1);
 	fp_filter_debug("pid %d %s: %s%s%s", (int)p->pid, pname(p), deny ? "deny " : "allow",
 			deny ? strerror(deny) : "", cached ? " (cached)" : "");
 }
