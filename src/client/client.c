@@ -186,19 +186,51 @@ static bool offer(struct fltport_conn *c, struct fp_reader *r)
 	return false;
 }
 
-/* Reader r is done: wake it, or queue its callback for after the unlock. */
-static void complete(struct fltport_conn *c, struct fp_reader *r, struct fp_reader **cbs)
+/* Mark a blocked caller's word (lock held) and wake it now (wk NULL) or
+ * after the unlock (wakes_run). */
+static void wake_mark(struct fp_wakes *wk, _Atomic uint32_t *w)
+{
+	atomic_store_explicit(w, 1, memory_order_release);
+	if (wk && wk->n < FP_WAKES_MAX)
+		wk->w[wk->n++] = w;
+	else
+		fp_futex_wake_private(w); /* under the lock: the waiter is still there */
+}
+
+static void wakes_run(struct fp_wakes *wk)
+{
+	for (unsigned i = 0; i < wk->n; i++)
+		fp_futex_wake_private(wk->w[i]);
+	wk->n = 0;
+}
+
+/* Wait, lock dropped, until *w is set or the deadline passes (-ETIMEDOUT).
+ * The caller rechecks its condition under the lock either way. */
+static int wait_unlocked(struct fltport_conn *c, _Atomic uint32_t *w, int64_t deadline)
+{
+	int rc = 0;
+
+	pthread_mutex_unlock(&c->lock);
+	while (!atomic_load_explicit(w, memory_order_acquire) && rc != -ETIMEDOUT)
+		rc = fp_futex_wait_private(w, 0, deadline);
+	pthread_mutex_lock(&c->lock);
+	return rc;
+}
+
+/* Reader r is done: wake it (wk: see wake_mark), or queue its callback for
+ * after the unlock. */
+static void complete(struct fp_reader *r, struct fp_reader **cbs, struct fp_wakes *wk)
 {
 	r->done = true;
 	if (r->fn) {
 		r->cnext = *cbs;
 		*cbs = r;
 	} else {
-		pthread_cond_signal(&r->cond);
+		wake_mark(wk, &r->wake);
 	}
 }
 
-static void dispatch(struct fltport_conn *c, struct fp_reader **cbs)
+static void dispatch(struct fltport_conn *c, struct fp_reader **cbs, struct fp_wakes *wk)
 {
 	while (c->rhead && c->qhead) {
 		struct fp_reader *r = c->rhead;
@@ -206,7 +238,7 @@ static void dispatch(struct fltport_conn *c, struct fp_reader **cbs)
 		if (!offer(c, r))
 			break;
 		readers_remove(c, r);
-		complete(c, r, cbs);
+		complete(r, cbs, wk);
 	}
 	publish(c);
 }
@@ -243,7 +275,7 @@ static int fail_readers(struct fltport_conn *c, int err, struct fp_reader **cbs)
 
 		readers_remove(c, r);
 		r->err = err;
-		complete(c, r, cbs);
+		complete(r, cbs, NULL);
 		n++;
 	}
 	publish(c);
@@ -262,7 +294,7 @@ static void end_conn(struct fltport_conn *c)
 	while ((m = queue_pop(c)))
 		qmsg_free(c, m); /* their senders see the disconnect */
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
-		pthread_cond_signal(&w->cond);
+		wake_mark(NULL, &w->wake);
 	fail_readers(c, c->closing ? -ECANCELED : -ENOTCONN, &cbs);
 	pthread_mutex_unlock(&c->lock);
 	run_callbacks(cbs);
@@ -295,6 +327,7 @@ static void purge_expired(struct fltport_conn *c)
 static int on_message(struct fltport_conn *c, struct fp_rx *rx)
 {
 	struct fp_reader *cbs = NULL;
+	struct fp_wakes wk = { .n = 0 };
 	struct fp_qmsg *m;
 
 	if (fp_id_slot(rx->h.id) >= c->nslots)
@@ -318,14 +351,17 @@ static int on_message(struct fltport_conn *c, struct fp_rx *rx)
 		c->qhead = m;
 	c->qtail = m;
 	c->qlen++;
-	dispatch(c, &cbs);
+	dispatch(c, &cbs, &wk);
 	pthread_mutex_unlock(&c->lock);
+	wakes_run(&wk);
 	run_callbacks(cbs);
 	return 0;
 }
 
 static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
 {
+	struct fp_wakes wk = { .n = 0 };
+
 	pthread_mutex_lock(&c->lock);
 	for (struct fp_reqw *w = c->reqs; w; w = w->next) {
 		if (w->id != rx->h.id || w->done)
@@ -336,10 +372,11 @@ static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
 		if (w->err == 0 && fp_rx_copy(rx, w->out, w->out_len) < 0)
 			w->err = -EIO;
 		w->done = true;
-		pthread_cond_signal(&w->cond);
+		wake_mark(&wk, &w->wake);
 		break;
 	}
 	pthread_mutex_unlock(&c->lock);
+	wakes_run(&wk);
 }
 
 static void *rx_main(void *arg)
@@ -412,17 +449,15 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 		rc = -ETIMEDOUT;
 		publish(c); /* offer() may have dropped expired messages */
 	} else {
-		fp_cond_init(&r.cond);
 		readers_append(c, &r);
 		publish(c);
 		while (!r.done)
-			if (fp_cond_wait(&r.cond, &c->lock, deadline) == ETIMEDOUT && !r.done) {
+			if (wait_unlocked(c, &r.wake, deadline) == -ETIMEDOUT && !r.done) {
 				readers_remove(c, &r);
 				publish(c);
 				r.err = -ETIMEDOUT;
 				break;
 			}
-		pthread_cond_destroy(&r.cond);
 		rc = r.err;
 	}
 	if (rc == 0 || rc == -EMSGSIZE)
@@ -457,7 +492,7 @@ FLTPORT_API int fltport_get_async(fltport_conn *c, void *buf, size_t cap, fltpor
 	} else if (c->ended) {
 		rc = -ENOTCONN;
 	} else if (!c->rhead && offer(c, r)) {
-		complete(c, r, &cbs);
+		complete(r, &cbs, NULL);
 		publish(c);
 	} else {
 		readers_append(c, r);
@@ -488,7 +523,7 @@ FLTPORT_API int fltport_cancel_get(fltport_conn *c, uint64_t token)
 	if (r) {
 		readers_remove(c, r);
 		r->err = -ECANCELED;
-		complete(c, r, &cbs);
+		complete(r, &cbs, NULL);
 		publish(c);
 	}
 	fp_client_leave(c);
@@ -660,7 +695,6 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 		return -ENOTCONN;
 	}
 	h.id = w.id = ++c->next_req;
-	fp_cond_init(&w.cond);
 	w.next = c->reqs;
 	c->reqs = &w;
 	pthread_mutex_unlock(&c->lock);
@@ -669,7 +703,7 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 
 	pthread_mutex_lock(&c->lock);
 	while (rc == 0 && !w.done && !c->ended && !c->closing)
-		if (fp_cond_wait(&w.cond, &c->lock, deadline) == ETIMEDOUT && !w.done)
+		if (wait_unlocked(c, &w.wake, deadline) == -ETIMEDOUT && !w.done)
 			rc = -ETIMEDOUT;
 	if (w.done) {
 		rc = w.err;
@@ -683,7 +717,6 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 	reqs_remove(c, &w);
 	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
-	pthread_cond_destroy(&w.cond);
 	return rc;
 }
 
@@ -698,7 +731,7 @@ void *fp_client_rx_main(void *arg)
 void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs)
 {
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
-		pthread_cond_signal(&w->cond);
+		wake_mark(NULL, &w->wake);
 	fail_readers(c, -ECANCELED, cbs);
 }
 

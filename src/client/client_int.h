@@ -34,7 +34,7 @@ struct fp_reader {
 	fltport_get_fn fn;
 	void *arg;
 	uint64_t token;
-	pthread_cond_t cond; /* blocking readers only */
+	_Atomic uint32_t wake; /* blocking readers: 1 once done (a futex word) */
 };
 
 /* A request waiting for its response (on the requester's stack). */
@@ -47,7 +47,21 @@ struct fp_reqw {
 	uint32_t status;
 	int err;
 	bool done;
-	pthread_cond_t cond;
+	_Atomic uint32_t wake; /* 1 once done or the connection ended (a futex word) */
+};
+
+/* Blocked callers to wake once the lock is dropped.  One woken while the
+ * waker still holds the lock would block on the lock at once: two more
+ * context switches per message when both threads share a CPU.  The waker
+ * sets the word under the lock and calls FUTEX_WAKE after the unlock; by
+ * then the waiter may have seen the word and left, and the wake-up goes to
+ * whatever waits at that address now (a spurious wake-up, which every
+ * futex waiter tolerates).  When the list is full the wake-up happens
+ * under the lock. */
+#define FP_WAKES_MAX 8u
+struct fp_wakes {
+	_Atomic uint32_t *w[FP_WAKES_MAX];
+	unsigned n;
 };
 
 /* The last message taken from each slot, for replies by id. */

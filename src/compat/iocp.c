@@ -71,8 +71,10 @@ void fpw_iocp_post(struct fpw_iocp *q, DWORD bytes, ULONG_PTR key, LPOVERLAPPED 
 	else
 		q->head = p;
 	q->tail = p;
-	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
+	/* After the unlock (a waiter woken under it would block on the lock
+	 * at once); the caller's reference keeps q alive. */
+	pthread_cond_signal(&q->cond);
 }
 
 static HANDLE iocp_new(void)

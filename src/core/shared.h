@@ -132,4 +132,9 @@ static inline bool fp_slot_cas(struct fp_page *pg, uint32_t slot, uint32_t from,
 int fp_futex_wait(_Atomic uint32_t *w, uint32_t expect, int64_t deadline);
 void fp_futex_wake(_Atomic uint32_t *w);
 
+/* The same on a word of this process only (FUTEX_PRIVATE_FLAG): a thread
+ * blocked in the library, woken by another after it dropped the lock. */
+int fp_futex_wait_private(_Atomic uint32_t *w, uint32_t expect, int64_t deadline);
+void fp_futex_wake_private(_Atomic uint32_t *w);
+
 #endif

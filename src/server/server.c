@@ -457,8 +457,13 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	c->inflight++;
 	c->fds_held += nfds;
 	fp_queue_push(&srv->workq, j);
-	pthread_cond_signal(&srv->work_cond);
 	pthread_mutex_unlock(&srv->lock);
+	/* Signalled after the unlock: a worker woken while this thread still
+	 * held the lock would only block on it (two more context switches
+	 * per request when both share a CPU).  The condition variable lives
+	 * as long as the server, and a worker checks the queue under the
+	 * lock, so nothing is missed. */
+	pthread_cond_signal(&srv->work_cond);
 }
 
 static void on_client(struct fltport_server *srv, struct fltport_client *c)
