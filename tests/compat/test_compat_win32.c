@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -775,11 +776,18 @@ Test(win32, system_time_is_now, .timeout = 10)
 {
 	FILETIME ft;
 	SYSTEMTIME st;
-	time_t before = time(NULL), after;
+	struct timespec ts;
+	time_t before, after;
 	ULONGLONG v;
 
+	/* Not time(NULL): glibc reads it from the coarse clock, which can
+	 * still say second S when the precise one GetSystemTimeAsFileTime
+	 * reads is past S + 1 (seen once in a make test run). */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	before = ts.tv_sec;
 	GetSystemTimeAsFileTime(&ft);
-	after = time(NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	after = ts.tv_sec;
 	v = ((ULONGLONG)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
 	cr_assert_geq(v, 116444736000000000ULL + (ULONGLONG)before * 10000000);
 	cr_assert_lt(v, 116444736000000000ULL + ((ULONGLONG)after + 1) * 10000000);
