@@ -182,13 +182,18 @@ static void respond(struct fltport_filter *f, int fd, int verdict)
 	}
 }
 
-/* The one answer of a pending event; false if someone answered first. */
-static bool answer(struct fltport_filter *f, struct fp_filter_pending *p, int verdict)
+/* The one answer of a pending event; false if someone answered first.
+ * `also` (or NULL): a counter of why it was answered (timed_out), counted
+ * with the answer, before the opener can see it. */
+static bool answer(struct fltport_filter *f, struct fp_filter_pending *p, int verdict,
+		   atomic_uint_fast64_t *also)
 {
 	bool expected = false;
 
 	if (!atomic_compare_exchange_strong(&p->answered, &expected, true))
 		return false;
+	if (also)
+		atomic_fetch_add(also, 1);
 	respond(f, p->fd, verdict);
 	return true;
 }
@@ -893,8 +898,7 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		if (cacheable)
 			lease_drop(p->fd);
 		atomic_fetch_add(&f->c.late, 1);
-		if (answer(f, p, policy_verdict(f)))
-			atomic_fetch_add(&f->c.timed_out, 1);
+		(void)answer(f, p, policy_verdict(f), &f->c.timed_out);
 		fp_filter_debug("late verdict dropped: pid %d %s", (int)p->pid, pname(p));
 		return;
 	}
@@ -905,7 +909,7 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 	 * opener tells reads the counters with the mark already counted. */
 	if (cached)
 		atomic_fetch_add(&f->c.cached, 1);
-	if (!answer(f, p, deny)) {
+	if (!answer(f, p, deny, NULL)) {
 		if (cached) { /* the deadline answered by policy: not our allow */
 			cache_undo(f, p, cached);
 			atomic_fetch_sub(&f->c.cached, 1);
@@ -1131,11 +1135,10 @@ static void *deadline_main(void *arg)
 			release_n(p, 1, &dead); /* the queue's: ours keeps it alive */
 		}
 		pthread_mutex_unlock(&f->lock);
-		if (answer(f, p, policy_verdict(f))) {
+		if (answer(f, p, policy_verdict(f), &f->c.timed_out)) {
 			/* A callback still scanning must not hold a writer up. */
 			if (running)
 				lease_drop(p->fd);
-			atomic_fetch_add(&f->c.timed_out, 1);
 			fp_filter_debug("deadline: pid %d %s answered by policy", (int)p->pid,
 					pname(p));
 		}
