@@ -45,39 +45,85 @@ static void publish(struct fltport_conn *c)
 	}
 }
 
+/* Put a node on the free list (or free it), keeping its big buffer if the
+ * list does not already hold enough of those.  Lock held. */
+static void qnode_put(struct fltport_conn *c, struct fp_qmsg *m)
+{
+	if (c->nqfree >= FP_QMSG_FREE_MAX) {
+		free(m->big);
+		free(m);
+		return;
+	}
+	if (m->big && c->nqbig >= FP_QMSG_BIG_KEEP) {
+		free(m->big);
+		m->big = NULL;
+		m->bigcap = 0;
+	}
+	if (m->big)
+		c->nqbig++;
+	m->next = c->qfree;
+	c->qfree = m;
+	c->nqfree++;
+}
+
 /* Release a message and keep its node for the next one.  Lock held. */
 static void qmsg_free(struct fltport_conn *c, struct fp_qmsg *m)
 {
 	fp_rx_release(&m->rx);
-	if (c->nqfree < FP_QMSG_FREE_MAX) {
-		m->next = c->qfree;
-		c->qfree = m;
-		c->nqfree++;
-	} else {
-		free(m);
+	qnode_put(c, m);
+}
+
+/* Copy an inline payload above FP_QMSG_INLINE into the node's own buffer,
+ * grown in 4 KiB steps up to FP_QMSG_BIG_MAX (above that rx owns a copy of
+ * its own). */
+static int qmsg_take_big(struct fp_qmsg *m, struct fp_rx *rx)
+{
+	if (rx->h.len > FP_QMSG_BIG_MAX)
+		return fp_rx_own(rx);
+	if (m->bigcap < rx->h.len) {
+		uint32_t cap = (rx->h.len + 4095u) & ~4095u; /* ≤ FP_QMSG_BIG_MAX */
+		uint8_t *n = realloc(m->big, cap);
+
+		if (!n)
+			return -ENOMEM;
+		m->big = n;
+		m->bigcap = cap;
 	}
+	memcpy(m->big, rx->data, rx->h.len);
+	rx->data = m->big;
+	return 0;
 }
 
 /* A node for rx, its payload made to outlive the receive buffer: copied
- * into the node when small, else into an allocation of its own.  NULL
- * (-ENOMEM) leaves rx as it was.  Lock held. */
+ * into the node when small, else into the node's big buffer or an
+ * allocation of its own.  NULL (-ENOMEM) leaves rx as it was.  Lock held. */
 static struct fp_qmsg *qmsg_get(struct fltport_conn *c, struct fp_rx *rx)
 {
 	struct fp_qmsg *m = c->qfree;
+	int rc;
 
 	if (m) {
 		c->qfree = m->next;
 		c->nqfree--;
-	} else if (!(m = malloc(sizeof(*m)))) {
+		if (m->big)
+			c->nqbig--;
+	} else if ((m = malloc(sizeof(*m)))) {
+		m->big = NULL;
+		m->bigcap = 0;
+	} else {
 		return NULL;
 	}
-	if (rx->memfd < 0 && rx->h.len > 0 && rx->h.len <= FP_QMSG_INLINE && !rx->owned) {
+	if (rx->memfd >= 0 || rx->owned || rx->h.len == 0) {
+		rc = 0; /* nothing to copy: rx already owns what it has */
+	} else if (rx->h.len <= FP_QMSG_INLINE) {
 		memcpy(m->small, rx->data, rx->h.len);
 		rx->data = m->small;
-	} else if (fp_rx_own(rx) < 0) {
-		m->next = c->qfree;
-		c->qfree = m;
-		c->nqfree++;
+		rc = 0;
+	} else {
+		rc = qmsg_take_big(m, rx);
+	}
+	if (rc < 0) {
+		qnode_put(c, m);
 		return NULL;
 	}
 	m->rx = *rx;
@@ -265,7 +311,7 @@ static void run_callbacks(struct fp_reader *cbs)
 	}
 }
 
-/* Fail every reader with err (and every request with -ENOTCONN). */
+/* Fail every reader with err (requests are woken by the callers). */
 static int fail_readers(struct fltport_conn *c, int err, struct fp_reader **cbs)
 {
 	int n = 0;

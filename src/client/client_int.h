@@ -13,12 +13,17 @@
 
 #define FP_QMSG_INLINE 256u  /* payloads up to this size live in the node itself */
 #define FP_QMSG_FREE_MAX 64u /* nodes kept for reuse per connection */
+#define FP_QMSG_BIG_MAX 16384u /* a node keeps a larger payload buffer up to this size ... */
+#define FP_QMSG_BIG_KEEP 4u    /* ... on at most this many free nodes */
 
 /* A received message no reader has taken yet.  Nodes are reused
- * (conn->qfree), so a small message costs no allocation. */
+ * (conn->qfree), and so are their payload buffers (big), so a message
+ * whose payload came inline in its frame costs no allocation. */
 struct fp_qmsg {
 	struct fp_qmsg *next;
-	struct fp_rx rx; /* owned payload and fds; data may point into small[] */
+	struct fp_rx rx; /* owned payload and fds; data may point into small[] or big */
+	uint8_t *big;    /* the node's buffer for inline payloads above FP_QMSG_INLINE */
+	uint32_t bigcap;
 	uint8_t small[FP_QMSG_INLINE];
 };
 
@@ -90,6 +95,7 @@ struct fltport_conn {
 	size_t qlen;
 	struct fp_qmsg *qfree; /* reusable nodes */
 	unsigned nqfree;
+	unsigned nqbig; /* of those, how many keep a big buffer */
 	struct fp_reader *rhead, *rtail;
 	unsigned nreaders;
 	struct fp_reqw *reqs;

@@ -166,10 +166,12 @@ void fp_client_conn_free(struct fltport_conn *c)
 	while ((m = c->qhead)) {
 		c->qhead = m->next;
 		fp_rx_release(&m->rx);
+		free(m->big);
 		free(m);
 	}
 	while ((m = c->qfree)) {
 		c->qfree = m->next;
+		free(m->big);
 		free(m);
 	}
 	if (c->page)

@@ -8,6 +8,7 @@
  * (-EOVERFLOW on both sides), no-reply sends completing on take, one
  * deadline for delivery and reply (an expired message is never delivered,
  * also to a frozen service), poll sends, -EMSGSIZE keeping the message,
+ * payloads of every size class queued together and taken in any order,
  * fd passing both ways (O_CLOEXEC), 1 MiB payloads both ways and the size
  * limit, many readers on one connection, async get cancellation, and the
  * connection's pollable fd.
@@ -684,6 +685,63 @@ Test(messages, small_buffer_keeps_message, .timeout = 60)
 	fx_start(&f, 0);
 	small_buffer_round(&f, "GET", "GOT ");
 	small_buffer_round(&f, "AGET", "AGOT ");
+	fx_finish(&f);
+}
+
+/* Messages of every size class queued at once and taken in any order, three
+ * rounds: the user side reuses its queue nodes and their payload buffers
+ * (inline in the node, the node's buffer, grown or not, one of the
+ * message's own above that, a memfd), and every payload must still arrive
+ * exactly. */
+Test(messages, queued_sizes_reuse_buffers, .timeout = 60)
+{
+	static const size_t sizes[] = { 1, 256, 257, 4096, 4097, 12288, 16384, 16385, 40000 };
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	struct fx f;
+
+	fx_start(&f, 0);
+	for (unsigned round = 0; round < 3; round++) {
+		struct send_op op[N];
+		unsigned char *msg[N], reply[N][4];
+		bool seen[N] = { false };
+
+		memset(op, 0, sizeof(op));
+		for (unsigned i = 0; i < N; i++) {
+			/* Later rounds send in another order: nodes that
+			 * held one size get another. */
+			unsigned k = (i + round * 4) % N;
+
+			msg[k] = pattern(sizes[k], 100 * round + k);
+			op[k] = (struct send_op){ .msg = msg[k],
+						  .len = sizes[k],
+						  .reply = reply[k],
+						  .reply_len = sizeof(reply[k]),
+						  .timeout_ns = 20 * SEC };
+			send_start(&f, &op[k]);
+		}
+		for (unsigned n = 0; n < N; n++) {
+			unsigned k;
+			size_t len;
+
+			fx_get(&f, 65536, 10000);
+			cr_assert_eq(tu_field_num(f.line, "rc"), 0, "%s", f.line);
+			len = (size_t)tu_field_num(f.line, "len");
+			for (k = 0; k < N && sizes[k] != len; k++)
+				;
+			cr_assert_lt(k, N, "a message of %zu bytes was never sent", len);
+			cr_assert_not(seen[k], "the %zu-byte message came twice", len);
+			seen[k] = true;
+			assert_got(&f, msg[k], sizes[k], 1, sizeof(reply[k]));
+			fx_reply(&f, "last", k, "x5a", 0);
+		}
+		for (unsigned k = 0; k < N; k++) {
+			cr_assert_eq(send_join(&op[k]), 0, "size %zu", sizes[k]);
+			cr_assert_eq(op[k].status, k);
+			cr_assert_eq(op[k].reply_len, 1);
+			cr_assert_eq(reply[k][0], 0x5a);
+			free(msg[k]);
+		}
+	}
 	fx_finish(&f);
 }
 
