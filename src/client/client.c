@@ -600,8 +600,8 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
 
 /* Write a slot's reply area: the reply itself when it fits (truncated to
  * the sender's capacity), or only "a frame follows". */
-static void area_fill(struct fp_reply_area *a, bool inline_ok, uint32_t status, const void *data,
-		      size_t len, uint32_t cap)
+static void area_fill(struct fp_reply_area *a, uint8_t *area, bool inline_ok, uint32_t status,
+		      const void *data, size_t len, uint32_t cap)
 {
 	size_t n = len < cap ? len : cap;
 
@@ -612,7 +612,7 @@ static void area_fill(struct fp_reply_area *a, bool inline_ok, uint32_t status, 
 		return;
 	}
 	if (n)
-		memcpy(a->data, data, n);
+		memcpy(area, data, n);
 	a->len = (uint32_t)n;
 	a->flags = FP_R_INLINE | (len > cap ? FP_R_OVERFLOW : 0);
 }
@@ -672,7 +672,8 @@ FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, con
 		 * lock, so a replier of an older message in this slot cannot
 		 * write it at the same time. */
 		c->taken[slot].replyable = false;
-		area_fill(fp_area(c->page, c->nslots, slot), inline_ok, status, data, len, cap);
+		area_fill(fp_area(c->page, c->nslots, slot), fp_area_data(c->page, c->nslots, slot),
+			  inline_ok, status, data, len, cap);
 		if (!fp_slot_cas(c->page, slot, fp_word(seq, FP_S_TAKEN),
 				 fp_word(seq, FP_S_REPLIED)))
 			rc = -ENOENT; /* the sender gave up first */

@@ -16,9 +16,11 @@
  * compare-and-swaps its own expected values, and a word it does not
  * recognise means that peer's message is lost.
  *
- * Small replies ride in the page too (wire version 2): after the slot
- * words, page-aligned, one 4 KiB reply area per slot.  The replier writes
- * the area (data, length, status, flags) and then moves the word TAKEN →
+ * Small replies ride in the page too (wire version 2; this layout since
+ * version 3): after the slot words, page-aligned, one 16-byte reply header
+ * per slot, then, page-aligned, one 4 KiB data area per slot, so a reply
+ * of up to 4096 bytes fits.  The replier writes the data and the header
+ * (length, status, flags) and then moves the word TAKEN →
  * REPLIED and wakes the sender's futex: no frame, no thread of the filter
  * in between.  A reply that does not fit goes as a REPLY frame; its area
  * says so (flags without FP_R_INLINE).  The sender reads the area only
@@ -81,44 +83,58 @@ static inline uint64_t fp_id_seq(uint64_t id)
 	return id >> 16;
 }
 
-#define FP_AREA_SIZE 4096u
+#define FP_AREA_SIZE 4096u /* reply bytes a slot's data area holds */
 #define FP_AREA_HDR 16u
-#define FP_SMALL_REPLY (FP_AREA_SIZE - FP_AREA_HDR) /* reply bytes that ride in the page */
+#define FP_SMALL_REPLY FP_AREA_SIZE /* reply bytes that ride in the page */
 
 enum fp_reply_flags {
 	FP_R_INLINE = 1u << 0,   /* the reply is in this area (else: a REPLY frame) */
 	FP_R_OVERFLOW = 1u << 1, /* truncated to the sender's capacity */
 };
 
-/* One slot's reply area; written by the replier before REPLIED. */
+/* One slot's reply header; written by the replier before REPLIED.  The
+ * data it describes is the slot's data area (fp_area_data). */
 struct fp_reply_area {
-	uint32_t len;    /* bytes in data (≤ FP_SMALL_REPLY; the sender clamps) */
+	uint32_t len;    /* bytes in the data area (≤ FP_SMALL_REPLY; the sender clamps) */
 	uint32_t status; /* the reply's status */
 	uint32_t flags;  /* FP_R_* */
 	uint32_t reserved;
-	uint8_t data[FP_SMALL_REPLY];
 };
 
-_Static_assert(sizeof(struct fp_reply_area) == FP_AREA_SIZE, "reply area size");
+_Static_assert(sizeof(struct fp_reply_area) == FP_AREA_HDR, "reply header size");
 
-/* Bytes of the slot words (header included), page-aligned: the reply areas
- * start there. */
+static inline size_t fp_align4096(size_t n)
+{
+	return (n + 4095u) & ~(size_t)4095u;
+}
+
+/* Bytes of the slot words (header included), page-aligned: the reply
+ * headers start there, then (page-aligned) the data areas. */
 static inline size_t fp_page_words(uint32_t nslots)
 {
-	size_t sz = FP_PAGE_HDR + (size_t)nslots * 4u;
+	return fp_align4096(FP_PAGE_HDR + (size_t)nslots * 4u);
+}
 
-	return (sz + 4095u) & ~(size_t)4095u;
+static inline size_t fp_page_hdrs(uint32_t nslots)
+{
+	return fp_align4096((size_t)nslots * FP_AREA_HDR);
 }
 
 static inline size_t fp_page_size(uint32_t nslots)
 {
-	return fp_page_words(nslots) + (size_t)nslots * FP_AREA_SIZE;
+	return fp_page_words(nslots) + fp_page_hdrs(nslots) + (size_t)nslots * FP_AREA_SIZE;
 }
 
 static inline struct fp_reply_area *fp_area(struct fp_page *pg, uint32_t nslots, uint32_t slot)
 {
 	return (struct fp_reply_area *)((uint8_t *)pg + fp_page_words(nslots) +
-					(size_t)slot * FP_AREA_SIZE);
+					(size_t)slot * FP_AREA_HDR);
+}
+
+static inline uint8_t *fp_area_data(struct fp_page *pg, uint32_t nslots, uint32_t slot)
+{
+	return (uint8_t *)pg + fp_page_words(nslots) + fp_page_hdrs(nslots) +
+	       (size_t)slot * FP_AREA_SIZE;
 }
 
 /* Compare-and-swap one slot word: true if it held `from` and now holds `to`. */

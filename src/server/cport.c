@@ -198,6 +198,7 @@ void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx)
 {
 	uint32_t slot = fp_id_slot(rx->h.id);
 	struct fp_pending *p;
+	bool wake = false;
 
 	if (slot >= c->nslots)
 		return;
@@ -216,12 +217,15 @@ void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx)
 			p->reply_status = rx->h.status;
 			p->replied = true;
 			pthread_cond_signal(&p->cond);
-			/* The sender may still sleep on the slot word (REPLIED
-			 * was set without a wake for a frame reply). */
-			fp_futex_wake(&c->page->slot[slot]);
+			wake = true;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	/* The sender may still sleep on the slot word (REPLIED was set
+	 * without a wake for a frame reply).  Woken after the unlock, or it
+	 * would block on the lock at once; the page lives as long as c. */
+	if (wake)
+		fp_futex_wake(&c->page->slot[slot]);
 }
 
 /* ---- fltport_send ---- */
@@ -315,7 +319,7 @@ static bool inline_reply(struct fltport_client *c, struct fp_pending *p, uint32_
 		len = FP_SMALL_REPLY;
 	n = len < p->reply_cap ? len : p->reply_cap;
 	if (n)
-		memcpy(p->reply, a->data, n);
+		memcpy(p->reply, fp_area_data(c->page, c->nslots, slot), n);
 	*reply_len = n;
 	if (reply_status)
 		*reply_status = a->status;

@@ -696,10 +696,11 @@ static void check_area(struct fake *f, uint64_t id, const uint8_t *data, size_t 
 	fz_trace("reply %llx in the page: word %08x len %u flags %x", (unsigned long long)id, w,
 		 a->len, a->flags);
 	if (w != fp_word(fp_id_seq(id), FP_S_REPLIED) || a->len != n || a->flags != want_flags ||
-	    (n && memcmp(a->data, data, n) != 0))
+	    (n && memcmp(fp_area_data(f->page, f->pslots, slot), data, n) != 0))
 		fz_fail("reply %llx in the page: word %08x, len %u flags %x (want %zu, %x)%s",
 			(unsigned long long)id, w, a->len, a->flags, n, want_flags,
-			n && memcmp(a->data, data, n) ? ", other bytes" : "");
+			n && memcmp(fp_area_data(f->page, f->pslots, slot), data, n) ? ", other bytes"
+										       : "");
 }
 
 /* ---- the handshake ---- */

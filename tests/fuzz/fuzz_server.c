@@ -367,7 +367,7 @@ static void step_dgram(struct peer *k, const struct fz_step *st)
 	}
 }
 
-/* FZS_F_AREA: reply through the page as a reader may (wire version 2):
+/* FZS_F_AREA: reply through the page as a reader may (wire version 2+):
  * take the last message, write its slot's reply area (length, status and
  * flags raw from the record, then the data), commit TAKEN → REPLIED, wake
  * the sender. */
@@ -385,7 +385,8 @@ static void reply_in_page(struct peer *k, const struct fz_step *st)
 	a->len = fz_u32(st, 2);
 	a->status = fz_u32(st, 6);
 	a->flags = fz_u32(st, 10);
-	memcpy(a->data, st->data + 14, n < FP_SMALL_REPLY ? n : FP_SMALL_REPLY);
+	memcpy(fp_area_data(k->page, SLOTS, slot), st->data + 14,
+	       n < FP_SMALL_REPLY ? n : FP_SMALL_REPLY);
 	fp_slot_cas(k->page, slot, fp_word(seq, FP_S_TAKEN), fp_word(seq, FP_S_REPLIED));
 	fp_futex_wake(&k->page->slot[slot]);
 }
