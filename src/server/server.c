@@ -1,7 +1,8 @@
 /*
- * The server port: listening socket, the I/O thread (accept, handshake,
- * frame dispatch, death detection), the control thread (connect and
- * disconnect callbacks) and the worker pool (message callbacks).
+ * The server port: listening socket, the I/O role (accept, handshake,
+ * frame dispatch, death detection; "the I/O thread" below is whichever pool
+ * thread holds it: see lead()), the control thread (connect and disconnect
+ * callbacks) and the pool (the I/O role and message callbacks).
  *
  * Lifecycle of a connection's library reference: the I/O thread holds it
  * while the connection is in epoll; it moves into the CONNECT job, back
@@ -414,7 +415,14 @@ static unsigned job_fds(const struct fp_job *j)
 	return j->fds_held;
 }
 
-static void queue_request(struct fltport_server *srv, struct fltport_client *c, struct fp_rx *rx)
+/*
+ * A REQUEST read by the I/O leader: run by this thread itself when another
+ * pool thread is idle to take the I/O role over (*mine set: leader/follower,
+ * so the request costs no hand-off between threads), else queued for the
+ * first pool thread that comes back.
+ */
+static void queue_request(struct fltport_server *srv, struct fltport_client *c, struct fp_rx *rx,
+			  struct fp_job **mine)
 {
 	unsigned nfds = rx->nfds + (rx->memfd >= 0 ? 1u : 0u);
 	struct fp_job *j;
@@ -456,19 +464,27 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	pthread_mutex_lock(&srv->lock);
 	c->inflight++;
 	c->fds_held += nfds;
-	fp_queue_push(&srv->workq, j);
+	if (srv->idle > 0 && !srv->quit) {
+		srv->lead_taken = false; /* an idle thread takes the I/O role */
+		*mine = j;
+	} else {
+		fp_queue_push(&srv->workq, j);
+	}
 	pthread_mutex_unlock(&srv->lock);
-	/* Signalled after the unlock: a worker woken while this thread still
+	/* Signalled after the unlock: a thread woken while this one still
 	 * held the lock would only block on it (two more context switches
 	 * per request when both share a CPU).  The condition variable lives
-	 * as long as the server, and a worker checks the queue under the
-	 * lock, so nothing is missed. */
+	 * as long as the server, and pool threads check under the lock, so
+	 * nothing is missed. */
 	pthread_cond_signal(&srv->work_cond);
 }
 
-static void on_client(struct fltport_server *srv, struct fltport_client *c)
+/* Frames of one connection.  Returns with *mine set once this thread gave
+ * the I/O role away to run a request itself: it must not touch the I/O
+ * state after that. */
+static void on_client(struct fltport_server *srv, struct fltport_client *c, struct fp_job **mine)
 {
-	for (int i = 0; i < FP_IO_BATCH; i++) {
+	for (int i = 0; i < FP_IO_BATCH && !*mine; i++) {
 		struct fp_rx rx;
 		int rc =
 			srv->tp->recv(c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message, &rx, true);
@@ -483,7 +499,7 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c)
 			return;
 		}
 		if (rx.h.type == FP_T_REQUEST) {
-			queue_request(srv, c, &rx);
+			queue_request(srv, c, &rx, mine);
 		} else if (rx.h.type == FP_T_REPLY) {
 			fp_client_deliver_reply(c, &rx);
 			fp_rx_release(&rx);
@@ -581,13 +597,25 @@ static int io_timers(struct fltport_server *srv)
 	return fp_poll_ms(next);
 }
 
-static void *io_main(void *arg)
+/*
+ * The I/O role (leader/follower).  One pool thread at a time holds it
+ * (srv->lead_taken) and runs this loop: accept, handshakes, death
+ * detection, kills, and reading every connection's frames; the rest of
+ * the I/O state (epoll set, handshake list, receive buffer) is touched by
+ * it alone.  When it reads a REQUEST and another pool thread is idle, it
+ * hands the role to that thread (queue_request) and returns the request to
+ * run it itself: the thread that read the request runs its callback, with
+ * no hand-off between threads on the request's path.  The rest of this
+ * batch's events stay ready (level-triggered) for the next leader.
+ * Returns NULL when the server quits.
+ */
+static struct fp_job *lead(struct fltport_server *srv)
 {
-	struct fltport_server *srv = arg;
 	struct epoll_event evs[64];
 
 	for (;;) {
 		int n = epoll_wait(srv->epfd, evs, 64, io_timers(srv));
+		struct fp_job *mine = NULL;
 		bool quit, stopping;
 
 		pthread_mutex_lock(&srv->lock);
@@ -595,15 +623,15 @@ static void *io_main(void *arg)
 		stopping = srv->stopping;
 		pthread_mutex_unlock(&srv->lock);
 		if (quit)
-			break;
-		/* Every connection in this batch is alive now: only this thread
+			return NULL;
+		/* Every connection in this batch is alive now: only the leader
 		 * takes connections out of epoll.  Hold a reference across the
 		 * batch, since handling one event can retire a connection that a
 		 * later event of the same batch names. */
 		for (int i = 0; i < n; i++)
 			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
 				fp_client_ref(evs[i].data.ptr);
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && !mine; i++) {
 			int kind = *(int *)evs[i].data.ptr;
 
 			if (kind == FP_EV_LISTEN) {
@@ -620,12 +648,14 @@ static void *io_main(void *arg)
 				if (st == FP_C_HANDSHAKE)
 					on_handshake(srv, c);
 				else if (st == FP_C_ACTIVE)
-					on_client(srv, c);
+					on_client(srv, c, &mine);
 			}
 		}
 		for (int i = 0; i < n; i++)
 			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
 				fp_client_unref(evs[i].data.ptr);
+		if (mine)
+			return mine; /* no longer the leader */
 		if (stopping)
 			drop_all_handshakes(srv);
 		/* on_wake() drained the eventfd: a quit set before that drain
@@ -634,9 +664,8 @@ static void *io_main(void *arg)
 		quit = srv->quit;
 		pthread_mutex_unlock(&srv->lock);
 		if (quit)
-			break;
+			return NULL;
 	}
-	return NULL;
 }
 
 /* ---- control thread: connect and disconnect callbacks ---- */
@@ -861,35 +890,74 @@ static void run_request(struct fltport_server *srv, struct fp_job *j, struct fp_
 	outbuf_put(ob, out);
 }
 
-static void *worker_main(void *arg)
+static void run_job(struct fltport_server *srv, struct fp_job *j, struct fp_outbuf *ob)
 {
-	struct fltport_server *srv = arg;
+	run_request(srv, j, ob);
+	pthread_mutex_lock(&srv->lock);
+	j->c->fds_held -= job_fds(j);
+	if (--j->c->inflight == 0 && j->c->disc_job) {
+		fp_queue_push(&srv->ctlq, j->c->disc_job);
+		j->c->disc_job = NULL;
+		pthread_cond_signal(&srv->ctl_cond);
+	}
+	pthread_cond_broadcast(&srv->state_cond);
+	pthread_mutex_unlock(&srv->lock);
+	fp_client_unref(j->c);
+	job_free(srv, j);
+}
+
+/*
+ * A pool thread (cfg.workers + 1 of them; the first starts as the I/O
+ * leader): it takes the I/O role when nobody holds it, else runs queued
+ * requests (queued only while no thread was idle), else waits.  Requests
+ * queued at quit are still run.  At most cfg.workers callbacks run at
+ * once: a leader runs one only after handing the role to an idle thread.
+ */
+static void pool(struct fltport_server *srv, bool leader)
+{
 	struct fp_outbuf ob = { 0 };
 
 	for (;;) {
-		struct fp_job *j;
+		struct fp_job *j = NULL;
 
-		pthread_mutex_lock(&srv->lock);
-		while (!(j = fp_queue_pop(&srv->workq)) && !srv->quit)
-			pthread_cond_wait(&srv->work_cond, &srv->lock);
-		pthread_mutex_unlock(&srv->lock);
-		if (!j) {
-			free(ob.p);
-			return NULL;
+		if (leader) {
+			leader = false;
+			if (!(j = lead(srv)))
+				break;
+		} else {
+			pthread_mutex_lock(&srv->lock);
+			for (;;) {
+				if (!srv->lead_taken && !srv->quit) {
+					srv->lead_taken = leader = true; /* I/O first */
+					break;
+				}
+				if ((j = fp_queue_pop(&srv->workq)) || srv->quit)
+					break;
+				srv->idle++;
+				pthread_cond_wait(&srv->work_cond, &srv->lock);
+				srv->idle--;
+			}
+			pthread_mutex_unlock(&srv->lock);
+			if (leader)
+				continue;
+			if (!j)
+				break;
 		}
-		run_request(srv, j, &ob);
-		pthread_mutex_lock(&srv->lock);
-		j->c->fds_held -= job_fds(j);
-		if (--j->c->inflight == 0 && j->c->disc_job) {
-			fp_queue_push(&srv->ctlq, j->c->disc_job);
-			j->c->disc_job = NULL;
-			pthread_cond_signal(&srv->ctl_cond);
-		}
-		pthread_cond_broadcast(&srv->state_cond);
-		pthread_mutex_unlock(&srv->lock);
-		fp_client_unref(j->c);
-		job_free(srv, j);
+		run_job(srv, j, &ob);
 	}
+	free(ob.p);
+}
+
+static void *io_main(void *arg)
+{
+	pool(arg, true);
+	return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	pool(arg, false);
+	return NULL;
 }
 
 /* ---- create / close / destroy ---- */
@@ -1021,6 +1089,7 @@ static int start_threads(struct fltport_server *srv)
 	srv->workers = calloc(srv->cfg.workers, sizeof(pthread_t));
 	if (!srv->workers)
 		return -ENOMEM;
+	srv->lead_taken = true; /* io_main starts as the I/O leader */
 	rc = pthread_create(&srv->io_thread, NULL, io_main, srv);
 	if (rc)
 		return -rc;

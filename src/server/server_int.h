@@ -137,9 +137,10 @@ struct fltport_server {
 	pthread_t io_thread, ctl_thread, *workers;
 	unsigned nworkers;
 	const struct fp_transport_ops *tp;
-	uint8_t *rxbuf; /* the I/O thread's */
+	uint8_t *rxbuf; /* the I/O leader's */
 
-	/* I/O thread only */
+	/* The I/O leader only (the one pool thread holding the I/O role:
+	 * lead_taken; see lead() in server.c) */
 	struct fltport_client *hs_head, *hs_tail; /* handshakes, oldest first */
 	int64_t accept_rearm;                     /* 0, or when to listen again after EMFILE */
 	int64_t accept_backoff;                   /* current backoff */
@@ -166,6 +167,8 @@ struct fltport_server {
 	bool lfd_closed;
 	bool stopping; /* destroy: drop everything */
 	bool quit;     /* threads exit */
+	bool lead_taken; /* a pool thread holds the I/O role */
+	unsigned idle;   /* pool threads waiting in pool_main() */
 };
 
 /* cport.c */

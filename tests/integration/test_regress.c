@@ -30,6 +30,7 @@
 
 #include "core/frame.h"
 #include "core/shared.h"
+#include "fltport/mgmt.h"
 #include "fltport/port.h"
 #include "rawwire.h"
 #include "testutil.h"
@@ -93,7 +94,8 @@ static fltport_server *start_cfg(const char **name, struct fltport_server_config
 	return srv;
 }
 
-static fltport_server *start(const char **name)
+/* The port of most tests; workers 0 means the default. */
+static fltport_server *start_workers(const char **name, unsigned workers)
 {
 	struct fltport_server_config cfg = {
 		.on_connect = on_connect,
@@ -101,9 +103,15 @@ static fltport_server *start(const char **name)
 		.on_message = on_message,
 		.max_connections = 8,
 		.max_message = 1u << 20,
+		.workers = workers,
 	};
 
 	return start_cfg(name, &cfg);
+}
+
+static fltport_server *start(const char **name)
+{
+	return start_workers(name, 0);
 }
 
 static bool connected(void *arg)
@@ -367,6 +375,90 @@ Test(regress, slow_callback_does_not_block_connects, .timeout = 60)
 	sem_post(&msg_release);
 	cr_assert(tu_wait_until(disconnected, &one, 10000));
 	cr_assert_eq(atomic_load(&msg_inflight_at_disconnect), 0);
+	fltport_close(b);
+	fltport_server_destroy(srv);
+}
+
+/* A service thread that gets one message and answers it with a reply too
+ * big for the state page: the reply travels as a frame, which only the
+ * filter's I/O leader reads. */
+struct big_reply_arg {
+	fltport_conn *c;
+	int rc;
+};
+
+static void *big_reply_main(void *arg)
+{
+	struct big_reply_arg *a = arg;
+	static char buf[64], big[8192];
+	struct fltport_msg m;
+
+	a->rc = fltport_get(a->c, buf, sizeof(buf), &m, 20 * SEC);
+	if (a->rc == 0) {
+		memset(big, 'r', sizeof(big));
+		a->rc = fltport_reply(a->c, m.id, 5, big, sizeof(big));
+	}
+	return NULL;
+}
+
+static const char *received_port;
+
+/* The port has read at least *arg requests (management plane). */
+static bool requests_read(void *arg)
+{
+	struct fltport_port_info pi;
+
+	return fltport_mgmt_port(received_port, &pi) == 0 &&
+	       pi.stats.received >= (uint64_t) * (int *)arg;
+}
+
+/* Leader/follower: the thread that reads a request runs its callback only
+ * after handing the I/O role to an idle thread.  With one worker (two
+ * pool threads) and that callback blocked, the port must still accept,
+ * queue the next request instead of running it, and read reply frames. */
+Test(regress, blocked_callback_leaves_io_running, .timeout = 90)
+{
+	const char *name;
+	fltport_server *srv = start_workers(&name, 1);
+	fltport_conn *a = connect_ok(name), *b;
+	struct req_arg ra = { .c = a }, rb;
+	struct big_reply_arg br;
+	pthread_t ta, tb, tr;
+	static char reply[16384];
+	size_t rlen = sizeof(reply);
+	uint32_t st = 0;
+	int one = 1, two = 2, rc;
+
+	cr_assert(tu_wait_until(connected, &one, 10000));
+	atomic_store(&block_msgs, true);
+	cr_assert_eq(pthread_create(&ta, NULL, request_main, &ra), 0);
+	cr_assert_eq(sem_wait(&msg_entered), 0); /* A's callback holds one pool thread */
+	b = connect_ok(name);
+	cr_assert(tu_wait_until(connected, &two, 10000));
+	rb = (struct req_arg){ .c = b };
+	cr_assert_eq(pthread_create(&tb, NULL, request_main, &rb), 0);
+	/* B's request is read, and must wait for the worker, not take the
+	 * last thread: the filter still reads B's reply frame below. */
+	received_port = name;
+	cr_assert(tu_wait_until(requests_read, &two, 10000), "B's request was never read");
+	br = (struct big_reply_arg){ .c = b };
+	cr_assert_eq(pthread_create(&tr, NULL, big_reply_main, &br), 0);
+	rc = fltport_send(atomic_load(&last_client), "m", 1, NULL, 0, reply, &rlen, &st,
+			  20 * SEC);
+	cr_assert_eq(rc, 0, "send to B while A's callback blocks: %s", fltport_strerror(rc));
+	cr_assert_eq(rlen, 8192);
+	cr_assert_eq(st, 5);
+	pthread_join(tr, NULL);
+	cr_assert_eq(br.rc, 0, "B's reply: %s", fltport_strerror(br.rc));
+	cr_assert_eq(atomic_load(&nmessage), 1, "B's request ran while the only worker was busy");
+	atomic_store(&block_msgs, false);
+	sem_post(&msg_release);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	cr_assert_eq(ra.rc, 0, "A's request: %s", fltport_strerror(ra.rc));
+	cr_assert_eq(rb.rc, 0, "B's request: %s", fltport_strerror(rb.rc));
+	cr_assert_eq(atomic_load(&nmessage), 2);
+	fltport_close(a);
 	fltport_close(b);
 	fltport_server_destroy(srv);
 }
