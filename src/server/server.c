@@ -416,10 +416,10 @@ static unsigned job_fds(const struct fp_job *j)
 }
 
 /*
- * A REQUEST read by the I/O leader: run by this thread itself when another
- * pool thread is idle to take the I/O role over (*mine set: leader/follower,
- * so the request costs no hand-off between threads), else queued for the
- * first pool thread that comes back.
+ * A REQUEST read by the I/O leader: the batch's first one while another
+ * pool thread is idle becomes *mine — the leader runs it itself once the
+ * batch is done, handing the I/O role over (lead()); the others are queued
+ * for idle threads or the first pool thread that comes back.
  */
 static void queue_request(struct fltport_server *srv, struct fltport_client *c, struct fp_rx *rx,
 			  struct fp_job **mine)
@@ -464,12 +464,12 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	pthread_mutex_lock(&srv->lock);
 	c->inflight++;
 	c->fds_held += nfds;
-	if (srv->idle > 0 && !srv->quit) {
-		srv->lead_taken = false; /* an idle thread takes the I/O role */
+	if (!*mine && srv->idle > 0 && !srv->quit) {
 		*mine = j;
-	} else {
-		fp_queue_push(&srv->workq, j);
+		pthread_mutex_unlock(&srv->lock);
+		return;
 	}
+	fp_queue_push(&srv->workq, j);
 	pthread_mutex_unlock(&srv->lock);
 	/* Signalled after the unlock: a thread woken while this one still
 	 * held the lock would only block on it (two more context switches
@@ -479,12 +479,12 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	pthread_cond_signal(&srv->work_cond);
 }
 
-/* Frames of one connection.  Returns with *mine set once this thread gave
- * the I/O role away to run a request itself: it must not touch the I/O
- * state after that. */
+/* Frames of one connection (up to FP_IO_BATCH, so one busy peer cannot
+ * hold the others up; none after the request that became *mine, which
+ * would only delay it: see queue_request()). */
 static void on_client(struct fltport_server *srv, struct fltport_client *c, struct fp_job **mine)
 {
-	for (int i = 0; i < FP_IO_BATCH && !*mine; i++) {
+	for (int i = 0; i < FP_IO_BATCH; i++) {
 		struct fp_rx rx;
 		int rc =
 			srv->tp->recv(c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message, &rx, true);
@@ -499,7 +499,11 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 			return;
 		}
 		if (rx.h.type == FP_T_REQUEST) {
+			bool had = *mine != NULL;
+
 			queue_request(srv, c, &rx, mine);
+			if (!had && *mine)
+				return; /* its next frames wait for the next leader */
 		} else if (rx.h.type == FP_T_REPLY) {
 			fp_client_deliver_reply(c, &rx);
 			fp_rx_release(&rx);
@@ -602,12 +606,13 @@ static int io_timers(struct fltport_server *srv)
  * (srv->lead_taken) and runs this loop: accept, handshakes, death
  * detection, kills, and reading every connection's frames; the rest of
  * the I/O state (epoll set, handshake list, receive buffer) is touched by
- * it alone.  When it reads a REQUEST and another pool thread is idle, it
- * hands the role to that thread (queue_request) and returns the request to
- * run it itself: the thread that read the request runs its callback, with
- * no hand-off between threads on the request's path.  The rest of this
- * batch's events stay ready (level-triggered) for the next leader.
- * Returns NULL when the server quits.
+ * it alone.  When a batch gave it a request of its own (queue_request) and
+ * another pool thread is still idle once the whole batch is handled, it
+ * hands the role to that thread and returns the request to run it itself:
+ * the thread that read the request runs its callback, with no hand-off
+ * between threads on the request's path.  (The whole batch first, so that
+ * one busy connection never keeps the others, the listening socket or the
+ * wake-ups waiting.)  Returns NULL when the server quits.
  */
 static struct fp_job *lead(struct fltport_server *srv)
 {
@@ -631,7 +636,7 @@ static struct fp_job *lead(struct fltport_server *srv)
 		for (int i = 0; i < n; i++)
 			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
 				fp_client_ref(evs[i].data.ptr);
-		for (int i = 0; i < n && !mine; i++) {
+		for (int i = 0; i < n; i++) {
 			int kind = *(int *)evs[i].data.ptr;
 
 			if (kind == FP_EV_LISTEN) {
@@ -654,8 +659,20 @@ static struct fp_job *lead(struct fltport_server *srv)
 		for (int i = 0; i < n; i++)
 			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
 				fp_client_unref(evs[i].data.ptr);
-		if (mine)
-			return mine; /* no longer the leader */
+		if (mine) {
+			bool hand_off;
+
+			pthread_mutex_lock(&srv->lock);
+			hand_off = srv->idle > 0 && !srv->quit;
+			if (hand_off)
+				srv->lead_taken = false; /* an idle thread takes the role */
+			else
+				fp_queue_push(&srv->workq, mine);
+			pthread_mutex_unlock(&srv->lock);
+			pthread_cond_signal(&srv->work_cond);
+			if (hand_off)
+				return mine; /* no longer the leader */
+		}
 		if (stopping)
 			drop_all_handshakes(srv);
 		/* on_wake() drained the eventfd: a quit set before that drain

@@ -168,7 +168,7 @@ struct fltport_server {
 	bool stopping; /* destroy: drop everything */
 	bool quit;     /* threads exit */
 	bool lead_taken; /* a pool thread holds the I/O role */
-	unsigned idle;   /* pool threads waiting in pool_main() */
+	unsigned idle;   /* pool threads waiting in pool() */
 };
 
 /* cport.c */
