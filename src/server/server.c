@@ -926,8 +926,7 @@ static void run_job(struct fltport_server *srv, struct fp_job *j, struct fp_outb
 /*
  * A pool thread (cfg.workers + 1 of them; the first starts as the I/O
  * leader): it takes the I/O role when nobody holds it, else runs queued
- * requests (queued only while no thread was idle), else waits.  Requests
- * queued at quit are still run.  At most cfg.workers callbacks run at
+ * requests, else waits.  Requests queued at quit are still run.  At most cfg.workers callbacks run at
  * once: a leader runs one only after handing the role to an idle thread.
  */
 static void pool(struct fltport_server *srv, bool leader)
