@@ -11,8 +11,8 @@
 #include "fltport/port.h"
 #include "transport/transport.h"
 
-#define FP_QMSG_INLINE 256u  /* payloads up to this size live in the node itself */
-#define FP_QMSG_FREE_MAX 64u /* nodes kept for reuse per connection */
+#define FP_QMSG_INLINE 256u    /* payloads up to this size live in the node itself */
+#define FP_QMSG_FREE_MAX 64u   /* nodes kept for reuse per connection */
 #define FP_QMSG_BIG_MAX 16384u /* a node keeps a larger payload buffer up to this size ... */
 #define FP_QMSG_BIG_KEEP 4u    /* ... on at most this many free nodes */
 

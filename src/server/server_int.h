@@ -165,8 +165,8 @@ struct fltport_server {
 	unsigned nhandshake;     /* clients in FP_C_HANDSHAKE */
 	bool closed;             /* no longer listening */
 	bool lfd_closed;
-	bool stopping; /* destroy: drop everything */
-	bool quit;     /* threads exit */
+	bool stopping;   /* destroy: drop everything */
+	bool quit;       /* threads exit */
 	bool lead_taken; /* a pool thread holds the I/O role */
 	unsigned idle;   /* pool threads waiting in pool() */
 };

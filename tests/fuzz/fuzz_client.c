@@ -699,8 +699,9 @@ static void check_area(struct fake *f, uint64_t id, const uint8_t *data, size_t 
 	    (n && memcmp(fp_area_data(f->page, f->pslots, slot), data, n) != 0))
 		fz_fail("reply %llx in the page: word %08x, len %u flags %x (want %zu, %x)%s",
 			(unsigned long long)id, w, a->len, a->flags, n, want_flags,
-			n && memcmp(fp_area_data(f->page, f->pslots, slot), data, n) ? ", other bytes"
-										       : "");
+			n && memcmp(fp_area_data(f->page, f->pslots, slot), data, n)
+				? ", other bytes"
+				: "");
 }
 
 /* ---- the handshake ---- */

@@ -443,8 +443,7 @@ Test(regress, blocked_callback_leaves_io_running, .timeout = 90)
 	cr_assert(tu_wait_until(requests_read, &two, 10000), "B's request was never read");
 	br = (struct big_reply_arg){ .c = b };
 	cr_assert_eq(pthread_create(&tr, NULL, big_reply_main, &br), 0);
-	rc = fltport_send(atomic_load(&last_client), "m", 1, NULL, 0, reply, &rlen, &st,
-			  20 * SEC);
+	rc = fltport_send(atomic_load(&last_client), "m", 1, NULL, 0, reply, &rlen, &st, 20 * SEC);
 	cr_assert_eq(rc, 0, "send to B while A's callback blocks: %s", fltport_strerror(rc));
 	cr_assert_eq(rlen, 8192);
 	cr_assert_eq(st, 5);
