@@ -81,7 +81,7 @@ static int qmsg_take_big(struct fp_qmsg *m, struct fp_rx *rx)
 	if (rx->h.len > FP_QMSG_BIG_MAX)
 		return fp_rx_own(rx);
 	if (m->bigcap < rx->h.len) {
-		uint32_t cap = (rx->h.len + 4095u) & ~4095u; /* ≤ FP_QMSG_BIG_MAX */
+		uint32_t cap = (uint32_t)fp_align4096(rx->h.len); /* ≤ FP_QMSG_BIG_MAX */
 		uint8_t *n = realloc(m->big, cap);
 
 		if (!n)
