@@ -109,6 +109,20 @@ void soak_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern atomic_long soak_errors;
 /* Open fds of this process. */
 int soak_count_fds(void);
+/* The open fds of this process, each with the file it refers to, so that a
+ * later check can tell "the same fd" from "a new fd that took its number". */
+#define SOAK_FDS_MAX 1024
+struct soak_fds {
+	int n;
+	struct {
+		int fd;
+		dev_t dev;
+		ino_t ino;
+	} e[SOAK_FDS_MAX];
+};
+void soak_fds_take(struct soak_fds *s);
+/* How many of base's fds are still open, on the same files. */
+int soak_fds_kept(const struct soak_fds *base);
 /* Heap bytes in use (mallinfo2: arena + mmapped), or -1 when it cannot be
  * measured (ASan replaces malloc: LeakSanitizer checks at exit instead). */
 long soak_heap_in_use(void);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,6 +267,41 @@ int soak_count_fds(void)
 	}
 	closedir(d);
 	return n - 1; /* the directory's own fd */
+}
+
+void soak_fds_take(struct soak_fds *s)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	struct stat st;
+
+	s->n = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL && s->n < SOAK_FDS_MAX) {
+		int fd = atoi(e->d_name);
+
+		if (e->d_name[0] == '.' || fd == dirfd(d) || fstat(fd, &st) != 0)
+			continue;
+		s->e[s->n].fd = fd;
+		s->e[s->n].dev = st.st_dev;
+		s->e[s->n].ino = st.st_ino;
+		s->n++;
+	}
+	closedir(d);
+}
+
+int soak_fds_kept(const struct soak_fds *base)
+{
+	struct stat st;
+	int i, kept = 0;
+
+	for (i = 0; i < base->n; i++) {
+		if (fstat(base->e[i].fd, &st) == 0 && st.st_dev == base->e[i].dev &&
+		    st.st_ino == base->e[i].ino)
+			kept++;
+	}
+	return kept;
 }
 
 long soak_heap_in_use(void)
