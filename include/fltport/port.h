@@ -417,7 +417,10 @@ FLTPORT_API int fltport_reply(fltport_conn *conn, uint64_t id, uint32_t status, 
 /*
  * A pollable fd: readable while a message is queued (a fltport_get() with
  * FLTPORT_POLL will not return -ETIMEDOUT) or the connection has ended.
- * Owned by the connection: do not close or read it.
+ * Owned by the connection: do not close or read it.  From the first call
+ * on, the connection's receive thread reads messages as they arrive (else
+ * a thread blocked in fltport_get() reads them itself, without the extra
+ * hand-over between threads).
  */
 FLTPORT_API int fltport_conn_fd(const fltport_conn *conn);
 

@@ -1,10 +1,21 @@
 /*
- * The user side of a connection.  One receive thread per connection reads
- * every frame: responses go to the thread whose request they answer;
- * messages go to the first waiting reader (blocking fltport_get() callers
- * and posted async gets, in arrival order) or wait in a queue.  A message is
- * handed to a reader only after winning the slot word PENDING → TAKEN
- * (core/shared.h), so a message whose sender gave up is never delivered.
+ * The user side of a connection.  Responses go to the thread whose request
+ * they answer; messages go to the first waiting reader (blocking
+ * fltport_get() callers and posted async gets, in arrival order) or wait in
+ * a queue.  A message is handed to a reader only after winning the slot
+ * word PENDING → TAKEN (core/shared.h), so a message whose sender gave up is
+ * never delivered.
+ *
+ * Who reads: one thread at a time holds the reader role (client_int.h).  A
+ * thread blocked in fltport_get() or fltport_request() takes it when it is
+ * free and reads the socket itself, so the common case — one thread waiting
+ * for its own message or response — costs no hand-over between threads.
+ * Frames for other waiters are queued or handed to them as before.  When
+ * the holder's own wait ends it passes the role to another blocked caller,
+ * or to the connection's receive thread if something needs frames read
+ * with no caller inside (posted async gets, a user of fltport_conn_fd()).
+ * Async completions read by a caller run on the receive thread, never on
+ * the caller's (a callback may close the connection).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +165,8 @@ static void readers_append(struct fltport_conn *c, struct fp_reader *r)
 		c->rhead = r;
 	c->rtail = r;
 	c->nreaders++;
+	if (r->fn)
+		c->nasync++;
 }
 
 static void readers_remove(struct fltport_conn *c, struct fp_reader *r)
@@ -168,6 +181,8 @@ static void readers_remove(struct fltport_conn *c, struct fp_reader *r)
 		c->rtail = r->prev;
 	r->next = r->prev = NULL;
 	c->nreaders--;
+	if (r->fn)
+		c->nasync--;
 }
 
 /* Take the message for the reader: win the slot word, copy, fill in. */
@@ -263,6 +278,58 @@ static int wait_unlocked(struct fltport_conn *c, _Atomic uint32_t *w, int64_t de
 	return rc;
 }
 
+/* ---- the reader role (lock held) ---- */
+
+/* Frames must be read with no caller inside the library. */
+static bool need_rx(const struct fltport_conn *c)
+{
+	return c->polled || c->nasync > 0;
+}
+
+/* Give up the reader role (self: the leaver's wake word, or NULL for the
+ * receive thread): to the receive thread when it has work, else to the
+ * first blocked reader or requester, woken with 2 after the unlock. */
+static void release_role(struct fltport_conn *c, _Atomic uint32_t *self, struct fp_wakes *wk)
+{
+	_Atomic uint32_t *next = NULL;
+
+	c->role = FP_ROLE_NONE;
+	c->role_owner = NULL;
+	if (c->ended || c->closing || need_rx(c)) {
+		pthread_cond_signal(&c->rx_cond);
+		return;
+	}
+	for (struct fp_reader *r = c->rhead; r && !next; r = r->next)
+		if (!r->fn && !r->done && &r->wake != self)
+			next = &r->wake;
+	for (struct fp_reqw *w = c->reqs; w && !next; w = w->next)
+		if (!w->done && &w->wake != self)
+			next = &w->wake;
+	if (!next)
+		return;
+	c->role = FP_ROLE_CALLER;
+	c->role_owner = next;
+	atomic_store_explicit(next, 2, memory_order_release);
+	if (wk->n < FP_WAKES_MAX)
+		wk->w[wk->n++] = next;
+	else
+		fp_futex_wake_private(next);
+}
+
+/* Completions read by a caller: the receive thread runs them. */
+static void defer_callbacks(struct fltport_conn *c, struct fp_reader *cbs)
+{
+	struct fp_reader *last = cbs;
+
+	if (!cbs)
+		return;
+	while (last->cnext)
+		last = last->cnext;
+	last->cnext = c->cb_pending; /* newest first, as run_callbacks() expects */
+	c->cb_pending = cbs;
+	pthread_cond_signal(&c->rx_cond);
+}
+
 /* Reader r is done: wake it (wk: see wake_mark), or queue its callback for
  * after the unlock. */
 static void complete(struct fp_reader *r, struct fp_reader **cbs, struct fp_wakes *wk)
@@ -330,7 +397,9 @@ static int fail_readers(struct fltport_conn *c, int err, struct fp_reader **cbs)
 
 /* ---- the receive thread ---- */
 
-static void end_conn(struct fltport_conn *c)
+/* The connection is over.  defer: called by a caller holding the reader
+ * role, whose failed async gets complete on the receive thread. */
+static void end_conn(struct fltport_conn *c, bool defer)
 {
 	struct fp_reader *cbs = NULL;
 	struct fp_qmsg *m;
@@ -342,6 +411,11 @@ static void end_conn(struct fltport_conn *c)
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
 		wake_mark(NULL, &w->wake);
 	fail_readers(c, c->closing ? -ECANCELED : -ENOTCONN, &cbs);
+	pthread_cond_signal(&c->rx_cond); /* it ends too */
+	if (defer) {
+		defer_callbacks(c, cbs);
+		cbs = NULL;
+	}
 	pthread_mutex_unlock(&c->lock);
 	run_callbacks(cbs);
 }
@@ -370,9 +444,8 @@ static void purge_expired(struct fltport_conn *c)
 	}
 }
 
-static int on_message(struct fltport_conn *c, struct fp_rx *rx)
+static int on_message(struct fltport_conn *c, struct fp_rx *rx, struct fp_reader **cbs)
 {
-	struct fp_reader *cbs = NULL;
 	struct fp_wakes wk = { .n = 0 };
 	struct fp_qmsg *m;
 
@@ -397,10 +470,9 @@ static int on_message(struct fltport_conn *c, struct fp_rx *rx)
 		c->qhead = m;
 	c->qtail = m;
 	c->qlen++;
-	dispatch(c, &cbs, &wk);
+	dispatch(c, cbs, &wk);
 	pthread_mutex_unlock(&c->lock);
 	wakes_run(&wk);
-	run_callbacks(cbs);
 	return 0;
 }
 
@@ -425,37 +497,187 @@ static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
 	wakes_run(&wk);
 }
 
+/* Read one frame as the holder of the reader role (lock not held) and act
+ * on it; completions of async gets go to *cbs.  Returns 1 (a frame), 0
+ * (nothing to read yet) or < 0 once the connection has ended: the end is
+ * handled here (defer: see end_conn). */
+static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct fp_reader **cbs)
+{
+	struct fp_rx rx;
+	int rc = c->tp->recv(c->fd, c->rxbuf, FP_FRAME_MAX, c->max_message, &rx, dontwait);
+
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc < 0) {
+		/* the end, or a frame that ends the connection */
+	} else if (rx.h.type == FP_T_MESSAGE) {
+		rc = on_message(c, &rx, cbs);
+		if (rc < 0) {
+			fp_rx_release(&rx);
+			fp_debug("server sent a bad message (%d): disconnecting", rc);
+		}
+	} else if (rx.h.type == FP_T_RESPONSE) {
+		on_response(c, &rx);
+		fp_rx_release(&rx);
+	} else {
+		fp_rx_release(&rx);
+		fp_debug("server sent frame type %u: disconnecting", rx.h.type);
+		rc = -EBADMSG;
+	}
+	if (rc < 0) {
+		c->tp->shutdown(c->fd);
+		end_conn(c, defer);
+		return rc;
+	}
+	return 1;
+}
+
+/* The holder waits for the socket, or for a kick (fltport_cancel_gets()).
+ * Returns 0 (readable, or an error recv will report), 1 (look again), or
+ * -ETIMEDOUT. */
+static int holder_poll(struct fltport_conn *c, int64_t deadline)
+{
+	struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
+			       { .fd = c->kickfd, .events = POLLIN } };
+	uint64_t v;
+	int n = poll(p, 2, fp_poll_ms(deadline));
+
+	if (n < 0)
+		return errno == EINTR ? 1 : 0;
+	if (n == 0)
+		return -ETIMEDOUT;
+	if (p[1].revents & POLLIN) {
+		(void)!read(c->kickfd, &v, sizeof(v));
+		return 1;
+	}
+	return 0;
+}
+
+/* Holding the role, read until *done, the end, or the deadline.  Lock held
+ * on entry and on return.  Returns 0 or -ETIMEDOUT. */
+static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline)
+{
+	int rc = 0;
+
+	while (!*done && !c->ended && !c->closing) {
+		struct fp_reader *cbs = NULL;
+
+		pthread_mutex_unlock(&c->lock);
+		rc = holder_poll(c, deadline);
+		if (rc == 0)
+			rc = read_frame(c, true, true, &cbs);
+		pthread_mutex_lock(&c->lock);
+		defer_callbacks(c, cbs);
+		if (rc == -ETIMEDOUT)
+			return rc;
+	}
+	return 0;
+}
+
+/* A blocked caller waits (lock held) until *done, the end of the
+ * connection, or the deadline: reading frames itself while it holds the
+ * reader role (taking it if it is free), else sleeping on *wake.  Returns 0
+ * or -ETIMEDOUT.  The caller leaves the role with release_role(). */
+static int await(struct fltport_conn *c, const bool *done, _Atomic uint32_t *wake, int64_t deadline)
+{
+	int rc = 0;
+
+	while (!*done && !c->ended && !c->closing && rc != -ETIMEDOUT) {
+		if (c->role == FP_ROLE_NONE && !need_rx(c)) {
+			c->role = FP_ROLE_CALLER;
+			c->role_owner = wake;
+		}
+		if (c->role == FP_ROLE_CALLER && c->role_owner == wake)
+			rc = read_for(c, done, deadline);
+		else
+			rc = wait_unlocked(c, wake, deadline);
+	}
+	return rc;
+}
+
+/* On the way out of a blocking call (lock held): pass the role on if this
+ * caller holds it. */
+static void leave_role(struct fltport_conn *c, _Atomic uint32_t *wake, struct fp_wakes *wk)
+{
+	if (c->role == FP_ROLE_CALLER && c->role_owner == wake)
+		release_role(c, wake, wk);
+}
+
+/* Idle, the receive thread still drains the socket this often: messages
+ * reach the queue (and fltport_conn_fd()) and a departed server is noticed
+ * without a caller, and frames whose sender gave up do not pile up in the
+ * socket with their memfds. */
+#define FP_RX_IDLE_NS (100 * 1000 * 1000)
+
+/* Whether the socket has something to read (a frame, or its end). */
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* The receive thread: runs completions read by callers, holds the reader
+ * role while frames must be read with no caller inside, and drains the
+ * socket when idle. */
 static void *rx_main(void *arg)
 {
 	struct fltport_conn *c = arg;
-	bool self_free;
+	struct fp_wakes wk = { .n = 0 };
+	struct fp_reader *cbs;
+	bool self_free, drain = false;
+	int rc;
 
+	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		struct fp_rx rx;
-		int rc = c->tp->recv(c->fd, c->rxbuf, FP_FRAME_MAX, c->max_message, &rx, false);
-
-		if (rc == -EAGAIN)
+		if ((cbs = c->cb_pending)) {
+			c->cb_pending = NULL;
+			pthread_mutex_unlock(&c->lock);
+			run_callbacks(cbs);
+			pthread_mutex_lock(&c->lock);
 			continue;
+		}
+		if (c->ended || c->closing)
+			break;
+		if (c->role != FP_ROLE_NONE) {
+			drain = false;
+			pthread_cond_wait(&c->rx_cond, &c->lock);
+			continue;
+		}
+		if (!need_rx(c) && !drain) {
+			if (fp_cond_wait(&c->rx_cond, &c->lock, fp_now() + FP_RX_IDLE_NS) == 0)
+				continue;
+			drain = true;
+			continue; /* recheck everything first */
+		}
+		if (!need_rx(c) && !readable(c->fd)) {
+			drain = false;
+			continue;
+		}
+		c->role = FP_ROLE_RX;
+		pthread_mutex_unlock(&c->lock);
+		cbs = NULL;
+		rc = read_frame(c, drain, false, &cbs);
+		run_callbacks(cbs);
+		pthread_mutex_lock(&c->lock);
+		release_role(c, NULL, &wk);
+		if (wk.n) {
+			pthread_mutex_unlock(&c->lock);
+			wakes_run(&wk);
+			pthread_mutex_lock(&c->lock);
+		}
 		if (rc < 0)
 			break;
-		if (rx.h.type == FP_T_MESSAGE) {
-			rc = on_message(c, &rx);
-			if (rc < 0) {
-				fp_rx_release(&rx);
-				fp_debug("server sent a bad message (%d): disconnecting", rc);
-				break;
-			}
-		} else if (rx.h.type == FP_T_RESPONSE) {
-			on_response(c, &rx);
-			fp_rx_release(&rx);
-		} else {
-			fp_rx_release(&rx);
-			fp_debug("server sent frame type %u: disconnecting", rx.h.type);
-			break;
-		}
+		drain = drain && rc == 1;
 	}
+	pthread_mutex_unlock(&c->lock);
 	c->tp->shutdown(c->fd);
-	end_conn(c);
+	end_conn(c, false);
+	pthread_mutex_lock(&c->lock);
+	cbs = c->cb_pending;
+	c->cb_pending = NULL;
+	pthread_mutex_unlock(&c->lock);
+	run_callbacks(cbs);
 	pthread_mutex_lock(&c->lock);
 	self_free = c->free_on_exit;
 	while (self_free && atomic_load(&c->calls) > 0)
@@ -476,6 +698,7 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 {
 	const int64_t deadline = fp_deadline(timeout_ns);
 	struct fp_reader r = { .buf = buf, .cap = cap };
+	struct fp_wakes wk = { .n = 0 };
 	int rc;
 
 	if (!c || !msg || (!buf && cap))
@@ -491,25 +714,28 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 	} else if (!c->rhead && offer(c, &r)) {
 		rc = r.err; /* a queued message, or one that does not fit */
 		publish(c);
-	} else if (timeout_ns == 0) {
+	} else if (timeout_ns == 0 && (c->role != FP_ROLE_NONE || need_rx(c))) {
+		/* Another thread reads: what has arrived is queued already. */
 		rc = -ETIMEDOUT;
 		publish(c); /* offer() may have dropped expired messages */
 	} else {
+		/* (A poll with the role free reads what the socket holds.) */
 		readers_append(c, &r);
 		publish(c);
-		while (!r.done)
-			if (wait_unlocked(c, &r.wake, deadline) == -ETIMEDOUT && !r.done) {
-				readers_remove(c, &r);
-				publish(c);
-				r.err = -ETIMEDOUT;
-				break;
-			}
+		(void)await(c, &r.done, &r.wake, deadline);
+		if (!r.done) {
+			readers_remove(c, &r);
+			publish(c);
+			r.err = -ETIMEDOUT;
+		}
+		leave_role(c, &r.wake, &wk);
 		rc = r.err;
 	}
 	if (rc == 0 || rc == -EMSGSIZE)
 		*msg = r.msg;
 	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
+	wakes_run(&wk);
 	return rc;
 }
 
@@ -543,6 +769,8 @@ FLTPORT_API int fltport_get_async(fltport_conn *c, void *buf, size_t cap, fltpor
 	} else {
 		readers_append(c, r);
 		publish(c);
+		if (c->role == FP_ROLE_NONE)
+			pthread_cond_signal(&c->rx_cond); /* frames to read now */
 	}
 	if (rc == 0 && token)
 		*token = r->token;
@@ -590,6 +818,11 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
 	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
 	n = fail_readers(c, -ECANCELED, &cbs);
+	if (n > 0 && c->role == FP_ROLE_CALLER) {
+		uint64_t one = 1; /* out of its poll() */
+
+		(void)!write(c->kickfd, &one, sizeof(one));
+	}
 	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
 	run_callbacks(cbs);
@@ -715,6 +948,7 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 {
 	const int64_t deadline = fp_deadline(timeout_ns);
 	struct fp_reqw w = { .out = out, .cap = out_cap };
+	struct fp_wakes wk = { .n = 0 };
 	struct fp_hdr h = { .magic = FP_MAGIC,
 			    .version = FLTPORT_WIRE_VERSION,
 			    .type = FP_T_REQUEST,
@@ -749,9 +983,8 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 	rc = c->tp->send(c->fd, &tx, deadline);
 
 	pthread_mutex_lock(&c->lock);
-	while (rc == 0 && !w.done && !c->ended && !c->closing)
-		if (wait_unlocked(c, &w.wake, deadline) == -ETIMEDOUT && !w.done)
-			rc = -ETIMEDOUT;
+	if (rc == 0 && await(c, &w.done, &w.wake, deadline) == -ETIMEDOUT && !w.done)
+		rc = -ETIMEDOUT;
 	if (w.done) {
 		rc = w.err;
 		if (rc == 0 && out_len)
@@ -762,8 +995,10 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 		rc = -ENOTCONN;
 	}
 	reqs_remove(c, &w);
+	leave_role(c, &w.wake, &wk);
 	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
+	wakes_run(&wk);
 	return rc;
 }
 
@@ -780,6 +1015,7 @@ void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs)
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
 		wake_mark(NULL, &w->wake);
 	fail_readers(c, -ECANCELED, cbs);
+	pthread_cond_signal(&c->rx_cond);
 }
 
 void fp_client_run_callbacks(struct fp_reader *cbs)

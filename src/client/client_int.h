@@ -39,7 +39,7 @@ struct fp_reader {
 	fltport_get_fn fn;
 	void *arg;
 	uint64_t token;
-	_Atomic uint32_t wake; /* blocking readers: 1 once done (a futex word) */
+	_Atomic uint32_t wake; /* blocking readers: 1 once done, 2 handed the reader role */
 };
 
 /* A request waiting for its response (on the requester's stack). */
@@ -52,7 +52,7 @@ struct fp_reqw {
 	uint32_t status;
 	int err;
 	bool done;
-	_Atomic uint32_t wake; /* 1 once done or the connection ended (a futex word) */
+	_Atomic uint32_t wake; /* 1 once done or the connection ended, 2 handed the role */
 };
 
 /* Blocked callers to wake once the lock is dropped.  One woken while the
@@ -76,10 +76,20 @@ struct fp_taken {
 	bool replyable;
 };
 
+/*
+ * The reader role (client.c, "Who reads"): the one thread allowed to read
+ * the socket.  The receive thread takes it only while something needs
+ * frames read with no caller inside the library (posted async gets, a user
+ * of fltport_conn_fd()); otherwise a thread blocked in fltport_get() or
+ * fltport_request() takes it and reads for itself (and for the others).
+ */
+enum fp_role { FP_ROLE_NONE, FP_ROLE_RX, FP_ROLE_CALLER };
+
 struct fltport_conn {
 	struct fp_forkreg fork; /* first: in_child() casts */
 	int fd;
 	int evfd;
+	int kickfd; /* wakes a caller holding the reader role from its poll() */
 	const struct fp_transport_ops *tp;
 	pthread_t rx_thread;
 	struct fltport_peer peer;
@@ -87,9 +97,15 @@ struct fltport_conn {
 	size_t page_size;
 	uint32_t nslots;
 	uint32_t max_message;
-	uint8_t *rxbuf; /* the receive thread's */
+	uint8_t *rxbuf; /* the reader role's */
 
 	pthread_mutex_t lock; /* everything below */
+	enum fp_role role;
+	_Atomic uint32_t *role_owner; /* FP_ROLE_CALLER: the holder's wake word */
+	pthread_cond_t rx_cond;       /* the receive thread waits here for work */
+	unsigned nasync;              /* posted async gets among the readers */
+	bool polled;                  /* fltport_conn_fd() was called */
+	struct fp_reader *cb_pending; /* completions read by a caller, for the receive thread */
 	struct fp_taken *taken;
 	struct fp_qmsg *qhead, *qtail;
 	size_t qlen;

@@ -180,11 +180,14 @@ void fp_client_conn_free(struct fltport_conn *c)
 		close(c->fd);
 	if (c->evfd >= 0)
 		close(c->evfd);
+	if (c->kickfd >= 0)
+		close(c->kickfd);
 	if (c->peer.pidfd >= 0)
 		close(c->peer.pidfd);
 	free(c->taken);
 	free(c->rxbuf);
 	pthread_cond_destroy(&c->calls_cond);
+	pthread_cond_destroy(&c->rx_cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -196,6 +199,7 @@ static void conn_in_child(struct fp_forkreg *r)
 
 	fp_fork_kill_fd(c->fd);
 	fp_fork_kill_fd(c->evfd);
+	fp_fork_kill_fd(c->kickfd);
 }
 
 static struct fltport_conn *conn_new(int fd)
@@ -206,10 +210,12 @@ static struct fltport_conn *conn_new(int fd)
 		return NULL;
 	c->fd = fd;
 	c->evfd = -1;
+	c->kickfd = -1;
 	c->peer.pidfd = -1;
 	c->tp = &fp_sock_ops;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->calls_cond, NULL);
+	fp_cond_init(&c->rx_cond);
 	fp_fork_register(&c->fork, conn_in_child);
 	return c;
 }
@@ -264,8 +270,9 @@ static int conn_start(struct fltport_conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
 		c->peer.pidfd = pidfd;
 	c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	c->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c->taken = calloc(c->nslots, sizeof(*c->taken));
-	if (c->evfd < 0 || !c->taken)
+	if (c->evfd < 0 || c->kickfd < 0 || !c->taken)
 		return -ENOMEM;
 	rc = pthread_create(&c->rx_thread, NULL, fp_client_rx_main, c);
 	return -rc;
@@ -354,6 +361,18 @@ FLTPORT_API void fltport_close(fltport_conn *c)
 
 FLTPORT_API int fltport_conn_fd(const fltport_conn *c)
 {
+	struct fltport_conn *m = (struct fltport_conn *)c;
+
+	if (fp_forked(&m->fork))
+		return c->evfd;
+	/* From now on frames are read as they come, so the fd is readable
+	 * once a message has arrived, whoever waits (client.c, "Who reads"). */
+	pthread_mutex_lock(&m->lock);
+	if (!m->polled) {
+		m->polled = true;
+		pthread_cond_signal(&m->rx_cond);
+	}
+	pthread_mutex_unlock(&m->lock);
 	return c->evfd;
 }
 
@@ -372,6 +391,13 @@ FLTPORT_API bool fltport_conn_ended(const fltport_conn *c)
 	fp_client_enter(m);
 	pthread_mutex_lock(&m->lock);
 	ended = m->ended || m->closing;
+	if (!ended && m->role == FP_ROLE_NONE) {
+		/* Nobody is reading the socket now (client.c, "Who reads"):
+		 * ask it whether the server has gone. */
+		struct pollfd p = { .fd = m->fd, .events = POLLRDHUP };
+
+		ended = poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	}
 	fp_client_leave(m);
 	pthread_mutex_unlock(&m->lock);
 	return ended;

@@ -1,0 +1,298 @@
+/*
+ * Who reads a connection's socket on the user side (client.c, "Who
+ * reads"): a thread blocked in fltport_get() or fltport_request() reads
+ * for itself, passes the role on when it leaves, is woken by
+ * fltport_cancel_gets() while it reads, and never runs an async get's
+ * callback itself; an idle connection still notices its server's end.
+ *
+ * Which thread reads is observed, not timed: a thread reading the socket
+ * sleeps in poll(), a thread waiting for another to read sleeps in futex()
+ * (/proc/self/task/TID/syscall).  Both ends run in this process over real
+ * sockets.
+ */
+#ifdef FP_PLAIN
+#include "plain_criterion.h" /* the TSan pass builds this suite without Criterion */
+#else
+#include <criterion/criterion.h>
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fltport/port.h"
+#include "testutil.h"
+
+#define MS ((int64_t)1000000)
+#define SEC ((int64_t)1000000000)
+
+/* ---- a server port in this process ---- */
+
+static fltport_client *_Atomic client;
+static sem_t req_entered, req_release;
+
+static int on_connect(fltport_client *c, void *sc, const void *ctx, size_t len,
+		      const struct fltport_peer *peer, void **cookie, uint32_t *status)
+{
+	*cookie = c;
+	atomic_store(&client, c);
+	return 0;
+}
+
+static void on_disconnect(void *cookie)
+{
+	fltport_client_close(cookie);
+}
+
+/* Requests wait until the test lets them go. */
+static uint32_t on_message(void *cookie, const struct fltport_request *req, void *out, size_t cap,
+			   size_t *out_len)
+{
+	sem_post(&req_entered);
+	sem_wait(&req_release);
+	*out_len = 0;
+	return 3;
+}
+
+static bool has_client(void *arg)
+{
+	(void)arg;
+	return atomic_load(&client) != NULL;
+}
+
+static fltport_server *start(fltport_conn **c)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = on_connect,
+		.on_disconnect = on_disconnect,
+		.on_message = on_message,
+		.max_connections = 4,
+	};
+	const char *name;
+	fltport_server *srv;
+	int rc;
+
+	tu_private_dir();
+	name = tu_port_name("reader");
+	atomic_store(&client, NULL);
+	sem_init(&req_entered, 0, 0);
+	sem_init(&req_release, 0, 0);
+	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	rc = fltport_connect(name, NULL, 0, 0, 10 * SEC, c, NULL);
+	cr_assert_eq(rc, 0, "fltport_connect: %s", fltport_strerror(rc));
+	cr_assert(tu_wait_until(has_client, NULL, 10000));
+	return srv;
+}
+
+/* ---- which system call a thread sleeps in ---- */
+
+static long thread_syscall(int tid)
+{
+	char path[64], buf[256];
+	FILE *f;
+	long nr = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld", &nr) != 1)
+		nr = -1; /* "running" */
+	fclose(f);
+	return nr;
+}
+
+/* arg: the thread's tid, set by the thread itself once it runs */
+static long syscall_of(void *arg)
+{
+	int tid = atomic_load((atomic_int *)arg);
+
+	return tid > 0 ? thread_syscall(tid) : -1;
+}
+
+static bool in_futex(void *arg)
+{
+	return syscall_of(arg) == SYS_futex;
+}
+
+static bool in_poll(void *arg)
+{
+	long nr = syscall_of(arg);
+
+#ifdef SYS_poll
+	if (nr == SYS_poll)
+		return true;
+#endif
+	return nr == SYS_ppoll;
+}
+
+/* Wait until the thread sleeps in poll() (it reads) or futex() (it waits
+ * for a reader). */
+static bool wait_reading(atomic_int *tid)
+{
+	return tu_wait_until(in_poll, tid, 10000);
+}
+
+static bool wait_waiting(atomic_int *tid)
+{
+	return tu_wait_until(in_futex, tid, 10000);
+}
+
+/* ---- threads ---- */
+
+struct get_arg {
+	fltport_conn *c;
+	int64_t timeout_ns;
+	atomic_int tid;
+	int rc;
+	char buf[64];
+	struct fltport_msg msg;
+};
+
+static void *get_main(void *arg)
+{
+	struct get_arg *g = arg;
+
+	atomic_store(&g->tid, (int)syscall(SYS_gettid));
+	g->rc = fltport_get(g->c, g->buf, sizeof(g->buf), &g->msg, g->timeout_ns);
+	return NULL;
+}
+
+struct req_arg {
+	fltport_conn *c;
+	atomic_int tid;
+	int rc;
+	uint32_t status;
+};
+
+static void *req_main(void *arg)
+{
+	struct req_arg *r = arg;
+
+	atomic_store(&r->tid, (int)syscall(SYS_gettid));
+	r->rc = fltport_request(r->c, "q", 1, NULL, 0, NULL, 0, NULL, &r->status, 30 * SEC);
+	return NULL;
+}
+
+/* A blocked get reads the socket itself; when it times out, a get still
+ * waiting takes over the reading and gets the next message. */
+Test(reader, role_passes_on_when_the_reader_times_out, .timeout = 60)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	struct get_arg a = { .c = c, .timeout_ns = 1 * SEC },
+		       b = { .c = c, .timeout_ns = 30 * SEC };
+	pthread_t ta, tb;
+	int rc;
+
+	cr_assert_eq(pthread_create(&ta, NULL, get_main, &a), 0);
+	cr_assert(wait_reading(&a.tid), "the only blocked get does not read the socket itself");
+	cr_assert_eq(pthread_create(&tb, NULL, get_main, &b), 0);
+	cr_assert(wait_waiting(&b.tid), "a second get does not wait for the first to read");
+	pthread_join(ta, NULL);
+	cr_assert_eq(a.rc, -ETIMEDOUT, "first get: %s", fltport_strerror(a.rc));
+	cr_assert(wait_reading(&b.tid), "the reading did not pass to the waiting get");
+	rc = fltport_send(atomic_load(&client), "next", 4, NULL, 0, NULL, NULL, NULL, 10 * SEC);
+	cr_assert_eq(rc, 0, "send: %s", fltport_strerror(rc));
+	pthread_join(tb, NULL);
+	cr_assert_eq(b.rc, 0, "second get: %s", fltport_strerror(b.rc));
+	cr_assert_eq(b.msg.len, 4);
+	cr_assert_eq(memcmp(b.buf, "next", 4), 0);
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+/* fltport_cancel_gets() wakes a get that is reading the socket. */
+Test(reader, cancel_gets_wakes_the_reading_get, .timeout = 60)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	struct get_arg a = { .c = c, .timeout_ns = 600 * SEC };
+	struct timespec bound;
+	pthread_t ta;
+
+	cr_assert_eq(pthread_create(&ta, NULL, get_main, &a), 0);
+	cr_assert(wait_reading(&a.tid), "the blocked get does not read the socket itself");
+	cr_assert_eq(fltport_cancel_gets(c), 1);
+	/* A generous bound: the get must not sit out its own deadline. */
+	clock_gettime(CLOCK_REALTIME, &bound);
+	bound.tv_sec += 30;
+	cr_assert_eq(pthread_timedjoin_np(ta, NULL, &bound), 0,
+		     "fltport_cancel_gets() did not wake the get reading the socket");
+	cr_assert_eq(a.rc, -ECANCELED, "get: %s", fltport_strerror(a.rc));
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+/* ---- an async get completed by a message that a requester read ---- */
+
+static atomic_int cb_tid, cb_err;
+static sem_t cb_done;
+
+static void on_get(void *arg, int err, void *buf, const struct fltport_msg *msg)
+{
+	(void)arg;
+	(void)buf;
+	(void)msg;
+	atomic_store(&cb_err, err);
+	atomic_store(&cb_tid, (int)syscall(SYS_gettid));
+	sem_post(&cb_done);
+}
+
+/* The callback may close the connection, which waits for the calls inside
+ * it to leave: it must not run on a thread inside fltport_request(). */
+Test(reader, async_completion_never_runs_on_a_reading_caller, .timeout = 60)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	struct req_arg r = { .c = c };
+	static char buf[64];
+	pthread_t tr;
+	int rc;
+
+	sem_init(&cb_done, 0, 0);
+	atomic_store(&cb_tid, 0);
+	cr_assert_eq(pthread_create(&tr, NULL, req_main, &r), 0);
+	cr_assert_eq(sem_wait(&req_entered), 0); /* the callback holds the response back */
+	cr_assert(wait_reading(&r.tid), "the requester does not read its own response");
+	cr_assert_eq(fltport_get_async(c, buf, sizeof(buf), on_get, NULL, NULL), 0);
+	/* The requester reads this message and completes the posted get. */
+	rc = fltport_send(atomic_load(&client), "async", 5, NULL, 0, NULL, NULL, NULL, 10 * SEC);
+	cr_assert_eq(rc, 0, "send: %s", fltport_strerror(rc));
+	cr_assert_eq(sem_wait(&cb_done), 0);
+	cr_assert_eq(atomic_load(&cb_err), 0);
+	cr_assert_neq(atomic_load(&cb_tid), atomic_load(&r.tid),
+		      "the async get's callback ran on the requester's thread");
+	cr_assert_neq(atomic_load(&cb_tid), (int)syscall(SYS_gettid));
+	sem_post(&req_release);
+	pthread_join(tr, NULL);
+	cr_assert_eq(r.rc, 0, "request: %s", fltport_strerror(r.rc));
+	cr_assert_eq(r.status, 3);
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+static bool conn_ended(void *arg)
+{
+	return fltport_conn_ended(arg);
+}
+
+/* Nobody reads an idle connection, yet it notices the server's end. */
+Test(reader, idle_connection_notices_the_end, .timeout = 60)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	struct fltport_msg m;
+	char buf[8];
+
+	cr_assert_not(fltport_conn_ended(c));
+	fltport_server_destroy(srv);
+	cr_assert(tu_wait_until(conn_ended, c, 10000), "the end went unnoticed");
+	cr_assert_eq(fltport_get(c, buf, sizeof(buf), &m, FLTPORT_POLL), -ENOTCONN);
+	fltport_close(c);
+}
