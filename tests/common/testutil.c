@@ -271,9 +271,18 @@ int tu_wait(struct tu_proc *p, int timeout_ms)
 
 void tu_kill(struct tu_proc *p, int sig)
 {
+	siginfo_t si;
+
 	kill(p->pid, sig);
-	if (sig == SIGSTOP)
+	if (sig == SIGSTOP) {
+		/* kill() returns before every thread of the helper has stopped:
+		 * one already running can still answer a request.  Wait for the
+		 * stop (or an exit), leaving either for a later wait. */
+		while (waitid(P_PID, (id_t)p->pid, &si, WSTOPPED | WEXITED | WNOWAIT) < 0 &&
+		       errno == EINTR)
+			;
 		return;
+	}
 	(void)tu_wait(p, 10000);
 }
 

@@ -59,7 +59,8 @@ bool tu_expect(struct tu_proc *p, const char *prefix, char *buf, size_t n, int t
  * with SIGKILL and reaped).  Closes p->out. */
 int tu_wait(struct tu_proc *p, int timeout_ms);
 
-/* Kill with `sig` and reap (bounded wait). */
+/* Kill with `sig` and reap (bounded wait); SIGSTOP: return once every
+ * thread of the helper has stopped (it is not reaped). */
 void tu_kill(struct tu_proc *p, int sig);
 
 /* Monotonic clock in nanoseconds / milliseconds. */

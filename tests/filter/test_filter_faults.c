@@ -306,7 +306,7 @@ Test(faults, service_sigstopped_fail_closed, .timeout = 60)
 	svc = start_service(port, "scan");
 	o[0] = spawn_open(in_mnt("w/clean.txt"));
 	cr_expect_eq(open_result(&o[0], &ms), 0, "the live service allows");
-	kill(svc.pid, SIGSTOP);
+	tu_kill(&svc, SIGSTOP);
 	for (int i = 0; i < 3; i++)
 		o[i] = spawn_open(in_mnt("w/clean.txt"));
 	for (int i = 0; i < 3; i++) {

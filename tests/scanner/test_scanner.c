@@ -361,7 +361,7 @@ Test(service, killed_mid_run_then_restarted)
 
 	/* A request in flight when the service dies: answered by policy at
 	 * once (fail-open), not left to hang. */
-	kill(service.pid, SIGSTOP);
+	tu_kill(&service, SIGSTOP);
 	o = spawn_helper("fp_filter_opener",
 			 (const char *[]){ "open", fsbox_path("bad2.txt"), NULL });
 	cr_assert(expect_line(&scanner, "DECISION", "bad2", line, sizeof(line), 500) == false,
@@ -411,7 +411,7 @@ static void stopped_service(const char *policy, int expect_err)
 	fsbox_write(fsbox_path("f.txt"), "clean\n", 0644);
 	start_scanner((const char *[]){ policy, "--deadline", "1", NULL });
 	start_service(NULL);
-	kill(service.pid, SIGSTOP);
+	tu_kill(&service, SIGSTOP);
 	cr_expect_eq(open_ms("f.txt", &ms), expect_err);
 	cr_expect_lt(ms, 1000 + 5000, "answered after the deadline");
 	snprintf(line, sizeof(line), "%s", decision("f.txt"));
