@@ -303,8 +303,8 @@ static void release_role(struct fltport_conn *c, _Atomic uint32_t *self, struct 
 		if (!r->fn && !r->done && &r->wake != self)
 			next = &r->wake;
 	for (struct fp_reqw *w = c->reqs; w && !next; w = w->next)
-		if (!w->done && &w->wake != self)
-			next = &w->wake;
+		if (!w->done && w->waiting && &w->wake != self)
+			next = &w->wake; /* (not one still sending: it would read late) */
 	if (!next)
 		return;
 	c->role = FP_ROLE_CALLER;
@@ -630,6 +630,8 @@ static void *rx_main(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
+		bool work, sweep;
+
 		if ((cbs = c->cb_pending)) {
 			c->cb_pending = NULL;
 			pthread_mutex_unlock(&c->lock);
@@ -639,25 +641,29 @@ static void *rx_main(void *arg)
 		}
 		if (c->ended || c->closing)
 			break;
-		if (c->role != FP_ROLE_NONE) {
-			drain = false;
-			pthread_cond_wait(&c->rx_cond, &c->lock);
-			continue;
-		}
-		if (!need_rx(c) && !drain) {
-			if (fp_cond_wait(&c->rx_cond, &c->lock, fp_now() + FP_RX_IDLE_NS) == 0)
+		if (c->role == FP_ROLE_NONE && !need_rx(c)) {
+			/* Woken for work that went away (an async get cancelled
+			 * meanwhile): a blocked caller may be waiting for the role. */
+			release_role(c, NULL, &wk);
+			if (wk.n) {
+				pthread_mutex_unlock(&c->lock);
+				wakes_run(&wk);
+				pthread_mutex_lock(&c->lock);
 				continue;
-			drain = true;
-			continue; /* recheck everything first */
+			}
 		}
-		if (!need_rx(c) && !readable(c->fd)) {
-			drain = false;
+		work = c->role == FP_ROLE_NONE && need_rx(c);
+		sweep = c->role == FP_ROLE_NONE && drain && readable(c->fd);
+		if (!work && !sweep) {
+			/* Also while a caller reads: the sweep must not wait for a
+			 * signal that a caller leaving the role does not send. */
+			drain = fp_cond_wait(&c->rx_cond, &c->lock, fp_now() + FP_RX_IDLE_NS) != 0;
 			continue;
 		}
 		c->role = FP_ROLE_RX;
 		pthread_mutex_unlock(&c->lock);
 		cbs = NULL;
-		rc = read_frame(c, drain, false, &cbs);
+		rc = read_frame(c, !work, false, &cbs);
 		run_callbacks(cbs);
 		pthread_mutex_lock(&c->lock);
 		release_role(c, NULL, &wk);
@@ -668,20 +674,28 @@ static void *rx_main(void *arg)
 		}
 		if (rc < 0)
 			break;
-		drain = drain && rc == 1;
+		drain = !work && rc == 1; /* keep sweeping while frames come */
 	}
 	pthread_mutex_unlock(&c->lock);
 	c->tp->shutdown(c->fd);
 	end_conn(c, false);
+	/* A caller still inside may have read a completion for a posted get
+	 * before the end: it hands it over here (defer_callbacks()).  Run those
+	 * until the last caller has left (fp_client_leave() signals). */
 	pthread_mutex_lock(&c->lock);
-	cbs = c->cb_pending;
-	c->cb_pending = NULL;
-	pthread_mutex_unlock(&c->lock);
-	run_callbacks(cbs);
-	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if ((cbs = c->cb_pending)) {
+			c->cb_pending = NULL;
+			pthread_mutex_unlock(&c->lock);
+			run_callbacks(cbs);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		if (atomic_load(&c->calls) == 0)
+			break;
+		pthread_cond_wait(&c->rx_cond, &c->lock);
+	}
 	self_free = c->free_on_exit;
-	while (self_free && atomic_load(&c->calls) > 0)
-		pthread_cond_wait(&c->calls_cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
 	if (self_free) {
 		/* fltport_close() ran in a callback on this thread. */
@@ -719,9 +733,12 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 		rc = -ETIMEDOUT;
 		publish(c); /* offer() may have dropped expired messages */
 	} else {
-		/* (A poll with the role free reads what the socket holds.) */
+		/* A poll with the role free reads what the socket holds; it
+		 * does not announce itself as a waiting reader (a poll send
+		 * would then count on a reader that leaves at once). */
 		readers_append(c, &r);
-		publish(c);
+		if (timeout_ns != 0)
+			publish(c);
 		(void)await(c, &r.done, &r.wake, deadline);
 		if (!r.done) {
 			readers_remove(c, &r);
@@ -983,6 +1000,7 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 	rc = c->tp->send(c->fd, &tx, deadline);
 
 	pthread_mutex_lock(&c->lock);
+	w.waiting = true;
 	if (rc == 0 && await(c, &w.done, &w.wake, deadline) == -ETIMEDOUT && !w.done)
 		rc = -ETIMEDOUT;
 	if (w.done) {

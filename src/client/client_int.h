@@ -52,6 +52,7 @@ struct fp_reqw {
 	uint32_t status;
 	int err;
 	bool done;
+	bool waiting;          /* sent, now in await(): it may be handed the reader role */
 	_Atomic uint32_t wake; /* 1 once done or the connection ended, 2 handed the role */
 };
 
@@ -135,8 +136,11 @@ static inline void fp_client_enter(struct fltport_conn *c)
 
 static inline void fp_client_leave(struct fltport_conn *c) /* lock held */
 {
-	if (atomic_fetch_sub_explicit(&c->calls, 1, memory_order_relaxed) == 1 && c->closing)
+	if (atomic_fetch_sub_explicit(&c->calls, 1, memory_order_relaxed) == 1 &&
+	    (c->closing || c->ended)) {
 		pthread_cond_broadcast(&c->calls_cond);
+		pthread_cond_signal(&c->rx_cond); /* its last run of handed-over completions */
+	}
 }
 
 /* client.c, for connect.c */

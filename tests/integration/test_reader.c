@@ -15,13 +15,19 @@
 #else
 #include <criterion/criterion.h>
 #endif
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -295,4 +301,61 @@ Test(reader, idle_connection_notices_the_end, .timeout = 60)
 	cr_assert(tu_wait_until(conn_ended, c, 10000), "the end went unnoticed");
 	cr_assert_eq(fltport_get(c, buf, sizeof(buf), &m, FLTPORT_POLL), -ENOTCONN);
 	fltport_close(c);
+}
+
+/* The user side's socket of this process's only connection: the socket
+ * whose peer has a path (the port's). */
+static int client_socket(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL) {
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+		struct stat st;
+		int fd = atoi(e->d_name);
+
+		if (e->d_name[0] == '.' || fd == dirfd(d) || fstat(fd, &st) != 0 ||
+		    !S_ISSOCK(st.st_mode))
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		if (getpeername(fd, (struct sockaddr *)&sa, &len) == 0 &&
+		    sa.sun_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path) &&
+		    sa.sun_path[0] != '\0')
+			found = fd;
+	}
+	closedir(d);
+	return found;
+}
+
+static bool socket_drained(void *arg)
+{
+	int n = -1;
+
+	return ioctl(*(int *)arg, FIONREAD, &n) == 0 && n == 0;
+}
+
+/* After a blocking call has come and gone, frames sent to the idle
+ * connection are still read off its socket (the receive thread's sweep),
+ * so expired messages and their memfds do not pile up there. */
+Test(reader, idle_connection_is_drained_after_a_blocking_call, .timeout = 60)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	struct fltport_msg m;
+	char buf[8];
+	int fd = client_socket(), rc;
+
+	cr_assert_geq(fd, 0, "no user-side socket found");
+	cr_assert_eq(fltport_get(c, buf, sizeof(buf), &m, 50 * MS), -ETIMEDOUT);
+	/* Nobody takes it: it expires, its frame stays to be read. */
+	rc = fltport_send(atomic_load(&client), "stale", 5, NULL, 0, NULL, NULL, NULL, 50 * MS);
+	cr_assert_eq(rc, -ETIMEDOUT, "send: %s", fltport_strerror(rc));
+	cr_assert(tu_wait_until(socket_drained, &fd, 10000),
+		  "the idle connection's socket is never read");
+	fltport_close(c);
+	fltport_server_destroy(srv);
 }
