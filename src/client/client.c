@@ -617,6 +617,33 @@ static bool readable(int fd)
 	return poll(&p, 1, 0) == 1;
 }
 
+/* Run the completions handed over by callers (lock held; dropped while
+ * they run).  True if there were any. */
+static bool run_pending(struct fltport_conn *c)
+{
+	struct fp_reader *cbs = c->cb_pending;
+
+	if (!cbs)
+		return false;
+	c->cb_pending = NULL;
+	pthread_mutex_unlock(&c->lock);
+	run_callbacks(cbs);
+	pthread_mutex_lock(&c->lock);
+	return true;
+}
+
+/* wakes_run() with the lock dropped (lock held on entry and return).
+ * True if anyone was woken. */
+static bool wakes_run_unlocked(struct fltport_conn *c, struct fp_wakes *wk)
+{
+	if (!wk->n)
+		return false;
+	pthread_mutex_unlock(&c->lock);
+	wakes_run(wk);
+	pthread_mutex_lock(&c->lock);
+	return true;
+}
+
 /* The receive thread: runs completions read by callers, holds the reader
  * role while frames must be read with no caller inside, and drains the
  * socket when idle. */
@@ -632,25 +659,16 @@ static void *rx_main(void *arg)
 	for (;;) {
 		bool work, sweep;
 
-		if ((cbs = c->cb_pending)) {
-			c->cb_pending = NULL;
-			pthread_mutex_unlock(&c->lock);
-			run_callbacks(cbs);
-			pthread_mutex_lock(&c->lock);
+		if (run_pending(c))
 			continue;
-		}
 		if (c->ended || c->closing)
 			break;
 		if (c->role == FP_ROLE_NONE && !need_rx(c)) {
 			/* Woken for work that went away (an async get cancelled
 			 * meanwhile): a blocked caller may be waiting for the role. */
 			release_role(c, NULL, &wk);
-			if (wk.n) {
-				pthread_mutex_unlock(&c->lock);
-				wakes_run(&wk);
-				pthread_mutex_lock(&c->lock);
+			if (wakes_run_unlocked(c, &wk))
 				continue;
-			}
 		}
 		work = c->role == FP_ROLE_NONE && need_rx(c);
 		sweep = c->role == FP_ROLE_NONE && drain && readable(c->fd);
@@ -667,11 +685,7 @@ static void *rx_main(void *arg)
 		run_callbacks(cbs);
 		pthread_mutex_lock(&c->lock);
 		release_role(c, NULL, &wk);
-		if (wk.n) {
-			pthread_mutex_unlock(&c->lock);
-			wakes_run(&wk);
-			pthread_mutex_lock(&c->lock);
-		}
+		(void)wakes_run_unlocked(c, &wk);
 		if (rc < 0)
 			break;
 		drain = !work && rc == 1; /* keep sweeping while frames come */
@@ -684,13 +698,8 @@ static void *rx_main(void *arg)
 	 * until the last caller has left (fp_client_leave() signals). */
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		if ((cbs = c->cb_pending)) {
-			c->cb_pending = NULL;
-			pthread_mutex_unlock(&c->lock);
-			run_callbacks(cbs);
-			pthread_mutex_lock(&c->lock);
+		if (run_pending(c))
 			continue;
-		}
 		if (atomic_load(&c->calls) == 0)
 			break;
 		pthread_cond_wait(&c->rx_cond, &c->lock);
