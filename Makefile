@@ -2,7 +2,9 @@
 # gives the README's commands (`make demo`, `make test`) and a few shortcuts.
 #
 #   make                  install missing dependencies, configure build/, build
-#   make test             build, then run the whole ctest suite
+#   make test             build, then run the whole ctest suite twice: on the socket transport,
+#                         then on the shared-memory one (FLTPORT_TRANSPORT=shm)
+#   make test-socket / test-shm   one of the two passes
 #   make demo             build the scanner and run its demo (as root; else the port-only demo)
 #   make bench            install the bench packages, build fltport-bench, run it (~2 min;
 #                         BENCH_ARGS=--quick for ~30 s); JSON in $(BUILD)/bench.json
@@ -37,7 +39,7 @@ BENCH_CHART ?= docs/benchmarks.png
 SOAK_SECONDS ?= 300
 SOAK_ARGS ?=
 
-.PHONY: all configure deps test install uninstall package help demo bench bench-chart format-check clean
+.PHONY: all configure deps test test-socket test-shm install uninstall package help demo bench bench-chart format-check clean
 .PHONY: asan tsan fuzz soak
 .PHONY: fuzz-build fuzz-seeds fuzz-frame fuzz-server fuzz-client fuzz-win
 
@@ -50,8 +52,16 @@ configure: deps
 deps:
 	@bash scripts/deps.sh
 
-test: all
-	$(CTEST) --test-dir $(BUILD) --output-on-failure
+test: test-socket test-shm
+
+test-socket: all
+	@echo "== the whole suite on the socket transport"
+	env -u FLTPORT_TRANSPORT $(CTEST) --test-dir $(BUILD) --output-on-failure
+
+# The same tests, every connection on the rings (docs/PORTING.md, "Transports").
+test-shm: all
+	@echo "== the whole suite on the shared-memory transport"
+	FLTPORT_TRANSPORT=shm $(CTEST) --test-dir $(BUILD) --output-on-failure
 
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)

@@ -711,18 +711,15 @@ static enum transport transport_arg(const char *s)
  * The one place that decides whether a transport can be measured, and how
  * fltport_connect() asks for it: NULL and *connect_flags, or the reason the
  * rows of that transport are skipped.  Both the coordinator (to skip a row)
- * and the peers (to connect) call it.  The socket transport always runs.
- * The shared-memory transport (issue 9, item 4) is negotiated at connect;
- * when the library has it, probe for it here at run time (a feature query
- * or a trial connect, never a version check) and return the flag that
- * requests it — the shm-* rows then run through the same code as fp-*.
+ * and the peers (to connect) call it.  The socket transport always runs;
+ * the shared-memory one is asked for with FLTPORT_CONNECT_SHM, and a peer
+ * that did not get it fails its row (peer_connect()) rather than measure
+ * the socket under the shm name.
  */
 static const char *transport_unavailable(enum transport tr, unsigned *connect_flags)
 {
-	*connect_flags = 0;
-	if (tr == TRANSPORT_SOCKET)
-		return NULL;
-	return "shared-memory transport not built yet";
+	*connect_flags = tr == TRANSPORT_SHM ? FLTPORT_CONNECT_SHM : 0;
+	return NULL;
 }
 
 static fltport_conn *peer_connect(enum transport tr)
@@ -738,6 +735,9 @@ static fltport_conn *peer_connect(enum transport tr)
 	rc = fltport_connect(PORT_NAME, NULL, 0, flags, OP_TIMEOUT_NS, &conn, &status);
 	if (rc)
 		fail("fltport_connect: %s (status %#x)", fltport_strerror(rc), status);
+	if (strcmp(fltport_conn_transport(conn), transport_names[tr]))
+		fail("asked for the %s transport, got %s", transport_names[tr],
+		     fltport_conn_transport(conn));
 	return conn;
 }
 

@@ -308,11 +308,21 @@ struct fltport_msg {
 	unsigned nfds;
 };
 
+/* fltport_connect() flags. */
+#define FLTPORT_CONNECT_SHM 0x1u /* ask for the shared-memory transport */
+
 /*
  * Connect to a named server port (FilterConnectCommunicationPort).  `ctx`
  * (ctx_len ≤ FLTPORT_CONTEXT_MAX bytes; NULL iff ctx_len == 0) reaches the
- * connect callback.  `flags` is reserved, pass 0.  Starts one receive thread
- * for the connection.  Blocks until the server's connect callback has
+ * connect callback.  `flags`: 0, or FLTPORT_CONNECT_SHM to ask for the
+ * shared-memory transport: frames then travel through two rings in shared
+ * memory (futex-free wake-ups through eventfds, the socket kept for fds,
+ * payloads above 4 KiB and the server's end), with every semantic
+ * unchanged.  The server grants it unless its process runs with
+ * FLTPORT_TRANSPORT=socket; if not granted, the connection uses the
+ * socket (fltport_conn_transport() tells).  FLTPORT_TRANSPORT=shm in this
+ * process's environment asks for it on every connect, FLTPORT_TRANSPORT=
+ * socket on none.  Starts one receive thread for the connection.  Blocks until the server's connect callback has
  * decided, at most `timeout_ns`.
  *
  * The server is authenticated first: with $FLTPORT_DIR unset, the server
@@ -430,6 +440,9 @@ FLTPORT_API void fltport_conn_peer(const fltport_conn *conn, struct fltport_peer
 /* True once the connection has ended (server closed it, died, or
  * fltport_close() was called). */
 FLTPORT_API bool fltport_conn_ended(const fltport_conn *conn);
+
+/* The transport the connection uses: "socket" or "shm". */
+FLTPORT_API const char *fltport_conn_transport(const fltport_conn *conn);
 
 /* The largest payload this connection carries (the server's max_message). */
 FLTPORT_API size_t fltport_conn_max_message(const fltport_conn *conn);

@@ -504,7 +504,8 @@ static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
 static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct fp_reader **cbs)
 {
 	struct fp_rx rx;
-	int rc = c->tp->recv(c->fd, c->rxbuf, FP_FRAME_MAX, c->max_message, &rx, dontwait);
+	int rc =
+		fp_link_recv(c->ring, c->fd, c->rxbuf, FP_FRAME_MAX, c->max_message, &rx, dontwait);
 
 	if (rc == -EAGAIN)
 		return 0;
@@ -525,7 +526,7 @@ static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct 
 		rc = -EBADMSG;
 	}
 	if (rc < 0) {
-		c->tp->shutdown(c->fd);
+		fp_client_shutdown_link(c);
 		end_conn(c, defer);
 		return rc;
 	}
@@ -537,15 +538,23 @@ static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct 
  * -ETIMEDOUT. */
 static int holder_poll(struct fltport_conn *c, int64_t deadline)
 {
-	struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
-			       { .fd = c->kickfd, .events = POLLIN } };
+	/* On the shared-memory transport: the ring's doorbell, and the
+	 * socket for its end only (frames there are announced by the ring). */
+	struct pollfd p[3] = { { .fd = c->fd, .events = c->ring ? POLLRDHUP : POLLIN },
+			       { .fd = c->kickfd, .events = POLLIN },
+			       { .fd = c->ring ? fp_ring_bell(c->ring) : -1, .events = POLLIN } };
 	uint64_t v;
-	int n = poll(p, 2, fp_poll_ms(deadline));
+	int n;
 
+	if (c->ring && fp_ring_arm(c->ring))
+		return 0;
+	n = poll(p, c->ring ? 3 : 2, fp_poll_ms(deadline));
 	if (n < 0)
 		return errno == EINTR ? 1 : 0;
 	if (n == 0)
 		return -ETIMEDOUT;
+	if (p[2].revents & POLLIN)
+		fp_ring_bell_clear(c->ring);
 	if (p[1].revents & POLLIN) {
 		(void)!read(c->kickfd, &v, sizeof(v));
 		return 1;
@@ -609,11 +618,13 @@ static void leave_role(struct fltport_conn *c, _Atomic uint32_t *wake, struct fp
  * socket with their memfds. */
 #define FP_RX_IDLE_NS (100 * 1000 * 1000)
 
-/* Whether the socket has something to read (a frame, or its end). */
-static bool readable(int fd)
+/* Whether the connection has something to read (a frame, or its end). */
+static bool readable(const struct fltport_conn *c)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = { .fd = c->fd, .events = c->ring ? POLLRDHUP : POLLIN };
 
+	if (c->ring && fp_ring_pending(c->ring))
+		return true;
 	return poll(&p, 1, 0) == 1;
 }
 
@@ -671,7 +682,7 @@ static void *rx_main(void *arg)
 				continue;
 		}
 		work = c->role == FP_ROLE_NONE && need_rx(c);
-		sweep = c->role == FP_ROLE_NONE && drain && readable(c->fd);
+		sweep = c->role == FP_ROLE_NONE && drain && readable(c);
 		if (!work && !sweep) {
 			/* Also while a caller reads: the sweep must not wait for a
 			 * signal that a caller leaving the role does not send. */
@@ -691,7 +702,7 @@ static void *rx_main(void *arg)
 		drain = !work && rc == 1; /* keep sweeping while frames come */
 	}
 	pthread_mutex_unlock(&c->lock);
-	c->tp->shutdown(c->fd);
+	fp_client_shutdown_link(c);
 	end_conn(c, false);
 	/* A caller still inside may have read a completion for a posted get
 	 * before the end: it hands it over here (defer_callbacks()).  Run those
@@ -945,7 +956,7 @@ FLTPORT_API int fltport_reply(fltport_conn *c, uint64_t id, uint32_t status, con
 		h.len = (uint32_t)(len > cap ? cap : len);
 		if (len > cap)
 			h.flags = FP_F_OVERFLOW;
-		rc = c->tp->send(c->fd, &tx, FP_NEVER);
+		rc = fp_link_send(c->ring, c->fd, &tx, FP_NEVER);
 		if (rc < 0)
 			undo_reply(c, id, rc);
 		else if (len > cap)
@@ -1006,7 +1017,7 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 	c->reqs = &w;
 	pthread_mutex_unlock(&c->lock);
 
-	rc = c->tp->send(c->fd, &tx, deadline);
+	rc = fp_link_send(c->ring, c->fd, &tx, deadline);
 
 	pthread_mutex_lock(&c->lock);
 	w.waiting = true;

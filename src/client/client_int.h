@@ -9,6 +9,7 @@
 #include "core/fork.h"
 #include "core/shared.h"
 #include "fltport/port.h"
+#include "transport/ring.h"
 #include "transport/transport.h"
 
 #define FP_QMSG_INLINE 256u    /* payloads up to this size live in the node itself */
@@ -92,6 +93,7 @@ struct fltport_conn {
 	int evfd;
 	int kickfd; /* wakes a caller holding the reader role from its poll() */
 	const struct fp_transport_ops *tp;
+	struct fp_ring *ring; /* the shared-memory transport, or NULL (set at connect) */
 	pthread_t rx_thread;
 	struct fltport_peer peer;
 	struct fp_page *page;
@@ -148,4 +150,12 @@ void *fp_client_rx_main(void *arg);
 void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs);
 void fp_client_run_callbacks(struct fp_reader *cbs);
 void fp_client_conn_free(struct fltport_conn *c);
+
+/* Wake every blocked send and receive of the connection, on both sides. */
+static inline void fp_client_shutdown_link(struct fltport_conn *c)
+{
+	c->tp->shutdown(c->fd);
+	if (c->ring)
+		fp_ring_shutdown(c->ring);
+}
 #endif

@@ -176,6 +176,7 @@ void fp_client_conn_free(struct fltport_conn *c)
 	}
 	if (c->page)
 		munmap(c->page, c->page_size);
+	fp_ring_free(c->ring);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->evfd >= 0)
@@ -200,6 +201,13 @@ static void conn_in_child(struct fp_forkreg *r)
 	fp_fork_kill_fd(c->fd);
 	fp_fork_kill_fd(c->evfd);
 	fp_fork_kill_fd(c->kickfd);
+	if (c->ring) {
+		int fds[2];
+
+		fp_ring_fds(c->ring, fds);
+		fp_fork_kill_fd(fds[0]);
+		fp_fork_kill_fd(fds[1]);
+	}
 }
 
 static struct fltport_conn *conn_new(int fd)
@@ -220,13 +228,28 @@ static struct fltport_conn *conn_new(int fd)
 	return c;
 }
 
-static int handshake(struct fltport_conn *c, const void *ctx, size_t ctx_len, int64_t deadline,
-		     uint32_t *status)
+/* Take the rings CONNECT_RESULT granted (its fds leave rx). */
+static int attach_ring(struct fltport_conn *c, struct fp_rx *rx, bool asked)
+{
+	int fds[FP_RING_NFDS];
+
+	if (rx->h.arg != FP_TRANSPORT_SHM)
+		return 0;
+	if (!asked || rx->nfds != FP_RING_NFDS)
+		return -EPROTO;
+	memcpy(fds, rx->fds, sizeof(fds));
+	rx->nfds = 0;
+	return fp_ring_attach(&c->ring, fds);
+}
+
+static int handshake(struct fltport_conn *c, const void *ctx, size_t ctx_len, bool shm,
+		     int64_t deadline, uint32_t *status)
 {
 	struct fp_hdr h = { .magic = FP_MAGIC,
 			    .version = FLTPORT_WIRE_VERSION,
 			    .type = FP_T_CONNECT,
-			    .len = (uint32_t)ctx_len };
+			    .len = (uint32_t)ctx_len,
+			    .arg = shm ? FP_TRANSPORT_SHM : FP_TRANSPORT_SOCKET };
 	struct fp_tx tx = { .h = &h, .payload = ctx, .page_fd = -1 };
 	struct fp_rx rx;
 	int rc;
@@ -250,6 +273,8 @@ static int handshake(struct fltport_conn *c, const void *ctx, size_t ctx_len, in
 			*status = rx.h.status;
 	} else {
 		rc = map_page(c, &rx);
+		if (rc == 0)
+			rc = attach_ring(c, &rx, shm);
 	}
 	fp_rx_release(&rx);
 	return rc;
@@ -278,6 +303,22 @@ static int conn_start(struct fltport_conn *c)
 	return -rc;
 }
 
+/* FLTPORT_CONNECT_SHM, or FLTPORT_TRANSPORT=shm in the environment (so a
+ * whole test suite, or an unmodified program, runs on the rings). */
+static bool want_shm(unsigned flags)
+{
+	const char *e = getenv("FLTPORT_TRANSPORT");
+
+	if (e && !strcmp(e, "socket"))
+		return false;
+	return (flags & FLTPORT_CONNECT_SHM) || (e && !strcmp(e, "shm"));
+}
+
+FLTPORT_API const char *fltport_conn_transport(const fltport_conn *c)
+{
+	return !c ? NULL : c->ring ? "shm" : "socket";
+}
+
 FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_len, unsigned flags,
 				int64_t timeout_ns, fltport_conn **out, uint32_t *status)
 {
@@ -285,7 +326,7 @@ FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_le
 	struct fltport_conn *c;
 	int fd = -1, rc;
 
-	if (!out || flags != 0 || (!ctx) != (ctx_len == 0))
+	if (!out || (flags & ~FLTPORT_CONNECT_SHM) || (!ctx) != (ctx_len == 0))
 		return -EINVAL;
 	if (ctx_len > FLTPORT_CONTEXT_MAX)
 		return -E2BIG;
@@ -303,7 +344,7 @@ FLTPORT_API int fltport_connect(const char *name, const void *ctx, size_t ctx_le
 		return -ENOMEM;
 	}
 	c->rxbuf = malloc(FP_FRAME_MAX);
-	rc = c->rxbuf ? handshake(c, ctx, ctx_len, deadline, status) : -ENOMEM;
+	rc = c->rxbuf ? handshake(c, ctx, ctx_len, want_shm(flags), deadline, status) : -ENOMEM;
 	if (rc == 0)
 		rc = conn_start(c);
 	if (rc < 0) {
@@ -325,7 +366,7 @@ FLTPORT_API void fltport_shutdown(fltport_conn *c)
 	fp_client_fail_all(c, &cbs);
 	pthread_mutex_unlock(&c->lock);
 	fp_client_run_callbacks(cbs);
-	c->tp->shutdown(c->fd);
+	fp_client_shutdown_link(c);
 }
 
 FLTPORT_API void fltport_close(fltport_conn *c)

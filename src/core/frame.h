@@ -55,6 +55,13 @@ struct fp_hdr {
 	uint16_t reserved;
 };
 
+/* CONNECT's arg: the transport the user side asks for; CONNECT_RESULT's
+ * arg: the one granted.  FP_TRANSPORT_SHM's result carries three more fds
+ * after the state page: the ring memfd and the two doorbells
+ * (transport/ring.h). */
+#define FP_TRANSPORT_SOCKET 0u
+#define FP_TRANSPORT_SHM 1u
+
 /* CONNECT_RESULT payload on success. */
 struct fp_connect_info {
 	uint32_t nslots;

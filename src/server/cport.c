@@ -23,6 +23,13 @@ static void client_in_child(struct fp_forkreg *r)
 
 	fp_fork_kill_fd(c->fd);
 	fp_fork_kill_fd(c->page_fd);
+	if (c->ring) {
+		int fds[2];
+
+		fp_ring_fds(c->ring, fds);
+		fp_fork_kill_fd(fds[0]);
+		fp_fork_kill_fd(fds[1]);
+	}
 }
 
 struct fltport_client *fp_client_new(struct fltport_server *srv, int fd)
@@ -87,6 +94,7 @@ void fp_client_free(struct fltport_client *c)
 	if (c->peer.pidfd >= 0)
 		close(c->peer.pidfd);
 	free(c->exe);
+	fp_ring_free(c->ring);
 	close(c->fd);
 	free(c->pending);
 	free(c->freelist);
@@ -167,6 +175,14 @@ void fp_client_mark_dead(struct fltport_client *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Wake every blocked send and receive of the connection, on both sides. */
+void fp_client_shutdown(struct fltport_client *c)
+{
+	c->srv->tp->shutdown(c->fd);
+	if (c->ring)
+		fp_ring_shutdown(c->ring);
+}
+
 /*
  * End the connection from this side: mark it dead, wake the peer (shutdown)
  * and have the I/O thread retire it (disconnect callback).  Any thread.
@@ -177,7 +193,7 @@ void fp_client_kill(struct fltport_client *c)
 	bool wake = false;
 
 	fp_client_mark_dead(c);
-	c->srv->tp->shutdown(c->fd);
+	fp_client_shutdown(c);
 	pthread_mutex_lock(&srv->lock);
 	c->killed = true;
 	if (!c->kill_queued && (c->state == FP_C_ACTIVE || c->state == FP_C_HANDSHAKE)) {
@@ -470,7 +486,7 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 	h.arg = (uint32_t)(p.reply_cap < c->srv->max_message ? p.reply_cap : c->srv->max_message);
 	h.flags = (wants ? FP_F_WANTS_REPLY : 0) | (wants && poll ? FP_F_NOWAIT : 0) |
 		  (p.wants_reply ? 0 : FP_F_WAKE);
-	rc = c->srv->tp->send(c->fd, &tx, deadline);
+	rc = fp_link_send(c->ring, c->fd, &tx, deadline);
 	if (rc < 0) {
 		/* Never reached the peer: expire it so that the slot is ours. */
 		fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING), fp_word(seq, FP_S_EXPIRED));

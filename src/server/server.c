@@ -179,6 +179,28 @@ static void epoll_del(struct fltport_server *srv, int fd)
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+/* An accepted connection.  On the shared-memory transport frames come
+ * through the ring: its doorbell, edge-triggered (on_client() rings it
+ * again when it leaves frames unread), and the socket only for its end
+ * (frames there are read when the ring announces them). */
+static int epoll_add_client(struct fltport_server *srv, struct fltport_client *c)
+{
+	struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = c };
+	int rc;
+
+	if (!c->ring)
+		return epoll_add(srv, c->fd, c);
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+		return -errno;
+	ev.events = EPOLLIN | EPOLLET;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fp_ring_bell(c->ring), &ev) != 0) {
+		rc = -errno;
+		epoll_del(srv, c->fd);
+		return rc;
+	}
+	return 0;
+}
+
 /* ---- handshakes: a FIFO, oldest first, each with a deadline ---- */
 
 static void hs_append(struct fltport_server *srv, struct fltport_client *c)
@@ -333,7 +355,7 @@ static void retire(struct fltport_server *srv, struct fltport_client *c)
 	struct fp_job *j;
 
 	fp_client_mark_dead(c);
-	srv->tp->shutdown(c->fd);
+	fp_client_shutdown(c);
 	pthread_mutex_lock(&srv->lock);
 	if (c->state != FP_C_ACTIVE) {
 		pthread_mutex_unlock(&srv->lock);
@@ -342,6 +364,8 @@ static void retire(struct fltport_server *srv, struct fltport_client *c)
 	c->state = FP_C_DEAD;
 	pthread_mutex_unlock(&srv->lock);
 	epoll_del(srv, c->fd);
+	if (c->ring)
+		epoll_del(srv, fp_ring_bell(c->ring));
 	/* The disconnect job must not be lost: retry the allocation. */
 	while (!(j = job_new(srv, FP_JOB_DISCONNECT, c)))
 		usleep(1000);
@@ -486,11 +510,11 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 {
 	for (int i = 0; i < FP_IO_BATCH; i++) {
 		struct fp_rx rx;
-		int rc =
-			srv->tp->recv(c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message, &rx, true);
+		int rc = fp_link_recv(c->ring, c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message,
+				      &rx, true);
 
 		if (rc == -EAGAIN)
-			return;
+			return; /* a ring is armed: its doorbell brings us back */
 		if (rc < 0) {
 			if (rc != -ENOTCONN)
 				fp_debug("client pid %d: bad frame (%d): dropping it",
@@ -503,7 +527,7 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 
 			queue_request(srv, c, &rx, mine);
 			if (!had && *mine)
-				return; /* its next frames wait for the next leader */
+				break; /* its next frames wait for the next leader */
 		} else if (rx.h.type == FP_T_REPLY) {
 			fp_client_deliver_reply(c, &rx);
 			fp_rx_release(&rx);
@@ -515,6 +539,10 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 			return;
 		}
 	}
+	/* Left with frames unread: the doorbell is edge-triggered, so ring
+	 * it ourselves unless the ring is armed (empty). */
+	if (c->ring && fp_ring_arm(c->ring))
+		fp_ring_poke(c->ring);
 }
 
 static void on_wake(struct fltport_server *srv)
@@ -544,7 +572,7 @@ static void on_wake(struct fltport_server *srv)
 		killed = c->killed;
 		pthread_mutex_unlock(&srv->lock);
 		/* The reference of the add queue becomes epoll's. */
-		if (killed || epoll_add(srv, c->fd, c) < 0)
+		if (killed || epoll_add_client(srv, c) < 0)
 			retire(srv, c);
 	}
 	while (kq) {
@@ -687,6 +715,15 @@ static struct fp_job *lead(struct fltport_server *srv)
 
 /* ---- control thread: connect and disconnect callbacks ---- */
 
+/* The shared-memory transport is granted to a user side that asks, unless
+ * this process runs with FLTPORT_TRANSPORT=socket. */
+static bool shm_allowed(void)
+{
+	const char *e = getenv("FLTPORT_TRANSPORT");
+
+	return !e || strcmp(e, "socket") != 0;
+}
+
 static void run_connect(struct fltport_server *srv, struct fp_job *j)
 {
 	struct fltport_client *c = j->c;
@@ -697,6 +734,8 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 			    .type = FP_T_CONNECT_RESULT,
 			    .len = FP_CONNECT_INFO_SIZE };
 	struct fp_tx tx = { .h = &h, .payload = info, .page_fd = -1 };
+	int ring_fds[FP_RING_NFDS] = { -1, -1, -1 };
+	bool have_ring = false;
 	const void *ctx = j->rx.data;
 	uint32_t status = 0;
 	void *cookie = NULL;
@@ -704,6 +743,14 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	int rc;
 
 	rc = fp_client_setup_page(c, srv->cfg.slots);
+	if (rc == 0 && j->rx.h.arg == FP_TRANSPORT_SHM && shm_allowed()) {
+		/* Before the callback: a handle it gets is complete. */
+		pthread_mutex_lock(&c->lock);
+		rc = fp_ring_create(&c->ring, ring_fds);
+		pthread_mutex_unlock(&c->lock);
+		if (rc == 0)
+			have_ring = true;
+	}
 	if (rc == 0)
 		rc = srv->cfg.on_connect(c, srv->cfg.cookie, ctx, j->rx.h.len, &c->peer, &cookie,
 					 &status) == 0
@@ -717,6 +764,8 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 		c->state = FP_C_DEAD;
 		pthread_cond_broadcast(&srv->state_cond);
 		pthread_mutex_unlock(&srv->lock);
+		if (have_ring)
+			close(ring_fds[0]);
 		send_result(srv, c->fd, rc, status);
 		fp_count(&srv->cnt.refused, 1);
 		fp_client_unref(c); /* never accepted: no disconnect callback */
@@ -727,6 +776,11 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	ci.page_size = (uint32_t)c->page_size;
 	fp_connect_info_encode(&ci, info);
 	tx.page_fd = c->page_fd;
+	if (have_ring) {
+		h.arg = FP_TRANSPORT_SHM;
+		tx.ctl_fds = ring_fds;
+		tx.nctl = FP_RING_NFDS;
+	}
 	pthread_mutex_lock(&srv->lock);
 	c->cookie = cookie;
 	c->user_ref = true;
@@ -741,6 +795,8 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	pthread_mutex_lock(&c->lock);
 	if (srv->tp->send(c->fd, &tx, fp_now() + FP_RESPONSE_STALL_NS) < 0)
 		fp_debug("client pid %d left before its connect result", (int)c->peer.pid);
+	if (have_ring)
+		close(ring_fds[0]); /* the memfd: mapped on both sides now */
 	c->ready = true;
 	pthread_cond_broadcast(&c->slot_cond);
 	pthread_mutex_unlock(&c->lock);
@@ -823,7 +879,7 @@ static void respond(struct fltport_server *srv, struct fltport_client *c, uint64
 			    .len = (uint32_t)out_len };
 	struct fp_tx tx = { .h = &h, .payload = out, .page_fd = -1 };
 
-	if (srv->tp->send(c->fd, &tx, deadline) < 0)
+	if (fp_link_send(c->ring, c->fd, &tx, deadline) < 0)
 		fp_client_kill(c);
 }
 

@@ -13,6 +13,7 @@
 #include "core/shared.h"
 #include "mgmt/mgmt_int.h"
 #include "fltport/port.h"
+#include "transport/ring.h"
 #include "transport/transport.h"
 
 #define FP_MAX_HANDSHAKES 64u         /* admitted peers that have not sent CONNECT yet */
@@ -85,6 +86,8 @@ struct fltport_client {
 	struct fltport_client *prev, *next; /* srv->clients, under srv->lock */
 	struct fltport_client *kill_next;   /* srv->killq */
 	int fd;
+	struct fp_ring *ring; /* the shared-memory transport, or NULL: set before
+			       * `ready`, freed with the client */
 	atomic_int refs;
 
 	/* under srv->lock */
@@ -180,6 +183,7 @@ void fp_client_free(struct fltport_client *c);
 int fp_client_setup_page(struct fltport_client *c, uint32_t nslots);
 void fp_client_mark_dead(struct fltport_client *c);
 void fp_client_kill(struct fltport_client *c);
+void fp_client_shutdown(struct fltport_client *c);
 void fp_client_deliver_reply(struct fltport_client *c, const struct fp_rx *rx);
 
 /* manage.c */

@@ -143,6 +143,8 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 		fds[nfds++] = tx->fds[i];
 	if (tx->page_fd >= 0)
 		fds[nfds++] = tx->page_fd;
+	for (unsigned i = 0; i < tx->nctl && nfds < FP_MAX_RX_FDS; i++)
+		fds[nfds++] = tx->ctl_fds[i];
 	h.nfds = (uint16_t)tx->nfds;
 	fp_hdr_encode(&h, hb);
 	iov[0].iov_base = hb;
@@ -272,6 +274,8 @@ static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, s
 		rx->fds[rx->nfds++] = fds[idx++];
 	if (idx < nfds)
 		rx->page_fd = fds[idx++];
+	while (idx < nfds) /* CONNECT_RESULT's rings (decode counted them) */
+		rx->fds[rx->nfds++] = fds[idx++];
 	return 0;
 }
 

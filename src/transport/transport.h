@@ -36,7 +36,8 @@ struct fp_rx {
 	int memfd;           /* payload memfd or -1 */
 	int fds[FLTPORT_MAX_FDS];
 	unsigned nfds;
-	int page_fd; /* CONNECT_RESULT: the state page, or -1 */
+	int page_fd; /* CONNECT_RESULT: the state page, or -1; the rings' fds
+		      * follow in fds[] (no user fds there) */
 };
 
 struct fp_tx {
@@ -44,7 +45,9 @@ struct fp_tx {
 	const void *payload;
 	const int *fds;
 	unsigned nfds;
-	int page_fd; /* -1, or the state page for CONNECT_RESULT */
+	int page_fd;        /* -1, or the state page for CONNECT_RESULT */
+	const int *ctl_fds; /* CONNECT_RESULT: more fds after the page (the rings) */
+	unsigned nctl;
 };
 
 struct fp_transport_ops {

@@ -191,6 +191,22 @@ Test(frame, connect_result_carries_the_page_on_success_only)
 	cr_assert_eq(decode(&h, 0, 0, &out), 0);
 }
 
+Test(frame, shm_connect_result_carries_the_rings_too)
+{
+	struct fp_hdr h = base(FP_T_CONNECT_RESULT), out;
+
+	h.len = FP_CONNECT_INFO_SIZE;
+	h.arg = FP_TRANSPORT_SHM;
+	cr_assert_eq(decode(&h, FP_CONNECT_INFO_SIZE, 1, &out), -EBADMSG);
+	cr_assert_eq(decode(&h, FP_CONNECT_INFO_SIZE, 3, &out), -EBADMSG);
+	cr_assert_eq(decode(&h, FP_CONNECT_INFO_SIZE, 4, &out), 0); /* page, memfd, 2 bells */
+	cr_assert_eq(out.arg, FP_TRANSPORT_SHM);
+	h.err = -EUSERS; /* a refusal grants nothing */
+	h.len = 0;
+	cr_assert_eq(decode(&h, 0, 0, &out), 0);
+	cr_assert_eq(decode(&h, 0, 3, &out), -EBADMSG);
+}
+
 Test(frame, connect_context_capped)
 {
 	struct fp_hdr h = base(FP_T_CONNECT), out;

@@ -1,0 +1,93 @@
+/*
+ * The shared-memory transport (ring.c): frames travel through two rings
+ * in a sealed memfd, one per direction, instead of through the socket.
+ * Negotiated at connect (docs/PROTOCOL.md, "Shared-memory transport"):
+ * the user side asks, the filter side creates the memfd and two eventfd
+ * doorbells and passes them in CONNECT_RESULT.
+ *
+ * The socket stays: for the handshake, for frames that carry fds or a
+ * payload above FP_RING_INLINE_MAX (sent on the socket, announced in the
+ * ring by a marker, so one direction keeps one order), and for death
+ * detection (a peer's end shows as POLLRDHUP on the socket).
+ *
+ * Each ring has one producer process and one consumer process.  Threads
+ * of the producer serialise on a local mutex; the consumer side reads
+ * with one thread at a time (the transport contract).  Every word the
+ * other process can write is untrusted: positions are checked against
+ * the ring's size, records are copied out before they are decoded, and a
+ * ring that does not add up ends the connection (-EBADMSG, or -ENOTCONN
+ * for the producer).  Wake-ups: a consumer about to block says so in its
+ * ring (`sleeping`) and the producer rings its doorbell (an eventfd) only
+ * then; a producer waiting for room sleeps on the consumer's position
+ * (a shared futex), in bounded slices that also watch the socket.
+ */
+#ifndef FP_RING_H
+#define FP_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport/transport.h"
+
+#define FP_RING_BYTES (16u * 1024u) /* record bytes per direction */
+#define FP_RING_INLINE_MAX 4096u    /* payload bytes a ring record carries */
+#define FP_RING_NFDS 3u             /* memfd, the filter's doorbell, the user's */
+
+struct fp_ring;
+
+/* Filter side: a new pair of rings.  fds[] receives the three fds to pass
+ * to the peer in CONNECT_RESULT (the caller closes fds[0], the memfd, once
+ * it is sent; the ring keeps the doorbells).  0 or -errno. */
+int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS]);
+
+/* User side: check and map what CONNECT_RESULT brought.  Takes the three
+ * fds in every case (closed on error, or owned by the ring).  0, -EPROTO
+ * (not a ring this library made), or -errno. */
+int fp_ring_attach(struct fp_ring **out, const int fds[FP_RING_NFDS]);
+
+void fp_ring_free(struct fp_ring *r);
+
+/* The transport operations (transport.h's contract), through the rings
+ * and `sock`. */
+int fp_ring_send(struct fp_ring *r, int sock, const struct fp_tx *tx, int64_t deadline);
+int fp_ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32_t max_payload,
+		 struct fp_rx *rx, bool dontwait);
+
+/* Wakes local producers waiting for room; they then fail with -ENOTCONN.
+ * (Readers are woken by the socket's shutdown.) */
+void fp_ring_shutdown(struct fp_ring *r);
+
+/* A consumer about to wait: true if a record is there already (do not
+ * wait); else the peer will ring the doorbell for the next one. */
+bool fp_ring_arm(struct fp_ring *r);
+
+/* True if a record waits in the receive ring (no side effect). */
+bool fp_ring_pending(const struct fp_ring *r);
+
+/* The doorbell to poll for POLLIN, and how to clear it after a wake-up. */
+int fp_ring_bell(const struct fp_ring *r);
+void fp_ring_bell_clear(struct fp_ring *r);
+
+/* Ring our own doorbell: a consumer that stops reading with records
+ * left (or without having armed) makes sure it comes back. */
+void fp_ring_poke(struct fp_ring *r);
+
+/* The fds a forked child must make inert (core/fork.h); -1 ends. */
+void fp_ring_fds(const struct fp_ring *r, int out[2]);
+
+/* Dispatch: the ring when the connection has one, else the socket. */
+static inline int fp_link_send(struct fp_ring *r, int sock, const struct fp_tx *tx,
+			       int64_t deadline)
+{
+	return r ? fp_ring_send(r, sock, tx, deadline) : fp_sock_ops.send(sock, tx, deadline);
+}
+
+static inline int fp_link_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz,
+			       uint32_t max_payload, struct fp_rx *rx, bool dontwait)
+{
+	return r ? fp_ring_recv(r, sock, buf, bufsz, max_payload, rx, dontwait)
+		 : fp_sock_ops.recv(sock, buf, bufsz, max_payload, rx, dontwait);
+}
+
+#endif
