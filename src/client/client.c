@@ -546,7 +546,7 @@ static int holder_poll(struct fltport_conn *c, int64_t deadline)
 	uint64_t v;
 	int n;
 
-	if (c->ring && fp_ring_arm(c->ring))
+	if (c->ring && (fp_ring_spin(c->ring) || fp_ring_arm(c->ring)))
 		return 0;
 	n = poll(p, c->ring ? 3 : 2, fp_poll_ms(deadline));
 	if (n < 0)

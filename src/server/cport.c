@@ -279,6 +279,29 @@ static int peer_garbage(struct fltport_client *c, uint32_t slot, uint32_t w)
 
 /* No reply wanted (or a poll send): wait until a reader takes the message,
  * or expire it at the deadline — exactly one of the two wins the slot. */
+struct word_wait {
+	_Atomic uint32_t *w;
+	uint32_t seen;
+};
+
+static bool word_moved(const void *arg)
+{
+	const struct word_wait *ww = arg;
+
+	return atomic_load_explicit(ww->w, memory_order_acquire) != ww->seen;
+}
+
+/* Sleep on a slot word until it is no longer `seen` (or the deadline),
+ * spinning a little first when the peer may be running on another CPU. */
+static void word_wait(struct fltport_client *c, _Atomic uint32_t *wp, uint32_t seen,
+		      int64_t deadline)
+{
+	struct word_wait ww = { wp, seen };
+
+	if (!fp_spin_until(&c->spin, word_moved, &ww))
+		fp_futex_wait(wp, seen, deadline);
+}
+
 static int wait_taken(struct fltport_client *c, uint32_t slot, uint64_t seq, int64_t deadline)
 {
 	_Atomic uint32_t *wp = &c->page->slot[slot];
@@ -294,7 +317,7 @@ static int wait_taken(struct fltport_client *c, uint32_t slot, uint64_t seq, int
 				return -ETIMEDOUT;
 			continue;
 		}
-		fp_futex_wait(wp, pending, deadline);
+		word_wait(c, wp, pending, deadline);
 	}
 	if (w == fp_word(seq, FP_S_TAKEN) || w == fp_word(seq, FP_S_ABANDONED))
 		return 0;
@@ -360,7 +383,7 @@ static bool wait_word(struct fltport_client *c, struct fp_pending *p, uint32_t s
 			return inline_reply(c, p, slot, reply_len, reply_status, rc);
 		if ((w != pending && w != taken) || atomic_load(&c->dead) || fp_now() >= deadline)
 			return false;
-		fp_futex_wait(wp, w, deadline);
+		word_wait(c, wp, w, deadline);
 	}
 }
 

@@ -629,6 +629,57 @@ static int io_timers(struct fltport_server *srv)
 	return fp_poll_ms(next);
 }
 
+static bool spin_ready(const void *arg)
+{
+	return fp_ring_pending(((const struct fltport_client *)arg)->ring);
+}
+
+/* The leader's wait: a ring connection that was just active is watched
+ * for a little while first (its next frame is usually close behind: a
+ * requester's next request), then epoll_wait. */
+static int lead_wait(struct fltport_server *srv, struct epoll_event *evs, int max)
+{
+	struct fltport_client *c = srv->spin_c;
+	int timeout = io_timers(srv);
+
+	if (c && atomic_load(&c->dead)) {
+		srv->spin_c = NULL;
+		fp_client_unref(c);
+		c = NULL;
+	}
+	if (c && timeout != 0 && fp_spin_until(&srv->spin, spin_ready, c)) {
+		evs[0].events = EPOLLIN;
+		evs[0].data.ptr = c;
+		return 1;
+	}
+	return epoll_wait(srv->epfd, evs, max, timeout);
+}
+
+static void spin_drop(struct fltport_server *srv)
+{
+	if (srv->spin_c)
+		fp_client_unref(srv->spin_c);
+	srv->spin_c = NULL;
+}
+
+/* After a batch of one event on a ring connection, that connection is the
+ * one lead_wait() watches (a reference held while it is); else none. */
+static void spin_target(struct fltport_server *srv, const struct epoll_event *evs, int n)
+{
+	struct fltport_client *c = NULL, *old = srv->spin_c;
+
+	if (n == 1 && *(int *)evs[0].data.ptr == FP_EV_CLIENT &&
+	    ((struct fltport_client *)evs[0].data.ptr)->ring)
+		c = evs[0].data.ptr;
+	if (c == old)
+		return;
+	if (c)
+		fp_client_ref(c);
+	srv->spin_c = c;
+	if (old)
+		fp_client_unref(old);
+}
+
 /*
  * The I/O role (leader/follower).  One pool thread at a time holds it
  * (srv->lead_taken) and runs this loop: accept, handshakes, death
@@ -647,7 +698,7 @@ static struct fp_job *lead(struct fltport_server *srv)
 	struct epoll_event evs[64];
 
 	for (;;) {
-		int n = epoll_wait(srv->epfd, evs, 64, io_timers(srv));
+		int n = lead_wait(srv, evs, 64);
 		struct fp_job *mine = NULL;
 		bool quit, stopping;
 
@@ -655,8 +706,10 @@ static struct fp_job *lead(struct fltport_server *srv)
 		quit = srv->quit;
 		stopping = srv->stopping;
 		pthread_mutex_unlock(&srv->lock);
-		if (quit)
+		if (quit) {
+			spin_drop(srv);
 			return NULL;
+		}
 		/* Every connection in this batch is alive now: only the leader
 		 * takes connections out of epoll.  Hold a reference across the
 		 * batch, since handling one event can retire a connection that a
@@ -684,6 +737,7 @@ static struct fp_job *lead(struct fltport_server *srv)
 					on_client(srv, c, &mine);
 			}
 		}
+		spin_target(srv, evs, n);
 		for (int i = 0; i < n; i++)
 			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
 				fp_client_unref(evs[i].data.ptr);
@@ -708,8 +762,10 @@ static struct fp_job *lead(struct fltport_server *srv)
 		pthread_mutex_lock(&srv->lock);
 		quit = srv->quit;
 		pthread_mutex_unlock(&srv->lock);
-		if (quit)
+		if (quit) {
+			spin_drop(srv);
 			return NULL;
+		}
 	}
 }
 

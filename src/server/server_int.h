@@ -13,6 +13,7 @@
 #include "core/shared.h"
 #include "mgmt/mgmt_int.h"
 #include "fltport/port.h"
+#include "core/spin.h"
 #include "transport/ring.h"
 #include "transport/transport.h"
 
@@ -121,6 +122,7 @@ struct fltport_client {
 	uint32_t *freelist;
 	uint32_t nfree;
 	uint64_t next_seq;
+	struct fp_spin spin; /* senders waiting on a slot word (atomic: no lock) */
 	pthread_cond_t slot_cond;
 };
 
@@ -171,7 +173,11 @@ struct fltport_server {
 	bool stopping;   /* destroy: drop everything */
 	bool quit;       /* threads exit */
 	bool lead_taken; /* a pool thread holds the I/O role */
-	unsigned idle;   /* pool threads waiting in pool() */
+	/* The I/O role's: the ring connection of its last batch (a reference
+	 * held), watched for a little while before epoll_wait (core/spin.h). */
+	struct fltport_client *spin_c;
+	struct fp_spin spin;
+	unsigned idle; /* pool threads waiting in pool() */
 };
 
 /* cport.c */

@@ -27,6 +27,7 @@
 
 #include "core/clock.h"
 #include "core/shared.h"
+#include "core/spin.h"
 #include "transport/ring.h"
 
 #define RING_MAGIC 0x474E4952u /* "RING" */
@@ -73,8 +74,9 @@ struct fp_ring {
 	uint32_t thead;           /* write position (under txl) */
 	_Atomic uint32_t txl;     /* producers' lock: 0 free, 1 held, 2 held with waiters */
 	_Atomic bool closing;
-	int bell;      /* ours: the peer rings it */
-	int peer_bell; /* the peer's */
+	struct fp_spin spin; /* the consumer's, before it sleeps */
+	int bell;            /* ours: the peer rings it */
+	int peer_bell;       /* the peer's */
 };
 
 static uint32_t get32(const uint8_t *p)
@@ -403,6 +405,16 @@ static void consumed(struct fp_ring *r, uint32_t total)
 bool fp_ring_pending(const struct fp_ring *r)
 {
 	return atomic_load_explicit(&r->rc->head, memory_order_acquire) != r->rtail;
+}
+
+static bool pending_cb(const void *r)
+{
+	return fp_ring_pending(r);
+}
+
+bool fp_ring_spin(struct fp_ring *r)
+{
+	return fp_spin_until(&r->spin, pending_cb, r);
 }
 
 bool fp_ring_arm(struct fp_ring *r)

@@ -62,6 +62,10 @@ void fp_ring_shutdown(struct fp_ring *r);
  * wait); else the peer will ring the doorbell for the next one. */
 bool fp_ring_arm(struct fp_ring *r);
 
+/* A consumer about to wait spins a little first (core/spin.h): true if a
+ * record came meanwhile. */
+bool fp_ring_spin(struct fp_ring *r);
+
 /* True if a record waits in the receive ring (no side effect). */
 bool fp_ring_pending(const struct fp_ring *r);
 
