@@ -204,9 +204,9 @@ struct fltport_server_config {
 
 /*
  * Create a named server port and start listening.  Starts the server's
- * threads (one control thread and `workers` + 1 pool threads: one of them
- * at a time serves the port's I/O, the others run message callbacks, at
- * most `workers` at once).
+ * threads (one control thread and `workers` + 1 pool threads: those not
+ * running a message callback wait for the port's I/O, and the one that
+ * reads a request runs its callback; at most `workers` callbacks at once).
  * Blocks only briefly on the file system.  The port directory is created
  * (mode 0755) if missing.  A socket file left by a dead server is replaced.
  *

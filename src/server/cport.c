@@ -32,12 +32,23 @@ static void client_in_child(struct fp_forkreg *r)
 	}
 }
 
+/* Client memory is recycled, never freed while its server lives: an event
+ * that epoll_wait() returned just before the connection left epoll may
+ * still be looked at by another pool thread (io_round() in server.c), and
+ * must find a client structure there, dead or reused.  Called under the
+ * server's io_lock, as that look is. */
 struct fltport_client *fp_client_new(struct fltport_server *srv, int fd)
 {
-	struct fltport_client *c = calloc(1, sizeof(*c));
+	struct fltport_client *c;
 
-	if (!c)
+	pthread_mutex_lock(&srv->lock);
+	c = srv->cfree;
+	if (c)
+		srv->cfree = c->next;
+	pthread_mutex_unlock(&srv->lock);
+	if (!c && !(c = malloc(sizeof(*c))))
 		return NULL;
+	memset(c, 0, sizeof(*c));
 	fp_fork_register(&c->fork, client_in_child);
 	c->ev_kind = FP_EV_CLIENT;
 	c->srv = srv;
@@ -100,7 +111,10 @@ void fp_client_free(struct fltport_client *c)
 	free(c->freelist);
 	pthread_cond_destroy(&c->slot_cond);
 	pthread_mutex_destroy(&c->lock);
-	free(c);
+	pthread_mutex_lock(&srv->lock);
+	c->next = srv->cfree; /* see fp_client_new() */
+	srv->cfree = c;
+	pthread_mutex_unlock(&srv->lock);
 }
 
 void fp_client_unref(struct fltport_client *c)

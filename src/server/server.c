@@ -188,8 +188,10 @@ static int epoll_add_client(struct fltport_server *srv, struct fltport_client *c
 	struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = c };
 	int rc;
 
-	if (!c->ring)
-		return epoll_add(srv, c->fd, c);
+	if (!c->ring) {
+		ev.events = EPOLLIN | EPOLLET;
+		return epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0 ? 0 : -errno;
+	}
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
 		return -errno;
 	ev.events = EPOLLIN | EPOLLET;
@@ -448,6 +450,7 @@ static unsigned job_fds(const struct fp_job *j)
 static void queue_request(struct fltport_server *srv, struct fltport_client *c, struct fp_rx *rx,
 			  struct fp_job **mine)
 {
+	bool wake;
 	unsigned nfds = rx->nfds + (rx->memfd >= 0 ? 1u : 0u);
 	struct fp_job *j;
 
@@ -488,24 +491,25 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	pthread_mutex_lock(&srv->lock);
 	c->inflight++;
 	c->fds_held += nfds;
-	if (!*mine && srv->idle > 0 && !srv->quit) {
+	if (!*mine && srv->busy < srv->cfg.workers && !srv->quit) {
+		srv->busy++; /* this thread runs it after the batch (io_round) */
 		*mine = j;
 		pthread_mutex_unlock(&srv->lock);
 		return;
 	}
 	fp_queue_push(&srv->workq, j);
+	wake = srv->busy < srv->cfg.workers;
 	pthread_mutex_unlock(&srv->lock);
-	/* Signalled after the unlock: a thread woken while this one still
-	 * held the lock would only block on it (two more context switches
-	 * per request when both share a CPU).  The condition variable lives
-	 * as long as the server, and pool threads check under the lock, so
-	 * nothing is missed. */
-	pthread_cond_signal(&srv->work_cond);
+	/* An idle pool thread waits in epoll_wait(): the eventfd brings one.
+	 * With cfg.workers callbacks running, the first to return takes it. */
+	if (wake)
+		fp_server_wake(srv);
 }
 
-/* Frames of one connection (up to FP_IO_BATCH, so one busy peer cannot
- * hold the others up; none after the request that became *mine, which
- * would only delay it: see queue_request()). */
+/* Frames of one connection, until there are none (edge-triggered: the
+ * next event comes with the next frame), at most FP_IO_BATCH so that one
+ * busy peer cannot hold the others up: then it goes on the again queue
+ * (a ring: its own doorbell) for the next round.  io_lock held. */
 static void on_client(struct fltport_server *srv, struct fltport_client *c, struct fp_job **mine)
 {
 	for (int i = 0; i < FP_IO_BATCH; i++) {
@@ -523,11 +527,7 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 			return;
 		}
 		if (rx.h.type == FP_T_REQUEST) {
-			bool had = *mine != NULL;
-
 			queue_request(srv, c, &rx, mine);
-			if (!had && *mine)
-				break; /* its next frames wait for the next leader */
 		} else if (rx.h.type == FP_T_REPLY) {
 			fp_client_deliver_reply(c, &rx);
 			fp_rx_release(&rx);
@@ -539,17 +539,32 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 			return;
 		}
 	}
-	/* Left with frames unread: the doorbell is edge-triggered, so ring
-	 * it ourselves unless the ring is armed (empty). */
-	if (c->ring && fp_ring_arm(c->ring))
-		fp_ring_poke(c->ring);
+	/* Left with frames unread: no edge will come for them. */
+	if (c->ring) {
+		if (fp_ring_arm(c->ring))
+			fp_ring_poke(c->ring);
+	} else if (!c->again_queued) {
+		c->again_queued = true;
+		fp_client_ref(c);
+		c->again_next = srv->againq;
+		srv->againq = c;
+		fp_server_wake(srv);
+	}
 }
 
-static void on_wake(struct fltport_server *srv)
+static void on_wake(struct fltport_server *srv, struct fp_job **mine)
 {
 	struct fltport_client *kq, *aq;
 	uint64_t v;
 
+	(void)mine;
+	pthread_mutex_lock(&srv->lock);
+	if (srv->quit) {
+		/* Left readable (level-triggered): every pool thread wakes. */
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	pthread_mutex_unlock(&srv->lock);
 	while (read(srv->wakefd, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&srv->lock);
@@ -634,43 +649,32 @@ static bool spin_ready(const void *arg)
 	return fp_ring_pending(((const struct fltport_client *)arg)->ring);
 }
 
-/* The leader's wait: a ring connection that was just active is watched
- * for a little while first (its next frame is usually close behind: a
- * requester's next request), then epoll_wait. */
-static int lead_wait(struct fltport_server *srv, struct epoll_event *evs, int max)
+/* The ring connection a thread about to wait watches for a little while
+ * first (its next frame is usually close behind: a requester's next
+ * request), with a reference; one thread at a time.  io_lock held. */
+static struct fltport_client *spin_claim(struct fltport_server *srv)
 {
 	struct fltport_client *c = srv->spin_c;
-	int timeout = io_timers(srv);
 
 	if (c && atomic_load(&c->dead)) {
 		srv->spin_c = NULL;
 		fp_client_unref(c);
-		c = NULL;
+		return NULL;
 	}
-	if (c && timeout != 0 && fp_spin_until(&srv->spin, spin_ready, c)) {
-		evs[0].events = EPOLLIN;
-		evs[0].data.ptr = c;
-		return 1;
-	}
-	return epoll_wait(srv->epfd, evs, max, timeout);
-}
-
-static void spin_drop(struct fltport_server *srv)
-{
-	if (srv->spin_c)
-		fp_client_unref(srv->spin_c);
-	srv->spin_c = NULL;
+	if (!c || srv->spinning)
+		return NULL;
+	srv->spinning = true;
+	fp_client_ref(c);
+	fp_ring_disarm(c->ring); /* this thread looks: no doorbell needed */
+	return c;
 }
 
 /* After a batch of one event on a ring connection, that connection is the
- * one lead_wait() watches (a reference held while it is); else none. */
-static void spin_target(struct fltport_server *srv, const struct epoll_event *evs, int n)
+ * one to watch (a reference held while it is); else none.  io_lock held. */
+static void spin_target(struct fltport_server *srv, struct fltport_client *c)
 {
-	struct fltport_client *c = NULL, *old = srv->spin_c;
+	struct fltport_client *old = srv->spin_c;
 
-	if (n == 1 && *(int *)evs[0].data.ptr == FP_EV_CLIENT &&
-	    ((struct fltport_client *)evs[0].data.ptr)->ring)
-		c = evs[0].data.ptr;
 	if (c == old)
 		return;
 	if (c)
@@ -680,93 +684,125 @@ static void spin_target(struct fltport_server *srv, const struct epoll_event *ev
 		fp_client_unref(old);
 }
 
-/*
- * The I/O role (leader/follower).  One pool thread at a time holds it
- * (srv->lead_taken) and runs this loop: accept, handshakes, death
- * detection, kills, and reading every connection's frames; the rest of
- * the I/O state (epoll set, handshake list, receive buffer) is touched by
- * it alone.  When a batch gave it a request of its own (queue_request) and
- * another pool thread is still idle once the whole batch is handled, it
- * hands the role to that thread and returns the request to run it itself:
- * the thread that read the request runs its callback, with no hand-off
- * between threads on the request's path.  (The whole batch first, so that
- * one busy connection never keeps the others, the listening socket or the
- * wake-ups waiting.)  Returns NULL when the server quits.
- */
-static struct fp_job *lead(struct fltport_server *srv)
+/* Connections with frames left unread (edge-triggered sockets): again. */
+static void run_again(struct fltport_server *srv, struct fp_job **mine)
 {
-	struct epoll_event evs[64];
+	while (srv->againq) {
+		struct fltport_client *c = srv->againq;
+		enum fp_cstate st;
 
-	for (;;) {
-		int n = lead_wait(srv, evs, 64);
-		struct fp_job *mine = NULL;
-		bool quit, stopping;
-
+		srv->againq = c->again_next;
+		c->again_queued = false;
 		pthread_mutex_lock(&srv->lock);
-		quit = srv->quit;
-		stopping = srv->stopping;
+		st = c->state;
 		pthread_mutex_unlock(&srv->lock);
-		if (quit) {
-			spin_drop(srv);
-			return NULL;
-		}
-		/* Every connection in this batch is alive now: only the leader
-		 * takes connections out of epoll.  Hold a reference across the
-		 * batch, since handling one event can retire a connection that a
-		 * later event of the same batch names. */
-		for (int i = 0; i < n; i++)
-			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
-				fp_client_ref(evs[i].data.ptr);
+		if (st == FP_C_ACTIVE)
+			on_client(srv, c, mine);
+		fp_client_unref(c); /* the again queue's */
+	}
+}
+
+/* One event of a batch (io_lock held); returns the active connection it
+ * was for, with a reference, or NULL.  A client event may be stale: the
+ * connection left epoll (and even its memory was recycled for another,
+ * fp_client_new()) after epoll_wait() returned it; client memory lives as
+ * long as the server, and a reference is taken only on a live one. */
+static struct fltport_client *on_event(struct fltport_server *srv, void *tag, struct fp_job **mine)
+{
+	int kind = *(int *)tag;
+	struct fltport_client *c = tag;
+	enum fp_cstate st;
+
+	if (kind == FP_EV_LISTEN) {
+		accept_one(srv);
+		return NULL;
+	}
+	if (kind == FP_EV_WAKE) {
+		on_wake(srv, mine);
+		return NULL;
+	}
+	pthread_mutex_lock(&srv->lock);
+	st = c->state;
+	if (st != FP_C_HANDSHAKE && st != FP_C_ACTIVE)
+		c = NULL;
+	else if (!fp_client_tryref(c))
+		c = NULL;
+	pthread_mutex_unlock(&srv->lock);
+	if (!c)
+		return NULL;
+	if (st == FP_C_HANDSHAKE) {
+		on_handshake(srv, c);
+		fp_client_unref(c);
+		return NULL;
+	}
+	on_client(srv, c, mine);
+	return c; /* an active connection, its reference with it */
+}
+
+/*
+ * The I/O: every pool thread that is not running a callback waits here, in
+ * epoll_wait() on the one epoll set; the kernel wakes one of them per
+ * event.  Connections' sockets are edge-triggered (a ring connection's
+ * doorbell too), so the one woken thread reads what is there and no other
+ * thread is woken for it.  The I/O state (handshake list, receive buffer,
+ * timers, epoll registrations) is touched under io_lock only, so batches
+ * of two woken threads never interleave.  A request read here becomes the
+ * reading thread's own (*mine) while fewer than cfg.workers callbacks run,
+ * and it runs the callback itself once the batch is done: no hand-off
+ * between threads on a request's path, and at least one pool thread is
+ * always free for I/O.  Other requests are queued for idle threads (the
+ * wake-up eventfd brings one).  Returns the thread's own request, or NULL.
+ */
+static struct fp_job *io_round(struct fltport_server *srv, struct epoll_event *evs, int max)
+{
+	struct fp_job *mine = NULL;
+	struct fltport_client *spin, *one = NULL;
+	int timeout, n = -1;
+	bool quit, stopping;
+
+	pthread_mutex_lock(&srv->io_lock);
+	timeout = io_timers(srv);
+	spin = spin_claim(srv);
+	pthread_mutex_unlock(&srv->io_lock);
+	/* A record that came while spinning, or before the ring was armed
+	 * again, is read as if its doorbell had rung. */
+	if (spin && ((timeout != 0 && fp_spin_until(&srv->spin, spin_ready, spin)) ||
+		     fp_ring_arm(spin->ring))) {
+		evs[0].events = EPOLLIN;
+		evs[0].data.ptr = spin;
+		n = 1;
+	}
+	if (n < 0)
+		n = epoll_wait(srv->epfd, evs, max, timeout);
+	pthread_mutex_lock(&srv->io_lock);
+	if (spin)
+		srv->spinning = false;
+	pthread_mutex_lock(&srv->lock);
+	quit = srv->quit;
+	stopping = srv->stopping;
+	pthread_mutex_unlock(&srv->lock);
+	if (!quit) {
 		for (int i = 0; i < n; i++) {
-			int kind = *(int *)evs[i].data.ptr;
+			struct fltport_client *c = on_event(srv, evs[i].data.ptr, &mine);
 
-			if (kind == FP_EV_LISTEN) {
-				accept_one(srv);
-			} else if (kind == FP_EV_WAKE) {
-				on_wake(srv);
-			} else {
-				struct fltport_client *c = evs[i].data.ptr;
-				enum fp_cstate st;
-
-				pthread_mutex_lock(&srv->lock);
-				st = c->state;
-				pthread_mutex_unlock(&srv->lock);
-				if (st == FP_C_HANDSHAKE)
-					on_handshake(srv, c);
-				else if (st == FP_C_ACTIVE)
-					on_client(srv, c, &mine);
-			}
+			if (c && n == 1 && c->ring && !atomic_load(&c->dead))
+				one = c; /* the one to watch: its reference goes below */
+			else if (c)
+				fp_client_unref(c);
 		}
-		spin_target(srv, evs, n);
-		for (int i = 0; i < n; i++)
-			if (*(int *)evs[i].data.ptr == FP_EV_CLIENT)
-				fp_client_unref(evs[i].data.ptr);
-		if (mine) {
-			bool hand_off;
-
-			pthread_mutex_lock(&srv->lock);
-			hand_off = srv->idle > 0 && !srv->quit;
-			if (hand_off)
-				srv->lead_taken = false; /* an idle thread takes the role */
-			else
-				fp_queue_push(&srv->workq, mine);
-			pthread_mutex_unlock(&srv->lock);
-			pthread_cond_signal(&srv->work_cond);
-			if (hand_off)
-				return mine; /* no longer the leader */
-		}
+		run_again(srv, &mine);
+		spin_target(srv, one);
 		if (stopping)
 			drop_all_handshakes(srv);
-		/* on_wake() drained the eventfd: a quit set before that drain
-		 * must be seen now, or its wake-up is lost. */
-		pthread_mutex_lock(&srv->lock);
-		quit = srv->quit;
-		pthread_mutex_unlock(&srv->lock);
-		if (quit) {
-			spin_drop(srv);
-			return NULL;
-		}
+	} else {
+		spin_target(srv, NULL);
 	}
+	pthread_mutex_unlock(&srv->io_lock);
+	if (one)
+		fp_client_unref(one);
+	if (spin)
+		fp_client_unref(spin);
+	return mine;
 }
 
 /* ---- control thread: connect and disconnect callbacks ---- */
@@ -1023,6 +1059,7 @@ static void run_job(struct fltport_server *srv, struct fp_job *j, struct fp_outb
 {
 	run_request(srv, j, ob);
 	pthread_mutex_lock(&srv->lock);
+	srv->busy--;
 	j->c->fds_held -= job_fds(j);
 	if (--j->c->inflight == 0 && j->c->disc_job) {
 		fp_queue_push(&srv->ctlq, j->c->disc_job);
@@ -1036,55 +1073,49 @@ static void run_job(struct fltport_server *srv, struct fp_job *j, struct fp_outb
 }
 
 /*
- * A pool thread (cfg.workers + 1 of them; the first starts as the I/O
- * leader): it takes the I/O role when nobody holds it, else runs queued
- * requests, else waits.  Requests queued at quit are still run.  At most cfg.workers callbacks run at
- * once: a leader runs one only after handing the role to an idle thread.
+ * A pool thread (cfg.workers + 1 of them): runs queued requests while
+ * fewer than cfg.workers callbacks run, else waits for I/O (io_round) and
+ * runs the request it read itself.  Requests queued at quit are still run.
  */
-static void pool(struct fltport_server *srv, bool leader)
+static void pool(struct fltport_server *srv)
 {
 	struct fp_outbuf ob = { 0 };
+	struct epoll_event evs[64];
 
 	for (;;) {
-		struct fp_job *j = NULL;
+		struct fp_job *j;
+		bool quit;
 
-		if (leader) {
-			leader = false;
-			if (!(j = lead(srv)))
-				break;
-		} else {
-			pthread_mutex_lock(&srv->lock);
-			for (;;) {
-				if (!srv->lead_taken && !srv->quit) {
-					srv->lead_taken = leader = true; /* I/O first */
-					break;
-				}
-				if ((j = fp_queue_pop(&srv->workq)) || srv->quit)
-					break;
-				srv->idle++;
-				pthread_cond_wait(&srv->work_cond, &srv->lock);
-				srv->idle--;
-			}
-			pthread_mutex_unlock(&srv->lock);
-			if (leader)
-				continue;
-			if (!j)
-				break;
+		pthread_mutex_lock(&srv->lock);
+		quit = srv->quit;
+		j = srv->busy < srv->cfg.workers || quit ? fp_queue_pop(&srv->workq) : NULL;
+		if (j)
+			srv->busy++;
+		pthread_mutex_unlock(&srv->lock);
+		if (!j && quit) {
+			/* The wake-up that quit sent may have been drained by a
+			 * thread that had not seen quit yet: pass it on to the
+			 * threads still in epoll_wait(). */
+			fp_server_wake(srv);
+			break;
 		}
-		run_job(srv, j, &ob);
+		if (!j)
+			j = io_round(srv, evs, 64);
+		if (j)
+			run_job(srv, j, &ob);
 	}
 	free(ob.p);
 }
 
 static void *io_main(void *arg)
 {
-	pool(arg, true);
+	pool(arg);
 	return NULL;
 }
 
 static void *worker_main(void *arg)
 {
-	pool(arg, false);
+	pool(arg);
 	return NULL;
 }
 
@@ -1217,7 +1248,6 @@ static int start_threads(struct fltport_server *srv)
 	srv->workers = calloc(srv->cfg.workers, sizeof(pthread_t));
 	if (!srv->workers)
 		return -ENOMEM;
-	srv->lead_taken = true; /* io_main starts as the I/O leader */
 	rc = pthread_create(&srv->io_thread, NULL, io_main, srv);
 	if (rc)
 		return -rc;
@@ -1276,6 +1306,13 @@ static void server_free(struct fltport_server *srv)
 		srv->jfree = j->next;
 		free(j);
 	}
+	while (srv->cfree) {
+		struct fltport_client *c = srv->cfree;
+
+		srv->cfree = c->next;
+		free(c);
+	}
+	pthread_mutex_destroy(&srv->io_lock);
 	pthread_cond_destroy(&srv->ctl_cond);
 	pthread_cond_destroy(&srv->work_cond);
 	pthread_cond_destroy(&srv->state_cond);
@@ -1298,6 +1335,7 @@ static int server_init(struct fltport_server *srv, const char *name,
 	fp_fork_register(&srv->fork, server_in_child);
 	srv->tp = &fp_sock_ops;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->io_lock, NULL);
 	pthread_cond_init(&srv->ctl_cond, NULL);
 	pthread_cond_init(&srv->work_cond, NULL);
 	pthread_cond_init(&srv->state_cond, NULL);
@@ -1421,12 +1459,21 @@ FLTPORT_API void fltport_server_destroy(fltport_server *srv)
 		pthread_cond_wait(&srv->state_cond, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	stop_threads(srv, true, true);
-	/* Kill-queue entries the I/O thread did not get to: their references. */
+	/* Kill-queue and again-queue entries no pool thread got to, and the
+	 * connection the I/O watched: their references. */
 	while (srv->killq) {
 		c = srv->killq;
 		srv->killq = c->kill_next;
 		fp_client_unref(c);
 	}
+	while (srv->againq) {
+		c = srv->againq;
+		srv->againq = c->again_next;
+		fp_client_unref(c);
+	}
+	if (srv->spin_c)
+		fp_client_unref(srv->spin_c);
+	srv->spin_c = NULL;
 	/* What is left is held only by users who never closed their client
 	 * ports, and by senders on their way out. */
 	pthread_mutex_lock(&srv->lock);

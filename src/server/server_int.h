@@ -86,6 +86,8 @@ struct fltport_client {
 	struct fltport_server *srv;
 	struct fltport_client *prev, *next; /* srv->clients, under srv->lock */
 	struct fltport_client *kill_next;   /* srv->killq */
+	struct fltport_client *again_next;  /* srv->againq, under io_lock */
+	bool again_queued;                  /* under io_lock */
 	int fd;
 	struct fp_ring *ring; /* the shared-memory transport, or NULL: set before
 			       * `ready`, freed with the client */
@@ -142,10 +144,9 @@ struct fltport_server {
 	pthread_t io_thread, ctl_thread, *workers;
 	unsigned nworkers;
 	const struct fp_transport_ops *tp;
-	uint8_t *rxbuf; /* the I/O leader's */
+	uint8_t *rxbuf; /* under io_lock */
 
-	/* The I/O leader only (the one pool thread holding the I/O role:
-	 * lead_taken; see lead() in server.c) */
+	/* under io_lock */
 	struct fltport_client *hs_head, *hs_tail; /* handshakes, oldest first */
 	int64_t accept_rearm;                     /* 0, or when to listen again after EMFILE */
 	int64_t accept_backoff;                   /* current backoff */
@@ -170,14 +171,21 @@ struct fltport_server {
 	unsigned nhandshake;     /* clients in FP_C_HANDSHAKE */
 	bool closed;             /* no longer listening */
 	bool lfd_closed;
-	bool stopping;   /* destroy: drop everything */
-	bool quit;       /* threads exit */
-	bool lead_taken; /* a pool thread holds the I/O role */
-	/* The I/O role's: the ring connection of its last batch (a reference
-	 * held), watched for a little while before epoll_wait (core/spin.h). */
+	bool stopping;                /* destroy: drop everything */
+	bool quit;                    /* threads exit */
+	unsigned busy;                /* pool threads running a callback (≤ cfg.workers) */
+	struct fltport_client *cfree; /* recycled client memory (fp_client_new) */
+
+	/* The I/O state, under io_lock (io_round() in server.c): the
+	 * handshake list above, the receive buffer, the timers, and these. */
+	pthread_mutex_t io_lock;
+	struct fltport_client *againq; /* frames left unread (edge-triggered) */
+	/* The ring connection of the last one-event batch (a reference held),
+	 * watched for a little while before epoll_wait (core/spin.h), by one
+	 * thread at a time (spinning). */
 	struct fltport_client *spin_c;
+	bool spinning;
 	struct fp_spin spin;
-	unsigned idle; /* pool threads waiting in pool() */
 };
 
 /* cport.c */

@@ -70,9 +70,13 @@ struct fp_ring {
 	struct ring_shm *shm;
 	struct ring_ctl *rc, *tc; /* the ring this side reads, the one it writes */
 	uint8_t *rd, *td;         /* their records */
-	uint32_t rtail;           /* read position (ours; the shared copy is for the peer) */
-	uint32_t thead;           /* write position (under txl) */
-	_Atomic uint32_t txl;     /* producers' lock: 0 free, 1 held, 2 held with waiters */
+	/* read position (ours; the shared copy is for the peer): atomic only
+	 * because a filter thread about to sleep may look at it (fp_ring_spin)
+	 * while another reads */
+	_Atomic uint32_t rtail;
+	uint32_t thead;          /* write position (under txl) */
+	_Atomic uint32_t txl;    /* producers' lock: 0 free, 1 held, 2 held with waiters */
+	_Atomic bool tx_stalled; /* its holder waits for room (txl_lock()) */
 	_Atomic bool closing;
 	struct fp_spin spin; /* the consumer's, before it sleeps */
 	int bell;            /* ours: the peer rings it */
@@ -261,6 +265,11 @@ static bool sock_ended(int sock)
 
 /* ---- producing ---- */
 
+/* The producers' lock.  Its holder keeps it for a copy (microseconds)
+ * unless it waits for room (in the ring, or in the socket for a frame the
+ * ring announces): only then does a sender's deadline end its wait for the
+ * lock, as it would end its wait for room — a deadline of "now" (the
+ * filter's answers to refused requests) must not fail on a mere copy. */
 static int txl_lock(struct fp_ring *r, int64_t deadline)
 {
 	uint32_t v = 0;
@@ -268,9 +277,15 @@ static int txl_lock(struct fp_ring *r, int64_t deadline)
 	if (atomic_compare_exchange_strong_explicit(&r->txl, &v, 1, memory_order_acquire,
 						    memory_order_relaxed))
 		return 0;
-	while (atomic_exchange_explicit(&r->txl, 2, memory_order_acquire) != 0)
-		if (fp_futex_wait_private(&r->txl, 2, deadline) == -ETIMEDOUT)
+	while (atomic_exchange_explicit(&r->txl, 2, memory_order_acquire) != 0) {
+		int64_t now = fp_now(), until = now + ROOM_SLICE_NS;
+
+		if (now >= deadline && atomic_load(&r->tx_stalled))
 			return -ETIMEDOUT;
+		if (deadline > now && deadline < until)
+			until = deadline;
+		(void)fp_futex_wait_private(&r->txl, 2, until);
+	}
 	return 0;
 }
 
@@ -369,9 +384,11 @@ int fp_ring_send(struct fp_ring *r, int sock, const struct fp_tx *tx, int64_t de
 	if (rc < 0)
 		return rc;
 	/* Room first: a frame on the socket must never go unannounced. */
+	atomic_store(&r->tx_stalled, true);
 	rc = room(r, need_for(r, total), sock, deadline);
 	if (rc == 0 && via_sock)
 		rc = fp_sock_ops.send(sock, tx, deadline);
+	atomic_store(&r->tx_stalled, false);
 	if (rc == 0) {
 		if (via_sock) {
 			write_rec(r, REC_MARK, NULL, 0, NULL, 0);
@@ -394,17 +411,24 @@ void fp_ring_shutdown(struct fp_ring *r)
 
 /* ---- consuming ---- */
 
+static uint32_t rtail(const struct fp_ring *r)
+{
+	return atomic_load_explicit(&r->rtail, memory_order_relaxed);
+}
+
 static void consumed(struct fp_ring *r, uint32_t total)
 {
-	r->rtail += total;
-	atomic_store(&r->rc->tail, r->rtail); /* seq_cst: as in publish(), against room() */
+	uint32_t t = rtail(r) + total;
+
+	atomic_store_explicit(&r->rtail, t, memory_order_relaxed);
+	atomic_store(&r->rc->tail, t); /* seq_cst: as in publish(), against room() */
 	if (atomic_load(&r->rc->space_wait) && atomic_exchange(&r->rc->space_wait, 0))
 		fp_futex_wake(&r->rc->tail);
 }
 
 bool fp_ring_pending(const struct fp_ring *r)
 {
-	return atomic_load_explicit(&r->rc->head, memory_order_acquire) != r->rtail;
+	return atomic_load_explicit(&r->rc->head, memory_order_acquire) != rtail(r);
 }
 
 static bool pending_cb(const void *r)
@@ -417,10 +441,15 @@ bool fp_ring_spin(struct fp_ring *r)
 	return fp_spin_until(&r->spin, pending_cb, r);
 }
 
+void fp_ring_disarm(struct fp_ring *r)
+{
+	atomic_store(&r->rc->sleeping, 0);
+}
+
 bool fp_ring_arm(struct fp_ring *r)
 {
 	atomic_store(&r->rc->sleeping, 1);
-	if (atomic_load(&r->rc->head) == r->rtail)
+	if (atomic_load(&r->rc->head) == rtail(r))
 		return false;
 	atomic_store(&r->rc->sleeping, 0);
 	return true;
@@ -432,7 +461,7 @@ static int take(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32_
 {
 	for (;;) {
 		uint32_t head = atomic_load_explicit(&r->rc->head, memory_order_acquire);
-		uint32_t avail = head - r->rtail, pos = r->rtail % FP_RING_BYTES;
+		uint32_t avail = head - rtail(r), pos = rtail(r) % FP_RING_BYTES;
 		uint32_t len, kind, total;
 		int rc;
 

@@ -66,6 +66,10 @@ bool fp_ring_arm(struct fp_ring *r);
  * record came meanwhile. */
 bool fp_ring_spin(struct fp_ring *r);
 
+/* A consumer that will look at the ring itself (spinning): the producer
+ * need not ring.  It must fp_ring_arm() before it sleeps. */
+void fp_ring_disarm(struct fp_ring *r);
+
 /* True if a record waits in the receive ring (no side effect). */
 bool fp_ring_pending(const struct fp_ring *r);
 
