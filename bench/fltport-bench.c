@@ -15,8 +15,8 @@
  *   zmq-reqrep         ZeroMQ REQ/REP over ipc:// (reqrep.c), 64 B each way
  *   raw-futex          64-byte ping-pong through a shared mapping, FUTEX_WAIT/FUTEX_WAKE
  *                      on a word (futex.c): the floor for cross-process wake-ups (baseline)
- *   shm-request        fp-request on the shared-memory transport (skipped until the
- *   shm-send-reply     library has it: transport_unavailable() decides)
+ *   shm-request        fp-request and fp-send-reply on the shared-memory transport
+ *   shm-send-reply     (FLTPORT_CONNECT_SHM: transport_unavailable() decides)
  *   …-4k               the same with 4 KiB each way (raw-pingpong-4k, raw-futex-4k are
  *                      the baselines)
  *   raw-4x4            4 threads, each ping-ponging on its own socketpair with one of

@@ -351,7 +351,8 @@ static void drop_handshake(struct fltport_server *srv, struct fltport_client *c)
 	fp_client_unref(c);
 }
 
-/* An accepted connection ended: out of epoll, disconnect job queued. */
+/* An accepted connection ended: out of epoll, disconnect job queued
+ * (io_lock held). */
 static void retire(struct fltport_server *srv, struct fltport_client *c)
 {
 	struct fp_job *j;
@@ -368,6 +369,10 @@ static void retire(struct fltport_server *srv, struct fltport_client *c)
 	epoll_del(srv, c->fd);
 	if (c->ring)
 		epoll_del(srv, fp_ring_bell(c->ring));
+	if (srv->spin_c == c) { /* an idle server may never look at it again */
+		srv->spin_c = NULL;
+		fp_client_unref(c);
+	}
 	/* The disconnect job must not be lost: retry the allocation. */
 	while (!(j = job_new(srv, FP_JOB_DISCONNECT, c)))
 		usleep(1000);
@@ -539,11 +544,11 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 			return;
 		}
 	}
-	/* Left with frames unread: no edge will come for them. */
-	if (c->ring) {
-		if (fp_ring_arm(c->ring))
-			fp_ring_poke(c->ring);
-	} else if (!c->again_queued) {
+	/* Left with frames unread: no edge will come for them.  (A ring that
+	 * turns out empty is armed now: its doorbell brings us back.) */
+	if (c->ring && !fp_ring_arm(c->ring))
+		return;
+	if (!c->again_queued) {
 		c->again_queued = true;
 		fp_client_ref(c);
 		c->again_next = srv->againq;
@@ -687,11 +692,16 @@ static void spin_target(struct fltport_server *srv, struct fltport_client *c)
 /* Connections with frames left unread (edge-triggered sockets): again. */
 static void run_again(struct fltport_server *srv, struct fp_job **mine)
 {
-	while (srv->againq) {
-		struct fltport_client *c = srv->againq;
+	/* The queue as it is now: a connection that goes back on it waits for
+	 * the next round, so one busy peer cannot keep this one going. */
+	struct fltport_client *q = srv->againq;
+
+	srv->againq = NULL;
+	while (q) {
+		struct fltport_client *c = q;
 		enum fp_cstate st;
 
-		srv->againq = c->again_next;
+		q = c->again_next;
 		c->again_queued = false;
 		pthread_mutex_lock(&srv->lock);
 		st = c->state;
@@ -771,6 +781,14 @@ static struct fp_job *io_round(struct fltport_server *srv, struct epoll_event *e
 		evs[0].events = EPOLLIN;
 		evs[0].data.ptr = spin;
 		n = 1;
+	} else if (spin) {
+		/* Nothing came: let it go before sleeping, which may be for
+		 * good on an idle server (the connection may be dead). */
+		pthread_mutex_lock(&srv->io_lock);
+		srv->spinning = false;
+		pthread_mutex_unlock(&srv->io_lock);
+		fp_client_unref(spin);
+		spin = NULL;
 	}
 	if (n < 0)
 		n = epoll_wait(srv->epfd, evs, max, timeout);
@@ -856,8 +874,10 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 		c->state = FP_C_DEAD;
 		pthread_cond_broadcast(&srv->state_cond);
 		pthread_mutex_unlock(&srv->lock);
-		if (have_ring)
+		if (have_ring) {
 			close(ring_fds[0]);
+			close(ring_fds[2]);
+		}
 		send_result(srv, c->fd, rc, status);
 		fp_count(&srv->cnt.refused, 1);
 		fp_client_unref(c); /* never accepted: no disconnect callback */
@@ -887,8 +907,10 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	pthread_mutex_lock(&c->lock);
 	if (srv->tp->send(c->fd, &tx, fp_now() + FP_RESPONSE_STALL_NS) < 0)
 		fp_debug("client pid %d left before its connect result", (int)c->peer.pid);
-	if (have_ring)
-		close(ring_fds[0]); /* the memfd: mapped on both sides now */
+	if (have_ring) { /* the memfd (mapped on both sides now), the user's end */
+		close(ring_fds[0]);
+		close(ring_fds[2]);
+	}
 	c->ready = true;
 	pthread_cond_broadcast(&c->slot_cond);
 	pthread_mutex_unlock(&c->lock);
@@ -1084,14 +1106,19 @@ static void pool(struct fltport_server *srv)
 
 	for (;;) {
 		struct fp_job *j;
-		bool quit;
+		bool quit, more;
 
 		pthread_mutex_lock(&srv->lock);
 		quit = srv->quit;
 		j = srv->busy < srv->cfg.workers || quit ? fp_queue_pop(&srv->workq) : NULL;
 		if (j)
 			srv->busy++;
+		more = !quit && srv->workq.head && srv->busy < srv->cfg.workers;
 		pthread_mutex_unlock(&srv->lock);
+		/* Wake-ups for queued requests merge in the eventfd: pass one
+		 * on while requests wait and threads may run them. */
+		if (more)
+			fp_server_wake(srv);
 		if (!j && quit) {
 			/* The wake-up that quit sent may have been drained by a
 			 * thread that had not seen quit yet: pass it on to the
@@ -1099,8 +1126,17 @@ static void pool(struct fltport_server *srv)
 			fp_server_wake(srv);
 			break;
 		}
-		if (!j)
+		if (!j) {
 			j = io_round(srv, evs, 64);
+			/* This thread runs its own request: queued ones (its
+			 * batch's, or ones whose wake-up it drained) go to
+			 * another. */
+			pthread_mutex_lock(&srv->lock);
+			more = j && srv->workq.head && srv->busy < srv->cfg.workers;
+			pthread_mutex_unlock(&srv->lock);
+			if (more)
+				fp_server_wake(srv);
+		}
 		if (j)
 			run_job(srv, j, &ob);
 	}

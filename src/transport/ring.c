@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,8 +80,9 @@ struct fp_ring {
 	_Atomic bool tx_stalled; /* its holder waits for room (txl_lock()) */
 	_Atomic bool closing;
 	struct fp_spin spin; /* the consumer's, before it sleeps */
-	int bell;            /* ours: the peer rings it */
-	int peer_bell;       /* the peer's */
+	bool filter_side;
+	int bell;      /* ours: the peer rings it */
+	int peer_bell; /* the peer's */
 };
 
 static uint32_t get32(const uint8_t *p)
@@ -109,6 +111,7 @@ static struct fp_ring *ring_new(void *map, bool filter_side, int bell, int peer_
 	r->tc = &r->shm->ctl[1 - me];
 	r->rd = base + DATA_OFF + (size_t)me * FP_RING_BYTES;
 	r->td = base + DATA_OFF + (size_t)(1 - me) * FP_RING_BYTES;
+	r->filter_side = filter_side;
 	r->bell = bell;
 	r->peer_bell = peer_bell;
 	return r;
@@ -124,8 +127,18 @@ int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS])
 
 	if (mfd < 0)
 		return -errno;
-	ev[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); /* the filter's doorbell */
-	ev[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); /* the user's */
+	/* The filter's doorbell: an eventfd (the user side writes it; the
+	 * filter only waits on it, edge-triggered, never writes it).  The
+	 * user's: a datagram socket pair, so that the filter rings it with a
+	 * send that never blocks whatever the peer does to its end (an
+	 * eventfd's O_NONBLOCK is shared with the peer, and a full counter
+	 * would block a write). */
+	int sp[2] = { -1, -1 };
+
+	ev[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) == 0) {
+		ev[1] = sp[0];
+	}
 	if (ev[0] < 0 || ev[1] < 0 || ftruncate(mfd, RING_SIZE) != 0 ||
 	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
 		goto fail_errno;
@@ -146,7 +159,7 @@ int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS])
 	}
 	fds[0] = mfd;
 	fds[1] = ev[0];
-	fds[2] = ev[1];
+	fds[2] = sp[1];
 	*out = r;
 	return 0;
 fail_errno:
@@ -157,6 +170,8 @@ fail:
 	for (int i = 0; i < 2; i++)
 		if (ev[i] >= 0)
 			close(ev[i]);
+	if (sp[1] >= 0)
+		close(sp[1]);
 	close(mfd);
 	return rc;
 }
@@ -183,7 +198,7 @@ int fp_ring_attach(struct fp_ring **out, const int fds[FP_RING_NFDS])
 
 	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fds[0], &st) != 0 ||
 	    !S_ISREG(st.st_mode) || st.st_size != (off_t)RING_SIZE || !is_eventfd(fds[1]) ||
-	    !is_eventfd(fds[2]))
+	    fstat(fds[2], &st) != 0 || !S_ISSOCK(st.st_mode))
 		goto fail;
 	map = mmap(NULL, RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 	if (map == MAP_FAILED) {
@@ -193,10 +208,8 @@ int fp_ring_attach(struct fp_ring **out, const int fds[FP_RING_NFDS])
 	if (((struct ring_shm *)map)->magic != RING_MAGIC ||
 	    ((struct ring_shm *)map)->bytes != FP_RING_BYTES)
 		goto fail;
-	/* The doorbells may have been made blocking by nobody but their
-	 * creator; make sure ours never blocks a write or a read. */
-	if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 || fcntl(fds[2], F_SETFL, O_NONBLOCK) != 0)
-		goto fail;
+	/* The filter's doorbell was made non-blocking by the filter, which
+	 * never changes it. */
 	r = ring_new(map, false, fds[2], fds[1]);
 	if (!r) {
 		rc = -ENOMEM;
@@ -234,25 +247,28 @@ int fp_ring_bell(const struct fp_ring *r)
 	return r->bell;
 }
 
+/* The user side's doorbell is a datagram socket: drain it. */
 void fp_ring_bell_clear(struct fp_ring *r)
 {
-	uint64_t v;
+	char b[16];
 
-	(void)!read(r->bell, &v, sizeof(v));
-}
-
-static void ring_bell(int fd)
-{
-	uint64_t one = 1;
-
-	/* EAGAIN: the counter is full, so the peer has a wake-up pending. */
-	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+	while (recv(r->bell, b, sizeof(b), MSG_DONTWAIT) >= 0 || errno == EINTR)
 		;
 }
 
-void fp_ring_poke(struct fp_ring *r)
+/* Ring the peer's doorbell; never blocks.  A full doorbell (EAGAIN) has a
+ * wake-up pending already. */
+static void ring_bell(const struct fp_ring *r)
 {
-	ring_bell(r->bell);
+	uint64_t one = 1;
+
+	if (r->filter_side) {
+		while (send(r->peer_bell, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EINTR)
+			;
+		return;
+	}
+	while (write(r->peer_bell, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
 }
 
 /* Whether the socket's peer is gone (or the socket shut down). */
@@ -367,7 +383,7 @@ static void publish(struct fp_ring *r)
 	 * the other's store, so a record is never left with nobody woken. */
 	atomic_store(&r->tc->head, r->thead);
 	if (atomic_load(&r->tc->sleeping) && atomic_exchange(&r->tc->sleeping, 0))
-		ring_bell(r->peer_bell);
+		ring_bell(r);
 }
 
 int fp_ring_send(struct fp_ring *r, int sock, const struct fp_tx *tx, int64_t deadline)
@@ -478,6 +494,10 @@ static int take(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32_
 			return -EBADMSG;
 		switch (kind) {
 		case REC_PAD:
+			/* Only ever the end of the ring, after a record: at most
+			 * one per call, whatever the peer writes. */
+			if (pos == 0 || pos + total != FP_RING_BYTES)
+				return -EBADMSG;
 			consumed(r, total);
 			continue;
 		case REC_MARK:

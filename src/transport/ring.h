@@ -37,8 +37,10 @@
 struct fp_ring;
 
 /* Filter side: a new pair of rings.  fds[] receives the three fds to pass
- * to the peer in CONNECT_RESULT (the caller closes fds[0], the memfd, once
- * it is sent; the ring keeps the doorbells).  0 or -errno. */
+ * to the peer in CONNECT_RESULT: the memfd, the filter's doorbell (an
+ * eventfd) and the user's (one end of a datagram socket pair).  The caller
+ * closes fds[0] and fds[2] once they are sent (or not to be); the ring
+ * keeps what the filter uses.  0 or -errno. */
 int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS]);
 
 /* User side: check and map what CONNECT_RESULT brought.  Takes the three
@@ -73,13 +75,10 @@ void fp_ring_disarm(struct fp_ring *r);
 /* True if a record waits in the receive ring (no side effect). */
 bool fp_ring_pending(const struct fp_ring *r);
 
-/* The doorbell to poll for POLLIN, and how to clear it after a wake-up. */
+/* The doorbell to poll for POLLIN, and (user side) how to clear it after a
+ * wake-up. */
 int fp_ring_bell(const struct fp_ring *r);
 void fp_ring_bell_clear(struct fp_ring *r);
-
-/* Ring our own doorbell: a consumer that stops reading with records
- * left (or without having armed) makes sure it comes back. */
-void fp_ring_poke(struct fp_ring *r);
 
 /* The fds a forked child must make inert (core/fork.h); -1 ends. */
 void fp_ring_fds(const struct fp_ring *r, int out[2]);

@@ -11,6 +11,7 @@
 #else
 #include <criterion/criterion.h>
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -311,6 +312,61 @@ Test(shm, every_frame_kind_intact_through_a_ring_that_wraps_and_fills)
 	cr_assert_eq(atomic_load(&received), SENDERS * per_sender);
 	free(seen);
 	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+/* ---- an idle server frees a dead connection ---- */
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	cr_assert(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+static int fds_before;
+
+static bool fds_back(void *arg)
+{
+	(void)arg;
+	return count_fds() == fds_before;
+}
+
+/* The filter side watches the ring connection of its last request for a
+ * moment before it sleeps (a reference held): once that connection is
+ * gone, an idle server must still let it go, fds and all. */
+Test(shm, an_idle_server_frees_a_dead_connection)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = on_connect,
+		.on_disconnect = on_disconnect,
+		.on_message = on_message,
+		.max_connections = 4,
+	};
+	fltport_server *srv;
+	fltport_conn *c;
+
+	tu_private_dir();
+	port = tu_port_name("shmidle");
+	atomic_store(&client, NULL);
+	atomic_store(&disconnects, 0);
+	cr_assert_eq(fltport_server_create(port, &cfg, &srv), 0);
+	fds_before = count_fds();
+	cr_assert_eq(fltport_connect(port, NULL, 0, FLTPORT_CONNECT_SHM, 10 * SEC, &c, NULL), 0);
+	cr_assert_str_eq(fltport_conn_transport(c), "shm");
+	for (int i = 0; i < 20; i++)
+		echo_once(c, 64);
+	fltport_close(c);
+	cr_assert(tu_wait_until(fds_back, NULL, 10000),
+		  "%d fds open, %d before the connection: the filter side kept it", count_fds(),
+		  fds_before);
+	cr_assert_eq(atomic_load(&disconnects), 1);
 	fltport_server_destroy(srv);
 }
 

@@ -19,6 +19,7 @@
 
 #include <fltport/port.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -501,6 +502,27 @@ static void idle_until(atomic_bool *flag)
  */
 static struct soak_fds base_fds;
 
+/* On a mismatch: what every open fd is, for the report (stderr). */
+static void dump_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char path[300], link[256];
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		link[n < 0 ? 0 : n] = '\0';
+		fprintf(stderr, "soak filter: fd %s -> %s\n", e->d_name, link);
+	}
+	if (d)
+		closedir(d);
+}
+
 static void connections_gone(int *kept, int *fds, long *heap, long heap0, long heap_tol)
 {
 	int64_t end = tu_now_ms() + 30000;
@@ -519,6 +541,8 @@ static void connections_gone(int *kept, int *fds, long *heap, long heap0, long h
 			break;
 		tu_sleep_ms(50);
 	} while (tu_now_ms() < end);
+	if (*fds != *kept)
+		dump_fds();
 }
 
 int soak_filter_main(int argc, char **argv)
