@@ -77,14 +77,15 @@ static bool has_client(void *arg)
 
 static const char *port;
 
+static const struct fltport_server_config echo_cfg = {
+	.on_connect = on_connect,
+	.on_disconnect = on_disconnect,
+	.on_message = on_message,
+	.max_connections = 4,
+};
+
 static fltport_server *start(fltport_conn **c, unsigned flags)
 {
-	struct fltport_server_config cfg = {
-		.on_connect = on_connect,
-		.on_disconnect = on_disconnect,
-		.on_message = on_message,
-		.max_connections = 4,
-	};
 	fltport_server *srv;
 	int rc;
 
@@ -92,7 +93,7 @@ static fltport_server *start(fltport_conn **c, unsigned flags)
 	port = tu_port_name("shm");
 	atomic_store(&client, NULL);
 	atomic_store(&disconnects, 0);
-	cr_assert_eq(fltport_server_create(port, &cfg, &srv), 0);
+	cr_assert_eq(fltport_server_create(port, &echo_cfg, &srv), 0);
 	rc = fltport_connect(port, NULL, 0, flags, 10 * SEC, c, NULL);
 	cr_assert_eq(rc, 0, "fltport_connect: %s", fltport_strerror(rc));
 	cr_assert(tu_wait_until(has_client, NULL, 10000));
@@ -343,12 +344,6 @@ static bool fds_back(void *arg)
  * gone, an idle server must still let it go, fds and all. */
 Test(shm, an_idle_server_frees_a_dead_connection)
 {
-	struct fltport_server_config cfg = {
-		.on_connect = on_connect,
-		.on_disconnect = on_disconnect,
-		.on_message = on_message,
-		.max_connections = 4,
-	};
 	fltport_server *srv;
 	fltport_conn *c;
 
@@ -356,7 +351,7 @@ Test(shm, an_idle_server_frees_a_dead_connection)
 	port = tu_port_name("shmidle");
 	atomic_store(&client, NULL);
 	atomic_store(&disconnects, 0);
-	cr_assert_eq(fltport_server_create(port, &cfg, &srv), 0);
+	cr_assert_eq(fltport_server_create(port, &echo_cfg, &srv), 0);
 	fds_before = count_fds();
 	cr_assert_eq(fltport_connect(port, NULL, 0, FLTPORT_CONNECT_SHM, 10 * SEC, &c, NULL), 0);
 	cr_assert_str_eq(fltport_conn_transport(c), "shm");
