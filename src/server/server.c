@@ -768,7 +768,7 @@ static struct fp_job *io_round(struct fltport_server *srv, struct epoll_event *e
 	struct fp_job *mine = NULL;
 	struct fltport_client *spin, *one = NULL;
 	int timeout, n = -1;
-	bool quit, stopping;
+	bool quit, stopping, timers = false;
 
 	pthread_mutex_lock(&srv->io_lock);
 	timeout = io_timers(srv);
@@ -812,10 +812,17 @@ static struct fp_job *io_round(struct fltport_server *srv, struct epoll_event *e
 		spin_target(srv, one);
 		if (stopping)
 			drop_all_handshakes(srv);
+		/* This thread goes to run a callback: the other threads may
+		 * wait with no timeout while a timer is now due (a handshake's
+		 * deadline, the listening socket's re-arm).  One of them wakes
+		 * to take it into account. */
+		timers = mine && (srv->hs_head || srv->accept_rearm);
 	} else {
 		spin_target(srv, NULL);
 	}
 	pthread_mutex_unlock(&srv->io_lock);
+	if (timers)
+		fp_server_wake(srv);
 	if (one)
 		fp_client_unref(one);
 	if (spin)
