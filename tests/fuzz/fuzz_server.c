@@ -195,6 +195,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	/* The raw peer below speaks the socket transport only: a CONNECT whose
+	 * fuzzed `arg` asks for the rings must be refused them (the server's
+	 * side of the negotiation), or its later frames would go unread. */
+	setenv("FLTPORT_TRANSPORT", "socket", 1);
 	fz_private_dir("server", at_exit);
 	send_fd = fz_memfd(4096, true);
 	rc = fltport_server_create(PORT, &cfg, &srv);
