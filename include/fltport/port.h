@@ -316,7 +316,7 @@ struct fltport_msg {
  * (ctx_len ≤ FLTPORT_CONTEXT_MAX bytes; NULL iff ctx_len == 0) reaches the
  * connect callback.  `flags`: 0, or FLTPORT_CONNECT_SHM to ask for the
  * shared-memory transport: frames then travel through two rings in shared
- * memory (futex-free wake-ups through eventfds, the socket kept for fds,
+ * memory (wake-ups through doorbell fds, only when a side sleeps; the socket kept for fds,
  * payloads above 4 KiB and the server's end), with every semantic
  * unchanged.  The server grants it unless its process runs with
  * FLTPORT_TRANSPORT=socket; if not granted, the connection uses the

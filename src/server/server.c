@@ -865,8 +865,11 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 		pthread_mutex_lock(&c->lock);
 		rc = fp_ring_create(&c->ring, ring_fds);
 		pthread_mutex_unlock(&c->lock);
-		if (rc == 0)
-			have_ring = true;
+		have_ring = rc == 0;
+		if (rc < 0) /* a shortage here: the socket still works */
+			fp_debug("client pid %d: no rings (%s): on the socket", (int)c->peer.pid,
+				 fltport_strerror(rc));
+		rc = 0;
 	}
 	if (rc == 0)
 		rc = srv->cfg.on_connect(c, srv->cfg.cookie, ctx, j->rx.h.len, &c->peer, &cookie,

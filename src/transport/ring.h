@@ -2,8 +2,8 @@
  * The shared-memory transport (ring.c): frames travel through two rings
  * in a sealed memfd, one per direction, instead of through the socket.
  * Negotiated at connect (docs/PROTOCOL.md, "Shared-memory transport"):
- * the user side asks, the filter side creates the memfd and two eventfd
- * doorbells and passes them in CONNECT_RESULT.
+ * the user side asks, the filter side creates the memfd and two
+ * doorbells (an eventfd, a datagram socket pair's end) and passes them in CONNECT_RESULT.
  *
  * The socket stays: for the handshake, for frames that carry fds or a
  * payload above FP_RING_INLINE_MAX (sent on the socket, announced in the
@@ -17,7 +17,7 @@
  * the ring's size, records are copied out before they are decoded, and a
  * ring that does not add up ends the connection (-EBADMSG, or -ENOTCONN
  * for the producer).  Wake-ups: a consumer about to block says so in its
- * ring (`sleeping`) and the producer rings its doorbell (an eventfd) only
+ * ring (`sleeping`) and the producer rings its doorbell only
  * then; a producer waiting for room sleeps on the consumer's position
  * (a shared futex), in bounded slices that also watch the socket.
  */

@@ -120,7 +120,7 @@ static void echo_once(fltport_conn *c, size_t len)
 	free(out);
 }
 
-Test(shm, granted_when_asked)
+Test(shm, granted_when_asked, .timeout = 120)
 {
 	fltport_conn *c;
 	fltport_server *srv = start(&c, FLTPORT_CONNECT_SHM);
@@ -143,7 +143,7 @@ Test(shm, granted_when_asked)
 	fltport_server_destroy(srv);
 }
 
-Test(shm, a_server_may_refuse_it)
+Test(shm, a_server_may_refuse_it, .timeout = 120)
 {
 	const char *name, *prev = getenv("FLTPORT_TRANSPORT");
 	char *saved = prev ? strdup(prev) : NULL;
@@ -283,7 +283,7 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-Test(shm, every_frame_kind_intact_through_a_ring_that_wraps_and_fills)
+Test(shm, every_frame_kind_intact_through_a_ring_that_wraps_and_fills, .timeout = 120)
 {
 	fltport_conn *c;
 	fltport_server *srv = start(&c, FLTPORT_CONNECT_SHM);
@@ -342,7 +342,7 @@ static bool fds_back(void *arg)
 /* The filter side watches the ring connection of its last request for a
  * moment before it sleeps (a reference held): once that connection is
  * gone, an idle server must still let it go, fds and all. */
-Test(shm, an_idle_server_frees_a_dead_connection)
+Test(shm, an_idle_server_frees_a_dead_connection, .timeout = 120)
 {
 	fltport_server *srv;
 	fltport_conn *c;
@@ -385,7 +385,7 @@ static void *full_sender(void *arg)
 	return NULL;
 }
 
-Test(shm, a_full_ring_ends_at_the_senders_deadline)
+Test(shm, a_full_ring_ends_at_the_senders_deadline, .timeout = 120)
 {
 	fltport_conn *c;
 	fltport_server *srv = start(&c, FLTPORT_CONNECT_SHM);
@@ -458,7 +458,7 @@ static void *req_main(void *arg)
 	return NULL;
 }
 
-Test(shm, a_corrupt_ring_drops_that_connection_only)
+Test(shm, a_corrupt_ring_drops_that_connection_only, .timeout = 120)
 {
 	const char *name;
 	char line[256];
