@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "client/client_int.h"
@@ -258,6 +259,17 @@ static void wake_mark(struct fp_wakes *wk, _Atomic uint32_t *w)
 		fp_futex_wake_private(w); /* under the lock: the waiter is still there */
 }
 
+/* wake_mark() for a waiter of connection c: the reader role's holder is
+ * the thread reading (or was handed the role with its wake-up already
+ * sent), so its word is only set. */
+static void wake_mark_c(struct fltport_conn *c, struct fp_wakes *wk, _Atomic uint32_t *w)
+{
+	if (c->role == FP_ROLE_CALLER && c->role_owner == w)
+		atomic_store_explicit(w, 1, memory_order_release);
+	else
+		wake_mark(wk, w);
+}
+
 static void wakes_run(struct fp_wakes *wk)
 {
 	for (unsigned i = 0; i < wk->n; i++)
@@ -332,14 +344,15 @@ static void defer_callbacks(struct fltport_conn *c, struct fp_reader *cbs)
 
 /* Reader r is done: wake it (wk: see wake_mark), or queue its callback for
  * after the unlock. */
-static void complete(struct fp_reader *r, struct fp_reader **cbs, struct fp_wakes *wk)
+static void complete(struct fltport_conn *c, struct fp_reader *r, struct fp_reader **cbs,
+		     struct fp_wakes *wk)
 {
 	r->done = true;
 	if (r->fn) {
 		r->cnext = *cbs;
 		*cbs = r;
 	} else {
-		wake_mark(wk, &r->wake);
+		wake_mark_c(c, wk, &r->wake);
 	}
 }
 
@@ -351,7 +364,7 @@ static void dispatch(struct fltport_conn *c, struct fp_reader **cbs, struct fp_w
 		if (!offer(c, r))
 			break;
 		readers_remove(c, r);
-		complete(r, cbs, wk);
+		complete(c, r, cbs, wk);
 	}
 	publish(c);
 }
@@ -388,7 +401,7 @@ static int fail_readers(struct fltport_conn *c, int err, struct fp_reader **cbs)
 
 		readers_remove(c, r);
 		r->err = err;
-		complete(r, cbs, NULL);
+		complete(c, r, cbs, NULL);
 		n++;
 	}
 	publish(c);
@@ -490,7 +503,7 @@ static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
 		if (w->err == 0 && fp_rx_copy(rx, w->out, w->out_len) < 0)
 			w->err = -EIO;
 		w->done = true;
-		wake_mark(&wk, &w->wake);
+		wake_mark_c(c, &wk, &w->wake);
 		break;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -562,19 +575,42 @@ static int holder_poll(struct fltport_conn *c, int64_t deadline)
 	return 0;
 }
 
-/* Holding the role, read until *done, the end, or the deadline.  Lock held
- * on entry and on return.  Returns 0 or -ETIMEDOUT. */
-static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline)
+/* A requester holding the reader role on the socket transport waits in
+ * recvmsg() itself, in slices of this length (SO_RCVTIMEO), while its
+ * deadline is further away: one system call per response, as a raw
+ * ping-pong, instead of poll() + recvmsg().  Nothing but its own response
+ * (or the end, which shutdown() signals to recvmsg()) concerns it: a
+ * cancelled get is completed by the canceller.  A get holding the role
+ * polls with the kick eventfd instead (fltport_cancel_gets()). */
+#define FP_BLOCK_SLICE_NS (1000LL * 1000 * 1000)
+
+static bool block_ok(struct fltport_conn *c, int64_t deadline)
+{
+	if (c->ring || deadline - fp_now() <= FP_BLOCK_SLICE_NS)
+		return false;
+	if (!c->rcvtimeo) {
+		struct timeval tv = { .tv_sec = FP_BLOCK_SLICE_NS / 1000000000LL };
+
+		c->rcvtimeo = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
+	}
+	return c->rcvtimeo;
+}
+
+/* Holding the role, read until *done, the end, or the deadline (block: a
+ * requester, see FP_BLOCK_SLICE_NS).  Lock held on entry and on return.
+ * Returns 0 or -ETIMEDOUT. */
+static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline, bool block)
 {
 	int rc = 0;
 
 	while (!*done && !c->ended && !c->closing) {
 		struct fp_reader *cbs = NULL;
+		bool blocking = block && block_ok(c, deadline);
 
 		pthread_mutex_unlock(&c->lock);
-		rc = holder_poll(c, deadline);
+		rc = blocking ? 0 : holder_poll(c, deadline);
 		if (rc == 0)
-			rc = read_frame(c, true, true, &cbs);
+			rc = read_frame(c, !blocking, true, &cbs);
 		pthread_mutex_lock(&c->lock);
 		defer_callbacks(c, cbs);
 		if (rc == -ETIMEDOUT)
@@ -587,7 +623,8 @@ static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline)
  * connection, or the deadline: reading frames itself while it holds the
  * reader role (taking it if it is free), else sleeping on *wake.  Returns 0
  * or -ETIMEDOUT.  The caller leaves the role with release_role(). */
-static int await(struct fltport_conn *c, const bool *done, _Atomic uint32_t *wake, int64_t deadline)
+static int await(struct fltport_conn *c, const bool *done, _Atomic uint32_t *wake, int64_t deadline,
+		 bool block)
 {
 	int rc = 0;
 
@@ -597,7 +634,7 @@ static int await(struct fltport_conn *c, const bool *done, _Atomic uint32_t *wak
 			c->role_owner = wake;
 		}
 		if (c->role == FP_ROLE_CALLER && c->role_owner == wake)
-			rc = read_for(c, done, deadline);
+			rc = read_for(c, done, deadline, block);
 		else
 			rc = wait_unlocked(c, wake, deadline);
 	}
@@ -759,7 +796,7 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 		readers_append(c, &r);
 		if (timeout_ns != 0)
 			publish(c);
-		(void)await(c, &r.done, &r.wake, deadline);
+		(void)await(c, &r.done, &r.wake, deadline, false);
 		if (!r.done) {
 			readers_remove(c, &r);
 			publish(c);
@@ -801,7 +838,7 @@ FLTPORT_API int fltport_get_async(fltport_conn *c, void *buf, size_t cap, fltpor
 	} else if (c->ended) {
 		rc = -ENOTCONN;
 	} else if (!c->rhead && offer(c, r)) {
-		complete(r, &cbs, NULL);
+		complete(c, r, &cbs, NULL);
 		publish(c);
 	} else {
 		readers_append(c, r);
@@ -834,7 +871,7 @@ FLTPORT_API int fltport_cancel_get(fltport_conn *c, uint64_t token)
 	if (r) {
 		readers_remove(c, r);
 		r->err = -ECANCELED;
-		complete(r, &cbs, NULL);
+		complete(c, r, &cbs, NULL);
 		publish(c);
 	}
 	fp_client_leave(c);
@@ -1021,7 +1058,7 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 
 	pthread_mutex_lock(&c->lock);
 	w.waiting = true;
-	if (rc == 0 && await(c, &w.done, &w.wake, deadline) == -ETIMEDOUT && !w.done)
+	if (rc == 0 && await(c, &w.done, &w.wake, deadline, true) == -ETIMEDOUT && !w.done)
 		rc = -ETIMEDOUT;
 	if (w.done) {
 		rc = w.err;

@@ -108,6 +108,7 @@ struct fltport_conn {
 	pthread_cond_t rx_cond;       /* the receive thread waits here for work */
 	unsigned nasync;              /* posted async gets among the readers */
 	bool polled;                  /* fltport_conn_fd() was called */
+	bool rcvtimeo;                /* SO_RCVTIMEO set (read_for()) */
 	struct fp_reader *cb_pending; /* completions read by a caller, for the receive thread */
 	struct fp_taken *taken;
 	struct fp_qmsg *qhead, *qtail;

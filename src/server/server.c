@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -517,6 +518,8 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
  * (a ring: its own doorbell) for the next round.  io_lock held. */
 static void on_client(struct fltport_server *srv, struct fltport_client *c, struct fp_job **mine)
 {
+	if (c->parked)
+		return; /* a pool thread waits in recvmsg() on it: it reads (park()) */
 	for (int i = 0; i < FP_IO_BATCH; i++) {
 		struct fp_rx rx;
 		int rc = fp_link_recv(c->ring, c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message,
@@ -1105,6 +1108,122 @@ static void run_job(struct fltport_server *srv, struct fp_job *j, struct fp_outb
 }
 
 /*
+ * Parking (the socket transport).  A pool thread that has just answered a
+ * connection's request waits for that connection's next frame in a
+ * blocking recvmsg() of its own, with the connection taken out of the
+ * epoll set's readiness (EPOLL_CTL_MOD without EPOLLIN): a requester's next
+ * request then costs the two system calls of a raw ping-pong (recvmsg,
+ * sendmsg), not epoll_wait + recvmsg + the recvmsg that finds the
+ * edge-triggered socket empty.  One thread parks at a time, only while
+ * fewer than cfg.workers callbacks run (another pool thread is in
+ * epoll_wait for everything else), and for FP_PARK_SLICE_MS at most
+ * without a frame (SO_RCVTIMEO): then, or at quit, or when a request must
+ * be queued, the connection goes back to the epoll set, and a frame that
+ * came meanwhile raises its event there (EPOLL_CTL_MOD reports what is
+ * already readable).  While the pool's other threads all run callbacks the
+ * other connections' I/O waits for the slice's end: FP_PARK_SLICE_MS bounds
+ * that delay.
+ */
+#define FP_PARK_SLICE_MS 10
+
+static bool park_begin(struct fltport_server *srv, struct fltport_client *c)
+{
+	struct epoll_event ev = { .events = EPOLLET, .data.ptr = c };
+	bool ok;
+
+	pthread_mutex_lock(&srv->io_lock);
+	pthread_mutex_lock(&srv->lock);
+	ok = !srv->quit && !srv->stopping && !srv->parked && c->state == FP_C_ACTIVE &&
+	     srv->busy < srv->cfg.workers && !srv->workq.head;
+	if (ok)
+		srv->parked = true;
+	pthread_mutex_unlock(&srv->lock);
+	if (ok && !c->rcvtimeo) {
+		struct timeval tv = { .tv_sec = 0, .tv_usec = FP_PARK_SLICE_MS * 1000 };
+
+		/* Every other read and write of the socket says MSG_DONTWAIT:
+		 * only park()'s recvmsg() blocks, for a slice at most. */
+		c->rcvtimeo = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+			      fcntl(c->fd, F_SETFL, O_RDWR) == 0;
+		ok = c->rcvtimeo;
+	}
+	ok = ok && !c->again_queued && epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0;
+	c->parked = ok;
+	if (!ok) {
+		pthread_mutex_lock(&srv->lock);
+		srv->parked = false;
+		pthread_mutex_unlock(&srv->lock);
+	}
+	pthread_mutex_unlock(&srv->io_lock);
+	return ok;
+}
+
+static void park_end(struct fltport_server *srv, struct fltport_client *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
+	bool active;
+
+	pthread_mutex_lock(&srv->io_lock);
+	c->parked = false;
+	pthread_mutex_lock(&srv->lock);
+	srv->parked = false;
+	active = c->state == FP_C_ACTIVE;
+	pthread_mutex_unlock(&srv->lock);
+	if (active && epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+		retire(srv, c); /* cannot happen (ENOMEM at most): never leave it unwatched */
+	pthread_mutex_unlock(&srv->io_lock);
+}
+
+/* Wait on c (a reference held by the caller) as long as it keeps sending
+ * requests this thread may run; buf: FP_FRAME_MAX bytes. */
+static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *buf,
+		 struct fp_outbuf *ob)
+{
+	if (!park_begin(srv, c))
+		return;
+	for (;;) {
+		struct fp_job *mine = NULL;
+		struct fp_rx rx;
+		int rc = fp_sock_ops.recv(c->fd, buf, FP_FRAME_MAX, srv->max_message, &rx, false);
+		bool go_on;
+
+		if (rc == -EAGAIN)
+			break; /* a slice without a frame */
+		pthread_mutex_lock(&srv->io_lock);
+		if (rc < 0) {
+			if (rc != -ENOTCONN)
+				fp_debug("client pid %d: bad frame (%d): dropping it",
+					 (int)c->peer.pid, rc);
+			retire(srv, c);
+		} else if (rx.h.type == FP_T_REQUEST) {
+			queue_request(srv, c, &rx, &mine);
+		} else if (rx.h.type == FP_T_REPLY) {
+			fp_client_deliver_reply(c, &rx);
+			fp_rx_release(&rx);
+		} else {
+			fp_debug("client pid %d sent frame type %u: dropping it", (int)c->peer.pid,
+				 rx.h.type);
+			fp_rx_release(&rx);
+			retire(srv, c);
+		}
+		pthread_mutex_unlock(&srv->io_lock);
+		if (mine)
+			run_job(srv, mine, ob);
+		pthread_mutex_lock(&srv->lock);
+		/* A request queued (by this thread or another, while
+		 * cfg.workers callbacks ran) waits for a pool thread coming
+		 * back from a callback, as this one is: it goes back to the
+		 * pool to run it. */
+		go_on = rc == 0 && (mine || rx.h.type == FP_T_REPLY) && !srv->quit &&
+			!srv->stopping && c->state == FP_C_ACTIVE && !srv->workq.head;
+		pthread_mutex_unlock(&srv->lock);
+		if (!go_on)
+			break;
+	}
+	park_end(srv, c);
+}
+
+/*
  * A pool thread (cfg.workers + 1 of them): runs queued requests while
  * fewer than cfg.workers callbacks run, else waits for I/O (io_round) and
  * runs the request it read itself.  Requests queued at quit are still run.
@@ -1113,8 +1232,10 @@ static void pool(struct fltport_server *srv)
 {
 	struct fp_outbuf ob = { 0 };
 	struct epoll_event evs[64];
+	uint8_t *pbuf = NULL; /* park()'s receive buffer, on first use */
 
 	for (;;) {
+		struct fltport_client *pc = NULL;
 		struct fp_job *j;
 		bool quit, more;
 
@@ -1147,9 +1268,20 @@ static void pool(struct fltport_server *srv)
 			if (more)
 				fp_server_wake(srv);
 		}
-		if (j)
-			run_job(srv, j, &ob);
+		if (!j)
+			continue;
+		if (j->kind == FP_JOB_REQUEST && !j->c->ring &&
+		    (pbuf || (pbuf = malloc(FP_FRAME_MAX)))) {
+			pc = j->c;
+			fp_client_ref(pc);
+		}
+		run_job(srv, j, &ob);
+		if (pc) {
+			park(srv, pc, pbuf, &ob);
+			fp_client_unref(pc);
+		}
 	}
+	free(pbuf);
 	free(ob.p);
 }
 

@@ -88,6 +88,8 @@ struct fltport_client {
 	struct fltport_client *kill_next;   /* srv->killq */
 	struct fltport_client *again_next;  /* srv->againq, under io_lock */
 	bool again_queued;                  /* under io_lock */
+	bool parked;                        /* under io_lock: a pool thread reads it (park()) */
+	bool rcvtimeo;                      /* under io_lock: SO_RCVTIMEO set for park() */
 	int fd;
 	struct fp_ring *ring; /* the shared-memory transport, or NULL: set before
 			       * `ready`, freed with the client */
@@ -174,6 +176,7 @@ struct fltport_server {
 	bool stopping;                /* destroy: drop everything */
 	bool quit;                    /* threads exit */
 	unsigned busy;                /* pool threads running a callback (≤ cfg.workers) */
+	bool parked;                  /* a pool thread waits on one connection (park()) */
 	struct fltport_client *cfree; /* recycled client memory (fp_client_new) */
 
 	/* The I/O state, under io_lock (io_round() in server.c): the

@@ -6,7 +6,8 @@
  * callback itself; an idle connection still notices its server's end.
  *
  * Which thread reads is observed, not timed: a thread reading the socket
- * sleeps in poll(), a thread waiting for another to read sleeps in futex()
+ * sleeps in poll() (a requester on the socket transport: in recvmsg(),
+ * test_park.c), a thread waiting for another to read sleeps in futex()
  * (/proc/self/task/TID/syscall).  Both ends run in this process over real
  * sockets.
  */
@@ -126,7 +127,9 @@ static bool in_futex(void *arg)
 	return syscall_of(arg) == SYS_futex;
 }
 
-static bool in_poll(void *arg)
+/* A reader sleeps in poll() on the socket (and the kick eventfd), or, a
+ * requester on the socket transport, in recvmsg() itself. */
+static bool in_read(void *arg)
 {
 	long nr = syscall_of(arg);
 
@@ -134,14 +137,14 @@ static bool in_poll(void *arg)
 	if (nr == SYS_poll)
 		return true;
 #endif
-	return nr == SYS_ppoll;
+	return nr == SYS_ppoll || nr == SYS_recvmsg;
 }
 
-/* Wait until the thread sleeps in poll() (it reads) or futex() (it waits
- * for a reader). */
+/* Wait until the thread sleeps reading the socket (in_read) or in futex()
+ * (it waits for a reader). */
 static bool wait_reading(atomic_int *tid)
 {
-	return tu_wait_until(in_poll, tid, 10000);
+	return tu_wait_until(in_read, tid, 10000);
 }
 
 static bool wait_waiting(atomic_int *tid)
