@@ -15,9 +15,10 @@
 #   make help             this list
 #   make asan / tsan      sanitizer builds in build-asan/ and build-tsan/
 #   make format-check     clang-format --dry-run over the sources (skipped without clang-format)
-#   make fuzz             the four libFuzzer targets for FUZZ_SECONDS each (default 60): the
-#                         frame decoder, a server port, a client connection, the Windows layer
-#   make fuzz-server      one of them (fuzz-frame, fuzz-server, fuzz-client, fuzz-win); corpora
+#   make fuzz             the five libFuzzer targets for FUZZ_SECONDS each (default 60): the
+#                         frame decoder, a server port, a client connection, the Windows layer,
+#                         a shared-memory ring read by the filter side
+#   make fuzz-server      one of them (fuzz-frame, -server, -client, -win, -ring); corpora
 #                         in build-fuzz/corpus-<target>/, crashes in build-fuzz/ (docs/TESTING.md)
 #   make soak             filters and services under random kills for SOAK_SECONDS (default 300)
 #   make clean            remove every build directory
@@ -41,7 +42,7 @@ SOAK_ARGS ?=
 
 .PHONY: all configure deps test test-socket test-shm install uninstall package help demo bench bench-chart format-check clean
 .PHONY: asan tsan fuzz soak
-.PHONY: fuzz-build fuzz-seeds fuzz-frame fuzz-server fuzz-client fuzz-win
+.PHONY: fuzz-build fuzz-seeds fuzz-frame fuzz-server fuzz-client fuzz-win fuzz-ring
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
@@ -146,9 +147,9 @@ FUZZ_WIN_LIB := $(wildcard src/compat/*.c)
 FUZZ_HDRS := $(wildcard include/fltport/*.h include/fltport/win/*.h src/*/*.h tests/fuzz/*.h) \
 	tests/common/rawwire.h
 FUZZ_UTIL := tests/fuzz/fuzz_util.c tests/common/rawwire.c
-FUZZ_TARGETS := frame server client win
+FUZZ_TARGETS := frame server client win ring
 
-fuzz: fuzz-frame fuzz-server fuzz-client fuzz-win
+fuzz: fuzz-frame fuzz-server fuzz-client fuzz-win fuzz-ring
 
 fuzz-build: $(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS)) fuzz-seeds
 
@@ -167,6 +168,11 @@ build-fuzz/fuzz_win: tests/fuzz/fuzz_win.c $(FUZZ_UTIL) $(FUZZ_LIB) $(FUZZ_WIN_L
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iinclude/fltport/win $< $(FUZZ_UTIL) $(FUZZ_LIB) $(FUZZ_WIN_LIB) \
 		-o $@
 
+# The filter side reading a ring a hostile user side writes (tests/fuzz/fuzz_ring.c).
+build-fuzz/fuzz_ring: tests/fuzz/fuzz_ring.c $(FUZZ_LIB) $(FUZZ_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_LIB) -o $@
+
 # Seed corpora written with the real frame encoder (tests/fuzz/fuzz_seeds.c).
 build-fuzz/fuzz_seeds: tests/fuzz/fuzz_seeds.c src/core/frame.c $(FUZZ_HDRS) | deps
 	@mkdir -p $(@D)
@@ -181,7 +187,7 @@ fuzz-seeds: build-fuzz/fuzz_seeds
 		if [ -f "$$f" ]; then cp "$$f" build-fuzz/corpus-$$t/; fi; done; done
 
 # -timeout: the harnesses bound each of their own waits to 10 s; 60 s is a hang.
-fuzz-frame fuzz-server fuzz-client fuzz-win: fuzz-%: build-fuzz/fuzz_% fuzz-seeds
+fuzz-frame fuzz-server fuzz-client fuzz-win fuzz-ring: fuzz-%: build-fuzz/fuzz_% fuzz-seeds
 	build-fuzz/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -timeout=60 \
 		-artifact_prefix=build-fuzz/$*- $(FUZZ_ARGS) build-fuzz/corpus-$*
 
