@@ -21,6 +21,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -518,7 +519,7 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
  * (a ring: its own doorbell) for the next round.  io_lock held. */
 static void on_client(struct fltport_server *srv, struct fltport_client *c, struct fp_job **mine)
 {
-	if (c->parked)
+	if (atomic_load(&c->unwatched))
 		return; /* a pool thread waits in recvmsg() on it: it reads (park()) */
 	for (int i = 0; i < FP_IO_BATCH; i++) {
 		struct fp_rx rx;
@@ -715,6 +716,8 @@ static void run_again(struct fltport_server *srv, struct fp_job **mine)
 	}
 }
 
+static void on_park_timer(struct fltport_server *srv);
+
 /* One event of a batch (io_lock held); returns the active connection it
  * was for, with a reference, or NULL.  A client event may be stale: the
  * connection left epoll (and even its memory was recycled for another,
@@ -732,6 +735,10 @@ static struct fltport_client *on_event(struct fltport_server *srv, void *tag, st
 	}
 	if (kind == FP_EV_WAKE) {
 		on_wake(srv, mine);
+		return NULL;
+	}
+	if (kind == FP_EV_PARK_TIMER) {
+		on_park_timer(srv);
 		return NULL;
 	}
 	pthread_mutex_lock(&srv->lock);
@@ -1115,22 +1122,84 @@ static void run_job(struct fltport_server *srv, struct fp_job *j, struct fp_outb
  * request then costs the two system calls of a raw ping-pong (recvmsg,
  * sendmsg), not epoll_wait + recvmsg + the recvmsg that finds the
  * edge-triggered socket empty.  One thread parks at a time, only while
- * fewer than cfg.workers callbacks run (another pool thread is in
- * epoll_wait for everything else), and for FP_PARK_SLICE_MS at most
- * without a frame (SO_RCVTIMEO): then, or at quit, or when a request must
- * be queued, the connection goes back to the epoll set, and a frame that
- * came meanwhile raises its event there (EPOLL_CTL_MOD reports what is
- * already readable).  While the pool's other threads all run callbacks the
- * other connections' I/O waits for the slice's end: FP_PARK_SLICE_MS bounds
- * that delay.
+ * fewer than cfg.workers callbacks run and no request is queued, and for
+ * FP_PARK_SLICE_MS at most without a frame (SO_RCVTIMEO): then, or at
+ * quit, or when a request must be queued, the connection goes back to the
+ * epoll set, and a frame that came meanwhile raises its event there
+ * (EPOLL_CTL_MOD reports what is already readable).
+ *
+ * The parked thread runs the requests it reads itself.  While it does,
+ * nobody reads that connection: the connection is watched again (EPOLLIN
+ * back, other pool threads read it, the parked thread leaves when the
+ * callback returns) as soon as anything needs it read — fltport_send() to
+ * it (its reply may come as a frame: fp_server_rewatch()) — or once the
+ * callback has run for FP_PARK_WATCH_NS (a timerfd in the epoll set,
+ * armed while a thread is parked): so other requests of the connection run
+ * concurrently and its end is noticed, at most that much later than
+ * without parking.  While the pool's other threads all run callbacks, other
+ * connections' I/O waits for the slice's end: FP_PARK_SLICE_MS bounds that
+ * delay.
  */
 #define FP_PARK_SLICE_MS 10
+#define FP_PARK_WATCH_NS (2 * 1000 * 1000)
+
+static void park_timer(struct fltport_server *srv, bool on)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	if (on)
+		its.it_value.tv_nsec = its.it_interval.tv_nsec = FP_PARK_WATCH_NS;
+	(void)timerfd_settime(srv->park_tfd, 0, &its, NULL);
+}
+
+/* Give a parked connection back to the epoll set (io_lock held). */
+static void rewatch(struct fltport_server *srv, struct fltport_client *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
+	bool active;
+
+	if (!atomic_load(&c->unwatched))
+		return;
+	atomic_store(&c->unwatched, false);
+	pthread_mutex_lock(&srv->lock);
+	active = c->state == FP_C_ACTIVE;
+	pthread_mutex_unlock(&srv->lock);
+	if (active && epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+		retire(srv, c); /* cannot happen (ENOMEM at most): never leave it unwatched */
+}
+
+/* fltport_send() to a parked connection: its reply may come as a frame. */
+void fp_server_rewatch(struct fltport_server *srv, struct fltport_client *c)
+{
+	pthread_mutex_lock(&srv->io_lock);
+	rewatch(srv, c);
+	pthread_mutex_unlock(&srv->io_lock);
+}
+
+/* The watchdog's tick (io_lock held): a callback of the parked thread
+ * running for FP_PARK_WATCH_NS gets its connection watched again. */
+static void on_park_timer(struct fltport_server *srv)
+{
+	struct fltport_client *c = srv->park_c;
+	uint64_t v;
+	int64_t since;
+
+	while (read(srv->park_tfd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	if (!c || !atomic_load(&c->unwatched))
+		return;
+	since = atomic_load(&c->cb_since);
+	if (since && fp_now() - since >= FP_PARK_WATCH_NS)
+		rewatch(srv, c);
+}
 
 static bool park_begin(struct fltport_server *srv, struct fltport_client *c)
 {
 	struct epoll_event ev = { .events = EPOLLET, .data.ptr = c };
 	bool ok;
 
+	if (srv->park_tfd < 0)
+		return false;
 	pthread_mutex_lock(&srv->io_lock);
 	pthread_mutex_lock(&srv->lock);
 	ok = !srv->quit && !srv->stopping && !srv->parked && c->state == FP_C_ACTIVE &&
@@ -1148,8 +1217,12 @@ static bool park_begin(struct fltport_server *srv, struct fltport_client *c)
 		ok = c->rcvtimeo;
 	}
 	ok = ok && !c->again_queued && epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0;
-	c->parked = ok;
-	if (!ok) {
+	if (ok) {
+		atomic_store(&c->unwatched, true);
+		atomic_store(&c->parked, true);
+		srv->park_c = c; /* the parking thread's reference covers it */
+		park_timer(srv, true);
+	} else {
 		pthread_mutex_lock(&srv->lock);
 		srv->parked = false;
 		pthread_mutex_unlock(&srv->lock);
@@ -1160,17 +1233,14 @@ static bool park_begin(struct fltport_server *srv, struct fltport_client *c)
 
 static void park_end(struct fltport_server *srv, struct fltport_client *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
-	bool active;
-
 	pthread_mutex_lock(&srv->io_lock);
-	c->parked = false;
+	atomic_store(&c->parked, false);
+	rewatch(srv, c);
+	srv->park_c = NULL;
+	park_timer(srv, false);
 	pthread_mutex_lock(&srv->lock);
 	srv->parked = false;
-	active = c->state == FP_C_ACTIVE;
 	pthread_mutex_unlock(&srv->lock);
-	if (active && epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
-		retire(srv, c); /* cannot happen (ENOMEM at most): never leave it unwatched */
 	pthread_mutex_unlock(&srv->io_lock);
 }
 
@@ -1207,15 +1277,18 @@ static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *
 			retire(srv, c);
 		}
 		pthread_mutex_unlock(&srv->io_lock);
-		if (mine)
+		if (mine) {
+			atomic_store(&c->cb_since, fp_now());
 			run_job(srv, mine, ob);
+			atomic_store(&c->cb_since, 0);
+		}
 		pthread_mutex_lock(&srv->lock);
-		/* A request queued (by this thread or another, while
-		 * cfg.workers callbacks ran) waits for a pool thread coming
-		 * back from a callback, as this one is: it goes back to the
-		 * pool to run it. */
-		go_on = rc == 0 && (mine || rx.h.type == FP_T_REPLY) && !srv->quit &&
-			!srv->stopping && c->state == FP_C_ACTIVE && !srv->workq.head;
+		/* Only while it runs what it reads: a request queued (by this
+		 * thread or another, while cfg.workers callbacks ran) waits for
+		 * a pool thread coming back from a callback, as this one is;
+		 * a connection watched again is read by the epoll set. */
+		go_on = mine && !srv->quit && !srv->stopping && c->state == FP_C_ACTIVE &&
+			!srv->workq.head && atomic_load(&c->unwatched);
 		pthread_mutex_unlock(&srv->lock);
 		if (!go_on)
 			break;
@@ -1467,6 +1540,8 @@ static void server_in_child(struct fp_forkreg *r)
 		fp_fork_kill_fd(srv->lfd);
 	fp_fork_kill_fd(srv->epfd);
 	fp_fork_kill_fd(srv->wakefd);
+	if (srv->park_tfd >= 0)
+		fp_fork_kill_fd(srv->park_tfd);
 }
 
 static void server_free(struct fltport_server *srv)
@@ -1478,6 +1553,8 @@ static void server_free(struct fltport_server *srv)
 		close(srv->epfd);
 	if (srv->wakefd >= 0)
 		close(srv->wakefd);
+	if (srv->park_tfd >= 0)
+		close(srv->park_tfd);
 	while (srv->jfree) {
 		struct fp_job *j = srv->jfree;
 
@@ -1509,7 +1586,8 @@ static int server_init(struct fltport_server *srv, const char *name,
 
 	srv->listen_kind = FP_EV_LISTEN;
 	srv->wake_kind = FP_EV_WAKE;
-	srv->lfd = srv->epfd = srv->wakefd = -1;
+	srv->park_timer_kind = FP_EV_PARK_TIMER;
+	srv->lfd = srv->epfd = srv->wakefd = srv->park_tfd = -1;
 	fp_fork_register(&srv->fork, server_in_child);
 	srv->tp = &fp_sock_ops;
 	pthread_mutex_init(&srv->lock, NULL);
@@ -1544,6 +1622,12 @@ static int server_init(struct fltport_server *srv, const char *name,
 	    (rc = epoll_add(srv, srv->wakefd, &srv->wake_kind)) < 0) {
 		unlink_name(srv);
 		return rc;
+	}
+	/* Parking's watchdog: without it (no fd to spare), nothing parks. */
+	srv->park_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (srv->park_tfd >= 0 && epoll_add(srv, srv->park_tfd, &srv->park_timer_kind) < 0) {
+		close(srv->park_tfd);
+		srv->park_tfd = -1;
 	}
 	return 0;
 }

@@ -29,7 +29,7 @@
 #define FP_ACCEPT_BACKOFF_MIN_NS 10000000LL   /* out of fds: stop accepting for 10 ms ... */
 #define FP_ACCEPT_BACKOFF_MAX_NS 1000000000LL /* ... doubling up to 1 s */
 
-enum fp_ev_kind { FP_EV_LISTEN = 1, FP_EV_WAKE, FP_EV_CLIENT };
+enum fp_ev_kind { FP_EV_LISTEN = 1, FP_EV_WAKE, FP_EV_CLIENT, FP_EV_PARK_TIMER };
 
 /* Counters of a port and of each connection (fltport_port_stats; relaxed
  * atomics, bumped beside the work they count). */
@@ -88,8 +88,11 @@ struct fltport_client {
 	struct fltport_client *kill_next;   /* srv->killq */
 	struct fltport_client *again_next;  /* srv->againq, under io_lock */
 	bool again_queued;                  /* under io_lock */
-	bool parked;                        /* under io_lock: a pool thread reads it (park()) */
-	bool rcvtimeo;                      /* under io_lock: SO_RCVTIMEO set for park() */
+	/* Parking (server.c, park()): written under io_lock, read anywhere. */
+	atomic_bool parked;       /* a pool thread reads it */
+	atomic_bool unwatched;    /* out of the epoll set's readiness (no EPOLLIN) */
+	_Atomic int64_t cb_since; /* the parked thread runs its callback since (0: not) */
+	bool rcvtimeo;            /* under io_lock: SO_RCVTIMEO set for park() */
 	int fd;
 	struct fp_ring *ring; /* the shared-memory transport, or NULL: set before
 			       * `ready`, freed with the client */
@@ -189,6 +192,11 @@ struct fltport_server {
 	struct fltport_client *spin_c;
 	bool spinning;
 	struct fp_spin spin;
+	/* Parking's watchdog (park()): a timerfd in the epoll set, armed while
+	 * a thread is parked on park_c. */
+	int park_tfd;
+	int park_timer_kind; /* FP_EV_PARK_TIMER */
+	struct fltport_client *park_c;
 };
 
 /* cport.c */
@@ -219,6 +227,7 @@ static inline void fp_count(atomic_uint_fast64_t *a, uint64_t n)
 
 /* server.c */
 void fp_server_wake(struct fltport_server *srv);
+void fp_server_rewatch(struct fltport_server *srv, struct fltport_client *c);
 void fp_queue_push(struct fp_queue *q, struct fp_job *j);
 struct fp_job *fp_queue_pop(struct fp_queue *q);
 

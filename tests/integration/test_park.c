@@ -53,7 +53,10 @@ static void on_disconnect(void *cookie)
 	fltport_client_close(cookie);
 }
 
-/* Echoes the request; "block" waits until the test lets it go. */
+/* Echoes the request; "block" waits until the test (or a "release"
+ * request) lets it go; "back" first sends a message to its own client and
+ * waits for the reply (a 5000-byte one: it comes as a frame, not through
+ * the state page). */
 static uint32_t on_message(void *cookie, const struct fltport_request *req, void *out, size_t cap,
 			   size_t *out_len)
 {
@@ -63,19 +66,30 @@ static uint32_t on_message(void *cookie, const struct fltport_request *req, void
 		sem_post(&blk_entered);
 		sem_wait(&blk_release);
 	}
+	if (req->in_len == 7 && memcmp(req->in, "release", 7) == 0)
+		sem_post(&blk_release);
+	if (req->in_len == 4 && memcmp(req->in, "back", 4) == 0) {
+		static __thread char reply[8192];
+		size_t rlen = sizeof(reply);
+		uint32_t st = 0;
+		int rc = fltport_send(cookie, "q", 1, NULL, 0, reply, &rlen, &st, FLTPORT_INFINITE);
+
+		if (rc != 0 || rlen != 5000)
+			return 99;
+	}
 	memcpy(out, req->in, n);
 	*out_len = n;
 	return 7;
 }
 
-static fltport_server *start(const char **name)
+static fltport_server *start_n(const char **name, unsigned workers)
 {
 	struct fltport_server_config cfg = {
 		.on_connect = on_connect,
 		.on_disconnect = on_disconnect,
 		.on_message = on_message,
 		.max_connections = 8,
-		.workers = 1,
+		.workers = workers,
 	};
 	fltport_server *srv;
 
@@ -86,6 +100,11 @@ static fltport_server *start(const char **name)
 	sem_init(&blk_release, 0, 0);
 	cr_assert_eq(fltport_server_create(*name, &cfg, &srv), 0);
 	return srv;
+}
+
+static fltport_server *start(const char **name)
+{
+	return start_n(name, 1);
 }
 
 static fltport_conn *connect_to(const char *name)
@@ -347,6 +366,63 @@ Test(park, a_requester_reading_in_slices_times_out_at_its_deadline, .timeout = 1
 	cr_assert_lt(took, 10 * SEC, "ended %lld ms late", (long long)(took / MS - 1500));
 	sem_post(&blk_release);
 	cr_assert_eq(echo(c, "after", 10 * SEC), 0);
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+/* The user side's answers to "back": a 5000-byte reply. */
+static void *answer_main(void *arg)
+{
+	fltport_conn *c = arg;
+	static char big[5000];
+	char buf[64];
+	struct fltport_msg m;
+
+	while (fltport_get(c, buf, sizeof(buf), &m, 30 * SEC) == 0)
+		if (fltport_reply(c, m.id, 0, big, sizeof(big)) != 0)
+			break;
+	return NULL;
+}
+
+/* A callback of the parked thread sends to its own client and waits
+ * (FLTPORT_INFINITE) for a reply that comes as a frame on that very
+ * connection: the connection must be read meanwhile. */
+Test(park, a_parked_callback_gets_its_own_clients_reply, .timeout = 120)
+{
+	const char *name;
+	fltport_server *srv = start(&name);
+	fltport_conn *c = connect_to(name);
+	pthread_t t;
+
+	cr_assert_eq(pthread_create(&t, NULL, answer_main, c), 0);
+	for (int i = 0; i < 20; i++) /* from the second on, a parked thread runs it */
+		cr_assert_eq(echo(c, "back", 30 * SEC), 0, "request %d", i);
+	fltport_shutdown(c);
+	pthread_join(t, NULL);
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+/* Two requests of one connection run concurrently (port.h): the first's
+ * callback waits for the second's, which a parked thread running the
+ * first must not keep unread. */
+Test(park, requests_of_one_connection_run_concurrently, .timeout = 120)
+{
+	const char *name;
+	fltport_server *srv = start_n(&name, 2);
+	fltport_conn *c = connect_to(name);
+	struct req_arg blk = { .c = c, .what = "block", .timeout_ns = 60 * SEC };
+	pthread_t tb;
+
+	for (int round = 0; round < 20; round++) {
+		cr_assert_eq(echo(c, "warm", 10 * SEC), 0); /* a thread parks on c */
+		cr_assert_eq(pthread_create(&tb, NULL, req_main, &blk), 0);
+		sem_wait_bounded(&blk_entered, "the blocking request never reached its callback");
+		cr_assert_eq(echo(c, "release", 30 * SEC), 0, "round %d: the second request",
+			     round);
+		pthread_join(tb, NULL);
+		cr_assert_eq(blk.rc, 0, "round %d: %s", round, fltport_strerror(blk.rc));
+	}
 	fltport_close(c);
 	fltport_server_destroy(srv);
 }
