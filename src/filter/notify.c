@@ -138,15 +138,23 @@ static void deliver(struct fltport_filter *f, fltport_filter_post_fn fn,
 	atomic_fetch_add(&f->c.post_events, 1);
 }
 
+/* The notification thread's scratch space, on its stack (not in thread-
+ * local storage: a library's static TLS is set up in every thread of the
+ * process, 17 KiB each for this). */
+struct fp_notify_scratch {
+	struct fp_dirent d[2]; /* [0] the entry / old, [1] new */
+	char path[PATH_MAX], new_path[PATH_MAX];
+};
+
 /* `m` is an aligned copy of the metadata at `raw` (events with names are
  * only 4-byte aligned in the buffer). */
 static void handle_notify(struct fltport_filter *f, const struct fanotify_event_metadata *m,
-			  const char *raw)
+			  const char *raw, struct fp_notify_scratch *sc)
 {
 	const char *p = raw + m->metadata_len;
 	const char *end = raw + m->event_len;
-	static __thread struct fp_dirent d[2]; /* [0] the entry / old, [1] new */
-	static __thread char path[PATH_MAX], new_path[PATH_MAX];
+	struct fp_dirent *d = sc->d;
+	char *path = sc->path, *new_path = sc->new_path;
 	struct fltport_filter_post_event ev = { .filter = f, .pid = m->pid };
 	const struct fltport_filter_config *c = &f->cfg;
 
@@ -169,9 +177,9 @@ static void handle_notify(struct fltport_filter *f, const struct fanotify_event_
 	if (!d[0].present && !d[1].present)
 		return;
 	if (d[0].present && d[0].dir_ok)
-		join_path(path, sizeof(path), &d[0]);
+		join_path(path, sizeof(sc->path), &d[0]);
 	if (d[1].present && d[1].dir_ok)
-		join_path(new_path, sizeof(new_path), &d[1]);
+		join_path(new_path, sizeof(sc->new_path), &d[1]);
 	/* Every entry of an attached file system is reported: the scope is
 	 * the kernel's mark (filter.h). */
 	ev.is_dir = (m->mask & FAN_ONDIR) != 0;
@@ -215,6 +223,7 @@ static void *notify_main(void *arg)
 {
 	struct fltport_filter *f = arg;
 	char buf[NOTIFY_BUF] __attribute__((aligned(8)));
+	struct fp_notify_scratch sc;
 
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = f->notify_fd, .events = POLLIN },
@@ -244,7 +253,7 @@ static void *notify_main(void *arg)
 			if (m.vers == FANOTIFY_METADATA_VERSION && !(m.mask & FAN_Q_OVERFLOW) &&
 			    m.metadata_len >= FAN_EVENT_METADATA_LEN &&
 			    m.metadata_len <= m.event_len)
-				handle_notify(f, &m, buf + off);
+				handle_notify(f, &m, buf + off, &sc);
 			else if (m.fd >= 0)
 				close(m.fd);
 			off += m.event_len;
