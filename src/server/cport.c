@@ -492,7 +492,7 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 	/* A pool thread parked on the connection (server.c, park()) may be
 	 * running a callback — maybe this very send's: the reply may come as a
 	 * frame, so the connection must be read by the epoll set again. */
-	if (wants && atomic_load_explicit(&c->parked, memory_order_relaxed))
+	if (wants && atomic_load_explicit(&c->unwatched, memory_order_relaxed))
 		fp_server_rewatch(c->srv, c);
 	pthread_mutex_lock(&c->lock);
 	/* A poll send does not wait for the connect result: no reader can be

@@ -1219,7 +1219,6 @@ static bool park_begin(struct fltport_server *srv, struct fltport_client *c)
 	ok = ok && !c->again_queued && epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0;
 	if (ok) {
 		atomic_store(&c->unwatched, true);
-		atomic_store(&c->parked, true);
 		srv->park_c = c; /* the parking thread's reference covers it */
 		park_timer(srv, true);
 	} else {
@@ -1234,7 +1233,6 @@ static bool park_begin(struct fltport_server *srv, struct fltport_client *c)
 static void park_end(struct fltport_server *srv, struct fltport_client *c)
 {
 	pthread_mutex_lock(&srv->io_lock);
-	atomic_store(&c->parked, false);
 	rewatch(srv, c);
 	srv->park_c = NULL;
 	park_timer(srv, false);

@@ -89,7 +89,6 @@ struct fltport_client {
 	struct fltport_client *again_next;  /* srv->againq, under io_lock */
 	bool again_queued;                  /* under io_lock */
 	/* Parking (server.c, park()): written under io_lock, read anywhere. */
-	atomic_bool parked;       /* a pool thread reads it */
 	atomic_bool unwatched;    /* out of the epoll set's readiness (no EPOLLIN) */
 	_Atomic int64_t cb_since; /* the parked thread runs its callback since (0: not) */
 	bool rcvtimeo;            /* under io_lock: SO_RCVTIMEO set for park() */

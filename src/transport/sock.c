@@ -255,7 +255,13 @@ static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, s
 	fp_rx_init(rx);
 	do
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | (dontwait ? MSG_DONTWAIT : 0));
-	while (n < 0 && errno == EINTR);
+	while (n < 0 && errno == EINTR && dontwait);
+	/* A blocking read waits a slice at most (SO_RCVTIMEO): restarted after
+	 * a signal, it would start a new slice every time, and a thread that
+	 * gets signals often would never see its deadline.  Its caller checks
+	 * the deadline and reads again. */
+	if (n < 0 && errno == EINTR)
+		return -EAGAIN;
 	if (n < 0) {
 		if (errno == EAGAIN)
 			return -EAGAIN;

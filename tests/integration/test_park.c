@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,5 +425,39 @@ Test(park, requests_of_one_connection_run_concurrently, .timeout = 120)
 		cr_assert_eq(blk.rc, 0, "round %d: %s", round, fltport_strerror(blk.rc));
 	}
 	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/* A requester in recvmsg() that keeps getting signals (a handler with
+ * SA_RESTART: a socket read with a timeout still ends with EINTR) still
+ * ends at its deadline: a restarted read would begin a new slice each
+ * time and never see it. */
+Test(park, a_requester_getting_signals_still_times_out, .timeout = 120)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+	const char *name;
+	fltport_server *srv = start(&name);
+	struct req_arg r = { .c = connect_to(name), .what = "block", .timeout_ns = 2 * SEC };
+	int64_t t0 = tu_now_ns();
+	pthread_t t;
+
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	cr_assert_eq(pthread_create(&t, NULL, req_main, &r), 0);
+	/* A signal every 20 ms until the request ends (20 s at most). */
+	while (pthread_tryjoin_np(t, NULL) != 0) {
+		cr_assert_lt(tu_now_ns() - t0, 20 * SEC, "the request never reached its deadline");
+		pthread_kill(t, SIGUSR1);
+		usleep(20000);
+	}
+	cr_assert_eq(r.rc, -ETIMEDOUT, "request: %s", fltport_strerror(r.rc));
+	cr_assert_geq(tu_now_ns() - t0, 2 * SEC);
+	sem_post(&blk_release);
+	fltport_close(r.c);
 	fltport_server_destroy(srv);
 }
