@@ -398,6 +398,30 @@ typedef void (*fltport_get_fn)(void *arg, int err, void *buf, const struct fltpo
 FLTPORT_API int fltport_get_async(fltport_conn *conn, void *buf, size_t cap, fltport_get_fn fn,
 				  void *arg, uint64_t *token);
 
+/*
+ * Run posted gets' completions on the calling thread: the waiter of an I/O
+ * completion port (the Windows layer's GetQueuedCompletionStatus for
+ * FilterGetMessage's overlapped reads uses it), or a service's worker
+ * threads.  While it waits, this thread reads the connection itself, and
+ * the callbacks of the gets it completes run here before it returns: a
+ * message costs one wake-up, with no hand-over through the receive thread.
+ * Several threads may wait at once (one reads, the others wait for it to
+ * pass the reading on).  Blocks at most `timeout_ns` (FLTPORT_POLL: never).
+ *
+ * Returns the number of callbacks run (> 0); 0 when
+ * fltport_wake_completions() woke it; -EAGAIN (no get is posted: nothing to
+ * wait for), -ETIMEDOUT, -ENOTCONN (the connection ended; the posted gets
+ * completed with it), -ECANCELED (fltport_close() / fltport_shutdown()),
+ * -EINVAL.  The callbacks must not call fltport_close() on this connection.
+ * Between calls, a message for a posted get waits up to 20 ms for a thread
+ * to come back before the receive thread reads it.
+ */
+FLTPORT_API int fltport_run_completions(fltport_conn *conn, int64_t timeout_ns);
+
+/* Wake every thread in fltport_run_completions() on this connection (they
+ * return 0), or, with none inside, the next one to enter.  Non-blocking. */
+FLTPORT_API void fltport_wake_completions(fltport_conn *conn);
+
 /* Cancel one posted get: its callback runs with -ECANCELED on the calling
  * thread before this returns.  Non-blocking otherwise.  Returns 0, or
  * -ENOENT if it is no longer pending (already completed or cancelled). */

@@ -295,7 +295,23 @@ static int wait_unlocked(struct fltport_conn *c, _Atomic uint32_t *w, int64_t de
 /* Frames must be read with no caller inside the library. */
 static bool need_rx(const struct fltport_conn *c)
 {
-	return c->polled || c->nasync > 0;
+	return (c->polled || c->nasync > 0) && !c->npump;
+}
+
+/* The waiter to pass the role to (other than self): a blocked reader, a
+ * requester in await(), or a thread in fltport_run_completions(). */
+static _Atomic uint32_t *next_holder(struct fltport_conn *c, _Atomic uint32_t *self)
+{
+	for (struct fp_reader *r = c->rhead; r; r = r->next)
+		if (!r->fn && !r->done && &r->wake != self)
+			return &r->wake;
+	for (struct fp_reqw *w = c->reqs; w; w = w->next)
+		if (!w->done && w->waiting && &w->wake != self)
+			return &w->wake; /* (not one still sending: it would read late) */
+	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
+		if (&pu->wake != self)
+			return &pu->wake;
+	return NULL;
 }
 
 /* Give up the reader role (self: the leaver's wake word, or NULL for the
@@ -303,7 +319,7 @@ static bool need_rx(const struct fltport_conn *c)
  * first blocked reader or requester, woken with 2 after the unlock. */
 static void release_role(struct fltport_conn *c, _Atomic uint32_t *self, struct fp_wakes *wk)
 {
-	_Atomic uint32_t *next = NULL;
+	_Atomic uint32_t *next;
 
 	c->role = FP_ROLE_NONE;
 	c->role_owner = NULL;
@@ -311,12 +327,7 @@ static void release_role(struct fltport_conn *c, _Atomic uint32_t *self, struct 
 		pthread_cond_signal(&c->rx_cond);
 		return;
 	}
-	for (struct fp_reader *r = c->rhead; r && !next; r = r->next)
-		if (!r->fn && !r->done && &r->wake != self)
-			next = &r->wake;
-	for (struct fp_reqw *w = c->reqs; w && !next; w = w->next)
-		if (!w->done && w->waiting && &w->wake != self)
-			next = &w->wake; /* (not one still sending: it would read late) */
+	next = next_holder(c, self);
 	if (!next)
 		return;
 	c->role = FP_ROLE_CALLER;
@@ -340,6 +351,8 @@ static void defer_callbacks(struct fltport_conn *c, struct fp_reader *cbs)
 	last->cnext = c->cb_pending; /* newest first, as run_callbacks() expects */
 	c->cb_pending = cbs;
 	pthread_cond_signal(&c->rx_cond);
+	if (c->pumps) /* or a thread in fltport_run_completions() runs them */
+		wake_mark(NULL, &c->pumps->wake);
 }
 
 /* Reader r is done: wake it (wk: see wake_mark), or queue its callback for
@@ -369,26 +382,30 @@ static void dispatch(struct fltport_conn *c, struct fp_reader **cbs, struct fp_w
 	publish(c);
 }
 
-/* Run async completions, oldest first, with no lock held. */
-static void run_callbacks(struct fp_reader *cbs)
+/* Run async completions, oldest first, with no lock held.  Returns how
+ * many ran. */
+static int run_callbacks(struct fp_reader *cbs)
 {
 	struct fp_reader *rev = NULL;
+	int n = 0;
 
 	while (cbs) {
-		struct fp_reader *n = cbs->cnext;
+		struct fp_reader *next = cbs->cnext;
 
 		cbs->cnext = rev;
 		rev = cbs;
-		cbs = n;
+		cbs = next;
 	}
 	while (rev) {
-		struct fp_reader *n = rev->cnext;
+		struct fp_reader *next = rev->cnext;
 		bool ok = rev->err == 0 || rev->err == -EMSGSIZE;
 
 		rev->fn(rev->arg, rev->err, rev->buf, ok ? &rev->msg : NULL);
 		free(rev);
-		rev = n;
+		rev = next;
+		n++;
 	}
+	return n;
 }
 
 /* Fail every reader with err (requests are woken by the callers). */
@@ -423,6 +440,8 @@ static void end_conn(struct fltport_conn *c, bool defer)
 		qmsg_free(c, m); /* their senders see the disconnect */
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
 		wake_mark(NULL, &w->wake);
+	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
+		wake_mark(NULL, &pu->wake);
 	fail_readers(c, c->closing ? -ECANCELED : -ENOTCONN, &cbs);
 	pthread_cond_signal(&c->rx_cond); /* it ends too */
 	if (defer) {
@@ -582,18 +601,9 @@ static int holder_poll(struct fltport_conn *c, int64_t deadline)
  * (or the end, which shutdown() signals to recvmsg()) concerns it: a
  * cancelled get is completed by the canceller.  A get holding the role
  * polls with the kick eventfd instead (fltport_cancel_gets()). */
-#define FP_BLOCK_SLICE_NS (1000LL * 1000 * 1000)
-
 static bool block_ok(struct fltport_conn *c, int64_t deadline)
 {
-	if (c->ring || deadline - fp_now() <= FP_BLOCK_SLICE_NS)
-		return false;
-	if (!c->rcvtimeo) {
-		struct timeval tv = { .tv_sec = FP_BLOCK_SLICE_NS / 1000000000LL };
-
-		c->rcvtimeo = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
-	}
-	return c->rcvtimeo;
+	return !c->ring && c->rcvtimeo && deadline - fp_now() > FP_BLOCK_SLICE_NS;
 }
 
 /* Holding the role, read until *done, the end, or the deadline (block: a
@@ -629,7 +639,7 @@ static int await(struct fltport_conn *c, const bool *done, _Atomic uint32_t *wak
 	int rc = 0;
 
 	while (!*done && !c->ended && !c->closing && rc != -ETIMEDOUT) {
-		if (c->role == FP_ROLE_NONE && !need_rx(c)) {
+		if ((c->role == FP_ROLE_NONE && !need_rx(c)) || c->role == FP_ROLE_AWAY) {
 			c->role = FP_ROLE_CALLER;
 			c->role_owner = wake;
 		}
@@ -654,6 +664,12 @@ static void leave_role(struct fltport_conn *c, _Atomic uint32_t *wake, struct fp
  * without a caller, and frames whose sender gave up do not pile up in the
  * socket with their memfds. */
 #define FP_RX_IDLE_NS (100 * 1000 * 1000)
+
+/* How long the reader role waits for the last thread that left
+ * fltport_run_completions() (FP_ROLE_AWAY) before the receive thread takes
+ * it: a completion port's loop is back within it; a message that comes
+ * meanwhile with no thread there waits at most this long. */
+#define FP_AWAY_NS (20 * 1000 * 1000)
 
 /* Whether the connection has something to read (a frame, or its end). */
 static bool readable(const struct fltport_conn *c)
@@ -705,7 +721,7 @@ static void *rx_main(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		bool work, sweep;
+		bool work, sweep, kickable;
 
 		if (run_pending(c))
 			continue;
@@ -718,7 +734,20 @@ static void *rx_main(void *arg)
 			if (wakes_run_unlocked(c, &wk))
 				continue;
 		}
+		if (c->role == FP_ROLE_AWAY && !need_rx(c))
+			c->role = FP_ROLE_NONE; /* nothing left for it to wait for */
 		work = c->role == FP_ROLE_NONE && need_rx(c);
+		if (c->role == FP_ROLE_AWAY) {
+			int64_t end = c->away_since + FP_AWAY_NS;
+
+			if (fp_now() < end) {
+				c->rx_timed = true;
+				(void)fp_cond_wait(&c->rx_cond, &c->lock, end);
+				c->rx_timed = false;
+				continue;
+			}
+			work = true; /* the thread that left it did not come back */
+		}
 		sweep = c->role == FP_ROLE_NONE && drain && readable(c);
 		if (!work && !sweep) {
 			/* Also while a caller reads: the sweep must not wait for a
@@ -727,9 +756,20 @@ static void *rx_main(void *arg)
 			continue;
 		}
 		c->role = FP_ROLE_RX;
+		/* Kickable (poll() with the kick eventfd) once a thread has
+		 * been in fltport_run_completions(), and always on the rings
+		 * (whose blocking read has no SO_RCVTIMEO slice). */
+		kickable = work && (c->pumped || c->ring);
 		pthread_mutex_unlock(&c->lock);
 		cbs = NULL;
-		rc = read_frame(c, !work, false, &cbs);
+		if (kickable) {
+			/* A thread entering fltport_run_completions() kicks this
+			 * wait to take the role over. */
+			rc = holder_poll(c, INT64_MAX);
+			rc = rc == 0 ? read_frame(c, true, false, &cbs) : 0;
+		} else {
+			rc = read_frame(c, !work, false, &cbs);
+		}
 		run_callbacks(cbs);
 		pthread_mutex_lock(&c->lock);
 		release_role(c, NULL, &wk);
@@ -901,6 +941,154 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
 	pthread_mutex_unlock(&c->lock);
 	run_callbacks(cbs);
 	return n;
+}
+
+/* ---- completions on the caller's thread (fltport_run_completions) ---- */
+
+static void pump_unlink(struct fltport_conn *c, struct fp_pump *pu)
+{
+	for (struct fp_pump **pp = &c->pumps; *pp; pp = &(*pp)->next)
+		if (*pp == pu) {
+			*pp = pu->next;
+			break;
+		}
+	c->npump--;
+}
+
+/* A thread leaving fltport_run_completions() with the role: to another
+ * waiter, else kept for its return (FP_ROLE_AWAY) while posted gets need
+ * frames read, else released. */
+static void pump_leave_role(struct fltport_conn *c, struct fp_pump *pu, struct fp_wakes *wk)
+{
+	if (!(c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake))
+		return;
+	if (!c->ended && !c->closing && need_rx(c) && !next_holder(c, &pu->wake)) {
+		c->role = FP_ROLE_AWAY;
+		c->role_owner = NULL;
+		c->away_since = fp_now();
+		if (!c->rx_timed)
+			pthread_cond_signal(&c->rx_cond);
+		return;
+	}
+	release_role(c, &pu->wake, wk);
+}
+
+FLTPORT_API int fltport_run_completions(fltport_conn *c, int64_t timeout_ns)
+{
+	const int64_t deadline = fp_deadline(timeout_ns);
+	struct fp_pump pu = { .next = NULL };
+	struct fp_wakes wk = { .n = 0 };
+	bool kicked = false;
+	int ran = 0, rc = 0;
+
+	if (!c)
+		return -EINVAL;
+	if (fp_forked(&c->fork))
+		return -ENOTCONN;
+	fp_client_enter(c);
+	pthread_mutex_lock(&c->lock);
+	if (c->closing)
+		rc = -ECANCELED;
+	else if (c->ended)
+		rc = -ENOTCONN;
+	else if (c->pump_wake)
+		c->pump_wake = false; /* a wake-up that came with nobody inside: 0 */
+	else if (!c->nasync && !c->cb_pending)
+		rc = -EAGAIN;
+	else
+		goto run;
+	fp_client_leave(c);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+run:
+	pu.next = c->pumps;
+	c->pumps = &pu;
+	c->npump++;
+	/* The receive thread may be in a blocking read with the role: it
+	 * ends within a slice (SO_RCVTIMEO), and from now on its reads are
+	 * kickable. */
+	c->pumped = true;
+	for (;;) {
+		bool holder;
+
+		if (c->cb_pending) { /* read by a caller: run here */
+			struct fp_reader *cbs = c->cb_pending;
+
+			c->cb_pending = NULL;
+			pthread_mutex_unlock(&c->lock);
+			ran += run_callbacks(cbs);
+			pthread_mutex_lock(&c->lock);
+			break;
+		}
+		if (c->closing || c->ended) {
+			rc = c->closing ? -ECANCELED : -ENOTCONN;
+			break;
+		}
+		if (pu.woken)
+			break;
+		if (c->role == FP_ROLE_NONE || c->role == FP_ROLE_AWAY) {
+			c->role = FP_ROLE_CALLER;
+			c->role_owner = &pu.wake;
+		}
+		holder = c->role == FP_ROLE_CALLER && c->role_owner == &pu.wake;
+		if (holder) {
+			struct fp_reader *cbs = NULL;
+			int r;
+
+			pthread_mutex_unlock(&c->lock);
+			r = holder_poll(c, deadline);
+			if (r == 0)
+				(void)read_frame(c, true, false, &cbs);
+			ran += run_callbacks(cbs);
+			pthread_mutex_lock(&c->lock);
+			if (ran)
+				break;
+			if (r == -ETIMEDOUT) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			continue;
+		}
+		if (c->role == FP_ROLE_RX && !kicked) {
+			uint64_t one = 1; /* out of its poll(): it passes the role here */
+
+			(void)!write(c->kickfd, &one, sizeof(one));
+			kicked = true;
+		}
+		atomic_store_explicit(&pu.wake, 0,
+				      memory_order_relaxed); /* setters hold the lock */
+		if (wait_unlocked(c, &pu.wake, deadline) == -ETIMEDOUT && !atomic_load(&pu.wake) &&
+		    !c->cb_pending && !pu.woken) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	pump_unlink(c, &pu);
+	pump_leave_role(c, &pu, &wk);
+	fp_client_leave(c);
+	pthread_mutex_unlock(&c->lock);
+	wakes_run(&wk);
+	return ran > 0 ? ran : rc;
+}
+
+FLTPORT_API void fltport_wake_completions(fltport_conn *c)
+{
+	if (!c || fp_forked(&c->fork))
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (!c->pumps)
+		c->pump_wake = true;
+	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next) {
+		pu->woken = true;
+		if (c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake) {
+			uint64_t one = 1; /* the holder: out of its poll() */
+
+			(void)!write(c->kickfd, &one, sizeof(one));
+		} else {
+			wake_mark(NULL, &pu->wake);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* ---- reply ---- */
@@ -1089,6 +1277,8 @@ void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs)
 {
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
 		wake_mark(NULL, &w->wake);
+	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
+		wake_mark(NULL, &pu->wake);
 	fail_readers(c, -ECANCELED, cbs);
 	pthread_cond_signal(&c->rx_cond);
 }

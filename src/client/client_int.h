@@ -17,6 +17,12 @@
 #define FP_QMSG_BIG_MAX 16384u /* a node keeps a larger payload buffer up to this size ... */
 #define FP_QMSG_BIG_KEEP 4u    /* ... on at most this many free nodes */
 
+/* Blocking reads of a connection's socket end within this slice
+ * (SO_RCVTIMEO, set at connect): a requester waits in recvmsg() in slices
+ * (client.c, read_for()), and a thread entering fltport_run_completions()
+ * gets the reader role from the receive thread within one. */
+#define FP_BLOCK_SLICE_NS (100LL * 1000 * 1000)
+
 /* A received message no reader has taken yet.  Nodes are reused
  * (conn->qfree), and so are their payload buffers (big), so a message
  * whose payload came inline in its frame costs no allocation. */
@@ -85,7 +91,24 @@ struct fp_taken {
  * of fltport_conn_fd()); otherwise a thread blocked in fltport_get() or
  * fltport_request() takes it and reads for itself (and for the others).
  */
-enum fp_role { FP_ROLE_NONE, FP_ROLE_RX, FP_ROLE_CALLER };
+enum fp_role {
+	FP_ROLE_NONE,
+	FP_ROLE_RX,
+	FP_ROLE_CALLER,
+	/* The last thread in fltport_run_completions() left with async gets
+	 * still posted: it is likely back soon (a completion port's loop), so
+	 * the role waits for it for FP_AWAY_NS before the receive thread takes
+	 * it; any caller may take it meanwhile. */
+	FP_ROLE_AWAY,
+};
+
+/* A thread in fltport_run_completions() (on its stack). */
+struct fp_pump {
+	struct fp_pump *next;
+	_Atomic uint32_t wake; /* 1: look again (completions handed over, the
+				* end); 2: handed the reader role */
+	bool woken;            /* fltport_wake_completions() (under the lock) */
+};
 
 struct fltport_conn {
 	struct fp_forkreg fork; /* first: in_child() casts */
@@ -108,7 +131,13 @@ struct fltport_conn {
 	pthread_cond_t rx_cond;       /* the receive thread waits here for work */
 	unsigned nasync;              /* posted async gets among the readers */
 	bool polled;                  /* fltport_conn_fd() was called */
-	bool rcvtimeo;                /* SO_RCVTIMEO set (read_for()) */
+	bool rcvtimeo;                /* SO_RCVTIMEO of FP_BLOCK_SLICE_NS set (connect) */
+	struct fp_pump *pumps;        /* threads in fltport_run_completions() */
+	unsigned npump;
+	bool pumped;                  /* one has been: the receive thread reads kickably */
+	bool pump_wake;               /* a fltport_wake_completions() with nobody inside */
+	bool rx_timed;                /* the receive thread waits for FP_ROLE_AWAY's end */
+	int64_t away_since;           /* FP_ROLE_AWAY since */
 	struct fp_reader *cb_pending; /* completions read by a caller, for the receive thread */
 	struct fp_taken *taken;
 	struct fp_qmsg *qhead, *qtail;

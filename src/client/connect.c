@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -317,6 +318,11 @@ static int conn_start(struct fltport_conn *c)
 	c->taken = taken_new(c->nslots);
 	if (c->evfd < 0 || c->kickfd < 0 || !c->taken)
 		return -ENOMEM;
+	{
+		struct timeval tv = { .tv_sec = 0, .tv_usec = FP_BLOCK_SLICE_NS / 1000 };
+
+		c->rcvtimeo = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
+	}
 	rc = pthread_create(&c->rx_thread, NULL, fp_client_rx_main, c);
 	return -rc;
 }

@@ -27,6 +27,7 @@ struct fpw_obj {
 void fpw_obj_init(struct fpw_obj *o, enum fpw_kind kind, void (*close)(struct fpw_obj *),
 		  void (*destroy)(struct fpw_obj *));
 void fpw_obj_get(struct fpw_obj *o);
+bool fpw_obj_tryget(struct fpw_obj *o); /* a reference unless it is already gone */
 void fpw_obj_put(struct fpw_obj *o);
 /* Enter the object in the table; the table takes the caller's reference.
  * NULL (ERROR_NOT_ENOUGH_MEMORY set) on failure, the reference then
@@ -84,6 +85,12 @@ bool fpw_semaphore_signalled(struct fpw_obj *o, bool consume);
 struct fpw_iocp;
 void fpw_iocp_post(struct fpw_iocp *q, DWORD bytes, ULONG_PTR key, LPOVERLAPPED ov,
 		   NTSTATUS status);
+/* A port associated with q, and one going away (before its connection is
+ * closed): GetQueuedCompletionStatus reads a lone port's connection itself
+ * (fltport_run_completions). */
+struct fpw_port;
+void fpw_iocp_port_add(struct fpw_iocp *q, struct fpw_port *p);
+void fpw_iocp_port_remove(struct fpw_iocp *q, struct fpw_port *p);
 
 /* ---- filter port handles (fltuser.c) ---- */
 struct fpw_read;

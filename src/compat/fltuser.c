@@ -48,6 +48,8 @@ static void port_destroy(struct fpw_obj *o)
 {
 	struct fpw_port *p = (struct fpw_port *)o;
 
+	if (p->iocp) /* before the connection goes: its waiters read it */
+		fpw_iocp_port_remove(p->iocp, p);
 	fltport_close(p->conn);
 	if (p->iocp)
 		fpw_obj_put(fpw_iocp_obj(p->iocp));
@@ -67,6 +69,8 @@ bool fpw_port_associate(struct fpw_port *p, struct fpw_iocp *q, ULONG_PTR key)
 		ok = true;
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (ok)
+		fpw_iocp_port_add(q, p);
 	return ok;
 }
 

@@ -53,6 +53,17 @@ void fpw_obj_get(struct fpw_obj *o)
 	atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
 }
 
+bool fpw_obj_tryget(struct fpw_obj *o)
+{
+	int r = atomic_load_explicit(&o->refs, memory_order_relaxed);
+
+	while (r > 0)
+		if (atomic_compare_exchange_weak_explicit(&o->refs, &r, r + 1, memory_order_acquire,
+							  memory_order_relaxed))
+			return true;
+	return false;
+}
+
 void fpw_obj_put(struct fpw_obj *o)
 {
 	if (o && atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)

@@ -20,7 +20,45 @@ struct fpw_iocp {
 	pthread_cond_t cond;
 	struct packet *head, *tail;
 	bool closed;
+	/* Associated ports: with exactly one (the usual case: a service's
+	 * port and its completion port), a waiter with no packet reads that
+	 * port's connection itself, so an overlapped read's message completes
+	 * on the waiting thread (fltport_run_completions): one wake-up per
+	 * message instead of the receive thread's and then the waiter's. */
+	struct fpw_port *port; /* the first associated, until it goes */
+	unsigned nports;
+	unsigned npumping; /* waiters inside fltport_run_completions() */
 };
+
+/* The completion port this thread is reading a connection for: a packet it
+ * posts itself (its own read's completion) needs no wake-up. */
+static _Thread_local struct fpw_iocp *tl_pumping;
+
+void fpw_iocp_port_add(struct fpw_iocp *q, struct fpw_port *p)
+{
+	pthread_mutex_lock(&q->lock);
+	if (!q->port && !q->nports)
+		q->port = p;
+	q->nports++;
+	pthread_mutex_unlock(&q->lock);
+}
+
+void fpw_iocp_port_remove(struct fpw_iocp *q, struct fpw_port *p)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->port == p)
+		q->port = NULL;
+	q->nports--;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Wake the waiters reading the port's connection (q->lock held; the port
+ * stays while it is q->port). */
+static void wake_pumpers(struct fpw_iocp *q)
+{
+	if (q->npumping && q->port && tl_pumping != q)
+		fltport_wake_completions(q->port->conn);
+}
 
 struct fpw_obj *fpw_iocp_obj(struct fpw_iocp *q)
 {
@@ -35,6 +73,8 @@ static void iocp_close(struct fpw_obj *o)
 	pthread_mutex_lock(&q->lock);
 	q->closed = true;
 	pthread_cond_broadcast(&q->cond);
+	if (q->npumping && q->port)
+		fltport_wake_completions(q->port->conn);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -71,6 +111,7 @@ void fpw_iocp_post(struct fpw_iocp *q, DWORD bytes, ULONG_PTR key, LPOVERLAPPED 
 	else
 		q->head = p;
 	q->tail = p;
+	wake_pumpers(q);
 	pthread_mutex_unlock(&q->lock);
 	/* After the unlock (a waiter woken under it would block on the lock
 	 * at once); the caller's reference keeps q alive. */
@@ -133,6 +174,20 @@ FLTPORT_WINAPI HANDLE CreateIoCompletionPort(HANDLE file, HANDLE existing, ULONG
 	return h;
 }
 
+/* A deadline (absolute, CLOCK_MONOTONIC ns; INT64_MAX: none) as a timeout
+ * for the native API. */
+static int64_t left_ns(int64_t deadline)
+{
+	struct timespec now;
+	int64_t n;
+
+	if (deadline == INT64_MAX)
+		return FLTPORT_INFINITE;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	n = deadline - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+	return n > 0 ? n : FLTPORT_POLL;
+}
+
 FLTPORT_WINAPI BOOL GetQueuedCompletionStatus(HANDLE h, LPDWORD bytes, PULONG_PTR key,
 					      LPOVERLAPPED *ov, DWORD ms)
 {
@@ -142,7 +197,7 @@ FLTPORT_WINAPI BOOL GetQueuedCompletionStatus(HANDLE h, LPDWORD bytes, PULONG_PT
 	struct packet *p = NULL;
 	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000),
 			       .tv_nsec = (long)(deadline % 1000000000) };
-	bool closed = false;
+	bool closed = false, pump = true;
 	BOOL ok;
 
 	if (ov)
@@ -156,8 +211,30 @@ FLTPORT_WINAPI BOOL GetQueuedCompletionStatus(HANDLE h, LPDWORD bytes, PULONG_PT
 	}
 	pthread_mutex_lock(&q->lock);
 	while (!(p = q->head) && !(closed = q->closed)) {
-		int r = deadline == INT64_MAX ? pthread_cond_wait(&q->cond, &q->lock)
-					      : pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+		struct fpw_port *port = NULL;
+		int r;
+
+		if (pump && q->nports == 1 && q->port && fpw_obj_tryget(&q->port->obj))
+			port = q->port;
+		if (port) {
+			/* Read the port's connection here until a completion
+			 * (ours, or posted by another thread: it wakes us). */
+			q->npumping++;
+			pthread_mutex_unlock(&q->lock);
+			tl_pumping = q;
+			r = fltport_run_completions(port->conn, left_ns(deadline));
+			tl_pumping = NULL;
+			fpw_obj_put(&port->obj);
+			pthread_mutex_lock(&q->lock);
+			q->npumping--;
+			if (r == -ETIMEDOUT && !q->head)
+				break;
+			if (r < 0 && r != -ETIMEDOUT)
+				pump = false; /* no read posted, or the port ended: wait */
+			continue;
+		}
+		r = deadline == INT64_MAX ? pthread_cond_wait(&q->cond, &q->lock)
+					  : pthread_cond_timedwait(&q->cond, &q->lock, &ts);
 		if (r == ETIMEDOUT)
 			break;
 	}

@@ -319,6 +319,22 @@ bool tu_wait_until(bool (*pred)(void *), void *arg, int timeout_ms)
 	return true;
 }
 
+long tu_task_syscall(int tid)
+{
+	char path[64], buf[256];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld", &nr) != 1)
+		nr = -1; /* "running" */
+	fclose(f);
+	return nr;
+}
+
 long tu_scaled(long n, long min)
 {
 	const char *s = getenv("FLTPORT_TEST_SCALE");

@@ -73,6 +73,10 @@ void tu_sleep_ms(int ms);
 /* Poll `pred(arg)` every millisecond until it is true or timeout_ms passes. */
 bool tu_wait_until(bool (*pred)(void *), void *arg, int timeout_ms);
 
+/* The system call a thread of this process sleeps in
+ * (/proc/self/task/TID/syscall), or -1 (running, gone). */
+long tu_task_syscall(int tid);
+
 /* Scale a message count by $FLTPORT_TEST_SCALE (a percentage, default 100),
  * used by sanitizer passes to keep to CI's time budget; never below min. */
 long tu_scaled(long n, long min);

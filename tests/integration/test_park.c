@@ -139,22 +139,6 @@ static bool on_rings(void)
 
 /* ---- which system call a thread sleeps in ---- */
 
-static long task_syscall(int tid)
-{
-	char path[64], buf[256];
-	long nr = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld", &nr) != 1)
-		nr = -1; /* "running" */
-	fclose(f);
-	return nr;
-}
-
 /* A thread of this process other than `not` sleeping in recvmsg(): with
  * no requester reading, the filter side's parked pool thread. */
 static atomic_int not_tid;
@@ -171,7 +155,7 @@ static bool someone_parked(void *arg)
 	while (!found && (e = readdir(d)) != NULL) {
 		int tid = atoi(e->d_name);
 
-		if (tid > 0 && tid != atomic_load(&not_tid) && task_syscall(tid) == SYS_recvmsg)
+		if (tid > 0 && tid != atomic_load(&not_tid) && tu_task_syscall(tid) == SYS_recvmsg)
 			found = true;
 	}
 	closedir(d);
@@ -317,7 +301,7 @@ Test(park, requests_at_the_slice_edge_are_all_answered, .timeout = 120)
 
 static bool blocked_reading(void *arg)
 {
-	long nr = task_syscall(atomic_load((atomic_int *)arg));
+	long nr = tu_task_syscall(atomic_load((atomic_int *)arg));
 
 	return nr == SYS_recvmsg || nr == SYS_poll || nr == SYS_ppoll;
 }
@@ -337,7 +321,7 @@ Test(park, a_requester_in_recvmsg_wakes_on_shutdown, .timeout = 120)
 	cr_assert(tu_wait_until(blocked_reading, &r.tid, 10000),
 		  "the requester does not read its own response");
 	if (!on_rings())
-		cr_assert_eq(task_syscall(atomic_load(&r.tid)), SYS_recvmsg,
+		cr_assert_eq(tu_task_syscall(atomic_load(&r.tid)), SYS_recvmsg,
 			     "the requester waits in poll(), not recvmsg()");
 	fltport_shutdown(r.c);
 	clock_gettime(CLOCK_REALTIME, &bound);

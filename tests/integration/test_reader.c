@@ -98,28 +98,12 @@ static fltport_server *start(fltport_conn **c)
 
 /* ---- which system call a thread sleeps in ---- */
 
-static long thread_syscall(int tid)
-{
-	char path[64], buf[256];
-	FILE *f;
-	long nr = -1;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld", &nr) != 1)
-		nr = -1; /* "running" */
-	fclose(f);
-	return nr;
-}
-
 /* arg: the thread's tid, set by the thread itself once it runs */
 static long syscall_of(void *arg)
 {
 	int tid = atomic_load((atomic_int *)arg);
 
-	return tid > 0 ? thread_syscall(tid) : -1;
+	return tid > 0 ? tu_task_syscall(tid) : -1;
 }
 
 static bool in_futex(void *arg)
