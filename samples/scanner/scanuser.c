@@ -3,7 +3,10 @@
  * fltport-scanner's port, scans what it is sent, answers safe or not.
  * Microsoft's scanUser on Linux, with the native API: threads × pre-posted
  * reads (asynchronous gets), a completion queue the threads take from, a
- * reply and a new read per message.  See man fltport-scanuser(8).
+ * reply and a new read per message.  A thread with nothing to do waits in
+ * fltport_run_completions(), as a Windows thread waits in
+ * GetQueuedCompletionStatus: it reads the port itself, and a completed
+ * read's callback runs on it.  See man fltport-scanuser(8).
  *
  *   default      connect with a struct fltport_scan_hello: receive each
  *                file's fd, scan the whole file (pattern and/or libclamav)
@@ -225,20 +228,36 @@ static void *worker(void *arg)
 
 	for (;;) {
 		struct req *r;
+		bool quit;
 		int64_t t0;
 
 		pthread_mutex_lock(&ss->lock);
-		while (!ss->head && !ss->quit)
-			pthread_cond_wait(&ss->work, &ss->lock);
 		r = ss->head;
 		if (r) {
 			ss->head = r->next;
 			if (!ss->head)
 				ss->tail = NULL;
 		}
+		quit = ss->quit;
 		pthread_mutex_unlock(&ss->lock);
-		if (!r)
+		if (!r && quit)
 			return NULL;
+		if (!r) {
+			/* Wait for a read to complete on this thread: it reads the
+			 * connection itself and on_read() runs here, so a message
+			 * wakes only this thread.  With no read posted (all taken
+			 * by the other threads) or the connection over, wait for
+			 * the queue instead. */
+			int rc = fltport_run_completions(ss->conn, NS / 5);
+
+			if (rc == -EAGAIN || rc == -ENOTCONN || rc == -ECANCELED) {
+				pthread_mutex_lock(&ss->lock);
+				while (!ss->head && !ss->quit)
+					pthread_cond_wait(&ss->work, &ss->lock);
+				pthread_mutex_unlock(&ss->lock);
+			}
+			continue;
+		}
 		t0 = sc_now_ns();
 		if (opt.windows)
 			handle_windows(ss, r, t0);
