@@ -14,6 +14,7 @@
  *     fltport_request()         request/response to the message callback (FilterSendMessage)
  *     fltport_get()             next message, blocking with a deadline or polling (FilterGetMessage)
  *     fltport_get_async()       next message, completion by callback (overlapped reads)
+ *     fltport_run_completions() run those completions on this thread (a completion port's wait)
  *     fltport_reply()           reply by message id (FilterReplyMessage)
  *     fltport_close()           end the connection (CloseHandle)
  *
