@@ -413,7 +413,8 @@ FLTPORT_API int fltport_get_async(fltport_conn *conn, void *buf, size_t cap, flt
  * fltport_wake_completions() woke it; -EAGAIN (no get is posted: nothing to
  * wait for), -ETIMEDOUT, -ENOTCONN (the connection ended; the posted gets
  * completed with it), -ECANCELED (fltport_close() / fltport_shutdown()),
- * -EINVAL.  The callbacks must not call fltport_close() on this connection.
+ * -EDEADLK (called from a callback it runs, for this connection), -EINVAL.
+ * The callbacks must not call fltport_close() on this connection.
  * Between calls, a message for a posted get waits up to 20 ms for a thread
  * to come back before the receive thread reads it.
  */

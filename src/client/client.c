@@ -973,6 +973,11 @@ static void pump_leave_role(struct fltport_conn *c, struct fp_pump *pu, struct f
 	release_role(c, &pu->wake, wk);
 }
 
+/* The connection whose completions this thread runs: a callback calling
+ * fltport_run_completions() on it again would wait for the reader role
+ * its own thread holds. */
+static _Thread_local const struct fltport_conn *tl_pumping;
+
 FLTPORT_API int fltport_run_completions(fltport_conn *c, int64_t timeout_ns)
 {
 	const int64_t deadline = fp_deadline(timeout_ns);
@@ -985,6 +990,8 @@ FLTPORT_API int fltport_run_completions(fltport_conn *c, int64_t timeout_ns)
 		return -EINVAL;
 	if (fp_forked(&c->fork))
 		return -ENOTCONN;
+	if (tl_pumping == c)
+		return -EDEADLK;
 	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
 	if (c->closing)
@@ -1008,6 +1015,7 @@ run:
 	 * ends within a slice (SO_RCVTIMEO), and from now on its reads are
 	 * kickable. */
 	c->pumped = true;
+	tl_pumping = c;
 	for (;;) {
 		bool holder;
 
@@ -1063,6 +1071,7 @@ run:
 			break;
 		}
 	}
+	tl_pumping = NULL;
 	pump_unlink(c, &pu);
 	pump_leave_role(c, &pu, &wk);
 	fp_client_leave(c);

@@ -371,16 +371,18 @@ Test(iocp, two_waiters_each_message_once, .timeout = 120)
 
 /* ---- the native call ---- */
 
-static atomic_int cb_tid, cb_count;
+static atomic_int cb_tid, cb_count, cb_nested;
 
+/* arg: the connection; a nested fltport_run_completions() on it must
+ * refuse (it would wait for the role its own thread holds). */
 static void on_get(void *arg, int err, void *buf, const struct fltport_msg *msg)
 {
-	(void)arg;
 	(void)buf;
 	(void)msg;
 	if (err == 0) {
 		atomic_store(&cb_tid, (int)syscall(SYS_gettid));
 		atomic_fetch_add(&cb_count, 1);
+		atomic_store(&cb_nested, fltport_run_completions(arg, FLTPORT_INFINITE));
 	}
 }
 
@@ -410,7 +412,7 @@ Test(iocp, run_completions_runs_them_on_the_calling_thread, .timeout = 120)
 	cr_assert_eq(fltport_connect(name, NULL, 0, 0, 10 * SEC, &c, NULL), 0);
 	cr_assert(tu_wait_until(has_client, NULL, 10000));
 	cr_assert_eq(fltport_run_completions(c, 100 * 1000 * 1000), -EAGAIN, "nothing posted");
-	cr_assert_eq(fltport_get_async(c, buf, sizeof(buf), on_get, NULL, NULL), 0);
+	cr_assert_eq(fltport_get_async(c, buf, sizeof(buf), on_get, c, NULL), 0);
 	t0 = tu_now_ms();
 	cr_assert_eq(fltport_run_completions(c, 300 * 1000 * 1000), -ETIMEDOUT);
 	cr_assert_geq(tu_now_ms() - t0, 300);
@@ -425,7 +427,9 @@ Test(iocp, run_completions_runs_them_on_the_calling_thread, .timeout = 120)
 	cr_assert_eq(atomic_load(&cb_count), 1);
 	cr_assert_eq(atomic_load(&cb_tid), (int)syscall(SYS_gettid),
 		     "the callback ran on another thread");
-	cr_assert_eq(fltport_get_async(c, buf, sizeof(buf), on_get, NULL, NULL), 0);
+	cr_assert_eq(atomic_load(&cb_nested), -EDEADLK, "a nested call: %d",
+		     atomic_load(&cb_nested));
+	cr_assert_eq(fltport_get_async(c, buf, sizeof(buf), on_get, c, NULL), 0);
 	fltport_shutdown(c);
 	cr_assert_eq(fltport_run_completions(c, 10 * SEC), -ECANCELED);
 	fltport_close(c);
