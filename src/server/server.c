@@ -1303,7 +1303,9 @@ static void pool(struct fltport_server *srv)
 {
 	struct fp_outbuf ob = { 0 };
 	struct epoll_event evs[64];
-	uint8_t *pbuf = NULL; /* park()'s receive buffer, on first use */
+	/* park()'s receive buffer: on the stack (its pages become resident as
+	 * frames use them), not a heap block per pool thread. */
+	uint8_t pbuf[FP_FRAME_MAX] __attribute__((aligned(8)));
 
 	for (;;) {
 		struct fltport_client *pc = NULL;
@@ -1341,8 +1343,7 @@ static void pool(struct fltport_server *srv)
 		}
 		if (!j)
 			continue;
-		if (j->kind == FP_JOB_REQUEST && !j->c->ring &&
-		    (pbuf || (pbuf = malloc(FP_FRAME_MAX)))) {
+		if (j->kind == FP_JOB_REQUEST && !j->c->ring) {
 			pc = j->c;
 			fp_client_ref(pc);
 		}
@@ -1352,7 +1353,6 @@ static void pool(struct fltport_server *srv)
 			fp_client_unref(pc);
 		}
 	}
-	free(pbuf);
 	free(ob.p);
 }
 
