@@ -15,7 +15,10 @@
  * or to the connection's receive thread if something needs frames read
  * with no caller inside (posted async gets, a user of fltport_conn_fd()).
  * Async completions read by a caller run on the receive thread, never on
- * the caller's (a callback may close the connection).
+ * the caller's (a callback may close the connection) — except for a thread
+ * in fltport_run_completions(), which is there to run them: it takes the
+ * role like a blocked caller, and the callbacks of what it reads run on
+ * it ("completions on the caller's thread", below).
  */
 #include <errno.h>
 #include <fcntl.h>
