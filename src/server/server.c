@@ -513,6 +513,35 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 		fp_server_wake(srv);
 }
 
+/* Act on one frame read from an active connection (rc: the read's result,
+ * not -EAGAIN): a REQUEST is queued or becomes *mine (queue_request), a
+ * REPLY goes to its sender; an error or any other frame ends the
+ * connection.  False if it ended.  io_lock held. */
+static bool on_frame(struct fltport_server *srv, struct fltport_client *c, int rc, struct fp_rx *rx,
+		     struct fp_job **mine)
+{
+	if (rc < 0) {
+		if (rc != -ENOTCONN)
+			fp_debug("client pid %d: bad frame (%d): dropping it", (int)c->peer.pid,
+				 rc);
+		retire(srv, c);
+		return false;
+	}
+	if (rx->h.type == FP_T_REQUEST) {
+		queue_request(srv, c, rx, mine);
+		return true;
+	}
+	if (rx->h.type == FP_T_REPLY) {
+		fp_client_deliver_reply(c, rx);
+		fp_rx_release(rx);
+		return true;
+	}
+	fp_debug("client pid %d sent frame type %u: dropping it", (int)c->peer.pid, rx->h.type);
+	fp_rx_release(rx);
+	retire(srv, c);
+	return false;
+}
+
 /* Frames of one connection, until there are none (edge-triggered: the
  * next event comes with the next frame), at most FP_IO_BATCH so that one
  * busy peer cannot hold the others up: then it goes on the again queue
@@ -528,25 +557,8 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 
 		if (rc == -EAGAIN)
 			return; /* a ring is armed: its doorbell brings us back */
-		if (rc < 0) {
-			if (rc != -ENOTCONN)
-				fp_debug("client pid %d: bad frame (%d): dropping it",
-					 (int)c->peer.pid, rc);
-			retire(srv, c);
+		if (!on_frame(srv, c, rc, &rx, mine))
 			return;
-		}
-		if (rx.h.type == FP_T_REQUEST) {
-			queue_request(srv, c, &rx, mine);
-		} else if (rx.h.type == FP_T_REPLY) {
-			fp_client_deliver_reply(c, &rx);
-			fp_rx_release(&rx);
-		} else {
-			fp_debug("client pid %d sent frame type %u: dropping it", (int)c->peer.pid,
-				 rx.h.type);
-			fp_rx_release(&rx);
-			retire(srv, c);
-			return;
-		}
 	}
 	/* Left with frames unread: no edge will come for them.  (A ring that
 	 * turns out empty is armed now: its doorbell brings us back.) */
@@ -1258,22 +1270,7 @@ static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *
 		if (rc == -EAGAIN)
 			break; /* a slice without a frame */
 		pthread_mutex_lock(&srv->io_lock);
-		if (rc < 0) {
-			if (rc != -ENOTCONN)
-				fp_debug("client pid %d: bad frame (%d): dropping it",
-					 (int)c->peer.pid, rc);
-			retire(srv, c);
-		} else if (rx.h.type == FP_T_REQUEST) {
-			queue_request(srv, c, &rx, &mine);
-		} else if (rx.h.type == FP_T_REPLY) {
-			fp_client_deliver_reply(c, &rx);
-			fp_rx_release(&rx);
-		} else {
-			fp_debug("client pid %d sent frame type %u: dropping it", (int)c->peer.pid,
-				 rx.h.type);
-			fp_rx_release(&rx);
-			retire(srv, c);
-		}
+		(void)on_frame(srv, c, rc, &rx, &mine);
 		pthread_mutex_unlock(&srv->io_lock);
 		if (mine) {
 			atomic_store(&c->cb_since, fp_now());
