@@ -106,7 +106,7 @@ extern "C" {
 	(FLTPORT_VERSION_MAJOR * 10000 + FLTPORT_VERSION_MINOR * 100 + FLTPORT_VERSION_PATCH)
 
 /* Version of the wire protocol this library speaks (docs/PROTOCOL.md). */
-#define FLTPORT_WIRE_VERSION 3u
+#define FLTPORT_WIRE_VERSION 4u
 
 typedef struct fltport_server fltport_server; /* filter side: a named server port */
 typedef struct fltport_client fltport_client; /* filter side: one connection ("client port") */

@@ -128,7 +128,7 @@ static struct fp_qmsg *qmsg_get(struct fltport_conn *c, struct fp_rx *rx)
 	} else {
 		return NULL;
 	}
-	if (rx->memfd >= 0 || rx->owned || rx->h.len == 0) {
+	if (rx->pfd >= 0 || rx->owned || rx->h.len == 0) {
 		rc = 0; /* nothing to copy: rx already owns what it has */
 	} else if (rx->h.len <= FP_QMSG_INLINE) {
 		memcpy(m->small, rx->data, rx->h.len);

@@ -75,12 +75,12 @@ static uint32_t allowed_flags(uint16_t type)
 {
 	switch (type) {
 	case FP_T_MESSAGE:
-		return FP_F_MEMFD | FP_F_WANTS_REPLY | FP_F_NOWAIT | FP_F_WAKE;
+		return FP_F_MEMFD | FP_F_PIPE | FP_F_WANTS_REPLY | FP_F_NOWAIT | FP_F_WAKE;
 	case FP_T_REPLY:
-		return FP_F_MEMFD | FP_F_OVERFLOW;
+		return FP_F_MEMFD | FP_F_PIPE | FP_F_OVERFLOW;
 	case FP_T_REQUEST:
 	case FP_T_RESPONSE:
-		return FP_F_MEMFD;
+		return FP_F_MEMFD | FP_F_PIPE;
 	default:
 		return 0;
 	}
@@ -123,8 +123,11 @@ int fp_frame_decode(const uint8_t *buf, size_t dgram_len, unsigned nfds_rx, uint
 	if (h->err > 0)
 		return -EBADMSG;
 	expect_fds = h->nfds;
-	if (h->flags & FP_F_MEMFD) {
-		/* A memfd body only for payloads that could not go inline. */
+	if (h->flags & (FP_F_MEMFD | FP_F_PIPE)) {
+		/* A payload fd only for payloads that could not go inline, and
+		 * one kind of it. */
+		if ((h->flags & FP_F_MEMFD) && (h->flags & FP_F_PIPE))
+			return -EBADMSG;
 		if (dgram_len != FP_HDR_SIZE || h->len <= FP_INLINE_MAX)
 			return -EBADMSG;
 		expect_fds++;

@@ -1,8 +1,9 @@
 /*
  * Wire frames (docs/PROTOCOL.md).  One frame = one SOCK_SEQPACKET datagram:
  * a fixed 40-byte header, then the payload inline — or, for payloads above
- * FP_INLINE_MAX, an empty body and a sealed memfd holding the payload as the
- * first passed fd.  User fds follow.
+ * FP_INLINE_MAX, an empty body and the payload in the first passed fd: a
+ * sealed memfd (FP_F_MEMFD), or a pipe holding exactly the payload with its
+ * write end closed (FP_F_PIPE).  User fds follow.
  *
  * This module is pure: encode and decode touch only the buffers given.
  * fp_frame_decode() validates every field against the named limits before
@@ -38,7 +39,8 @@ enum fp_flags {
 	FP_F_NOWAIT = 1u << 2,      /* MESSAGE: poll send; nobody will wait for the reply */
 	FP_F_WAKE = 1u << 3, /* MESSAGE: sender sleeps on the slot word: FUTEX_WAKE after take */
 	FP_F_OVERFLOW = 1u << 4, /* REPLY: truncated to the sender's capacity */
-	FP_F_ALL_ = (1u << 5) - 1,
+	FP_F_PIPE = 1u << 5,     /* payload in a pipe (first fd), read once */
+	FP_F_ALL_ = (1u << 6) - 1,
 };
 
 struct fp_hdr {

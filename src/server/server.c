@@ -109,7 +109,7 @@ static void job_free(struct fltport_server *srv, struct fp_job *j)
  * 0 or -ENOMEM (rx unchanged). */
 static int job_take_rx(struct fp_job *j, struct fp_rx *rx)
 {
-	if (rx->memfd < 0 && rx->h.len > 0 && rx->h.len <= FP_JOB_INLINE && !rx->owned) {
+	if (rx->pfd < 0 && rx->h.len > 0 && rx->h.len <= FP_JOB_INLINE && !rx->owned) {
 		memcpy(j->small, rx->data, rx->h.len);
 		rx->data = j->small;
 	} else if (fp_rx_own(rx) < 0) {
@@ -458,7 +458,7 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 			  struct fp_job **mine)
 {
 	bool wake;
-	unsigned nfds = rx->nfds + (rx->memfd >= 0 ? 1u : 0u);
+	unsigned nfds = rx->nfds + (rx->pfd >= 0 ? 1u : 0u);
 	struct fp_job *j;
 
 	pthread_mutex_lock(&srv->lock);
@@ -1029,13 +1029,22 @@ static void respond(struct fltport_server *srv, struct fltport_client *c, uint64
 		fp_client_kill(c);
 }
 
-/* The input of a request: inline bytes, or the sealed memfd mapped. */
+/* The input of a request: inline bytes, the sealed memfd mapped, or a
+ * pipe's bytes read into memory that rx owns. */
 static const void *map_input(struct fp_rx *rx, void **map)
 {
 	*map = NULL;
-	if (rx->memfd < 0)
+	if (rx->pfd < 0)
 		return rx->data;
-	*map = mmap(NULL, rx->h.len, PROT_READ, MAP_PRIVATE, rx->memfd, 0);
+	if (rx->pipe) {
+		if (!rx->owned && !(rx->owned = malloc(rx->h.len)))
+			return NULL;
+		if (fp_rx_copy(rx, rx->owned, rx->h.len) < 0)
+			return NULL;
+		rx->data = rx->owned;
+		return rx->data;
+	}
+	*map = mmap(NULL, rx->h.len, PROT_READ, MAP_PRIVATE, rx->pfd, 0);
 	return *map == MAP_FAILED ? NULL : *map;
 }
 

@@ -1,8 +1,9 @@
 /* SOCK_SEQPACKET transport: one frame per datagram, fds by SCM_RIGHTS,
- * payloads above FP_INLINE_MAX in a sealed memfd. */
+ * payloads above FP_INLINE_MAX in a pipe or a sealed memfd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,7 +22,7 @@
 void fp_rx_init(struct fp_rx *rx)
 {
 	memset(rx, 0, sizeof(*rx));
-	rx->memfd = -1;
+	rx->pfd = -1;
 	rx->page_fd = -1;
 }
 
@@ -98,6 +99,48 @@ static int make_payload_memfd(const void *payload, size_t len, int64_t deadline)
 	return fd;
 }
 
+/*
+ * A pipe holding the payload, its write end closed: what a receiver that
+ * copies the payload out gets.  The kernel copies it in and out as through a
+ * socket, where a memfd first has its pages allocated, added to the page
+ * cache and sealed, then truncated at the last close: for 1 MiB a memfd costs
+ * about twice a pipe.  Like a sealed memfd it cannot change once sent: bytes
+ * in a pipe are never rewritten, and nobody else holds the write end.  Needs
+ * a pipe as large as the payload (F_SETPIPE_SZ: up to
+ * /proc/sys/fs/pipe-max-size, 1 MiB by default, for a process without
+ * CAP_SYS_RESOURCE, and less once the user holds pipe-user-pages-soft);
+ * -1 when that is refused, and the caller uses a memfd.
+ */
+#define FP_PIPE_PAYLOAD_MAX (16u << 20)
+
+static int make_payload_pipe(const void *payload, size_t len)
+{
+	const uint8_t *p = payload;
+	size_t left = len;
+	int fds[2];
+
+	if (len > FP_PIPE_PAYLOAD_MAX || pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	if (fcntl(fds[1], F_SETPIPE_SZ, (int)len) < (int)len)
+		goto fail;
+	while (left > 0) {
+		ssize_t w = write(fds[1], p, left);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail; /* EAGAIN: the pipe holds less than it said */
+		p += w;
+		left -= (size_t)w;
+	}
+	close(fds[1]);
+	return fds[0];
+fail:
+	close(fds[0]);
+	close(fds[1]);
+	return -1;
+}
+
 static int wait_writable(int fd, int64_t deadline)
 {
 	for (;;) {
@@ -149,15 +192,23 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 	struct fp_hdr h = *tx->h;
 	struct iovec iov[2];
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
-	int memfd = -1, rc;
+	int pfd = -1, rc;
 
 	if (h.len > FP_INLINE_MAX) {
-		memfd = make_payload_memfd(tx->payload, h.len, deadline);
-		/* Nothing was sent and the peer is fine: a local failure. */
-		if (memfd < 0)
-			return memfd == -ETIMEDOUT || fp_resource_error(memfd) ? memfd : -ENOBUFS;
-		h.flags |= FP_F_MEMFD;
-		fds[nfds++] = memfd;
+		/* A request's input is mapped by the filter (no copy): a memfd.
+		 * Every other payload is copied out by its receiver: a pipe. */
+		if (h.type != FP_T_REQUEST)
+			pfd = make_payload_pipe(tx->payload, h.len);
+		if (pfd >= 0) {
+			h.flags |= FP_F_PIPE;
+		} else {
+			pfd = make_payload_memfd(tx->payload, h.len, deadline);
+			/* Nothing was sent and the peer is fine: a local failure. */
+			if (pfd < 0)
+				return pfd == -ETIMEDOUT || fp_resource_error(pfd) ? pfd : -ENOBUFS;
+			h.flags |= FP_F_MEMFD;
+		}
+		fds[nfds++] = pfd;
 	} else if (h.len <= FP_SEND_FLAT_MAX && !tx->nfds && tx->page_fd < 0 && !tx->nctl) {
 		/* A small frame without fds: one buffer, sent with send(), which
 		 * the kernel takes faster than a two-part sendmsg(). */
@@ -210,8 +261,8 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 										  : -errno;
 		break;
 	}
-	if (memfd >= 0)
-		close(memfd);
+	if (pfd >= 0)
+		close(pfd);
 	return rc;
 }
 
@@ -229,6 +280,23 @@ static int check_memfd(int fd, uint32_t len)
 	if (seals < 0 || (seals & FP_SEALS) != FP_SEALS)
 		return -EBADMSG;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)len)
+		return -EBADMSG;
+	return 0;
+}
+
+/* A payload pipe holds exactly the payload, and is read without blocking
+ * (the sender may have kept its write end: reading must never wait on it). */
+static int check_pipe(int fd, uint32_t len)
+{
+	struct stat st;
+	int fl, avail = -1;
+
+	if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
+		return -EBADMSG;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0))
+		return -EBADMSG;
+	if (ioctl(fd, FIONREAD, &avail) != 0 || avail < 0 || (uint32_t)avail != len)
 		return -EBADMSG;
 	return 0;
 }
@@ -296,9 +364,11 @@ static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, s
 		close_fds(fds, nfds);
 		return rc;
 	}
-	if (rx->h.flags & FP_F_MEMFD) {
-		rx->memfd = fds[idx++];
-		if (check_memfd(rx->memfd, rx->h.len) < 0) {
+	if (rx->h.flags & (FP_F_MEMFD | FP_F_PIPE)) {
+		rx->pfd = fds[idx++];
+		rx->pipe = rx->h.flags & FP_F_PIPE;
+		if ((rx->pipe ? check_pipe(rx->pfd, rx->h.len) : check_memfd(rx->pfd, rx->h.len)) <
+		    0) {
 			close_fds(fds, nfds);
 			fp_rx_init(rx);
 			return -EBADMSG;
@@ -333,13 +403,14 @@ int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n)
 
 	if (n > rx->h.len)
 		n = rx->h.len;
-	if (rx->memfd < 0) {
+	if (rx->pfd < 0) {
 		if (n)
 			memcpy(dst, rx->data, n);
 		return 0;
 	}
 	while (off < n) {
-		ssize_t r = pread(rx->memfd, (uint8_t *)dst + off, n - off, (off_t)off);
+		ssize_t r = rx->pipe ? read(rx->pfd, (uint8_t *)dst + off, n - off)
+				     : pread(rx->pfd, (uint8_t *)dst + off, n - off, (off_t)off);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -352,7 +423,7 @@ int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n)
 
 int fp_rx_own(struct fp_rx *rx)
 {
-	if (rx->memfd >= 0 || rx->owned || rx->h.len == 0)
+	if (rx->pfd >= 0 || rx->owned || rx->h.len == 0)
 		return 0;
 	rx->owned = malloc(rx->h.len);
 	if (!rx->owned)
@@ -364,8 +435,8 @@ int fp_rx_own(struct fp_rx *rx)
 
 void fp_rx_release(struct fp_rx *rx)
 {
-	if (rx->memfd >= 0)
-		close(rx->memfd);
+	if (rx->pfd >= 0)
+		close(rx->pfd);
 	close_fds(rx->fds, rx->nfds);
 	if (rx->page_fd >= 0)
 		close(rx->page_fd);

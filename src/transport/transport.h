@@ -28,12 +28,14 @@
 #include "core/frame.h"
 #include "fltport/port.h"
 
-/* A received frame.  Payload: inline (data) or in a sealed memfd. */
+/* A received frame.  Payload: inline (data), or in a payload fd: a sealed
+ * memfd (read at any offset, or mapped) or a pipe (read once, in order). */
 struct fp_rx {
 	struct fp_hdr h;
 	const uint8_t *data; /* inline payload, or NULL */
 	uint8_t *owned;      /* data's storage when copied out of the rx buffer */
-	int memfd;           /* payload memfd or -1 */
+	int pfd;             /* payload fd or -1 */
+	bool pipe;           /* pfd is a pipe: fp_rx_copy() works once */
 	int fds[FLTPORT_MAX_FDS];
 	unsigned nfds;
 	int page_fd; /* CONNECT_RESULT: the state page, or -1; the rings' fds
@@ -76,13 +78,14 @@ int fp_payload_seal(int fd, int64_t deadline);
 
 void fp_rx_init(struct fp_rx *rx);
 
-/* Copy the first n bytes of the payload to dst (n ≤ h.len).  0 or -errno. */
+/* Copy the first n bytes of the payload to dst (n ≤ h.len).  0 or -errno.
+ * A payload in a pipe can be copied once: the bytes after n are dropped. */
 int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n);
 
 /* Make an inline payload survive the reuse of the receive buffer. */
 int fp_rx_own(struct fp_rx *rx);
 
-/* Close every fd in rx (memfd, user fds, page fd) and free owned data. */
+/* Close every fd in rx (payload fd, user fds, page fd) and free owned data. */
 void fp_rx_release(struct fp_rx *rx);
 
 /* Move the user fds out of rx (the receiver now owns them). */

@@ -575,7 +575,7 @@ static void step_frame(struct fake *f, const struct fz_step *st)
 		put64(txbuf + 16, f->last_req);
 	}
 	if (n >= FP_HDR_SIZE && (st->op & FZC_F_FIX_LEN)) {
-		if (txbuf[8] & FP_F_MEMFD) {
+		if (txbuf[8] & (FP_F_MEMFD | FP_F_PIPE)) {
 			n = FP_HDR_SIZE;
 			put32(txbuf + 24, (get32(txbuf + 24) & 0xFFFFF) + FP_INLINE_MAX + 1);
 		} else {

@@ -163,7 +163,7 @@ static void check_rx(struct fp_rx *rx, const uint8_t *buf, size_t bufsz)
 {
 	if (rx->h.len > MAX_PAYLOAD || rx->h.nfds > FLTPORT_MAX_FDS)
 		__builtin_trap();
-	if (rx->memfd < 0 && rx->h.len && (rx->data < buf || rx->data + rx->h.len > buf + bufsz))
+	if (rx->pfd < 0 && rx->h.len && (rx->data < buf || rx->data + rx->h.len > buf + bufsz))
 		__builtin_trap();
 	fp_rx_release(rx);
 }

@@ -56,7 +56,7 @@ static void frame(struct script *s, uint8_t op, struct fp_hdr h, const void *pay
 	h.magic = FP_MAGIC;
 	if (!h.version)
 		h.version = FLTPORT_WIRE_VERSION;
-	if (!(h.flags & FP_F_MEMFD))
+	if (!(h.flags & (FP_F_MEMFD | FP_F_PIPE)))
 		h.len = (uint32_t)n;
 	fp_hdr_encode(&h, enc);
 	rec2(s, op, enc, sizeof(enc), payload, n);
@@ -145,6 +145,14 @@ static void server_seeds(const char *dir)
 			       .id = 3,
 			       .arg = 16,
 			       .flags = FP_F_MEMFD,
+			       .len = FP_INLINE_MAX + 1 },
+	      NULL, 0);
+	rec(&s, S_WAIT, NULL, 0);
+	frame(&s, S_DGRAM(FZ_A_ANNOUNCED << 2),
+	      (struct fp_hdr){ .type = FP_T_REQUEST,
+			       .id = 4,
+			       .arg = 16,
+			       .flags = FP_F_PIPE,
 			       .len = FP_INLINE_MAX + 1 },
 	      NULL, 0);
 	rec(&s, S_WAIT, NULL, 0);

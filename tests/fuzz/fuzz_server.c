@@ -346,11 +346,11 @@ static void step_dgram(struct peer *k, const struct fz_step *st)
 		if ((st->op & FZS_F_PATCH_ID) && k->have_msg)
 			for (int i = 0; i < 8; i++)
 				txbuf[16 + i] = (uint8_t)(k->msg_id >> (8 * i));
-		if ((st->op & FZS_F_FIX_LEN) && (txbuf[8] & FP_F_MEMFD)) {
+		if ((st->op & FZS_F_FIX_LEN) && (txbuf[8] & (FP_F_MEMFD | FP_F_PIPE))) {
 			uint32_t len =
 				txbuf[24] | txbuf[25] << 8 | (uint32_t)(txbuf[26] & 15) << 16;
 
-			n = FP_HDR_SIZE; /* a memfd frame is the header alone */
+			n = FP_HDR_SIZE; /* a payload-fd frame is the header alone */
 			put32(txbuf + 24, len + FP_INLINE_MAX + 1);
 		} else if (st->op & FZS_F_FIX_LEN) {
 			put32(txbuf + 24, (uint32_t)(n - FP_HDR_SIZE));

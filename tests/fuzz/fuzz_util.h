@@ -188,6 +188,10 @@ int64_t fz_now_ms(void);
 /* A sealed (or not) memfd of `size` bytes (cut to FZ_MEMFD_MAX), or -1. */
 int fz_memfd(uint64_t size, bool seal);
 
+/* A payload pipe holding `size` zero bytes (capped like a memfd), its write
+ * end closed; -1 on failure. */
+int fz_payload_pipe(uint64_t size);
+
 /* Send one datagram with the fds of `attach` (enum fz_attach) made for it,
  * then close them.  `dgram` is read for the header's flags, len and nfds.
  * Never blocks for long: a full socket (the peer stopped reading) drops

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -58,12 +59,12 @@ static uint32_t on_message(void *cookie, const struct fltport_request *req, void
 	return 7;
 }
 
-static fltport_server *start(const char **name)
+static fltport_server *start_with(const char **name, fltport_message_fn fn)
 {
 	struct fltport_server_config cfg = {
 		.on_connect = on_connect,
 		.on_disconnect = on_disconnect,
-		.on_message = on_message,
+		.on_message = fn,
 		.max_connections = 4,
 		.max_message = 1u << 20,
 	};
@@ -75,6 +76,11 @@ static fltport_server *start(const char **name)
 	atomic_store(&ndisconnect, 0);
 	cr_assert_eq(fltport_server_create(*name, &cfg, &srv), 0);
 	return srv;
+}
+
+static fltport_server *start(const char **name)
+{
+	return start_with(name, on_message);
 }
 
 /* A raw client through the handshake: its socket, and the state page. */
@@ -184,18 +190,112 @@ Test(hostile, unannounced_fd_drops_the_peer, .timeout = 60)
 	close(p[1]);
 }
 
-Test(hostile, fake_memfd_drops_the_peer, .timeout = 60)
+/* A REQUEST announcing a payload fd (flags) of FP_INLINE_MAX + 1 bytes, and
+ * a pipe holding `fill` bytes in its place. */
+static void drop_with_pipe(uint32_t flags, const char *fill)
 {
 	struct fp_hdr h = rw_hdr(FP_T_REQUEST);
 	int p[2];
 
-	/* A pipe where a sealed memfd of the announced size must be. */
 	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(write(p[1], fill, strlen(fill)), (ssize_t)strlen(fill));
 	h.len = FP_INLINE_MAX + 1;
-	h.flags = FP_F_MEMFD;
+	h.flags = flags;
 	drop_case(h, 0, p, 1);
 	close(p[0]);
 	close(p[1]);
+}
+
+/* A pipe where a sealed memfd of the announced size must be. */
+Test(hostile, fake_memfd_drops_the_peer, .timeout = 60)
+{
+	drop_with_pipe(FP_F_MEMFD, "");
+}
+
+/* A payload pipe must hold exactly the announced bytes. */
+Test(hostile, short_payload_pipe_drops_the_peer, .timeout = 60)
+{
+	drop_with_pipe(FP_F_PIPE, "short");
+}
+
+Test(hostile, pipe_and_memfd_flags_together_drop_the_peer, .timeout = 60)
+{
+	drop_with_pipe(FP_F_PIPE | FP_F_MEMFD, "");
+}
+
+/* A memfd (a regular file) where a pipe is announced. */
+Test(hostile, file_as_payload_pipe_drops_the_peer, .timeout = 60)
+{
+	struct fp_hdr h = rw_hdr(FP_T_REQUEST);
+	int fd = memfd_create("not-a-pipe", MFD_CLOEXEC);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, FP_INLINE_MAX + 1), 0);
+	h.len = FP_INLINE_MAX + 1;
+	h.flags = FP_F_PIPE;
+	drop_case(h, 0, &fd, 1);
+	close(fd);
+}
+
+static _Atomic uint32_t seen_sum, seen_len;
+
+static uint32_t on_message_sum(void *cookie, const struct fltport_request *req, void *out,
+			       size_t cap, size_t *out_len)
+{
+	const uint8_t *in = req->in;
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i < req->in_len; i++)
+		sum = sum * 31u + in[i];
+	atomic_store(&seen_len, (uint32_t)req->in_len);
+	atomic_store(&seen_sum, sum);
+	return 9;
+}
+
+/* A request whose input comes in a pipe (libfltport sends a memfd there,
+ * another sender may not): the callback gets exactly the bytes, with the
+ * peer still holding the pipe's write end. */
+Test(hostile, request_input_in_a_pipe_reaches_the_callback, .timeout = 60)
+{
+	const size_t len = FP_INLINE_MAX + 4096;
+	uint8_t *in = malloc(len);
+	uint32_t sum = 0;
+	const char *name;
+	fltport_server *srv;
+	struct fp_page *pg;
+	size_t pgsz;
+	struct fp_hdr h = rw_hdr(FP_T_REQUEST), r;
+	int p[2], fd, fds[8];
+	unsigned nfds;
+
+	cr_assert_not_null(in);
+	for (size_t i = 0; i < len; i++) {
+		in[i] = (uint8_t)(i * 7 + i / 251);
+		sum = sum * 31u + in[i];
+	}
+	srv = start_with(&name, on_message_sum);
+	fd = raw_connect(name, &pg, &pgsz);
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_geq(fcntl(p[1], F_SETPIPE_SZ, (int)len), (int)len);
+	cr_assert_eq(write(p[1], in, len), (ssize_t)len);
+	h.id = 1;
+	h.len = (uint32_t)len;
+	h.flags = FP_F_PIPE;
+	cr_assert_eq(rw_send(fd, &h, NULL, 0, &p[0], 1), 0);
+	cr_assert_eq(rw_recv(fd, &r, fds, 8, &nfds, 10000), 0);
+	cr_assert_eq(r.type, FP_T_RESPONSE);
+	cr_assert_eq(r.id, 1);
+	cr_assert_eq(r.err, 0);
+	cr_assert_eq(r.status, 9);
+	cr_assert_eq(atomic_load(&seen_len), len);
+	cr_assert_eq(atomic_load(&seen_sum), sum, "the callback saw other bytes than were sent");
+	cr_assert_eq(atomic_load(&ndisconnect), 0);
+	close(p[0]);
+	close(p[1]);
+	munmap(pg, pgsz);
+	close(fd);
+	fltport_server_destroy(srv);
+	free(in);
 }
 
 Test(hostile, wrong_direction_frame_drops_the_peer, .timeout = 60)

@@ -854,35 +854,39 @@ Test(messages, fds_to_filter, .timeout = 60)
 
 /* ---- 9. 1 MiB payloads, and the size limit ----------------------------- */
 
-Test(messages, one_mib_both_ways, .timeout = 60)
+/* n-byte payloads in each direction: a message with an n-byte reply, and a
+ * request with an n-byte response. */
+static void both_ways(size_t n)
 {
-	unsigned char *msg = pattern(MIB, 1), *want = pattern(MIB, 2), *reply = malloc(MIB);
-	unsigned char *in = pattern(MIB, 3), *out = pattern(MIB, 4);
+	unsigned char *msg = pattern(n, 1), *want = pattern(n, 2), *reply = malloc(n);
+	unsigned char *in = pattern(n, 3), *out = pattern(n, 4);
 	struct send_op op = {
-		.msg = msg, .len = MIB, .reply = reply, .reply_len = MIB, .timeout_ns = 20 * SEC
+		.msg = msg, .len = n, .reply = reply, .reply_len = n, .timeout_ns = 20 * SEC
 	};
+	char arg[64];
 	struct fx f;
 
-	fx_start(&f, MIB);
-	cr_assert_eq((size_t)tu_field_num(f.line, "max"), MIB, "%s", f.line);
+	fx_start(&f, n);
+	cr_assert_eq((size_t)tu_field_num(f.line, "max"), n, "%s", f.line);
 	send_start(&f, &op);
-	fx_get(&f, MIB, 20000);
-	assert_got(&f, msg, MIB, 1, MIB);
-	fx_reply(&f, "last", 0x77, "p1048576:2", 0);
+	fx_get(&f, n, 20000);
+	assert_got(&f, msg, n, 1, n);
+	snprintf(arg, sizeof(arg), "p%zu:2", n);
+	fx_reply(&f, "last", 0x77, arg, 0);
 	cr_assert_eq(send_join(&op), 0);
-	cr_assert_eq(op.reply_len, MIB);
+	cr_assert_eq(op.reply_len, n);
 	cr_assert_eq(op.status, 0x77);
-	cr_assert(memcmp(reply, want, MIB) == 0, "1 MiB reply differs");
+	cr_assert(memcmp(reply, want, n) == 0, "%zu-byte reply differs", n);
 
-	fx_cmd(&f, "REQ p1048576:3 1048576 none");
+	fx_cmd(&f, "REQ p%zu:3 %zu none", n, n);
 	fx_expect(&f, "REQ ");
 	cr_assert_eq(tu_field_num(f.line, "rc"), 0, "%s", f.line);
 	cr_assert_eq(tu_field_num(f.line, "status"), 0x600D0000, "%s", f.line);
-	cr_assert_eq((size_t)tu_field_num(f.line, "outlen"), MIB, "%s", f.line);
-	cr_assert_str_eq(tu_field(f.line, "sum"), sums(out, MIB), "1 MiB response differs");
+	cr_assert_eq((size_t)tu_field_num(f.line, "outlen"), n, "%s", f.line);
+	cr_assert_str_eq(tu_field(f.line, "sum"), sums(out, n), "%zu-byte response differs", n);
 	pthread_mutex_lock(&g.lock);
-	cr_assert_eq(g.in_len, MIB);
-	cr_assert_eq(g.in_sum, tu_fnv1a64(in, MIB), "1 MiB request differs");
+	cr_assert_eq(g.in_len, n);
+	cr_assert_eq(g.in_sum, tu_fnv1a64(in, n), "%zu-byte request differs", n);
 	pthread_mutex_unlock(&g.lock);
 	free(msg);
 	free(want);
@@ -890,6 +894,27 @@ Test(messages, one_mib_both_ways, .timeout = 60)
 	free(in);
 	free(out);
 	fx_finish(&f);
+}
+
+/* Payloads that ride in a pipe (message, reply, response) or a memfd
+ * (request). */
+Test(messages, one_mib_both_ways, .timeout = 60)
+{
+	both_ways(MIB);
+}
+
+/* Above pipe-max-size (1 MiB by default): a pipe for a process with
+ * CAP_SYS_RESOURCE, a memfd after the refused F_SETPIPE_SZ otherwise. */
+Test(messages, four_mib_both_ways, .timeout = 60)
+{
+	both_ways(4 * MIB);
+}
+
+/* Above what a payload pipe may hold (16 MiB; less for a process without
+ * CAP_SYS_RESOURCE): every payload in a memfd. */
+Test(messages, seventeen_mib_both_ways, .timeout = 120)
+{
+	both_ways(17 * MIB);
 }
 
 Test(messages, above_max_message, .timeout = 60)

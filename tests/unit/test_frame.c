@@ -149,12 +149,13 @@ Test(frame, length_capped_before_use)
 	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), 0);
 }
 
-Test(frame, memfd_only_above_inline_max)
+/* A payload fd (memfd or pipe) only above the inline size, and counted. */
+static void payload_fd_only_above_inline_max(uint32_t flag)
 {
 	struct fp_hdr h = base(FP_T_MESSAGE), out;
 	uint8_t buf[FP_HDR_SIZE];
 
-	h.flags = FP_F_MEMFD;
+	h.flags = flag;
 	h.len = FP_INLINE_MAX;
 	fp_hdr_encode(&h, buf);
 	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), -EBADMSG);
@@ -162,6 +163,25 @@ Test(frame, memfd_only_above_inline_max)
 	fp_hdr_encode(&h, buf);
 	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 0, 1u << 20, &out), -EBADMSG);
 	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), 0);
+	cr_assert_eq(out.flags, flag);
+}
+
+Test(frame, memfd_only_above_inline_max)
+{
+	payload_fd_only_above_inline_max(FP_F_MEMFD);
+}
+
+Test(frame, pipe_only_above_inline_max_and_never_with_memfd)
+{
+	struct fp_hdr h = base(FP_T_MESSAGE), out;
+	uint8_t buf[FP_HDR_SIZE];
+
+	payload_fd_only_above_inline_max(FP_F_PIPE);
+	h.flags = FP_F_PIPE | FP_F_MEMFD;
+	h.len = FP_INLINE_MAX + 1;
+	fp_hdr_encode(&h, buf);
+	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), -EBADMSG);
+	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 2, 1u << 20, &out), -EBADMSG);
 }
 
 Test(frame, fd_counts)
