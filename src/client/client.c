@@ -621,6 +621,10 @@ static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline, 
 		bool blocking = block && block_ok(c, deadline);
 
 		pthread_mutex_unlock(&c->lock);
+		/* A filter on another CPU answers within microseconds: watch
+		 * for it a little before sleeping in recvmsg() (core/spin.h). */
+		if (blocking)
+			(void)fp_spin_until(&c->block_spin, fp_sock_readable, &c->fd);
 		rc = blocking ? 0 : holder_poll(c, deadline);
 		if (rc == 0)
 			rc = read_frame(c, !blocking, true, &cbs);

@@ -8,6 +8,7 @@
 
 #include "core/fork.h"
 #include "core/shared.h"
+#include "core/spin.h"
 #include "fltport/port.h"
 #include "transport/ring.h"
 #include "transport/transport.h"
@@ -132,6 +133,7 @@ struct fltport_conn {
 	unsigned nasync;              /* posted async gets among the readers */
 	bool polled;                  /* fltport_conn_fd() was called */
 	bool rcvtimeo;                /* SO_RCVTIMEO of FP_BLOCK_SLICE_NS set (connect) */
+	struct fp_spin block_spin;    /* a requester's, before recvmsg() blocks */
 	struct fp_pump *pumps;        /* threads in fltport_run_completions() */
 	unsigned npump;
 	bool pumped;                  /* one has been: the receive thread reads kickably */

@@ -1273,8 +1273,14 @@ static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *
 	for (;;) {
 		struct fp_job *mine = NULL;
 		struct fp_rx rx;
-		int rc = fp_sock_ops.recv(c->fd, buf, FP_FRAME_MAX, srv->max_message, &rx, false);
 		bool go_on;
+		int rc;
+
+		/* A client on another CPU sends its next request within
+		 * microseconds: watching for it a little (core/spin.h) saves
+		 * this thread's sleep and the client its cross-CPU wake-up. */
+		(void)fp_spin_until(&srv->park_spin, fp_sock_readable, &c->fd);
+		rc = fp_sock_ops.recv(c->fd, buf, FP_FRAME_MAX, srv->max_message, &rx, false);
 
 		if (rc == -EAGAIN)
 			break; /* a slice without a frame */

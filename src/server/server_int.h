@@ -196,6 +196,7 @@ struct fltport_server {
 	int park_tfd;
 	int park_timer_kind; /* FP_EV_PARK_TIMER */
 	struct fltport_client *park_c;
+	struct fp_spin park_spin; /* the parked thread's, before recvmsg() blocks */
 };
 
 /* cport.c */

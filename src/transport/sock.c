@@ -26,6 +26,11 @@ void fp_rx_init(struct fp_rx *rx)
 	rx->page_fd = -1;
 }
 
+bool fp_sock_readable(const void *fdp)
+{
+	return recv(*(const int *)fdp, NULL, 0, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno != EAGAIN;
+}
+
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n > 0) {

@@ -78,6 +78,10 @@ int fp_payload_seal(int fd, int64_t deadline);
 
 void fp_rx_init(struct fp_rx *rx);
 
+/* Whether the socket *(const int *)fdp has a frame or its end to read, without
+ * taking it (a core/spin.h readiness test). */
+bool fp_sock_readable(const void *fdp);
+
 /* Copy the first n bytes of the payload to dst (n ≤ h.len).  0 or -errno.
  * A payload in a pipe can be copied once: the bytes after n are dropped. */
 int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n);
