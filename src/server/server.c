@@ -455,9 +455,9 @@ static unsigned job_fds(const struct fp_job *j)
  * for idle threads or the first pool thread that comes back.
  */
 static void queue_request(struct fltport_server *srv, struct fltport_client *c, struct fp_rx *rx,
-			  struct fp_job **mine)
+			  bool stable, struct fp_job **mine)
 {
-	bool wake;
+	bool wake, here;
 	unsigned nfds = rx->nfds + (rx->pfd >= 0 ? 1u : 0u);
 	struct fp_job *j;
 
@@ -483,11 +483,23 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 		respond(srv, c, id, -EMFILE, 0, NULL, 0, fp_now());
 		return;
 	}
+	here = !*mine && srv->busy < srv->cfg.workers && !srv->quit;
+	if (here)
+		srv->busy++; /* this thread runs it after the batch (io_round) */
 	pthread_mutex_unlock(&srv->lock);
 	j = job_new(srv, FP_JOB_REQUEST, c);
-	if (!j || job_take_rx(j, rx) < 0) {
+	/* Run here from a buffer that outlives the callback (stable: a parked
+	 * thread's own), the payload is not copied. */
+	if (j && here && stable) {
+		j->rx = *rx;
+	} else if (!j || job_take_rx(j, rx) < 0) {
 		free(j);
 		fp_rx_release(rx);
+		if (here) {
+			pthread_mutex_lock(&srv->lock);
+			srv->busy--;
+			pthread_mutex_unlock(&srv->lock);
+		}
 		retire(srv, c);
 		return;
 	}
@@ -498,8 +510,7 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	pthread_mutex_lock(&srv->lock);
 	c->inflight++;
 	c->fds_held += nfds;
-	if (!*mine && srv->busy < srv->cfg.workers && !srv->quit) {
-		srv->busy++; /* this thread runs it after the batch (io_round) */
+	if (here) {
 		*mine = j;
 		pthread_mutex_unlock(&srv->lock);
 		return;
@@ -514,11 +525,12 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 }
 
 /* Act on one frame read from an active connection (rc: the read's result,
- * not -EAGAIN): a REQUEST is queued or becomes *mine (queue_request), a
- * REPLY goes to its sender; an error or any other frame ends the
- * connection.  False if it ended.  io_lock held. */
+ * not -EAGAIN): a REQUEST is queued or becomes *mine (queue_request; stable:
+ * rx's buffer stays this thread's until *mine has run), a REPLY goes to its
+ * sender; an error or any other frame ends the connection.  False if it
+ * ended.  io_lock held. */
 static bool on_frame(struct fltport_server *srv, struct fltport_client *c, int rc, struct fp_rx *rx,
-		     struct fp_job **mine)
+		     bool stable, struct fp_job **mine)
 {
 	if (rc < 0) {
 		if (rc != -ENOTCONN)
@@ -528,7 +540,7 @@ static bool on_frame(struct fltport_server *srv, struct fltport_client *c, int r
 		return false;
 	}
 	if (rx->h.type == FP_T_REQUEST) {
-		queue_request(srv, c, rx, mine);
+		queue_request(srv, c, rx, stable, mine);
 		return true;
 	}
 	if (rx->h.type == FP_T_REPLY) {
@@ -557,7 +569,7 @@ static void on_client(struct fltport_server *srv, struct fltport_client *c, stru
 
 		if (rc == -EAGAIN)
 			return; /* a ring is armed: its doorbell brings us back */
-		if (!on_frame(srv, c, rc, &rx, mine))
+		if (!on_frame(srv, c, rc, &rx, false, mine))
 			return;
 	}
 	/* Left with frames unread: no edge will come for them.  (A ring that
@@ -1285,7 +1297,7 @@ static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *
 		if (rc == -EAGAIN)
 			break; /* a slice without a frame */
 		pthread_mutex_lock(&srv->io_lock);
-		(void)on_frame(srv, c, rc, &rx, &mine);
+		(void)on_frame(srv, c, rc, &rx, true, &mine);
 		pthread_mutex_unlock(&srv->io_lock);
 		if (mine) {
 			atomic_store(&c->cb_since, fp_now());
