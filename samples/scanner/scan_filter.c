@@ -557,11 +557,33 @@ void sc_background_stop(void)
 
 /* ---- the callbacks ----------------------------------------------------- */
 
+/* The opener's identity, worked out on first use (the filter runs with
+ * FLTPORT_FILTER_LAZY_INFO: most opens never need it). */
+static void who(const struct fltport_filter_event *ev, struct sc_scan *q)
+{
+	if (q->exe)
+		return;
+	q->uid = (uid_t)-1;
+	(void)fltport_filter_event_identity(ev, &q->uid, NULL, &q->exe);
+	if (!q->exe)
+		q->exe = "";
+}
+
+static void deny_line(const struct fltport_filter_event *ev, struct sc_scan *q, const char *source,
+		      const char *sig, int64_t t0, bool log)
+{
+	who(ev, q);
+	decision_line("deny", source, sig, t0, q->pid, q->uid, q->path);
+	if (log)
+		log_denial(q->path, q->pid, q->uid, q->exe, sig, source);
+}
+
 int sc_pre_open(void *cookie, const struct fltport_filter_event *ev)
 {
-	struct sc_scan q = {
-		.fd = ev->fd, .path = ev->path, .pid = ev->pid, .uid = ev->uid, .exe = ev->exe
-	};
+	struct sc_scan q = { .fd = ev->fd,
+			     .path = fltport_filter_event_path(ev),
+			     .pid = ev->pid,
+			     .uid = (uid_t)-1 };
 	int64_t t0 = sc_now_ns();
 	struct sc_service *s;
 	struct stat st;
@@ -569,43 +591,53 @@ int sc_pre_open(void *cookie, const struct fltport_filter_event *ev)
 	int rc;
 
 	(void)cookie;
-	if (!wanted(ev->path) || fstat(ev->fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (!wanted(q.path) || fstat(ev->fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return FLTPORT_ALLOW;
 	q.st = &st;
 	if (memo_find(&st, q.sig, sizeof(q.sig))) {
 		atomic_fetch_add(&sc.c.remembered, 1);
-		decision_line("deny", "memory", q.sig, t0, ev->pid, ev->uid, ev->path);
-		log_denial(ev->path, ev->pid, ev->uid, ev->exe, q.sig, "memory");
+		deny_line(ev, &q, "memory", q.sig, t0, true);
 		return -EPERM;
 	}
 	s = sc_service_get();
 	if (!s) {
 		atomic_fetch_add(&sc.c.no_service, 1);
-		decision_line(sc.o.fail_closed ? "deny" : "allow", "no-service", NULL, t0, ev->pid,
-			      ev->uid, ev->path);
-		if (!sc.o.fail_closed)
+		if (!sc.o.fail_closed) {
+			if (sc.o.verbose)
+				who(ev, &q);
+			decision_line("allow", "no-service", NULL, t0, q.pid, q.uid, q.path);
 			return FLTPORT_ALLOW;
-		log_denial(ev->path, ev->pid, ev->uid, ev->exe, "-", "no-service");
+		}
+		deny_line(ev, &q, "no-service", "-", t0, true);
 		return -EPERM;
 	}
 	windows = !s->want_fd;
+	if (!windows)
+		who(ev, &q); /* an fd service is told who opened the file */
 	rc = ask(s, &q, fltport_filter_time_left(ev));
 	sc_service_put(s);
 	if (rc < 0) {
-		decision_line(sc.o.fail_closed ? "deny" : "allow", "policy", fltport_strerror(rc),
-			      t0, ev->pid, ev->uid, ev->path);
-		if (sc.o.fail_closed)
-			log_denial(ev->path, ev->pid, ev->uid, ev->exe, "-", "policy");
-		return sc.o.fail_closed ? -EPERM : FLTPORT_ALLOW;
+		if (sc.o.fail_closed) {
+			deny_line(ev, &q, "policy", fltport_strerror(rc), t0, false);
+			log_denial(q.path, q.pid, q.uid, q.exe, "-", "policy");
+			return -EPERM;
+		}
+		if (sc.o.verbose)
+			who(ev, &q);
+		decision_line("allow", "policy", fltport_strerror(rc), t0, q.pid, q.uid, q.path);
+		return FLTPORT_ALLOW;
 	}
-	decision_line(q.safe ? "allow" : "deny", "service", q.sig, t0, ev->pid, ev->uid, ev->path);
-	if (q.safe)
+	if (q.safe) {
+		if (sc.o.verbose)
+			who(ev, &q);
+		decision_line("allow", "service", q.sig, t0, q.pid, q.uid, q.path);
 		return FLTPORT_ALLOW_CACHE;
+	}
+	/* an fd service logs its own denials, with the file named */
+	deny_line(ev, &q, "service", q.sig, t0, windows);
 	memo_put(&st, q.sig);
-	if (windows) /* an fd service logs its own denials, with the file named */
-		log_denial(ev->path, ev->pid, ev->uid, ev->exe, q.sig, "service");
-	if (sc.qdir_fd >= 0 && !in_quarantine(ev->path))
-		job_add(JOB_QUARANTINE, ev->path, &st, q.sig);
+	if (sc.qdir_fd >= 0 && !in_quarantine(q.path))
+		job_add(JOB_QUARANTINE, q.path, &st, q.sig);
 	return -EPERM;
 }
 

@@ -432,6 +432,9 @@ static int start_filter(void)
 		.workers = sc.o.workers,
 		.name = sc.o.name,
 		.altitude = sc.o.altitude,
+		/* the path for every open; who opened it only for a denial,
+		 * an fd service or a decision line (sc_pre_open) */
+		.flags = FLTPORT_FILTER_LAZY_INFO,
 	};
 	int rc;
 

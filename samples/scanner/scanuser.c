@@ -343,12 +343,18 @@ static fltport_conn *connect_retry(void)
 	while (!atomic_load(&stopping)) {
 		fltport_conn *conn;
 		uint32_t status = 0;
-		int rc = opt.windows ? fltport_connect(opt.port, NULL, 0, 0, 5 * NS, &conn, &status)
-				     : fltport_connect(opt.port, &hello, sizeof(hello), 0, 5 * NS,
-						       &conn, &status);
+		/* The shared-memory transport when the filter grants it (every
+		 * scan is a message and a reply: fewer system calls and
+		 * wake-ups); FLTPORT_TRANSPORT=socket in the environment keeps
+		 * the socket (fltport_connect(3)). */
+		int rc = opt.windows ? fltport_connect(opt.port, NULL, 0, FLTPORT_CONNECT_SHM,
+						       5 * NS, &conn, &status)
+				     : fltport_connect(opt.port, &hello, sizeof(hello),
+						       FLTPORT_CONNECT_SHM, 5 * NS, &conn, &status);
 
 		if (rc == 0) {
-			sc_out("CONNECTED port=%s", opt.port);
+			sc_out("CONNECTED port=%s transport=%s", opt.port,
+			       fltport_conn_transport(conn));
 			return conn;
 		}
 		if (rc != last)

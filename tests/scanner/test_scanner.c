@@ -146,11 +146,18 @@ static void start_scanner(const char *const *extra)
 
 static void start_service(const char *const *args)
 {
+	const char *t = getenv("FLTPORT_TRANSPORT");
 	char line[512];
 
 	service = spawn_bin("fltport-scanuser", args);
-	cr_assert(expect_line(&service, "READY", NULL, line, sizeof(line), LINE_MS),
+	/* It asks for the shared-memory transport unless told otherwise. */
+	cr_assert(expect_line(&service, "CONNECTED", NULL, line, sizeof(line), LINE_MS),
 		  "fltport-scanuser did not connect");
+	cr_assert(
+		strstr(line, t && strcmp(t, "socket") == 0 ? "transport=socket" : "transport=shm"),
+		"%s", line);
+	cr_assert(expect_line(&service, "READY", NULL, line, sizeof(line), LINE_MS),
+		  "fltport-scanuser did not say READY");
 	cr_assert(expect_line(&scanner, "SERVICE connected", NULL, line, sizeof(line), LINE_MS));
 }
 
