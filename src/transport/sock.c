@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,8 +111,8 @@ static int make_payload_memfd(const void *payload, size_t len, int64_t deadline)
  * copies the payload out gets.  The kernel copies it in and out as through a
  * socket, where a memfd first has its pages allocated, added to the page
  * cache and sealed, then truncated at the last close: for 1 MiB a memfd costs
- * about twice a pipe.  Like a sealed memfd it cannot change once sent: bytes
- * in a pipe are never rewritten, and nobody else holds the write end.  Needs
+ * about twice a pipe.  The receiver reads it once into memory of its own, so
+ * the content it uses cannot change under it (pipe_read_nowait()).  Needs
  * a pipe as large as the payload (F_SETPIPE_SZ: up to
  * /proc/sys/fs/pipe-max-size, 1 MiB by default, for a process without
  * CAP_SYS_RESOURCE, and less once the user holds pipe-user-pages-soft);
@@ -289,21 +291,51 @@ static int check_memfd(int fd, uint32_t len)
 	return 0;
 }
 
-/* A payload pipe holds exactly the payload, and is read without blocking
- * (the sender may have kept its write end: reading must never wait on it). */
+/* A payload pipe holds exactly the payload when it arrives. */
 static int check_pipe(int fd, uint32_t len)
 {
 	struct stat st;
-	int fl, avail = -1;
+	int avail = -1;
 
 	if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
-		return -EBADMSG;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0))
 		return -EBADMSG;
 	if (ioctl(fd, FIONREAD, &avail) != 0 || avail < 0 || (uint32_t)avail != len)
 		return -EBADMSG;
 	return 0;
+}
+
+/*
+ * Read from a payload pipe without ever waiting.  The sender may have kept
+ * the pipe's read and write ends: it can empty the pipe after the check
+ * above and leave it open, and it shares the received file description, so
+ * O_NONBLOCK set on it could be cleared again by the sender.  So the read
+ * says RWF_NOWAIT itself (pipes honour it since Linux 6.4); an older kernel
+ * refuses the flag, and then the pipe is read through a file description of
+ * our own, opened non-blocking through /proc/self/fd.
+ */
+static ssize_t pipe_read_nowait(int fd, void *dst, size_t n)
+{
+	struct iovec iov = { .iov_base = dst, .iov_len = n };
+	char link[64];
+	ssize_t r = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+	int own;
+
+	if (r >= 0 || errno != EOPNOTSUPP)
+		return r;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	own = open(link, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (own < 0)
+		return -1;
+	r = read(own, dst, n);
+	if (r < 0) {
+		int e = errno;
+
+		close(own);
+		errno = e;
+		return -1;
+	}
+	close(own);
+	return r;
 }
 
 static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, struct fp_rx *rx,
@@ -414,7 +446,7 @@ int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n)
 		return 0;
 	}
 	while (off < n) {
-		ssize_t r = rx->pipe ? read(rx->pfd, (uint8_t *)dst + off, n - off)
+		ssize_t r = rx->pipe ? pipe_read_nowait(rx->pfd, (uint8_t *)dst + off, n - off)
 				     : pread(rx->pfd, (uint8_t *)dst + off, n - off, (off_t)off);
 
 		if (r < 0 && errno == EINTR)
