@@ -102,6 +102,10 @@ static void filter_free(struct fltport_filter *f)
 		free(f->watch[i].path);
 	if (f->mountinfo_fd >= 0)
 		close(f->mountinfo_fd);
+	if (f->selffd_dir >= 0)
+		close(f->selffd_dir);
+	if (f->proc_dir >= 0)
+		close(f->proc_dir);
 	pthread_cond_destroy(&f->budget_cond);
 	pthread_mutex_destroy(&f->budget_lock);
 	fp_filter_trust_free(f);
@@ -136,6 +140,9 @@ static void filter_in_child(struct fp_forkreg *r)
 	fp_fork_kill_fd(f->notify_fd);
 	fp_fork_kill_fd(f->wake_fd);
 	fp_fork_kill_fd(f->mountinfo_fd);
+	/* In a child, /proc/self/fd would still name the parent's table. */
+	fp_fork_kill_fd(f->selffd_dir);
+	fp_fork_kill_fd(f->proc_dir);
 }
 
 static struct fltport_filter *filter_alloc(const struct fltport_filter_config *cfg)
@@ -157,6 +164,8 @@ static struct fltport_filter *filter_alloc(const struct fltport_filter_config *c
 	f->self = getpid();
 	f->perm_fd = f->notify_fd = f->wake_fd = f->mountinfo_fd = f->queue_fd = -1;
 	f->cg_root = -1; /* cgtrust.c: no cgroup2 root opened yet */
+	f->selffd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	f->proc_dir = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	pthread_mutex_init(&f->scope_lock, NULL);
 	pthread_mutex_init(&f->trust_lock, NULL);
 	pthread_mutex_init(&f->lock, NULL);

@@ -139,6 +139,10 @@ struct fltport_filter {
 	struct fp_filter_watch watch[FLTPORT_FILTER_MAX_PATHS]; /* under scope_lock */
 	unsigned nwatch;
 	int mountinfo_fd; /* polled by the mount watcher, -1 until a SUBMOUNTS attach */
+	/* O_PATH dirs of /proc/self/fd and /proc (or -1): an event's path and
+	 * its opener's exe are read relative to them, a lookup of one name
+	 * instead of three (identity.c). */
+	int selffd_dir, proc_dir;
 	pthread_t mount_watcher;
 	bool have_mount_watcher; /* under scope_lock */
 
@@ -225,7 +229,7 @@ int fp_filter_perm_probe(struct fltport_filter *f);
 /* identity.c */
 void fp_filter_identity(struct fltport_filter *f, pid_t pid, int pidfd, uid_t *uid, gid_t *gid,
 			char *exe, size_t exe_len);
-int fp_filter_fd_path(int fd, char *buf, size_t len);
+int fp_filter_fd_path(struct fltport_filter *f, int fd, char *buf, size_t len);
 
 /* notify.c */
 int fp_filter_notify_init(struct fltport_filter *f);

@@ -27,13 +27,16 @@
 #define SYS_pidfd_send_signal 424
 #endif
 
-int fp_filter_fd_path(int fd, char *buf, size_t len)
+int fp_filter_fd_path(struct fltport_filter *f, int fd, char *buf, size_t len)
 {
 	char link[64];
 	ssize_t n;
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, buf, len - 1);
+	if (f->selffd_dir >= 0)
+		snprintf(link, sizeof(link), "%d", fd);
+	else
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlinkat(f->selffd_dir >= 0 ? f->selffd_dir : AT_FDCWD, link, buf, len - 1);
 	if (n < 0)
 		return -errno;
 	if ((size_t)n >= len - 1)
@@ -91,8 +94,11 @@ void fp_filter_identity(struct fltport_filter *f, pid_t pid, int pidfd, uid_t *u
 	exe[0] = '\0';
 	if (pid <= 0)
 		return;
-	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-	n = readlink(link, exe, exe_len - 1);
+	if (f->proc_dir >= 0)
+		snprintf(link, sizeof(link), "%d/exe", (int)pid);
+	else
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = readlinkat(f->proc_dir >= 0 ? f->proc_dir : AT_FDCWD, link, exe, exe_len - 1);
 	exe[n > 0 && (size_t)n < exe_len ? n : 0] = '\0';
 	/* The executable was read through /proc by pid: keep it only if the
 	 * process is still the one the pidfd names.  PIDFD_GET_INFO after the

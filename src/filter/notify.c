@@ -111,7 +111,7 @@ static void resolve(struct fltport_filter *f, const char *rec, size_t len, struc
 		fp_filter_debug("notify: open_by_handle_at: %s", strerror(errno));
 		return;
 	}
-	out->dir_ok = fp_filter_fd_path(dfd, out->dir, sizeof(out->dir)) == 0;
+	out->dir_ok = fp_filter_fd_path(f, dfd, out->dir, sizeof(out->dir)) == 0;
 	close(dfd);
 }
 

@@ -544,7 +544,7 @@ static struct fp_filter_pending *handle_event(struct fltport_filter *f,
 	 * is given as "".  Lazy: the callback asks for it, if it wants it. */
 	if (f->cfg.flags & FLTPORT_FILTER_LAZY_INFO)
 		return enqueue(f, m, &inf, NULL, keep);
-	if (fp_filter_fd_path(m->fd, path, path_len) != 0)
+	if (fp_filter_fd_path(f, m->fd, path, path_len) != 0)
 		path[0] = '\0';
 	return enqueue(f, m, &inf, path, keep);
 }
@@ -809,7 +809,7 @@ FLTPORT_API const char *fltport_filter_event_path(const struct fltport_filter_ev
 	if (ev->path || !ev->fltport_private)
 		return ev->path ? ev->path : "";
 	lz = (struct fp_lazy *)ev->fltport_private;
-	if (!lz->have_path && fp_filter_fd_path(lz->p->fd, lz->path, sizeof(lz->path)) != 0)
+	if (!lz->have_path && fp_filter_fd_path(lz->f, lz->p->fd, lz->path, sizeof(lz->path)) != 0)
 		lz->path[0] = '\0';
 	lz->have_path = true;
 	return lz->path;
