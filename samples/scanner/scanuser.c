@@ -343,14 +343,14 @@ static fltport_conn *connect_retry(void)
 	while (!atomic_load(&stopping)) {
 		fltport_conn *conn;
 		uint32_t status = 0;
-		/* The shared-memory transport when the filter grants it (every
-		 * scan is a message and a reply: fewer system calls and
-		 * wake-ups); FLTPORT_TRANSPORT=socket in the environment keeps
-		 * the socket (fltport_connect(3)). */
-		int rc = opt.windows ? fltport_connect(opt.port, NULL, 0, FLTPORT_CONNECT_SHM,
-						       5 * NS, &conn, &status)
-				     : fltport_connect(opt.port, &hello, sizeof(hello),
-						       FLTPORT_CONNECT_SHM, 5 * NS, &conn, &status);
+		/* The socket transport unless FLTPORT_TRANSPORT=shm: the
+		 * shared-memory one was measured no faster here, pinned or
+		 * not, and slower for an fd service, whose every message
+		 * carries an fd and so goes through the socket anyway (with a
+		 * ring mark and a doorbell besides). */
+		int rc = opt.windows ? fltport_connect(opt.port, NULL, 0, 0, 5 * NS, &conn, &status)
+				     : fltport_connect(opt.port, &hello, sizeof(hello), 0, 5 * NS,
+						       &conn, &status);
 
 		if (rc == 0) {
 			sc_out("CONNECTED port=%s transport=%s", opt.port,

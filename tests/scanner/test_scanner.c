@@ -150,12 +150,11 @@ static void start_service(const char *const *args)
 	char line[512];
 
 	service = spawn_bin("fltport-scanuser", args);
-	/* It asks for the shared-memory transport unless told otherwise. */
+	/* The socket unless the environment asks for shared memory. */
 	cr_assert(expect_line(&service, "CONNECTED", NULL, line, sizeof(line), LINE_MS),
 		  "fltport-scanuser did not connect");
-	cr_assert(
-		strstr(line, t && strcmp(t, "socket") == 0 ? "transport=socket" : "transport=shm"),
-		"%s", line);
+	cr_assert(strstr(line, t && strcmp(t, "shm") == 0 ? "transport=shm" : "transport=socket"),
+		  "%s", line);
 	cr_assert(expect_line(&service, "READY", NULL, line, sizeof(line), LINE_MS),
 		  "fltport-scanuser did not say READY");
 	cr_assert(expect_line(&scanner, "SERVICE connected", NULL, line, sizeof(line), LINE_MS));
