@@ -863,14 +863,20 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		.gid = (gid_t)-1,
 		.fltport_private = &lz,
 	};
-	bool cacheable = atomic_load(&f->cache_mode) >= 0 && lease_take(p->fd);
+	/* leased: this worker holds the scan's lease, and must drop it before
+	 * the answer whatever the verdict — a copy of the fd a callback
+	 * passed to a service (or kept) would otherwise keep the lease, and
+	 * a writer would wait for it up to lease-break-time (45 s).
+	 * cacheable: leased, and every callback so far said ALLOW_CACHE. */
+	bool leased = atomic_load(&f->cache_mode) >= 0 && lease_take(p->fd);
+	bool cacheable = leased;
 	int deny = 0, cached;
 
-	if (cacheable && atomic_load(&p->answered)) {
+	if (leased && atomic_load(&p->answered)) {
 		/* The deadline answered first: nothing to cache (and it may
 		 * have dropped its lease before this one was taken). */
 		lease_drop(p->fd);
-		cacheable = false;
+		leased = cacheable = false;
 	}
 
 	if (!(f->cfg.flags & FLTPORT_FILTER_LAZY_INFO)) {
@@ -895,7 +901,7 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		/* Decided too late (e.g. a send that timed out with the
 		 * deadline): the policy answers, exactly as if the deadline
 		 * thread had been first. */
-		if (cacheable)
+		if (leased)
 			lease_drop(p->fd);
 		atomic_fetch_add(&f->c.late, 1);
 		(void)answer(f, p, policy_verdict(f), &f->c.timed_out);
@@ -903,7 +909,7 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		return;
 	}
 	cached = !deny && cacheable ? cache_place(f, p) : 0;
-	if (cacheable)
+	if (leased)
 		lease_drop(p->fd);
 	/* Counted before the answer, as the answer itself is: whoever the
 	 * opener tells reads the counters with the mark already counted. */

@@ -272,6 +272,48 @@ Test(cache, writer_breaking_the_lease_kills_nothing, .timeout = 60)
 	cr_expect_eq(st.denied, 0);
 }
 
+static atomic_int kept_fd = -1;
+
+/* A callback that keeps a copy of the event's fd, as a service that was
+ * sent it and has not closed it yet does, and allows without caching. */
+static int keep_a_copy(void *cookie, const struct fltport_filter_event *ev)
+{
+	int copy = -1;
+
+	atomic_fetch_add(&calls, 1);
+	if (atomic_load(&kept_fd) < 0 && (copy = fcntl(ev->fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+		atomic_store(&kept_fd, copy);
+	return FLTPORT_ALLOW;
+}
+
+/* The scan's read lease is dropped before the answer whatever the verdict:
+ * a copy of the event's fd held elsewhere (a service, a callback) shares
+ * the lease, and a writer would otherwise wait for it up to the kernel's
+ * lease-break-time (45 s by default) after the allow. */
+Test(cache, a_kept_copy_of_the_fd_holds_no_writer_up, .timeout = 60)
+{
+	struct fltport_filter_config cfg = { .pre_open = keep_a_copy };
+	struct tu_proc w;
+	char line[256];
+	fltport_filter *f;
+	int kept;
+
+	fsbox_write(fsbox_path("f"), "clean", 0644);
+	atomic_store(&kept_fd, -1);
+	atomic_store(&calls, 0);
+	f = fsbox_filter_create(&cfg);
+	cr_assert_eq(fltport_filter_attach(f, fsbox_mnt), 0);
+	cr_assert_eq(fsbox_opener("open", fsbox_path("f"), "OPEN"), 0);
+	kept = atomic_load(&kept_fd);
+	cr_assert_geq(kept, 0, "the callback kept no copy");
+	w = tu_spawn("fp_filter_opener", (const char *[]){ "write", fsbox_path("f"), "x", NULL });
+	cr_assert(tu_expect(&w, "WRITE err=0", line, sizeof(line), 10000),
+		  "a writer waited for a lease the allowed open left behind: %s", line);
+	tu_wait(&w, FSBOX_LINE_MS);
+	close(kept);
+	cr_expect(tu_wait_until(fsbox_quiet, f, 10000));
+}
+
 /* ---- fd budget ------------------------------------------------------ */
 
 /* Defect 3: RLIMIT_NOFILE 1024 (soft and hard, systemd's default), a
