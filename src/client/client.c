@@ -189,7 +189,12 @@ static void readers_remove(struct fltport_conn *c, struct fp_reader *r)
 		c->nasync--;
 }
 
-/* Take the message for the reader: win the slot word, copy, fill in. */
+/* Take the message for the reader: copy, win the slot word, fill in.  The
+ * payload is copied first: one that cannot be read (a payload pipe the
+ * filter side emptied) is dropped undelivered, its slot left PENDING, so
+ * its sender sees it expire as if nobody had taken it — never a message
+ * delivered with bytes it did not send.  A message that expired meanwhile
+ * (the slot word moved) is dropped with its payload already read. */
 static int take(struct fltport_conn *c, struct fp_qmsg *m, struct fp_reader *r)
 {
 	const struct fp_hdr *h = &m->rx.h;
@@ -198,13 +203,15 @@ static int take(struct fltport_conn *c, struct fp_qmsg *m, struct fp_reader *r)
 	bool nowait = h->flags & FP_F_NOWAIT, wants = h->flags & FP_F_WANTS_REPLY;
 	enum fp_slot_state to = nowait ? FP_S_ABANDONED : FP_S_TAKEN;
 
+	if (fp_rx_copy(&m->rx, r->buf, h->len) < 0) {
+		fp_debug("message %llu: payload unreadable: dropped", (unsigned long long)h->id);
+		return -EIO;
+	}
 	if (!fp_slot_cas(c->page, slot, fp_word(seq, FP_S_PENDING), fp_word(seq, to)))
 		return -ESTALE; /* expired before we got to it: never delivered */
 	if (h->flags & FP_F_WAKE)
 		fp_futex_wake(&c->page->slot[slot]);
 	memset(&r->msg, 0, sizeof(r->msg));
-	if (fp_rx_copy(&m->rx, r->buf, h->len) < 0)
-		fp_debug("message %llu: payload unreadable", (unsigned long long)h->id);
 	r->msg.id = h->id;
 	r->msg.len = h->len;
 	r->msg.wants_reply = wants;

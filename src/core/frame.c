@@ -76,9 +76,10 @@ static uint32_t allowed_flags(uint16_t type)
 	switch (type) {
 	case FP_T_MESSAGE:
 		return FP_F_MEMFD | FP_F_PIPE | FP_F_WANTS_REPLY | FP_F_NOWAIT | FP_F_WAKE;
-	case FP_T_REPLY:
-		return FP_F_MEMFD | FP_F_PIPE | FP_F_OVERFLOW;
+	case FP_T_REPLY: /* user → filter: never a pipe (sock.c, make_payload_pipe) */
+		return FP_F_MEMFD | FP_F_OVERFLOW;
 	case FP_T_REQUEST:
+		return FP_F_MEMFD;
 	case FP_T_RESPONSE:
 		return FP_F_MEMFD | FP_F_PIPE;
 	default:

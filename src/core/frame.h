@@ -39,7 +39,7 @@ enum fp_flags {
 	FP_F_NOWAIT = 1u << 2,      /* MESSAGE: poll send; nobody will wait for the reply */
 	FP_F_WAKE = 1u << 3, /* MESSAGE: sender sleeps on the slot word: FUTEX_WAKE after take */
 	FP_F_OVERFLOW = 1u << 4, /* REPLY: truncated to the sender's capacity */
-	FP_F_PIPE = 1u << 5,     /* payload in a pipe (first fd), read once */
+	FP_F_PIPE = 1u << 5,     /* MESSAGE, RESPONSE: payload in a pipe (first fd), read once */
 	FP_F_ALL_ = (1u << 6) - 1,
 };
 

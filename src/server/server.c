@@ -1041,25 +1041,13 @@ static void respond(struct fltport_server *srv, struct fltport_client *c, uint64
 		fp_client_kill(c);
 }
 
-/* The input of a request: inline bytes, the sealed memfd mapped, or a
- * pipe's bytes read into memory that rx owns.  NULL with *err set
- * (-ENOMEM, or -EIO for a pipe its sender emptied). */
-static const void *map_input(struct fp_rx *rx, void **map, int *err)
+/* The input of a request: inline bytes, or the sealed memfd mapped (a
+ * REQUEST never comes with a pipe: frame.c). */
+static const void *map_input(struct fp_rx *rx, void **map)
 {
 	*map = NULL;
-	*err = -ENOMEM;
 	if (rx->pfd < 0)
 		return rx->data;
-	if (rx->pipe) {
-		if (!rx->owned && !(rx->owned = malloc(rx->h.len)))
-			return NULL;
-		if (fp_rx_copy(rx, rx->owned, rx->h.len) < 0) {
-			*err = -EIO;
-			return NULL;
-		}
-		rx->data = rx->owned;
-		return rx->data;
-	}
 	*map = mmap(NULL, rx->h.len, PROT_READ, MAP_PRIVATE, rx->pfd, 0);
 	return *map == MAP_FAILED ? NULL : *map;
 }
@@ -1102,7 +1090,6 @@ static void run_request(struct fltport_server *srv, struct fp_job *j, struct fp_
 	size_t out_len = 0;
 	uint32_t status;
 	bool dead;
-	int err;
 
 	pthread_mutex_lock(&c->lock);
 	dead = c->dead;
@@ -1114,13 +1101,12 @@ static void run_request(struct fltport_server *srv, struct fp_job *j, struct fp_
 			fp_now() + FP_RESPONSE_STALL_NS);
 		return;
 	}
-	req.in = map_input(&j->rx, &map, &err);
+	req.in = map_input(&j->rx, &map);
 	req.in_len = j->rx.h.len;
 	if ((!req.in && req.in_len) || (cap && !(out = outbuf_get(ob, cap)))) {
 		if (map && map != MAP_FAILED)
 			munmap(map, j->rx.h.len);
-		respond(srv, c, j->rx.h.id, req.in || !req.in_len ? -ENOMEM : err, 0, NULL, 0,
-			fp_now() + FP_RESPONSE_STALL_NS);
+		respond(srv, c, j->rx.h.id, -ENOMEM, 0, NULL, 0, fp_now() + FP_RESPONSE_STALL_NS);
 		return;
 	}
 	req.nfds = fp_rx_take_fds(&j->rx, req.fds);

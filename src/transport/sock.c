@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,13 +107,22 @@ static int make_payload_memfd(const void *payload, size_t len, int64_t deadline)
 }
 
 /*
- * A pipe holding the payload, its write end closed: what a receiver that
- * copies the payload out gets.  The kernel copies it in and out as through a
- * socket, where a memfd first has its pages allocated, added to the page
- * cache and sealed, then truncated at the last close: for 1 MiB a memfd costs
- * about twice a pipe.  The receiver reads it once into memory of its own, so
- * the content it uses cannot change under it (pipe_read_nowait()).  Needs
- * a pipe as large as the payload (F_SETPIPE_SZ: up to
+ * A pipe holding the payload, its write end closed: what the filter side
+ * sends where the user side copies the payload out (MESSAGE, RESPONSE).  The
+ * kernel copies it in and out as through a socket, where a memfd first has
+ * its pages allocated, added to the page cache and sealed, then truncated at
+ * the last close: for 1 MiB a memfd costs about twice a pipe.  The receiver
+ * reads it once into memory of its own (pipe_read_nowait()).
+ *
+ * Only that direction: every operation on a pipe takes the pipe's lock, and
+ * whoever holds an end can hold that lock as long as it likes (a splice()
+ * from an empty socket into the write end sleeps with it held), which would
+ * leave a reader in uninterruptible sleep.  A filter side must never touch a
+ * pipe a client made, so the user side sends sealed memfds (frame.c refuses
+ * FP_F_PIPE on REQUEST and REPLY); the user side trusts its filter anyway
+ * (fltport_connect authenticates it).
+ *
+ * Needs a pipe as large as the payload (F_SETPIPE_SZ: up to
  * /proc/sys/fs/pipe-max-size, 1 MiB by default, for a process without
  * CAP_SYS_RESOURCE, and less once the user holds pipe-user-pages-soft);
  * -1 when that is refused, and the caller uses a memfd.
@@ -202,9 +211,9 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 	int pfd = -1, rc;
 
 	if (h.len > FP_INLINE_MAX) {
-		/* A request's input is mapped by the filter (no copy): a memfd.
-		 * Every other payload is copied out by its receiver: a pipe. */
-		if (h.type != FP_T_REQUEST)
+		/* Filter → user: a pipe, which the user side copies out.  User
+		 * → filter: a sealed memfd (see make_payload_pipe()). */
+		if (h.type == FP_T_MESSAGE || h.type == FP_T_RESPONSE)
 			pfd = make_payload_pipe(tx->payload, h.len);
 		if (pfd >= 0) {
 			h.flags |= FP_F_PIPE;
@@ -291,13 +300,20 @@ static int check_memfd(int fd, uint32_t len)
 	return 0;
 }
 
-/* A payload pipe holds exactly the payload when it arrives. */
+#ifndef PIPEFS_MAGIC
+#define PIPEFS_MAGIC 0x50495045
+#endif
+
+/* A payload pipe is an anonymous pipe (not a FIFO in a file system) holding
+ * exactly the payload when it arrives. */
 static int check_pipe(int fd, uint32_t len)
 {
+	struct statfs sfs;
 	struct stat st;
 	int avail = -1;
 
-	if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
+	if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode) || fstatfs(fd, &sfs) != 0 ||
+	    sfs.f_type != PIPEFS_MAGIC)
 		return -EBADMSG;
 	if (ioctl(fd, FIONREAD, &avail) != 0 || avail < 0 || (uint32_t)avail != len)
 		return -EBADMSG;
@@ -305,37 +321,24 @@ static int check_pipe(int fd, uint32_t len)
 }
 
 /*
- * Read from a payload pipe without ever waiting.  The sender may have kept
- * the pipe's read and write ends: it can empty the pipe after the check
- * above and leave it open, and it shares the received file description, so
- * O_NONBLOCK set on it could be cleared again by the sender.  So the read
- * says RWF_NOWAIT itself (pipes honour it since Linux 6.4); an older kernel
- * refuses the flag, and then the pipe is read through a file description of
- * our own, opened non-blocking through /proc/self/fd.
+ * Read from a payload pipe without waiting for data: RWF_NOWAIT, which
+ * pipes honour since Linux 6.4 (the description is shared with the sender,
+ * so O_NONBLOCK set on it could be cleared again).  An older kernel refuses
+ * the flag; the description is then made non-blocking, which is enough
+ * here: only the user side reads pipes, sent by the filter it trusts.
  */
 static ssize_t pipe_read_nowait(int fd, void *dst, size_t n)
 {
 	struct iovec iov = { .iov_base = dst, .iov_len = n };
-	char link[64];
 	ssize_t r = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
-	int own;
+	int fl;
 
 	if (r >= 0 || errno != EOPNOTSUPP)
 		return r;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	own = open(link, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (own < 0)
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0))
 		return -1;
-	r = read(own, dst, n);
-	if (r < 0) {
-		int e = errno;
-
-		close(own);
-		errno = e;
-		return -1;
-	}
-	close(own);
-	return r;
+	return read(fd, dst, n);
 }
 
 static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, struct fp_rx *rx,

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -285,6 +286,114 @@ Test(regress, queue_overflow_frees_the_message_once, .timeout = 60)
 	cr_assert_leq(count_fds(), before);
 	close(p[0]);
 	close(p[1]);
+}
+
+/* A MESSAGE from the fake server whose payload (len bytes) comes in `pfd`
+ * (FP_F_PIPE), the slot word set PENDING first. */
+static void fake_pipe_message(struct fake_server *f, uint64_t seq, uint32_t slot, uint32_t len,
+			      int pfd)
+{
+	struct fp_hdr h = rw_hdr(FP_T_MESSAGE);
+
+	h.id = fp_msg_id(seq, slot);
+	h.len = len;
+	h.flags = FP_F_PIPE;
+	atomic_store(&f->page->slot[slot], fp_word(seq, FP_S_PENDING));
+	cr_assert_eq(rw_send(f->fd, &h, NULL, 0, &pfd, 1), 0);
+}
+
+/* A payload pipe must be an anonymous pipe holding exactly the payload: a
+ * short one, or a FIFO from a file system (which RWF_NOWAIT does not cover),
+ * ends the connection (the review of the pipe payloads). */
+Test(regress, bad_payload_pipes_end_the_connection, .timeout = 60)
+{
+	const uint32_t len = FP_INLINE_MAX + 1;
+	static char zeros[FP_INLINE_MAX + 1];
+	char fifo[PATH_MAX];
+
+	for (int round = 0; round < 2; round++) {
+		struct fake_server f;
+		int p[2] = { -1, -1 }, rfd;
+
+		fake_start(&f, 4);
+		if (round == 0) {
+			cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+			cr_assert_eq(write(p[1], "short", 5), 5);
+			rfd = p[0];
+		} else {
+			snprintf(fifo, sizeof(fifo), "%s/fifo", fltport_dir());
+			unlink(fifo);
+			cr_assert_eq(mkfifo(fifo, 0600), 0);
+			/* A FIFO holding exactly the payload: only its kind is wrong. */
+			rfd = open(fifo, O_RDWR | O_CLOEXEC);
+			cr_assert_geq(rfd, 0);
+			cr_assert_geq(fcntl(rfd, F_SETPIPE_SZ, 2 * (int)len), 2 * (int)len);
+			cr_assert_eq(write(rfd, zeros, len), (ssize_t)len);
+		}
+		fake_pipe_message(&f, 1, 0, len, rfd);
+		cr_assert(tu_wait_until(conn_ended, f.conn, 10000), "round %d: not dropped", round);
+		fake_stop(&f);
+		close(rfd);
+		if (p[1] >= 0)
+			close(p[1]);
+	}
+	unlink(fifo);
+}
+
+static bool holds_pipe(void *arg)
+{
+	const ino_t *ino = arg;
+	char want[64], link[64], got[64];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "pipe:[%lu]", (unsigned long)*ino);
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t k;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		k = readlink(link, got, sizeof(got) - 1);
+		if (k > 0) {
+			got[k] = '\0';
+			n += strcmp(got, want) == 0;
+		}
+	}
+	return n > 2; /* ours are two */
+}
+
+/* A payload pipe emptied after it arrived (its sender kept an end) is never
+ * delivered with bytes it did not send: the get finds no message, and the
+ * message's slot is left PENDING (its sender sees it expire). */
+Test(regress, emptied_payload_pipe_is_not_delivered, .timeout = 60)
+{
+	const uint32_t len = FP_INLINE_MAX + 100;
+	struct fake_server f;
+	struct fltport_msg m;
+	struct stat st;
+	char *buf = malloc(len), *junk = malloc(len);
+	int p[2], rc;
+
+	cr_assert(buf && junk);
+	memset(buf, 0, len);
+	fake_start(&f, 4);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_geq(fcntl(p[1], F_SETPIPE_SZ, 2 * (int)len), 2 * (int)len);
+	memset(junk, 'j', len);
+	cr_assert_eq(write(p[1], junk, len), (ssize_t)len);
+	cr_assert_eq(fstat(p[0], &st), 0);
+	fake_pipe_message(&f, 1, 0, len, p[0]);
+	/* The connection's receive thread queues it (and keeps the pipe). */
+	cr_assert(tu_wait_until(holds_pipe, &st.st_ino, 10000), "the message never arrived");
+	cr_assert_eq(read(p[0], junk, len), (ssize_t)len); /* emptied behind its back */
+	rc = fltport_get(f.conn, buf, len, &m, 300 * MS);
+	cr_assert_eq(rc, -ETIMEDOUT, "got %d (%s): a message with bytes nobody sent", rc,
+		     fltport_strerror(rc));
+	cr_assert_eq(atomic_load(&f.page->slot[0]), fp_word(1, FP_S_PENDING),
+		     "the unreadable message was marked taken");
+	fake_stop(&f);
+	close(p[0]);
+	close(p[1]);
+	free(buf);
+	free(junk);
 }
 
 /* Defect 7: a queued message that expired is dropped, not reported as too

@@ -171,12 +171,25 @@ Test(frame, memfd_only_above_inline_max)
 	payload_fd_only_above_inline_max(FP_F_MEMFD);
 }
 
-Test(frame, pipe_only_above_inline_max_and_never_with_memfd)
+Test(frame, pipe_only_filter_to_user_above_inline_max_never_with_memfd)
 {
 	struct fp_hdr h = base(FP_T_MESSAGE), out;
 	uint8_t buf[FP_HDR_SIZE];
 
 	payload_fd_only_above_inline_max(FP_F_PIPE);
+	/* Filter → user only: a filter side never touches a client's pipe. */
+	h.flags = FP_F_PIPE;
+	h.len = FP_INLINE_MAX + 1;
+	h.type = FP_T_RESPONSE;
+	fp_hdr_encode(&h, buf);
+	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), 0);
+	h.type = FP_T_REQUEST;
+	fp_hdr_encode(&h, buf);
+	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), -EBADMSG);
+	h.type = FP_T_REPLY;
+	fp_hdr_encode(&h, buf);
+	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), -EBADMSG);
+	h.type = FP_T_MESSAGE;
 	h.flags = FP_F_PIPE | FP_F_MEMFD;
 	h.len = FP_INLINE_MAX + 1;
 	fp_hdr_encode(&h, buf);
