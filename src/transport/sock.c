@@ -282,10 +282,11 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 	return rc;
 }
 
+/* Received fds: closed where closing cannot block (closer.c). */
 static void close_fds(const int *fds, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		close(fds[i]);
+		fp_close_received(fds[i]);
 }
 
 static int check_memfd(int fd, uint32_t len)
@@ -341,12 +342,17 @@ static ssize_t pipe_read_nowait(int fd, void *dst, size_t n)
 	return read(fd, dst, n);
 }
 
+/* Room for as many fds as the kernel passes in one message (SCM_MAX_FD):
+ * fds beyond the control buffer would be closed by the kernel inside
+ * recvmsg(), on this thread (closer.c says why that must not happen). */
+#define FP_SCM_MAX_FD 253
+
 static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, struct fp_rx *rx,
 		     bool dontwait)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * FP_MAX_RX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * FP_SCM_MAX_FD)];
 	} cbuf;
 	struct iovec iov = { .iov_base = buf, .iov_len = bufsz };
 	struct msghdr mh = {
@@ -389,7 +395,7 @@ static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, s
 			if (nfds < FP_MAX_RX_FDS)
 				fds[nfds++] = f;
 			else
-				close(f); /* more than any frame may carry */
+				fp_close_received(f); /* more than any frame may carry */
 		}
 	}
 	if (n == 0 && nfds == 0)
@@ -475,11 +481,9 @@ int fp_rx_own(struct fp_rx *rx)
 
 void fp_rx_release(struct fp_rx *rx)
 {
-	if (rx->pfd >= 0)
-		close(rx->pfd);
+	fp_close_received(rx->pfd);
 	close_fds(rx->fds, rx->nfds);
-	if (rx->page_fd >= 0)
-		close(rx->page_fd);
+	fp_close_received(rx->page_fd);
 	free(rx->owned);
 	fp_rx_init(rx);
 }

@@ -240,6 +240,160 @@ Test(hostile, pipe_and_memfd_flags_together_drop_the_peer, .timeout = 60)
 	drop_with_pipe(FP_T_REQUEST, FP_F_PIPE | FP_F_MEMFD, "");
 }
 
+struct splicer {
+	int from, to;
+	_Atomic int tid;
+};
+
+static void *splice_main(void *arg)
+{
+	struct splicer *sp = arg;
+
+	atomic_store(&sp->tid, (int)syscall(SYS_gettid));
+	(void)splice(sp->from, NULL, sp->to, NULL, 4096, 0);
+	return NULL;
+}
+
+static bool in_splice(void *arg)
+{
+	struct splicer *sp = arg;
+	int tid = atomic_load(&sp->tid);
+
+	return tid > 0 && tu_task_syscall(tid) == SYS_splice;
+}
+
+static atomic_bool gate_open, gate_entered;
+
+static bool gate_is_open(void *arg)
+{
+	return atomic_load(&gate_open);
+}
+
+static bool gate_was_entered(void *arg)
+{
+	return atomic_load(&gate_entered);
+}
+
+/* The first request waits at the gate; every one answers 7. */
+static uint32_t on_message_gate(void *cookie, const struct fltport_request *req, void *out,
+				size_t cap, size_t *out_len)
+{
+	if (!atomic_exchange(&gate_entered, true))
+		tu_wait_until(gate_is_open, NULL, 30000);
+	for (unsigned i = 0; i < req->nfds; i++)
+		close(req->fds[i]);
+	return 7;
+}
+
+/* How many fds of this process refer to the pipe with inode *arg. */
+static int pipe_refs(ino_t ino)
+{
+	char want[64], link[64], got[64];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "pipe:[%lu]", (unsigned long)ino);
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t k;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		k = readlink(link, got, sizeof(got) - 1);
+		if (k > 0) {
+			got[k] = '\0';
+			n += strcmp(got, want) == 0;
+		}
+	}
+	return n;
+}
+
+struct locked_pipe {
+	int p[2], sv[2];
+	ino_t ino;
+	struct splicer sp;
+	pthread_t t;
+};
+
+static bool filter_holds(void *arg)
+{
+	struct locked_pipe *lp = arg;
+
+	return pipe_refs(lp->ino) >= 3; /* our two ends and the filter side's copy */
+}
+
+/*
+ * The last close of a pipe's end takes the pipe's lock, which whoever holds
+ * another end can keep as long as it likes (a splice() from an empty socket
+ * into the pipe sleeps with it held).  The filter side closes what a client
+ * sent when it drops the client's queued requests: that close must not hold
+ * the filter's threads.  Here a client's two queued requests each carry the
+ * read end of a pipe whose lock the client then holds; the client's own
+ * copies are closed, and the client is dropped.  Each pool thread that
+ * releases one of those requests would sleep in close() for good, and then
+ * nobody would serve anybody; the filter side must serve the next client.
+ */
+Test(hostile, closing_a_clients_locked_pipe_holds_no_thread_up, .timeout = 60)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = on_connect,
+		.on_disconnect = on_disconnect,
+		.on_message = on_message_gate,
+		.max_connections = 4,
+		.workers = 1,
+	};
+	struct locked_pipe lp[2];
+	struct fp_hdr h = rw_hdr(FP_T_REQUEST);
+	const char *name;
+	fltport_server *srv;
+	struct fp_page *pg;
+	size_t pgsz;
+	int fd;
+
+	atomic_store(&gate_open, false);
+	atomic_store(&gate_entered, false);
+	atomic_store(&ndisconnect, 0);
+	tu_private_dir();
+	name = tu_port_name("hostile-close");
+	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	fd = raw_connect(name, &pg, &pgsz);
+	h.id = 1;
+	h.len = 4;
+	cr_assert_eq(rw_send(fd, &h, "gate", 4, NULL, 0), 0);
+	cr_assert(tu_wait_until(gate_was_entered, NULL, 10000));
+	for (int i = 0; i < 2; i++) {
+		struct stat st;
+
+		cr_assert_eq(pipe2(lp[i].p, O_CLOEXEC), 0);
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lp[i].sv), 0);
+		cr_assert_eq(fstat(lp[i].p[0], &st), 0);
+		lp[i].ino = st.st_ino;
+		h = rw_hdr(FP_T_REQUEST);
+		h.id = 2 + (uint64_t)i;
+		h.len = 1;
+		h.nfds = 1;
+		cr_assert_eq(rw_send(fd, &h, "p", 1, &lp[i].p[0], 1), 0); /* queued */
+		cr_assert(tu_wait_until(filter_holds, &lp[i], 10000), "request %d not queued", i);
+		close(lp[i].p[0]); /* the filter side's copy is the last reader now */
+		lp[i].sp = (struct splicer){ .from = lp[i].sv[0], .to = lp[i].p[1] };
+		cr_assert_eq(pthread_create(&lp[i].t, NULL, splice_main, &lp[i].sp), 0);
+		cr_assert(tu_wait_until(in_splice, &lp[i].sp, 10000), "no splice");
+	}
+	h = rw_hdr(FP_T_REQUEST);
+	h.magic = 0xdeadbeef; /* the client is dropped with its queued requests */
+	cr_assert_eq(rw_send(fd, &h, NULL, 0, NULL, 0), 0);
+	atomic_store(&gate_open, true);
+	assert_dropped(fd);
+	assert_still_serving(name);
+	for (int i = 0; i < 2; i++) { /* let go of the locks */
+		cr_assert_eq(write(lp[i].sv[1], "x", 1), 1);
+		pthread_join(lp[i].t, NULL);
+		close(lp[i].p[1]);
+		close(lp[i].sv[0]);
+		close(lp[i].sv[1]);
+	}
+	munmap(pg, pgsz);
+	close(fd);
+	fltport_server_destroy(srv);
+}
+
 Test(hostile, wrong_direction_frame_drops_the_peer, .timeout = 60)
 {
 	drop_case(rw_hdr(FP_T_MESSAGE), 0, NULL, 0);
