@@ -106,7 +106,9 @@ void fp_client_free(struct fltport_client *c)
 		close(c->peer.pidfd);
 	free(c->exe);
 	fp_ring_free(c->ring);
-	close(c->fd);
+	/* Frames the client left unread hold their fds: its socket's close
+	 * releases them, and may block as a received fd's (closer.c). */
+	fp_close_received(c->fd);
 	free(c->pending);
 	free(c->freelist);
 	pthread_cond_destroy(&c->slot_cond);

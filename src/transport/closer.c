@@ -7,11 +7,13 @@
  * held); a FUSE file's close can wait on its daemon.  A filter side that
  * closed such an fd in its I/O path (a frame it drops, a check that fails)
  * would sleep there, under io_lock, for as long as the client wants.  So a
- * received fd that is a FIFO or on a FUSE file system is closed by a
- * thread of its own; every other kind is closed at once.  Only that thread
- * can be held.  Beyond FP_CLOSER_MAX fds waiting for it (a client holding
- * one lock and sending pipe after pipe), fds are closed in place again:
- * the bound is on what a client can make us keep open.
+ * received fd that is a FIFO, a socket or a FUSE file is closed by a thread
+ * of its own; every other kind is closed at once.  Beyond FP_CLOSER_MAX fds
+ * waiting for it (a client holding one lock and sending pipe after pipe),
+ * fds are closed in place again: the bound is on what a client can make us
+ * keep open.  Known gaps (docs/DESIGN.md, "Known limits"): that bound, an
+ * fstat() that itself waits on a FUSE daemon, and the compat layer's
+ * FltSendMessage trampoline, which closes its fds itself.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -57,9 +59,12 @@ static void *closer_main(void *arg)
 	return NULL;
 }
 
-/* fork(): the lock is taken across it; the child has no closer thread (a
- * later close starts one) and keeps the fds that were waiting — they were
- * the parent's to close. */
+/* fork(): the lock is taken across it.  The child has no closer thread (a
+ * later close starts one, which also closes the fds still waiting), and the
+ * parent's thread, which waited on the condition variable, does not exist
+ * there: the lock and the condition are made new (reusing the condition
+ * would wait for that thread forever, as a review reproduced with glibc
+ * 2.36). */
 static void closer_prepare(void)
 {
 	pthread_mutex_lock(&closer.lock);
@@ -73,8 +78,8 @@ static void closer_parent(void)
 static void closer_child(void)
 {
 	closer.running = false;
-	closer.n = 0;
-	pthread_mutex_unlock(&closer.lock);
+	pthread_mutex_init(&closer.lock, NULL);
+	pthread_cond_init(&closer.cond, NULL);
 }
 
 static void closer_install(void)
@@ -82,17 +87,20 @@ static void closer_install(void)
 	pthread_atfork(closer_prepare, closer_parent, closer_child);
 }
 
-/* Whether closing fd could wait on whoever holds its other end. */
+/* Whether closing fd could wait on someone else: a pipe's other end (its
+ * lock), a socket (the fds queued in it are released with it, pipes among
+ * them; a TCP socket with SO_LINGER waits), a FUSE file (its daemon), or an
+ * fd we cannot even fstat (a FUSE mount of another user). */
 static bool may_block_on_close(int fd)
 {
 	struct statfs sfs;
 	struct stat st;
 
 	if (fstat(fd, &st) != 0)
-		return false;
-	if (S_ISFIFO(st.st_mode))
 		return true;
-	return fstatfs(fd, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC;
+	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+		return true;
+	return fstatfs(fd, &sfs) != 0 || sfs.f_type == FUSE_SUPER_MAGIC;
 }
 
 /* Start the thread (lock held); false if it cannot run. */
