@@ -45,6 +45,7 @@ static pthread_once_t closer_once = PTHREAD_ONCE_INIT;
 static void *closer_main(void *arg)
 {
 	(void)arg;
+	(void)pthread_setname_np(pthread_self(), "fltport-closer");
 	pthread_mutex_lock(&closer.lock);
 	for (;;) {
 		int fd;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <grp.h>
 #include <poll.h>
@@ -333,6 +334,53 @@ long tu_task_syscall(int tid)
 		nr = -1; /* "running" */
 	fclose(f);
 	return nr;
+}
+
+int tu_thread_named(const char *comm)
+{
+	char path[300], buf[64];
+	int found = -1;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	while (d && found < 0 && (e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f)) {
+			buf[strcspn(buf, "\n")] = '\0';
+			if (strcmp(buf, comm) == 0)
+				found = atoi(e->d_name);
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+int tu_pipe_refs(ino_t ino)
+{
+	char want[64], link[64], got[64];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "pipe:[%lu]", (unsigned long)ino);
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t k;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		k = readlink(link, got, sizeof(got) - 1);
+		if (k > 0) {
+			got[k] = '\0';
+			n += strcmp(got, want) == 0;
+		}
+	}
+	return n;
 }
 
 long tu_scaled(long n, long min)

@@ -77,6 +77,13 @@ bool tu_wait_until(bool (*pred)(void *), void *arg, int timeout_ms);
  * (/proc/self/task/TID/syscall), or -1 (running, gone). */
 long tu_task_syscall(int tid);
 
+/* The id of this process's thread named `comm` (/proc/self/task/TID/comm),
+ * or -1. */
+int tu_thread_named(const char *comm);
+
+/* How many fds of this process refer to the pipe with inode `ino`. */
+int tu_pipe_refs(ino_t ino);
+
 /* Scale a message count by $FLTPORT_TEST_SCALE (a percentage, default 100),
  * used by sanitizer passes to keep to CI's time budget; never below min. */
 long tu_scaled(long n, long min);

@@ -285,26 +285,6 @@ static uint32_t on_message_gate(void *cookie, const struct fltport_request *req,
 	return 7;
 }
 
-/* How many fds of this process refer to the pipe with inode *arg. */
-static int pipe_refs(ino_t ino)
-{
-	char want[64], link[64], got[64];
-	int n = 0;
-
-	snprintf(want, sizeof(want), "pipe:[%lu]", (unsigned long)ino);
-	for (int fd = 0; fd < 1024; fd++) {
-		ssize_t k;
-
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		k = readlink(link, got, sizeof(got) - 1);
-		if (k > 0) {
-			got[k] = '\0';
-			n += strcmp(got, want) == 0;
-		}
-	}
-	return n;
-}
-
 struct locked_pipe {
 	int p[2], sv[2];
 	ino_t ino;
@@ -316,7 +296,7 @@ static bool filter_holds(void *arg)
 {
 	struct locked_pipe *lp = arg;
 
-	return pipe_refs(lp->ino) >= 3; /* our two ends and the filter side's copy */
+	return tu_pipe_refs(lp->ino) >= 3; /* our two ends and the filter side's copy */
 }
 
 /*

@@ -11,23 +11,46 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "transport/transport.h"
 
 struct held {
 	int p[2], sv[2];
 	pthread_t t;
+	_Atomic int tid;
 };
 
 static void *splice_main(void *arg)
 {
 	struct held *h = arg;
 
+	atomic_store(&h->tid, (int)syscall(SYS_gettid));
 	(void)splice(h->sv[0], NULL, h->p[1], NULL, 4096, 0);
 	return NULL;
+}
+
+static bool in_splice(void *arg)
+{
+	struct held *h = arg;
+	int tid = atomic_load(&h->tid);
+
+	return tid > 0 && tu_task_syscall(tid) == SYS_splice;
+}
+
+/* Whether this process's closer thread waits for work (in a futex). */
+static bool closer_waits(void *arg)
+{
+	int tid = tu_thread_named("fltport-closer");
+
+	(void)arg;
+	return tid > 0 && tu_task_syscall(tid) == SYS_futex;
 }
 
 /* A pipe whose lock a thread holds (splice from an empty socket), and a
@@ -38,8 +61,9 @@ static int locked_pipe(struct held *h)
 
 	cr_assert_eq(pipe2(h->p, O_CLOEXEC), 0);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, h->sv), 0);
+	atomic_store(&h->tid, 0);
 	cr_assert_eq(pthread_create(&h->t, NULL, splice_main, h), 0);
-	usleep(100 * 1000); /* only to let it take the lock: a late lock tests less, never fails */
+	cr_assert(tu_wait_until(in_splice, h, 10000), "the splice never started");
 	last = h->p[0];
 	return last;
 }
@@ -72,7 +96,7 @@ Test(closer, a_child_forked_after_the_thread_started_can_close, .timeout = 30)
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	fp_close_received(p[0]); /* starts the closer thread */
 	close(p[1]);
-	usleep(100 * 1000); /* the thread waits on its condition now */
+	cr_assert(tu_wait_until(closer_waits, NULL, 10000), "no closer thread waiting");
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -86,7 +110,8 @@ Test(closer, a_child_forked_after_the_thread_started_can_close, .timeout = 30)
 				_exit(2);
 			close(q[1]);
 			fp_close_received(q[0]);
-			usleep(30 * 1000);
+			if (!tu_wait_until(closer_waits, NULL, 4000))
+				_exit(3);
 		}
 		_exit(0);
 	}
