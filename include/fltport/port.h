@@ -150,7 +150,8 @@ struct fltport_request {
 	fltport_client *client; /* the connection it came on */
 	const void *in;         /* input bytes; valid during the callback only */
 	size_t in_len;
-	int fds[FLTPORT_MAX_FDS]; /* fds sent with the request: owned by the callback */
+	int fds[FLTPORT_MAX_FDS]; /* fds sent with the request: owned by the callback
+				   * (close them with fltport_close_fds()) */
 	unsigned nfds;
 };
 
@@ -533,6 +534,19 @@ FLTPORT_API const char *fltport_strerror(int err);
  * (closed, a pipe without reader).  0 without FLTPORT_DEBUG=1.  Never
  * reset; a forked child starts from its parent's count.  Any thread. */
 FLTPORT_API uint64_t fltport_debug_dropped(void);
+
+/*
+ * Close fds a peer sent (a request's fds in a message callback, a
+ * message's fds), without waiting on that peer.  The last close of a pipe
+ * end takes the pipe's lock, which whoever holds the other end can keep as
+ * long as it likes; a socket's close releases the fds queued in it; a FUSE
+ * file's close asks its daemon.  Those kinds are closed by the library's
+ * closer threads; others at once.  A filter side should close a client's
+ * fds with this, never with close(): a hostile client could otherwise hold
+ * the calling thread in an uninterruptible sleep.  Negative fds are
+ * skipped; fds may be NULL when nfds is 0.  Any thread.
+ */
+FLTPORT_API void fltport_close_fds(const int *fds, unsigned nfds);
 
 /* The loaded library's version: "MAJOR.MINOR.PATCH" (FLTPORT_VERSION_STRING
  * of its build); *number (if not NULL) gets its FLTPORT_VERSION. */

@@ -69,8 +69,7 @@ static uint32_t on_message(void *cookie, const struct fltport_request *req, void
 	const struct fltport_mspy_version ver = { FLTPORT_MSPY_MAJOR, FLTPORT_MSPY_MINOR };
 	uint32_t command;
 
-	for (unsigned i = 0; i < req->nfds; i++)
-		close(req->fds[i]); /* no command carries an fd */
+	fltport_close_fds(req->fds, req->nfds); /* no command carries an fd */
 	if (req->in_len < sizeof(command))
 		return FLTPORT_MSPY_STATUS_INVALID_PARAMETER;
 	memcpy(&command, req->in, sizeof(command));

@@ -130,8 +130,7 @@ static uint32_t message_tramp(void *conn_cookie, const struct fltport_request *r
 	ULONG ret = 0;
 	NTSTATUS st;
 
-	for (unsigned i = 0; i < req->nfds; i++)
-		close(req->fds[i]); /* the Windows API carries no fds */
+	fltport_close_fds(req->fds, req->nfds); /* the Windows API carries no fds */
 	st = c->server->on_message(c->cookie, req->in_len ? (PVOID)req->in : NULL,
 				   (ULONG)req->in_len, out, (ULONG)out_cap, &ret);
 	*out_len = ret;

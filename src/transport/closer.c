@@ -7,65 +7,213 @@
  * held); a FUSE file's close can wait on its daemon.  A filter side that
  * closed such an fd in its I/O path (a frame it drops, a check that fails)
  * would sleep there, under io_lock, for as long as the client wants.  So a
- * received fd that is a FIFO, a socket or a FUSE file is closed by a thread
- * of its own; every other kind is closed at once.  Beyond FP_CLOSER_MAX fds
- * waiting for it (a client holding one lock and sending pipe after pipe),
- * fds are closed in place again: the bound is on what a client can make us
- * keep open.  Known gaps (docs/DESIGN.md, "Known limits"): that bound, an
- * fstat() that itself waits on a FUSE daemon, and the compat layer's
- * FltSendMessage trampoline, which closes its fds itself.
+ * received fd that is a FIFO, a socket or a FUSE file is closed by a closer
+ * thread; every other kind is closed at once.
+ *
+ * A close that waits holds its own thread, not the others' fds.  An fd goes
+ * to an idle closer thread if there is one (the one idle the shortest
+ * time, so that surplus ones reach FP_CLOSER_IDLE_S and end), else into a
+ * FIFO queue that the closers drain as they come back.  A manager thread,
+ * which never closes anything itself, watches the queue: when fds wait and
+ * no close has finished for FP_CLOSER_STALL_NS, every closer is presumably
+ * held, and it starts another (up to FP_CLOSER_THREADS_MAX).  So ordinary
+ * traffic runs on one or two closers, even on a busy machine, and a peer
+ * that holds one close delays the others' fds by milliseconds.  The queue
+ * grows as needed: once the manager runs no fd is closed in place (only a
+ * failed allocation does that, or a process that cannot start the manager).
+ * Known gaps (docs/DESIGN.md, "Known limits"): a peer that holds
+ * FP_CLOSER_THREADS_MAX closes at once makes later fds wait for it (open,
+ * never on the caller's thread), and an fstat() that itself waits on a FUSE
+ * daemon.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "fltport/port.h"
 #include "transport/transport.h"
 
 #ifndef FUSE_SUPER_MAGIC
 #define FUSE_SUPER_MAGIC 0x65735546
 #endif
 
-#define FP_CLOSER_MAX 4096u
+#define FP_CLOSER_THREADS_MAX 64u
+#define FP_CLOSER_IDLE_S 5
+#define FP_CLOSER_STALL_NS (10 * (int64_t)1000000)  /* 10 ms */
+#define FP_CLOSER_RETRY_NS (100 * (int64_t)1000000) /* at the cap, or no thread */
+#define FP_CLOSER_INLINE 64u
+
+/* An idle closer thread, waiting on its own condition for an fd. */
+struct fp_closer_idle {
+	pthread_cond_t cond;
+	int fd; /* given to it, or -1 */
+	struct fp_closer_idle *next;
+};
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int fds[FP_CLOSER_MAX];
-	unsigned n;
-	bool running; /* this process has the thread */
-} closer = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	pthread_cond_t manager; /* the queue became non-empty */
+	int inline_q[FP_CLOSER_INLINE];
+	int *q; /* a ring: inline_q, or a heap array */
+	unsigned head, n, cap;
+	struct fp_closer_idle *idle; /* a stack: the last one idle on top */
+	unsigned threads;            /* closer threads (the manager aside) */
+	uint64_t done;               /* closes finished, ever */
+	bool manager_running;
+} closer = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.q = closer.inline_q,
+	.cap = FP_CLOSER_INLINE,
+};
 
 static pthread_once_t closer_once = PTHREAD_ONCE_INIT;
 
+static bool spawn(void *(*fn)(void *), void *arg);
+
+/* Queue fd (lock held); false if there is no room and none can be made. */
+static bool q_push(int fd)
+{
+	if (closer.n == closer.cap) {
+		unsigned cap = closer.cap * 2;
+		int *q = malloc(cap * sizeof(*q));
+
+		if (!q)
+			return false;
+		for (unsigned i = 0; i < closer.n; i++)
+			q[i] = closer.q[(closer.head + i) % closer.cap];
+		if (closer.q != closer.inline_q)
+			free(closer.q);
+		closer.q = q;
+		closer.cap = cap;
+		closer.head = 0;
+	}
+	closer.q[(closer.head + closer.n) % closer.cap] = fd;
+	closer.n++;
+	return true;
+}
+
+static int q_pop(void)
+{
+	int fd = closer.q[closer.head];
+
+	closer.head = (closer.head + 1) % closer.cap;
+	closer.n--;
+	return fd;
+}
+
+/* Take an idle closer off the stack (lock held). */
+static void idle_unlink(struct fp_closer_idle *me)
+{
+	for (struct fp_closer_idle **pp = &closer.idle; *pp; pp = &(*pp)->next) {
+		if (*pp == me) {
+			*pp = me->next;
+			return;
+		}
+	}
+}
+
+/* A closer: closes what it is given, then what is queued, then waits idle
+ * (on top of the stack) and ends after FP_CLOSER_IDLE_S without work. */
 static void *closer_main(void *arg)
 {
-	(void)arg;
+	struct fp_closer_idle me = { .fd = (int)(intptr_t)arg };
+
 	(void)pthread_setname_np(pthread_self(), "fltport-closer");
+	fp_cond_init(&me.cond);
 	pthread_mutex_lock(&closer.lock);
 	for (;;) {
-		int fd;
+		int fd = me.fd;
 
-		while (closer.n == 0)
-			pthread_cond_wait(&closer.cond, &closer.lock);
-		fd = closer.fds[--closer.n];
-		pthread_mutex_unlock(&closer.lock);
-		close(fd);
-		pthread_mutex_lock(&closer.lock);
+		me.fd = -1;
+		if (fd < 0 && closer.n > 0)
+			fd = q_pop();
+		if (fd >= 0) {
+			pthread_mutex_unlock(&closer.lock);
+			close(fd);
+			pthread_mutex_lock(&closer.lock);
+			closer.done++;
+			continue;
+		}
+		me.next = closer.idle;
+		closer.idle = &me;
+		for (;;) {
+			int rc = fp_cond_wait(&me.cond, &closer.lock,
+					      fp_now() + FP_CLOSER_IDLE_S * (int64_t)1000000000);
+
+			if (me.fd >= 0)
+				break; /* given one: off the stack already */
+			if (rc == ETIMEDOUT) {
+				idle_unlink(&me);
+				closer.threads--;
+				pthread_mutex_unlock(&closer.lock);
+				pthread_cond_destroy(&me.cond);
+				return NULL;
+			}
+		}
+	}
+}
+
+/* The manager: starts a closer when fds are queued and no close has
+ * finished for FP_CLOSER_STALL_NS (every closer presumably held by its
+ * close; closers that are merely slow, on a busy machine, still finish
+ * some), or at once when there is none. */
+static void *manager_main(void *arg)
+{
+	uint64_t seen = 0;
+	int64_t since = 0; /* when `seen` was last seen to change */
+
+	(void)arg;
+	(void)pthread_setname_np(pthread_self(), "fltport-closem");
+	pthread_mutex_lock(&closer.lock);
+	for (;;) {
+		int64_t now, nap = FP_CLOSER_RETRY_NS;
+
+		if (closer.n == 0) {
+			while (closer.n == 0)
+				pthread_cond_wait(&closer.manager, &closer.lock);
+			seen = closer.done;
+			since = fp_now();
+		}
+		now = fp_now();
+		if (closer.done != seen) {
+			seen = closer.done;
+			since = now;
+		}
+		if (closer.threads == 0 ||
+		    (now - since >= FP_CLOSER_STALL_NS && closer.threads < FP_CLOSER_THREADS_MAX)) {
+			int fd = closer.q[closer.head];
+
+			if (spawn(closer_main, (void *)(intptr_t)fd)) {
+				(void)q_pop(); /* the new closer's */
+				closer.threads++;
+				since = now; /* its turn to make progress */
+				continue;
+			}
+			/* No thread: the fd stays first in line; retry later. */
+		} else if (now - since < FP_CLOSER_STALL_NS) {
+			nap = FP_CLOSER_STALL_NS - (now - since);
+		}
+		(void)fp_cond_wait(&closer.manager, &closer.lock, now + nap);
 	}
 	return NULL;
 }
 
-/* fork(): the lock is taken across it.  The child has no closer thread (a
- * later close starts one, which also closes the fds still waiting), and the
- * parent's thread, which waited on the condition variable, does not exist
- * there: the lock and the condition are made new (reusing the condition
- * would wait for that thread forever, as a review reproduced with glibc
- * 2.36). */
+/* fork(): the lock is taken across it.  The child has no closer threads (a
+ * later close starts them), and the parent's threads, which waited on the
+ * condition variables, do not exist there: the lock and the conditions are
+ * made new (reusing a condition would wait for those threads forever, as a
+ * review reproduced with glibc 2.36).  The fds still queued stay open in the
+ * child, as every fd it inherits: their numbers may be reused there, so the
+ * child must not close them later (a review saw a child's /dev/null closed). */
 static void closer_prepare(void)
 {
 	pthread_mutex_lock(&closer.lock);
@@ -78,13 +226,17 @@ static void closer_parent(void)
 
 static void closer_child(void)
 {
-	closer.running = false;
+	closer.head = closer.n = 0;
+	closer.idle = NULL;
+	closer.threads = 0;
+	closer.manager_running = false;
 	pthread_mutex_init(&closer.lock, NULL);
-	pthread_cond_init(&closer.cond, NULL);
+	fp_cond_init(&closer.manager);
 }
 
 static void closer_install(void)
 {
+	fp_cond_init(&closer.manager); /* CLOCK_MONOTONIC: a clock step is no stall */
 	pthread_atfork(closer_prepare, closer_parent, closer_child);
 }
 
@@ -104,31 +256,28 @@ static bool may_block_on_close(int fd)
 	return fstatfs(fd, &sfs) != 0 || sfs.f_type == FUSE_SUPER_MAGIC;
 }
 
-/* Start the thread (lock held); false if it cannot run. */
-static bool closer_start(void)
+/* Start a detached thread with every signal blocked. */
+static bool spawn(void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t attr;
 	sigset_t all, old;
 	pthread_t t;
 	int rc;
 
-	if (closer.running)
-		return true;
 	if (pthread_attr_init(&attr) != 0)
 		return false;
 	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* no signal for this thread */
-	rc = pthread_create(&t, &attr, closer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t, &attr, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
-	closer.running = rc == 0;
-	return closer.running;
+	return rc == 0;
 }
 
 void fp_close_received(int fd)
 {
-	bool queued = false;
+	bool taken = false;
 
 	if (fd < 0)
 		return;
@@ -138,12 +287,27 @@ void fp_close_received(int fd)
 	}
 	pthread_once(&closer_once, closer_install);
 	pthread_mutex_lock(&closer.lock);
-	if (closer.n < FP_CLOSER_MAX && closer_start()) {
-		closer.fds[closer.n++] = fd;
-		pthread_cond_signal(&closer.cond);
-		queued = true;
+	if (closer.idle) {
+		struct fp_closer_idle *w = closer.idle;
+
+		closer.idle = w->next;
+		w->fd = fd;
+		pthread_cond_signal(&w->cond);
+		taken = true;
+	} else if ((closer.manager_running ||
+		    (closer.manager_running = spawn(manager_main, NULL))) &&
+		   q_push(fd)) {
+		if (closer.n == 1)
+			pthread_cond_signal(&closer.manager);
+		taken = true;
 	}
 	pthread_mutex_unlock(&closer.lock);
-	if (!queued)
+	if (!taken)
 		close(fd);
+}
+
+FLTPORT_API void fltport_close_fds(const int *fds, unsigned nfds)
+{
+	for (unsigned i = 0; fds && i < nfds; i++)
+		fp_close_received(fds[i]);
 }
