@@ -55,22 +55,47 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/* The writer: lines wait in the ring, and are written in batches.  Woken
+ * by the first line of a batch, it first lets OUT_GATHER_NS more come (a
+ * busy service then writes once per few hundred decisions, not once per
+ * decision: each wake-up was a thread switch per scanned file), then writes
+ * what it holds with one write().  A line reaches stdout at most a few ms
+ * after its decision. */
+#define OUT_GATHER_NS 5000000L
+#define OUT_BATCH (64u * 1024u)
+
 static void *out_main(void *arg)
 {
-	static char line[OUT_LINE_MAX];
+	static char batch[OUT_BATCH];
 
 	(void)arg;
 	pthread_mutex_lock(&out.lock);
 	for (;;) {
+		size_t used = 0;
+
 		while (out.count == 0 && !out.stop)
 			pthread_cond_wait(&out.cond, &out.lock);
 		if (out.count == 0)
 			break;
-		memcpy(line, out.ring[out.head], OUT_LINE_MAX);
-		out.head = (out.head + 1) % OUT_LINES;
-		out.count--;
+		if (!out.stop) {
+			struct timespec gather = { 0, OUT_GATHER_NS };
+
+			pthread_mutex_unlock(&out.lock);
+			nanosleep(&gather, NULL);
+			pthread_mutex_lock(&out.lock);
+		}
+		while (out.count > 0) {
+			size_t n = strlen(out.ring[out.head]);
+
+			if (used + n > sizeof(batch))
+				break;
+			memcpy(batch + used, out.ring[out.head], n);
+			used += n;
+			out.head = (out.head + 1) % OUT_LINES;
+			out.count--;
+		}
 		pthread_mutex_unlock(&out.lock);
-		write_all(STDOUT_FILENO, line, strlen(line));
+		write_all(STDOUT_FILENO, batch, used);
 		pthread_mutex_lock(&out.lock);
 	}
 	pthread_mutex_unlock(&out.lock);
@@ -115,8 +140,8 @@ void sc_out(const char *fmt, ...)
 		atomic_fetch_add(&out.dropped, 1);
 	} else {
 		memcpy(out.ring[(out.head + out.count) % OUT_LINES], line, (size_t)n + 2);
-		out.count++;
-		pthread_cond_signal(&out.cond);
+		if (out.count++ == 0) /* the first of a batch (out_main) */
+			pthread_cond_signal(&out.cond);
 	}
 	pthread_mutex_unlock(&out.lock);
 }
