@@ -183,7 +183,16 @@ void fp_client_mark_dead(struct fltport_client *c)
 		if (!p)
 			continue;
 		seq = fp_id_seq(p->id);
-		fp_slot_cas(c->page, i, fp_word(seq, FP_S_PENDING), fp_word(seq, FP_S_EXPIRED));
+		/* Move the word off whatever a sender may sleep on (PENDING, or
+		 * TAKEN while it waits for a reply): its futex wait compares
+		 * the word, and a wake that came between its check of c->dead
+		 * and its sleep would otherwise find the same word and be
+		 * lost, leaving an infinite send asleep for good (a review
+		 * saw FltSendMessage hang so, 1 run in 12). */
+		if (!fp_slot_cas(c->page, i, fp_word(seq, FP_S_PENDING),
+				 fp_word(seq, FP_S_EXPIRED)))
+			(void)fp_slot_cas(c->page, i, fp_word(seq, FP_S_TAKEN),
+					  fp_word(seq, FP_S_ABANDONED));
 		fp_futex_wake(&c->page->slot[i]);
 		pthread_cond_signal(&p->cond);
 	}

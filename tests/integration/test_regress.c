@@ -610,6 +610,66 @@ Test(regress, failed_reply_leaves_the_message_answerable, .timeout = 60)
 	fltport_server_destroy(srv);
 }
 
+struct dead_send {
+	fltport_client *client;
+	char reply[64];
+	size_t len;
+	int rc;
+	atomic_bool done;
+};
+
+static void *dead_send_main(void *arg)
+{
+	struct dead_send *d = arg;
+
+	d->len = sizeof(d->reply);
+	d->rc = fltport_send(d->client, "m", 1, NULL, 0, d->reply, &d->len, NULL, FLTPORT_INFINITE);
+	atomic_store(&d->done, true);
+	return NULL;
+}
+
+static bool dead_send_done(void *arg)
+{
+	return atomic_load(&((struct dead_send *)arg)->done);
+}
+
+/*
+ * A send without timeout whose message was taken, then the client closed
+ * without replying: the send must end with -ENOTCONN.  The client's end
+ * woke the sender's futex but left the slot word TAKEN, the value the
+ * sender compares before it sleeps; a wake between its check of the dead
+ * flag and its sleep was lost, and the send slept for good (a review saw
+ * FltSendMessage hang so in 4 of 6 runs of one process, 1 in 12 across
+ * processes).  Many rounds, to meet the window.
+ */
+Test(regress, infinite_send_ends_when_the_client_closes_after_taking, .timeout = 240)
+{
+	const char *name;
+	fltport_server *srv = start(&name);
+	static struct dead_send d;
+	char buf[64];
+
+	for (int i = 0; i < 200; i++) {
+		fltport_conn *c = connect_ok(name);
+		struct fltport_msg m;
+		int n = i + 1;
+		pthread_t t;
+
+		cr_assert(tu_wait_until(connected, &n, 10000));
+		d.client = atomic_load(&last_client);
+		atomic_store(&d.done, false);
+		cr_assert_eq(pthread_create(&t, NULL, dead_send_main, &d), 0);
+		cr_assert_eq(fltport_get(c, buf, sizeof(buf), &m, 10 * SEC), 0);
+		fltport_close(c); /* no reply */
+		cr_assert(tu_wait_until(dead_send_done, &d, 10000),
+			  "round %d: the send never returned", i);
+		pthread_join(t, NULL);
+		cr_assert_eq(d.rc, -ENOTCONN, "round %d: %d (%s)", i, d.rc, fltport_strerror(d.rc));
+		cr_assert(tu_wait_until(disconnected, &n, 10000));
+	}
+	fltport_server_destroy(srv);
+}
+
 /* Defect 5: peers that connect and never send CONNECT must not lock
  * legitimate clients out, and their handshakes end. */
 Test(regress, silent_handshakes_neither_block_nor_linger, .timeout = 120)
