@@ -23,10 +23,10 @@
  * failed allocation does that, or a process that cannot start the manager).
  * Known gaps (docs/DESIGN.md, "Known limits"): a peer that holds
  * FP_CLOSER_THREADS_MAX closes at once makes later fds wait for it (open,
- * never on the caller's thread), and an fstat() that itself waits on a FUSE
- * daemon.
+ * never on the caller's thread).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,17 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "fltport/port.h"
 #include "transport/transport.h"
-
-#ifndef FUSE_SUPER_MAGIC
-#define FUSE_SUPER_MAGIC 0x65735546
-#endif
 
 #define FP_CLOSER_THREADS_MAX 64u
 #define FP_CLOSER_IDLE_S 5
@@ -240,20 +235,32 @@ static void closer_install(void)
 	pthread_atfork(closer_prepare, closer_parent, closer_child);
 }
 
-/* Whether closing fd could wait on someone else: a pipe's other end (its
- * lock), a socket (the fds queued in it are released with it, pipes among
- * them; a TCP socket with SO_LINGER waits), a FUSE file (its daemon), or an
- * fd we cannot even fstat (a FUSE mount of another user). */
+/*
+ * Whether closing fd could wait on someone else.  Closed at once: a regular
+ * file or directory on a block-device file system (ext4, xfs...) and a
+ * shmem file (a memfd, tmpfs: F_GET_SEALS answers).  Everything else goes to
+ * a closer: a pipe (its lock), a socket (the fds queued in it are released
+ * with it, pipes among them; a TCP socket with SO_LINGER waits), a device,
+ * and any file of an anonymous-device file system but shmem (FUSE, whose
+ * close waits on its daemon; NFS; overlay...).  Nothing here asks a FUSE
+ * daemon: statx() with AT_STATX_DONT_SYNC answers from the cached inode
+ * (fstat() and fstatfs() would send it a request, which it need not answer),
+ * and F_GET_SEALS fails at once on anything but shmem.
+ */
 static bool may_block_on_close(int fd)
 {
-	struct statfs sfs;
-	struct stat st;
+	struct statx stx;
+	unsigned type;
 
-	if (fstat(fd, &st) != 0)
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) != 0 ||
+	    !(stx.stx_mask & STATX_TYPE))
 		return true;
-	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+	type = stx.stx_mode & S_IFMT;
+	if (type != S_IFREG && type != S_IFDIR)
 		return true;
-	return fstatfs(fd, &sfs) != 0 || sfs.f_type == FUSE_SUPER_MAGIC;
+	if (stx.stx_dev_major != 0)
+		return false;
+	return fcntl(fd, F_GET_SEALS) < 0;
 }
 
 /* Start a detached thread with every signal blocked. */

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,7 +18,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -168,7 +173,8 @@ Test(closer, a_waiting_close_holds_up_no_other_fd, .timeout = 30)
 	release(&h);
 }
 
-/* The public form, for a callback's fds: every kind closed, none waited on. */
+/* The public form, for a callback's fds: every kind closed, none waited on;
+ * a memfd (shmem) at once. */
 Test(closer, fltport_close_fds_closes_every_kind, .timeout = 30)
 {
 	struct held h;
@@ -179,13 +185,13 @@ Test(closer, fltport_close_fds_closes_every_kind, .timeout = 30)
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	fds[1] = q[0];
 	fds[2] = sv[0];
-	fds[3] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fds[3] = memfd_create("closer-test", MFD_CLOEXEC); /* shmem: nothing to wait on */
 	cr_assert_geq(fds[3], 0);
 	alarm(10); /* a close in place of fds[0] would sleep until release() */
 	fltport_close_fds(fds, 4);
 	fltport_close_fds(NULL, 0);
 	alarm(0);
-	cr_assert_eq(fcntl(fds[3], F_GETFD), -1, "a regular file is closed at once");
+	cr_assert_eq(fcntl(fds[3], F_GETFD), -1, "a memfd is closed at once");
 	cr_assert(tu_wait_until(reader_gone, &q[1], 10000), "the pipe was not closed");
 	cr_assert(tu_wait_until(peer_gone, &sv[1], 10000), "the socket was not closed");
 	close(q[1]);
@@ -238,4 +244,152 @@ Test(closer, closes_back_to_back_start_few_threads, .timeout = 60)
 	cr_assert(tu_wait_until(reader_gone, &last[1], 10000), "the closes never finished");
 	close(last[1]);
 	cr_assert_leq(closers(), 16, "%d closer threads for closes that never wait", closers());
+}
+
+/*
+ * A FUSE file whose daemon stops answering.  Deciding how to close it must
+ * not ask the daemon: fstat() sends it GETATTR (attributes never cached
+ * here) and fstatfs() STATFS, and a daemon that never answers kept the
+ * caller asleep (the closer asked with fstat() until 2026-11-29).  Its
+ * close sends FLUSH, which waits too: that is the closer thread's to wait.
+ * The daemon below answers INIT, LOOKUP, GETATTR and OPEN until told to
+ * stop; it runs in this test's own mount namespace.
+ */
+struct fusefs {
+	int dev;
+	pthread_t t;
+	_Atomic bool stalled;
+	_Atomic int asked; /* requests held while stalled (at most 8 kept) */
+	uint64_t unique[8];
+	uint32_t opcode[8];
+};
+
+static void fuse_reply(int dev, uint64_t unique, int error, const void *body, size_t n)
+{
+	char buf[512];
+	struct fuse_out_header oh = { .len = (uint32_t)(sizeof(oh) + n),
+				      .error = error,
+				      .unique = unique };
+
+	memcpy(buf, &oh, sizeof(oh));
+	if (n)
+		memcpy(buf + sizeof(oh), body, n);
+	(void)write(dev, buf, sizeof(oh) + n);
+}
+
+static void fuse_attr_of(uint64_t node, struct fuse_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = node;
+	a->mode = node == FUSE_ROOT_ID ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+	a->nlink = 1;
+}
+
+static void *fuse_main(void *arg)
+{
+	static char buf[1 << 17]; /* the kernel wants room for a whole write */
+	struct fusefs *fs = arg;
+
+	for (;;) {
+		ssize_t n = read(fs->dev, buf, sizeof(buf));
+		struct fuse_in_header *ih = (struct fuse_in_header *)buf;
+
+		if (n < (ssize_t)sizeof(*ih))
+			return NULL; /* the connection ended */
+		if (atomic_load(&fs->stalled)) {
+			int k = atomic_load(&fs->asked);
+
+			if (k < 8) {
+				fs->unique[k] = ih->unique;
+				fs->opcode[k] = ih->opcode;
+			}
+			atomic_store(&fs->asked, k + 1);
+			continue;
+		}
+		switch (ih->opcode) {
+		case FUSE_INIT: {
+			struct fuse_init_out o = { .major = FUSE_KERNEL_VERSION,
+						   .minor = FUSE_KERNEL_MINOR_VERSION,
+						   .max_write = 4096 };
+
+			fuse_reply(fs->dev, ih->unique, 0, &o, sizeof(o));
+			break;
+		}
+		case FUSE_LOOKUP: {
+			struct fuse_entry_out o = { .nodeid = 2, .generation = 1 };
+
+			fuse_attr_of(2, &o.attr);
+			fuse_reply(fs->dev, ih->unique, 0, &o, sizeof(o));
+			break;
+		}
+		case FUSE_GETATTR: {
+			struct fuse_attr_out o = { 0 };
+
+			fuse_attr_of(ih->nodeid, &o.attr);
+			fuse_reply(fs->dev, ih->unique, 0, &o, sizeof(o));
+			break;
+		}
+		case FUSE_OPEN: {
+			struct fuse_open_out o = { .fh = 1 };
+
+			fuse_reply(fs->dev, ih->unique, 0, &o, sizeof(o));
+			break;
+		}
+		case FUSE_FORGET:
+		case FUSE_BATCH_FORGET:
+			break; /* no reply */
+		default:
+			fuse_reply(fs->dev, ih->unique, -ENOSYS, NULL, 0);
+		}
+	}
+}
+
+static bool fuse_asked(void *arg)
+{
+	return atomic_load(&((struct fusefs *)arg)->asked) > 0;
+}
+
+Test(closer, a_fuse_file_is_closed_without_asking_its_daemon, .timeout = 60)
+{
+	const char *dir;
+	char mnt[300], path[320], opts[128];
+	struct fusefs fs = { .dev = -1 };
+	int fd;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: a FUSE mount in a mount namespace of its own");
+	if (access("/dev/fuse", R_OK | W_OK) != 0)
+		cr_skip_test("no /dev/fuse: %s", strerror(errno));
+	dir = tu_temp_dir("fltport-fuse"); /* before the namespace: its cleanup stays out */
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	cr_assert_eq(mkdir(mnt, 0755), 0);
+	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
+	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	fs.dev = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fs.dev, 0, "/dev/fuse: %s", strerror(errno));
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0", fs.dev);
+	if (mount("fltport-test", mnt, "fuse", MS_NOSUID | MS_NODEV, opts) != 0)
+		cr_skip_test("mount -t fuse: %s", strerror(errno));
+	atomic_init(&fs.stalled, false);
+	atomic_init(&fs.asked, 0);
+	cr_assert_eq(pthread_create(&fs.t, NULL, fuse_main, &fs), 0);
+	snprintf(path, sizeof(path), "%s/f", mnt);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open on the FUSE mount: %s", strerror(errno));
+
+	atomic_store(&fs.stalled, true);
+	alarm(10); /* an fstat() or fstatfs() would wait for an answer that never comes */
+	fp_close_received(fd);
+	alarm(0);
+	/* The closer's close sent FLUSH, which waits for the daemon; nothing
+	 * else was asked (no GETATTR, no STATFS). */
+	cr_assert(tu_wait_until(closer_in_close, NULL, 10000), "no closer thread took the fd");
+	cr_assert(tu_wait_until(fuse_asked, &fs, 10000), "the close sent nothing");
+	cr_assert_eq(atomic_load(&fs.asked), 1, "%d requests (first opcode %u)",
+		     atomic_load(&fs.asked), fs.opcode[0]);
+	cr_assert_eq(fs.opcode[0], FUSE_FLUSH);
+	fuse_reply(fs.dev, fs.unique[0], 0, NULL, 0); /* the closer's close returns */
+	atomic_store(&fs.stalled, false);
+	cr_assert_eq(umount2(mnt, MNT_DETACH), 0);
+	pthread_detach(fs.t); /* in read() until this process ends the connection */
 }
