@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -253,11 +254,10 @@ Test(closer, closes_back_to_back_start_few_threads, .timeout = 60)
  * caller asleep (the closer asked with fstat() until 2026-11-29).  Its
  * close sends FLUSH, which waits too: that is the closer thread's to wait.
  * The daemon below answers INIT, LOOKUP, GETATTR and OPEN until told to
- * stop; it runs in this test's own mount namespace.
+ * stop; the mount is in this test's own mount namespace.
  */
 struct fusefs {
 	int dev;
-	pthread_t t;
 	_Atomic bool stalled;
 	_Atomic int asked; /* requests held while stalled (at most 8 kept) */
 	uint64_t unique[8];
@@ -285,17 +285,27 @@ static void fuse_attr_of(uint64_t node, struct fuse_attr *a)
 	a->nlink = 1;
 }
 
-static void *fuse_main(void *arg)
+static void fuse_main(struct fusefs *fs)
 {
 	static char buf[1 << 17]; /* the kernel wants room for a whole write */
-	struct fusefs *fs = arg;
 
 	for (;;) {
-		ssize_t n = read(fs->dev, buf, sizeof(buf));
 		struct fuse_in_header *ih = (struct fuse_in_header *)buf;
+		struct pollfd p = { .fd = fs->dev, .events = POLLIN };
+		ssize_t n;
 
+		if (poll(&p, 1, 15000) == 0 && atomic_load(&fs->stalled)) {
+			/* A failing test left a request of the test process
+			 * waiting: answer it, or that process could not end
+			 * (a FUSE request already read waits uninterruptibly). */
+			for (int k = 0; k < atomic_load(&fs->asked) && k < 8; k++)
+				fuse_reply(fs->dev, fs->unique[k], -EIO, NULL, 0);
+			atomic_store(&fs->stalled, false);
+			continue;
+		}
+		n = read(fs->dev, buf, sizeof(buf));
 		if (n < (ssize_t)sizeof(*ih))
-			return NULL; /* the connection ended */
+			_exit(0); /* the connection ended */
 		if (atomic_load(&fs->stalled)) {
 			int k = atomic_load(&fs->asked);
 
@@ -353,8 +363,9 @@ Test(closer, a_fuse_file_is_closed_without_asking_its_daemon, .timeout = 60)
 {
 	const char *dir;
 	char mnt[300], path[320], opts[128];
-	struct fusefs fs = { .dev = -1 };
-	int fd;
+	struct fusefs *fs;
+	pid_t daemon;
+	int fd, status;
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root: a FUSE mount in a mount namespace of its own");
@@ -365,31 +376,43 @@ Test(closer, a_fuse_file_is_closed_without_asking_its_daemon, .timeout = 60)
 	cr_assert_eq(mkdir(mnt, 0755), 0);
 	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
 	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	fs.dev = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	cr_assert_geq(fs.dev, 0, "/dev/fuse: %s", strerror(errno));
-	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0", fs.dev);
+	/* The daemon is a process of its own, killed with this one: a daemon
+	 * thread of the test process could never answer once that process is
+	 * dying, and a close waiting on it would sleep uninterruptibly for
+	 * good (as the fstat() version of the closer did). */
+	fs = mmap(NULL, sizeof(*fs), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(fs, MAP_FAILED);
+	atomic_init(&fs->stalled, false);
+	atomic_init(&fs->asked, 0);
+	fs->dev = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fs->dev, 0, "/dev/fuse: %s", strerror(errno));
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0", fs->dev);
 	if (mount("fltport-test", mnt, "fuse", MS_NOSUID | MS_NODEV, opts) != 0)
 		cr_skip_test("mount -t fuse: %s", strerror(errno));
-	atomic_init(&fs.stalled, false);
-	atomic_init(&fs.asked, 0);
-	cr_assert_eq(pthread_create(&fs.t, NULL, fuse_main, &fs), 0);
+	daemon = fork(); /* not into *fs: the child's 0 would land there too */
+	cr_assert_geq(daemon, 0);
+	if (daemon == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fuse_main(fs);
+	}
 	snprintf(path, sizeof(path), "%s/f", mnt);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0, "open on the FUSE mount: %s", strerror(errno));
 
-	atomic_store(&fs.stalled, true);
+	atomic_store(&fs->stalled, true);
 	alarm(10); /* an fstat() or fstatfs() would wait for an answer that never comes */
 	fp_close_received(fd);
 	alarm(0);
 	/* The closer's close sent FLUSH, which waits for the daemon; nothing
 	 * else was asked (no GETATTR, no STATFS). */
 	cr_assert(tu_wait_until(closer_in_close, NULL, 10000), "no closer thread took the fd");
-	cr_assert(tu_wait_until(fuse_asked, &fs, 10000), "the close sent nothing");
-	cr_assert_eq(atomic_load(&fs.asked), 1, "%d requests (first opcode %u)",
-		     atomic_load(&fs.asked), fs.opcode[0]);
-	cr_assert_eq(fs.opcode[0], FUSE_FLUSH);
-	fuse_reply(fs.dev, fs.unique[0], 0, NULL, 0); /* the closer's close returns */
-	atomic_store(&fs.stalled, false);
+	cr_assert(tu_wait_until(fuse_asked, fs, 10000), "the close sent nothing");
+	cr_assert_eq(atomic_load(&fs->asked), 1, "%d requests (first opcode %u)",
+		     atomic_load(&fs->asked), fs->opcode[0]);
+	cr_assert_eq(fs->opcode[0], FUSE_FLUSH);
+	fuse_reply(fs->dev, fs->unique[0], 0, NULL, 0); /* the closer's close returns */
 	cr_assert_eq(umount2(mnt, MNT_DETACH), 0);
-	pthread_detach(fs.t); /* in read() until this process ends the connection */
+	kill(daemon, SIGKILL);
+	cr_assert_eq(waitpid(daemon, &status, 0), daemon);
+	close(fs->dev); /* the last /dev/fuse fd: the connection ends */
 }
