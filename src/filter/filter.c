@@ -505,14 +505,19 @@ void fltport_filter_destroy(fltport_filter *f)
 	fp_filter_mounts_stop(f);
 	/* close: no new events.  Removing the marks first means the reader
 	 * only has to drain what the kernel already queued. */
-	if (f->perm_fd >= 0) {
-		(void)fanotify_mark(f->perm_fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD,
-				    "/");
-		(void)fanotify_mark(f->perm_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, "/");
+	/* One flush per kind of mark: file systems, mounts (FLTPORT_ATTACH_
+	 * MOUNT: left in place until 2026-11-29, so a mount-scoped filter
+	 * kept making events nobody read while its callbacks were held),
+	 * inodes (the cache). */
+	for (int g = 0; g < 2; g++) {
+		int fd = g == 0 ? f->perm_fd : f->notify_fd;
+
+		if (fd < 0)
+			continue;
+		(void)fanotify_mark(fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD, "/");
+		(void)fanotify_mark(fd, FAN_MARK_FLUSH | FAN_MARK_MOUNT, 0, AT_FDCWD, "/");
+		(void)fanotify_mark(fd, FAN_MARK_FLUSH, 0, AT_FDCWD, "/");
 	}
-	if (f->notify_fd >= 0)
-		(void)fanotify_mark(f->notify_fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD,
-				    "/");
 	/* stop: threads drain, answer and exit. */
 	if (f->notify_fd >= 0)
 		fp_filter_notify_stop(f);

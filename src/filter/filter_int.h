@@ -130,6 +130,7 @@ struct fltport_filter {
 	bool pidfs;            /* pidfds live on pidfs: compare inodes */
 	atomic_int cache_mode; /* 0 untried, 1 FAN_MARK_IGNORE, 2 IGNORED_MASK, -1 off */
 	atomic_bool stopping;
+	atomic_bool draining; /* perm_stop(): the marks are gone, read what is left */
 
 	/* attached file systems: published by count; entries immutable once
 	 * published */

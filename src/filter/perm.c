@@ -1048,11 +1048,29 @@ static void *worker_main(void *arg)
 			run(f, p);
 		else if (stop && empty)
 			break; /* stopping, and the group is drained */
+		else if (stop)
+			(void)poll(NULL, 0, 1); /* no fd to read with: no spin */
 	}
 	drain_queue(f);
 	if (ep >= 0)
 		close(ep);
 	return NULL;
+}
+
+/* Read every event still queued in the group into the queue (the
+ * deadline thread answers them), waiting for fds while the budget has no
+ * room; returns once a read finds the group empty. */
+static void spare_drain(struct fltport_filter *f, char *buf)
+{
+	bool empty = false;
+
+	while (!empty) {
+		if (budget_room(f) == 0) {
+			(void)poll(NULL, 0, 10); /* the deadline thread frees fds */
+			continue;
+		}
+		(void)read_events(f, buf, f->max_in_flight, false, &empty);
+	}
 }
 
 /* The spare reader: reads only while no worker is idle. */
@@ -1068,15 +1086,21 @@ static void *spare_main(void *arg)
 		uint64_t one = 1;
 
 		pthread_mutex_lock(&f->lock);
-		while (f->idle > 0 && !atomic_load(&f->stopping)) {
+		while (f->idle > 0 && !atomic_load(&f->draining)) {
 			f->spare_waiting = true;
 			pthread_cond_wait(&f->spare_cond, &f->lock);
 			f->spare_waiting = false;
 		}
 		pthread_mutex_unlock(&f->lock);
-		stop = atomic_load(&f->stopping);
-		if (stop)
-			break; /* the workers drain the group */
+		stop = atomic_load(&f->draining);
+		if (stop) {
+			/* The marks are gone: read what the kernel queued before,
+			 * so that the deadline thread answers it in time even
+			 * while every worker is held in a callback (a worker
+			 * reads only when it comes back). */
+			spare_drain(f, buf);
+			break;
+		}
 		/* Every worker is busy: wait for events, and look again at
 		 * the workers every 10 ms. */
 		if ((ep >= 0 ? epoll_wait(ep, evs, 3, 10) : poll(NULL, 0, 10)) <= 0)
@@ -1206,8 +1230,10 @@ void fp_filter_perm_stop(struct fltport_filter *f)
 	uint64_t one = 1;
 
 	atomic_store(&f->stopping, true);
+	atomic_store(&f->draining, true); /* the caller removed the marks */
 	(void)!write(f->wake_fd, &one, sizeof(one));
-	/* The workers drain the group and the queue, then leave. */
+	/* The spare and the workers drain the group and the queue, then
+	 * leave; the deadline thread answers until the workers are gone. */
 	pthread_mutex_lock(&f->lock);
 	pthread_cond_broadcast(&f->spare_cond);
 	pthread_mutex_unlock(&f->lock);
