@@ -615,7 +615,7 @@ static void on_wake(struct fltport_server *srv, struct fp_job **mine)
 		struct fltport_client *c = aq;
 		bool killed;
 
-		aq = c->kill_next;
+		aq = c->add_next;
 		pthread_mutex_lock(&srv->lock);
 		killed = c->killed;
 		pthread_mutex_unlock(&srv->lock);
@@ -960,7 +960,11 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	pthread_mutex_unlock(&c->lock);
 	/* Only the I/O thread touches epoll: hand the library's reference over. */
 	pthread_mutex_lock(&srv->lock);
-	c->kill_next = srv->addq;
+	/* Its own link: a kill since the state became ACTIVE may have put it
+	 * on the kill queue already, through kill_next (sharing that field
+	 * corrupted both lists: a later unref of a client never on the kill
+	 * queue, and a use after free that TSan caught in CI, 2026-11-29). */
+	c->add_next = srv->addq;
 	srv->addq = c;
 	pthread_mutex_unlock(&srv->lock);
 	fp_server_wake(srv);

@@ -86,6 +86,7 @@ struct fltport_client {
 	struct fltport_server *srv;
 	struct fltport_client *prev, *next; /* srv->clients, under srv->lock */
 	struct fltport_client *kill_next;   /* srv->killq */
+	struct fltport_client *add_next;    /* srv->addq (a connection can be on both) */
 	struct fltport_client *again_next;  /* srv->againq, under io_lock */
 	bool again_queued;                  /* under io_lock */
 	/* Parking (server.c, park()): written under io_lock, read anywhere. */

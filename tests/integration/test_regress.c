@@ -670,6 +670,109 @@ Test(regress, infinite_send_ends_when_the_client_closes_after_taking, .timeout =
 	fltport_server_destroy(srv);
 }
 
+/* Connections closed by the filter side the moment they are accepted, from
+ * other threads, while more connect. */
+static fltport_client *_Atomic to_kill[64];
+static atomic_uint kill_head, kill_tail;
+
+static int on_connect_kill(fltport_client *c, void *sc, const void *ctx, size_t len,
+			   const struct fltport_peer *peer, void **cookie, uint32_t *status)
+{
+	unsigned i = atomic_fetch_add(&kill_head, 1);
+
+	(void)on_connect(c, sc, ctx, len, peer, cookie, status);
+	atomic_store(&to_kill[i % 64], c);
+	return 0;
+}
+
+static void on_disconnect_count(void *cookie)
+{
+	(void)cookie;
+	atomic_fetch_add(&ndisconnect, 1);
+}
+
+static atomic_bool killers_stop;
+
+static void *killer_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&killers_stop)) {
+		unsigned i = atomic_load(&kill_tail);
+		fltport_client *c;
+
+		if (i == atomic_load(&kill_head) || !(c = atomic_load(&to_kill[i % 64])) ||
+		    !atomic_compare_exchange_strong(&kill_tail, &i, i + 1))
+			continue;
+		atomic_store(&to_kill[i % 64], NULL);
+		fltport_client_close(c); /* FltCloseClientPort right after ConnectNotify */
+	}
+	return NULL;
+}
+
+static void *connector_main(void *arg)
+{
+	const char *name = arg;
+
+	for (int i = 0; i < 100; i++) {
+		fltport_conn *c;
+
+		if (fltport_connect(name, NULL, 0, 0, 10 * SEC, &c, NULL) == 0)
+			fltport_close(c);
+	}
+	return NULL;
+}
+
+static bool all_disconnected(void *arg)
+{
+	(void)arg;
+	return atomic_load(&ndisconnect) == atomic_load(&nconnect);
+}
+
+/*
+ * A connection killed between the end of its handshake and its arrival in
+ * epoll sat on the kill queue and the add queue at once, and both lists
+ * were linked through the same field: the second push overwrote the
+ * first's link, so one queue lost its tail and the other took in
+ * connections that were never on it (an unref too many; TSan saw the use
+ * after free in CI, 2026-11-29).  Every accepted connection must get its
+ * one disconnect callback, and the server must go on serving.
+ */
+Test(regress, connections_killed_as_they_arrive_are_each_retired_once, .timeout = 240)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = on_connect_kill,
+		.on_disconnect = on_disconnect_count,
+		.on_message = on_message,
+		.max_connections = 64,
+	};
+	const char *name;
+	fltport_server *srv = start_cfg(&name, &cfg);
+	pthread_t conn[4], kill[2];
+
+	atomic_store(&kill_head, 0);
+	atomic_store(&kill_tail, 0);
+	atomic_store(&killers_stop, false);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&kill[i], NULL, killer_main, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&conn[i], NULL, connector_main, (void *)name), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(conn[i], NULL);
+	cr_assert(tu_wait_until(all_disconnected, NULL, 30000),
+		  "%d connections accepted, %d disconnect callbacks", atomic_load(&nconnect),
+		  atomic_load(&ndisconnect));
+	atomic_store(&killers_stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(kill[i], NULL);
+	cr_assert_gt(atomic_load(&nconnect), 0);
+	{
+		fltport_conn *c = connect_ok(name); /* still serving */
+
+		fltport_close(c);
+	}
+	fltport_server_destroy(srv);
+}
+
 /* Defect 5: peers that connect and never send CONNECT must not lock
  * legitimate clients out, and their handshakes end. */
 Test(regress, silent_handshakes_neither_block_nor_linger, .timeout = 120)
