@@ -613,15 +613,21 @@ static void on_wake(struct fltport_server *srv, struct fp_job **mine)
 	pthread_mutex_unlock(&srv->lock);
 	while (aq) {
 		struct fltport_client *c = aq;
+		enum fp_cstate st;
 		bool killed;
 
 		aq = c->add_next;
 		pthread_mutex_lock(&srv->lock);
 		killed = c->killed;
+		st = c->state;
 		pthread_mutex_unlock(&srv->lock);
-		/* The reference of the add queue becomes epoll's. */
-		if (killed || epoll_add_client(srv, c) < 0)
+		/* The connection's own reference becomes epoll's.  A kill
+		 * since it became ACTIVE may have retired it already (the
+		 * kill queue is handled too): then its disconnect job owns
+		 * that reference, and only the add queue's is dropped here. */
+		if (st == FP_C_ACTIVE && (killed || epoll_add_client(srv, c) < 0))
 			retire(srv, c);
+		fp_client_unref(c); /* the add queue's */
 	}
 	while (kq) {
 		struct fltport_client *c = kq;
@@ -964,6 +970,7 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	 * on the kill queue already, through kill_next (sharing that field
 	 * corrupted both lists: a later unref of a client never on the kill
 	 * queue, and a use after free that TSan caught in CI, 2026-11-29). */
+	fp_client_ref(c); /* the add queue's: a kill may retire it before it arrives */
 	c->add_next = srv->addq;
 	srv->addq = c;
 	pthread_mutex_unlock(&srv->lock);
@@ -1744,6 +1751,11 @@ FLTPORT_API void fltport_server_destroy(fltport_server *srv)
 	while (srv->killq) {
 		c = srv->killq;
 		srv->killq = c->kill_next;
+		fp_client_unref(c);
+	}
+	while (srv->addq) { /* retired (killed) before the I/O thread took them in */
+		c = srv->addq;
+		srv->addq = c->add_next;
 		fp_client_unref(c);
 	}
 	while (srv->againq) {
