@@ -152,7 +152,11 @@ HRESULT fpw_hresult_from_ntstatus(NTSTATUS s)
 			return HRESULT_FROM_WIN32(ERROR_INSUFFICIENT_BUFFER);
 		return (HRESULT)((((ULONG)s) & 0x8000FFFFu) | 0x001F0000u);
 	}
-	if (facility != 0 && facility != 7)
+	/* Every other facility, Win32's (7: NTSTATUS_FROM_WIN32) included:
+	 * SPEC §4 (RtlNtStatusToDosError alone would unwrap 0xC007xxxx, but
+	 * fltlib's facility test comes first; fltport exempted facility 7
+	 * until 2026-11-29, which a conformance review flagged). */
+	if (facility != 0)
 		return E_FAIL;
 	if (s == STATUS_TIMEOUT)
 		return HRESULT_FROM_WIN32(WAIT_TIMEOUT);

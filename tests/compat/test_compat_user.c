@@ -929,7 +929,7 @@ Test(send, status_mapping, .timeout = 60)
 		{ 0xC00000BA, 0x80070005 }, /* STATUS_FILE_IS_A_DIRECTORY */
 		{ 0xC0000906, 0x800700E1 }, /* STATUS_VIRUS_INFECTED */
 		{ 0xC0000804, 0x80070510 }, /* STATUS_CONTENT_BLOCKED */
-		{ 0xC0070005, 0x80070005 }, /* a wrapped Win32 error unwraps */
+		{ 0xC0070005, 0x80004005 }, /* facility 7 is a facility: E_FAIL (§4) */
 		{ 0xC0000036, 0x8007013D }, /* no such status: ERROR_MR_MID_NOT_FOUND */
 	};
 	const char *name = setup_port(on_message, 4, true);
