@@ -213,7 +213,7 @@ Test(status, every_table_row_is_expected)
  * path) has a row above. */
 Test(status, every_header_status_is_expected)
 {
-	char here[1024], dir[1200], path[1400], line[512];
+	char here[1024], dir[1200], path[1200 + 1 + 256], line[512];
 	regex_t re;
 	regmatch_t m[2];
 	struct dirent *e;

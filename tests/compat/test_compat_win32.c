@@ -507,7 +507,7 @@ Test(win32, load_library_knows_only_fltlib, .timeout = 10)
  * headers that re matches (groups: name, value); returns how many. */
 static int each_header_define(const char *pattern, void (*fn)(const char *, unsigned long))
 {
-	char here[1024], dir[1200], path[1400], line[512];
+	char here[1024], dir[1200], path[1200 + 1 + 256], line[512];
 	regmatch_t m[3];
 	struct dirent *e;
 	regex_t re;
