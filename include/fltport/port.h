@@ -540,9 +540,9 @@ FLTPORT_API uint64_t fltport_debug_dropped(void);
  * message's fds), without waiting on that peer.  The last close of a pipe
  * end takes the pipe's lock, which whoever holds the other end can keep as
  * long as it likes; a socket's close releases the fds queued in it; a FUSE
- * file's close asks its daemon.  Only a file of a block-device file system
- * and a shmem file (memfd, tmpfs) are closed at once; every other kind by
- * the library's closer threads.  A filter side should close a client's
+ * file's close asks its daemon.  Only a shmem file (memfd, tmpfs) is
+ * closed at once; every other kind by the library's closer threads.  A
+ * filter side should close a client's
  * fds with this, never with close(): a hostile client could otherwise hold
  * the calling thread in an uninterruptible sleep.  Negative fds are
  * skipped; fds may be NULL when nfds is 0.  Any thread.

@@ -33,7 +33,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -236,30 +235,19 @@ static void closer_install(void)
 }
 
 /*
- * Whether closing fd could wait on someone else.  Closed at once: a regular
- * file or directory on a block-device file system (ext4, xfs...) and a
- * shmem file (a memfd, tmpfs: F_GET_SEALS answers).  Everything else goes to
- * a closer: a pipe (its lock), a socket (the fds queued in it are released
- * with it, pipes among them; a TCP socket with SO_LINGER waits), a device,
- * and any file of an anonymous-device file system but shmem (FUSE, whose
- * close waits on its daemon; NFS; overlay...).  Nothing here asks a FUSE
- * daemon: statx() with AT_STATX_DONT_SYNC answers from the cached inode
- * (fstat() and fstatfs() would send it a request, which it need not answer),
- * and F_GET_SEALS fails at once on anything but shmem.
+ * Whether closing fd could wait on someone else.  Closed at once: a shmem
+ * file only (a memfd, a tmpfs file: F_GET_SEALS answers, and fails at once
+ * on anything else without asking any file system).  Everything else goes
+ * to a closer: a pipe (its lock), a socket (the fds queued in it are
+ * released with it, pipes among them; a TCP socket with SO_LINGER waits),
+ * a device, and any file of another file system, since a FUSE one (fuse,
+ * or fuseblk on a block device) waits on its daemon at close, and telling
+ * it apart would mean asking: fstat() and fstatfs() send the daemon a
+ * request it need not answer.  Peer-supplied fds are closed on error and
+ * drop paths only, so the closer's hop costs nothing that matters.
  */
 static bool may_block_on_close(int fd)
 {
-	struct statx stx;
-	unsigned type;
-
-	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) != 0 ||
-	    !(stx.stx_mask & STATX_TYPE))
-		return true;
-	type = stx.stx_mode & S_IFMT;
-	if (type != S_IFREG && type != S_IFDIR)
-		return true;
-	if (stx.stx_dev_major != 0)
-		return false;
 	return fcntl(fd, F_GET_SEALS) < 0;
 }
 
