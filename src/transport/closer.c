@@ -6,9 +6,9 @@
  * likes (a splice() from an empty socket into the pipe sleeps with it
  * held); a FUSE file's close can wait on its daemon.  A filter side that
  * closed such an fd in its I/O path (a frame it drops, a check that fails)
- * would sleep there, under io_lock, for as long as the client wants.  So a
- * received fd that is a FIFO, a socket or a FUSE file is closed by a closer
- * thread; every other kind is closed at once.
+ * would sleep there, under io_lock, for as long as the client wants.  So
+ * every received fd but a shmem file (memfd, tmpfs) is closed by a closer
+ * thread (may_block_on_close()).
  *
  * A close that waits holds its own thread, not the others' fds.  An fd goes
  * to an idle closer thread if there is one (the one idle the shortest
@@ -32,8 +32,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"

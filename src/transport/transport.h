@@ -89,9 +89,10 @@ int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n);
 /* Make an inline payload survive the reuse of the receive buffer. */
 int fp_rx_own(struct fp_rx *rx);
 
-/* Close an fd received from the peer (-1: nothing).  A FIFO's or a FUSE
- * file's last close can wait on whoever holds its other end: those are
- * closed by a thread of their own (closer.c); others at once. */
+/* Close an fd received from the peer (-1: nothing).  A pipe's or a FUSE
+ * file's last close can wait on whoever holds its other end or runs its
+ * daemon: every fd but a shmem file is closed by a closer thread
+ * (closer.c); a shmem file at once. */
 void fp_close_received(int fd);
 
 /* Close every fd in rx (payload fd, user fds, page fd) and free owned data. */
