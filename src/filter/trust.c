@@ -259,8 +259,14 @@ static bool tree_trusted(struct fltport_filter *f, pid_t pid, int ev_pidfd)
 		return yes;
 	if (!read_hop(pid, &hop[0]))
 		return false;
-	if (fp_filter_memo_get(f, f->tree_memo, (uint64_t)pid, hop[0].start + 1, &yes))
+	if (fp_filter_memo_get(f, f->tree_memo, (uint64_t)pid, hop[0].start + 1, &yes)) {
+		/* Known by pid and start time (a child of it was walked
+		 * first): known by its inode from now on, with no /proc read.
+		 * Only a "no" is ever remembered. */
+		if (ino && !yes)
+			fp_filter_memo_put(f, f->tree_memo, ino, 0, false);
 		return yes;
+	}
 	r = walk(f, hop, &n, ev_pidfd);
 	if (r == FP_NO)
 		remember_no(f, hop, n, ino);
