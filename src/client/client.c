@@ -18,13 +18,16 @@
  * the caller's (a callback may close the connection) — except for a thread
  * in fltport_run_completions(), which is there to run them: it takes the
  * role like a blocked caller, and the callbacks of what it reads run on
- * it ("completions on the caller's thread", below).
+ * it ("completions on the caller's thread", below).  On the socket
+ * transport such threads wait parked and take the role only to read one
+ * frame ("parked threads", below).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -287,6 +290,20 @@ static void wakes_run(struct fp_wakes *wk)
 	wk->n = 0;
 }
 
+/* Wake a thread in fltport_run_completions() now (lock held: it is still
+ * there): through its eventfd when parked in epoll_wait(), else its word. */
+static void pump_wake(struct fp_pump *pu)
+{
+	if (pu->parked) {
+		uint64_t one = 1;
+
+		atomic_store_explicit(&pu->wake, 1, memory_order_release);
+		(void)!write(pu->pw->efd, &one, sizeof(one));
+	} else {
+		wake_mark(NULL, &pu->wake);
+	}
+}
+
 /* Wait, lock dropped, until *w is set or the deadline passes (-ETIMEDOUT).
  * The caller rechecks its condition under the lock either way. */
 static int wait_unlocked(struct fltport_conn *c, _Atomic uint32_t *w, int64_t deadline)
@@ -319,7 +336,7 @@ static _Atomic uint32_t *next_holder(struct fltport_conn *c, _Atomic uint32_t *s
 		if (!w->done && w->waiting && &w->wake != self)
 			return &w->wake; /* (not one still sending: it would read late) */
 	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
-		if (&pu->wake != self)
+		if (&pu->wake != self && !pu->parked) /* a parked one takes it itself */
 			return &pu->wake;
 	return NULL;
 }
@@ -362,7 +379,7 @@ static void defer_callbacks(struct fltport_conn *c, struct fp_reader *cbs)
 	c->cb_pending = cbs;
 	pthread_cond_signal(&c->rx_cond);
 	if (c->pumps) /* or a thread in fltport_run_completions() runs them */
-		wake_mark(NULL, &c->pumps->wake);
+		pump_wake(c->pumps);
 }
 
 /* Reader r is done: wake it (wk: see wake_mark), or queue its callback for
@@ -451,7 +468,7 @@ static void end_conn(struct fltport_conn *c, bool defer)
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
 		wake_mark(NULL, &w->wake);
 	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
-		wake_mark(NULL, &pu->wake);
+		pump_wake(pu);
 	fail_readers(c, c->closing ? -ECANCELED : -ENOTCONN, &cbs);
 	pthread_cond_signal(&c->rx_cond); /* it ends too */
 	if (defer) {
@@ -762,7 +779,10 @@ static void *rx_main(void *arg)
 			}
 			work = true; /* the thread that left it did not come back */
 		}
-		sweep = c->role == FP_ROLE_NONE && drain && readable(c);
+		/* Not while threads wait in fltport_run_completions(): they
+		 * read (parked ones hold no role), and their callbacks run
+		 * on them. */
+		sweep = c->role == FP_ROLE_NONE && !c->npump && drain && readable(c);
 		if (!work && !sweep) {
 			/* Also while a caller reads: the sweep must not wait for a
 			 * signal that a caller leaving the role does not send. */
@@ -974,8 +994,19 @@ static void pump_unlink(struct fltport_conn *c, struct fp_pump *pu)
  * frames read, else released. */
 static void pump_leave_role(struct fltport_conn *c, struct fp_pump *pu, struct fp_wakes *wk)
 {
-	if (!(c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake))
+	if (!(c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake)) {
+		/* A parked thread holds no role: the last one out keeps it
+		 * free for its return the same way. */
+		if (pu->pw && !c->npump && c->role == FP_ROLE_NONE && !c->ended && !c->closing &&
+		    need_rx(c)) {
+			c->role = FP_ROLE_AWAY;
+			c->role_owner = NULL;
+			c->away_since = fp_now();
+			if (!c->rx_timed)
+				pthread_cond_signal(&c->rx_cond);
+		}
 		return;
+	}
 	if (!c->ended && !c->closing && need_rx(c) && !next_holder(c, &pu->wake)) {
 		c->role = FP_ROLE_AWAY;
 		c->role_owner = NULL;
@@ -985,6 +1016,160 @@ static void pump_leave_role(struct fltport_conn *c, struct fp_pump *pu, struct f
 		return;
 	}
 	release_role(c, &pu->wake, wk);
+}
+
+/* ---- parked threads (socket transport) ---- */
+
+/*
+ * On the socket transport, a thread in fltport_run_completions() that has
+ * nothing to run waits "parked" in epoll_wait() on an epoll set of its own
+ * (struct fp_pumpwait) that holds the socket with EPOLLEXCLUSIVE: a frame
+ * wakes one parked thread, which takes the reader role for one read,
+ * leaves it and runs the completion.  The others stay asleep, already
+ * waiting for the next frame — so with several threads (a completion
+ * port's), a message costs one wake-up, as with one thread, instead of
+ * another for passing the role on.  A parked thread holds no role; one that
+ * finds the role held by a caller that reads (a requester, the receive
+ * thread) waits for it on its word as before.
+ */
+static struct fp_pumpwait *pw_get(struct fltport_conn *c)
+{
+	struct epoll_event sock = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0 };
+	struct epoll_event own = { .events = EPOLLIN, .data.u32 = 1 };
+	struct fp_pumpwait *pw = c->pw_free;
+
+	if (pw) {
+		c->pw_free = pw->next_free;
+		return pw;
+	}
+	pw = calloc(1, sizeof(*pw));
+	if (!pw)
+		return NULL;
+	pw->ep = epoll_create1(EPOLL_CLOEXEC);
+	pw->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pw->ep < 0 || pw->efd < 0 || epoll_ctl(pw->ep, EPOLL_CTL_ADD, c->fd, &sock) != 0 ||
+	    epoll_ctl(pw->ep, EPOLL_CTL_ADD, pw->efd, &own) != 0) {
+		if (pw->ep >= 0)
+			close(pw->ep);
+		if (pw->efd >= 0)
+			close(pw->efd);
+		free(pw);
+		return NULL; /* this thread waits the other way */
+	}
+	pw->next_all = c->pw_all;
+	c->pw_all = pw; /* last: a forked child walks the list unlocked */
+	return pw;
+}
+
+static void pw_put(struct fltport_conn *c, struct fp_pumpwait *pw)
+{
+	pw->next_free = c->pw_free;
+	c->pw_free = pw;
+}
+
+/* A parked thread leaving with a frame it was woken for unread: the next
+ * parked one reads it (it was not woken: the wake-up was exclusive). */
+static void pass_on(struct fltport_conn *c, const struct fp_pump *self)
+{
+	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
+		if (pu != self && pu->parked) {
+			pump_wake(pu);
+			return;
+		}
+}
+
+/* fltport_run_completions() on the socket transport.  Lock held on entry
+ * and return; returns 0, -ETIMEDOUT, -ECANCELED or -ENOTCONN, and adds the
+ * completions it ran to *ran. */
+static int pump_parked(struct fltport_conn *c, struct fp_pump *pu, int64_t deadline, int *ran)
+{
+	bool ready = false, kicked = false;
+	int rc = 0;
+
+	for (;;) {
+		struct epoll_event evs[2];
+		int n;
+
+		if (c->cb_pending) { /* read by a caller: run here */
+			struct fp_reader *cbs = c->cb_pending;
+
+			c->cb_pending = NULL;
+			pthread_mutex_unlock(&c->lock);
+			*ran += run_callbacks(cbs);
+			pthread_mutex_lock(&c->lock);
+			break;
+		}
+		if (c->closing || c->ended) {
+			rc = c->closing ? -ECANCELED : -ENOTCONN;
+			break;
+		}
+		if (pu->woken)
+			break;
+		if (ready && (c->role == FP_ROLE_NONE || c->role == FP_ROLE_AWAY)) {
+			c->role = FP_ROLE_CALLER;
+			c->role_owner = &pu->wake;
+		}
+		if (c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake) {
+			/* One frame (or none: another thread was first), the
+			 * role left at once, then its completion run here. */
+			struct fp_reader *cbs = NULL;
+			struct fp_wakes wk = { .n = 0 };
+
+			ready = false;
+			pthread_mutex_unlock(&c->lock);
+			(void)read_frame(c, true, false, &cbs);
+			pthread_mutex_lock(&c->lock);
+			if (c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake)
+				release_role(c, &pu->wake, &wk);
+			pthread_mutex_unlock(&c->lock);
+			wakes_run(&wk);
+			*ran += run_callbacks(cbs);
+			pthread_mutex_lock(&c->lock);
+			if (*ran)
+				break;
+			continue;
+		}
+		if (ready || c->role == FP_ROLE_RX) {
+			/* Another thread holds the role and reads: wait to be
+			 * handed it.  The receive thread's blocking read is
+			 * kicked once: its completions would run there. */
+			if (c->role == FP_ROLE_RX && !kicked) {
+				uint64_t one = 1;
+
+				(void)!write(c->kickfd, &one, sizeof(one));
+				kicked = true;
+			}
+			atomic_store_explicit(&pu->wake, 0, memory_order_relaxed);
+			if (wait_unlocked(c, &pu->wake, deadline) == -ETIMEDOUT &&
+			    !atomic_load(&pu->wake) && !c->cb_pending && !pu->woken &&
+			    !(c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake)) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			continue;
+		}
+		pu->parked = true;
+		pthread_mutex_unlock(&c->lock);
+		n = epoll_wait(pu->pw->ep, evs, 2, fp_poll_ms(deadline));
+		pthread_mutex_lock(&c->lock);
+		pu->parked = false;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == 1) {
+				uint64_t v;
+
+				(void)!read(pu->pw->efd, &v, sizeof(v));
+			} else {
+				ready = true;
+			}
+		}
+		if (n == 0 && !c->cb_pending && !pu->woken && !c->closing && !c->ended) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	if (ready)
+		pass_on(c, pu);
+	return rc;
 }
 
 /* The connection whose completions this thread runs: a callback calling
@@ -1030,6 +1215,11 @@ run:
 	 * kickable. */
 	c->pumped = true;
 	tl_pumping = c;
+	pu.pw = c->ring ? NULL : pw_get(c);
+	if (pu.pw) {
+		rc = pump_parked(c, &pu, deadline, &ran);
+		goto out;
+	}
 	for (;;) {
 		bool holder;
 
@@ -1085,9 +1275,12 @@ run:
 			break;
 		}
 	}
+out:
 	tl_pumping = NULL;
 	pump_unlink(c, &pu);
 	pump_leave_role(c, &pu, &wk);
+	if (pu.pw)
+		pw_put(c, pu.pw);
 	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
 	wakes_run(&wk);
@@ -1103,12 +1296,12 @@ FLTPORT_API void fltport_wake_completions(fltport_conn *c)
 		c->pump_wake = true;
 	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next) {
 		pu->woken = true;
-		if (c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake) {
+		if (c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake && !pu->pw) {
 			uint64_t one = 1; /* the holder: out of its poll() */
 
 			(void)!write(c->kickfd, &one, sizeof(one));
 		} else {
-			wake_mark(NULL, &pu->wake);
+			pump_wake(pu);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1301,7 +1494,7 @@ void fp_client_fail_all(struct fltport_conn *c, struct fp_reader **cbs)
 	for (struct fp_reqw *w = c->reqs; w; w = w->next)
 		wake_mark(NULL, &w->wake);
 	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
-		wake_mark(NULL, &pu->wake);
+		pump_wake(pu);
 	fail_readers(c, -ECANCELED, cbs);
 	pthread_cond_signal(&c->rx_cond);
 }

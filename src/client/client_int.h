@@ -103,12 +103,29 @@ enum fp_role {
 	FP_ROLE_AWAY,
 };
 
+/*
+ * Where a thread in fltport_run_completions() waits on the socket transport
+ * (client.c, "parked"): an epoll set of its own holding the socket with
+ * EPOLLEXCLUSIVE, so that a frame wakes one parked thread and no other, and
+ * an eventfd for the wake-ups that concern this thread alone.  Made on first
+ * use and kept by the connection for the next thread (never freed before
+ * the connection).
+ */
+struct fp_pumpwait {
+	struct fp_pumpwait *next_free;
+	struct fp_pumpwait *next_all;
+	int ep;
+	int efd;
+};
+
 /* A thread in fltport_run_completions() (on its stack). */
 struct fp_pump {
 	struct fp_pump *next;
-	_Atomic uint32_t wake; /* 1: look again (completions handed over, the
-				* end); 2: handed the reader role */
-	bool woken;            /* fltport_wake_completions() (under the lock) */
+	_Atomic uint32_t wake;  /* 1: look again (completions handed over, the
+				 * end); 2: handed the reader role */
+	bool woken;             /* fltport_wake_completions() (under the lock) */
+	bool parked;            /* in epoll_wait() on pw: woken through pw->efd */
+	struct fp_pumpwait *pw; /* NULL: waits as a reader-role holder or on wake */
 };
 
 struct fltport_conn {
@@ -136,10 +153,11 @@ struct fltport_conn {
 	struct fp_spin block_spin;    /* a requester's, before recvmsg() blocks */
 	struct fp_pump *pumps;        /* threads in fltport_run_completions() */
 	unsigned npump;
-	bool pumped;                  /* one has been: the receive thread reads kickably */
-	bool pump_wake;               /* a fltport_wake_completions() with nobody inside */
-	bool rx_timed;                /* the receive thread waits for FP_ROLE_AWAY's end */
-	int64_t away_since;           /* FP_ROLE_AWAY since */
+	struct fp_pumpwait *pw_free, *pw_all; /* their epoll sets (socket transport) */
+	bool pumped;                          /* one has been: the receive thread reads kickably */
+	bool pump_wake;                       /* a fltport_wake_completions() with nobody inside */
+	bool rx_timed;                        /* the receive thread waits for FP_ROLE_AWAY's end */
+	int64_t away_since;                   /* FP_ROLE_AWAY since */
 	struct fp_reader *cb_pending; /* completions read by a caller, for the receive thread */
 	struct fp_taken *taken;
 	struct fp_qmsg *qhead, *qtail;

@@ -195,6 +195,14 @@ void fp_client_conn_free(struct fltport_conn *c)
 	if (c->page)
 		munmap(c->page, c->page_size);
 	fp_ring_free(c->ring);
+	while (c->pw_all) {
+		struct fp_pumpwait *pw = c->pw_all;
+
+		c->pw_all = pw->next_all;
+		close(pw->ep);
+		close(pw->efd);
+		free(pw);
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->evfd >= 0)
@@ -220,6 +228,10 @@ static void conn_in_child(struct fp_forkreg *r)
 	fp_fork_kill_fd(c->fd);
 	fp_fork_kill_fd(c->evfd);
 	fp_fork_kill_fd(c->kickfd);
+	for (struct fp_pumpwait *pw = c->pw_all; pw; pw = pw->next_all) {
+		fp_fork_kill_fd(pw->ep);
+		fp_fork_kill_fd(pw->efd);
+	}
 	if (c->ring) {
 		int fds[2];
 

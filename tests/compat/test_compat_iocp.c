@@ -155,6 +155,8 @@ static void join_bounded(pthread_t t, const char *what)
 	cr_assert_eq(pthread_timedjoin_np(t, NULL, &bound), 0, "%s", what);
 }
 
+/* In a wait that reads the port: poll() as the reader-role holder, or
+ * epoll_wait() parked (client.c). */
 static bool in_poll(void *arg)
 {
 	int tid = atomic_load((atomic_int *)arg);
@@ -164,7 +166,11 @@ static bool in_poll(void *arg)
 	if (nr == SYS_poll)
 		return true;
 #endif
-	return nr == SYS_ppoll;
+#ifdef SYS_epoll_wait
+	if (nr == SYS_epoll_wait) /* parked on the socket transport */
+		return true;
+#endif
+	return nr == SYS_ppoll || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2;
 }
 
 /* A thread in GetQueuedCompletionStatus(INFINITE), once it reads the port. */

@@ -346,3 +346,139 @@ Test(reader, idle_connection_is_drained_after_a_blocking_call, .timeout = 60)
 	fltport_close(c);
 	fltport_server_destroy(srv);
 }
+
+/* ---- several threads in fltport_run_completions() ---- */
+
+/* Voluntary context switches of a thread of this process: one each time it
+ * blocks. */
+static unsigned long blocked_count(int tid)
+{
+	char path[64], line[128];
+	unsigned long n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	f = fopen(path, "r");
+	cr_assert(f, "%s", path);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %lu", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+struct pumper {
+	fltport_conn *c;
+	atomic_int tid;
+	int rc;
+};
+
+static atomic_int pumped_tid;
+static sem_t pumped;
+static char pump_bufs[2][64];
+
+/* A posted get completed on the thread that read its message: note which,
+ * and post it again. */
+static void on_pumped(void *arg, int err, void *buf, const struct fltport_msg *msg)
+{
+	(void)msg;
+	if (err)
+		return;
+	atomic_store(&pumped_tid, (int)syscall(SYS_gettid));
+	cr_assert_eq(fltport_get_async(arg, buf, sizeof(pump_bufs[0]), on_pumped, arg, NULL), 0);
+	sem_post(&pumped);
+}
+
+static void *pump_main(void *arg)
+{
+	struct pumper *p = arg;
+	int rc;
+
+	atomic_store(&p->tid, (int)syscall(SYS_gettid));
+	while ((rc = fltport_run_completions(p->c, 60 * SEC)) >= 0 || rc == -ETIMEDOUT)
+		;
+	p->rc = rc;
+	return NULL;
+}
+
+/* Asleep in epoll_wait() on the connection (parked, client.c). */
+static bool parked(void *arg)
+{
+	long nr = syscall_of(arg);
+
+#ifdef SYS_epoll_wait
+	if (nr == SYS_epoll_wait)
+		return true;
+#endif
+	return nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2;
+}
+
+static bool both_parked(void *arg)
+{
+	struct pumper *p = arg;
+
+	return parked(&p[0].tid) && parked(&p[1].tid);
+}
+
+/* Two threads wait in fltport_run_completions() (a completion port's
+ * threads): each message wakes the one that reads it and runs its
+ * completion, and the other stays asleep — one wake-up per message, not
+ * a second one to pass the reading on.  Counted with the threads' context
+ * switches, over 20 messages. */
+Test(reader, a_message_wakes_one_of_the_threads_running_completions, .timeout = 120)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	struct pumper p[2] = { { .c = c }, { .c = c } };
+	pthread_t t[2];
+	unsigned woke_both = 0;
+
+	const char *transport = fltport_conn_transport(c); /* a string constant */
+
+	if (strcmp(transport, "socket") != 0) {
+		fltport_close(c);
+		fltport_server_destroy(srv);
+		cr_skip("the %s transport passes the reading on (only socket threads park)",
+			transport);
+	}
+	sem_init(&pumped, 0, 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(fltport_get_async(c, pump_bufs[i], sizeof(pump_bufs[i]), on_pumped, c,
+					       NULL),
+			     0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, pump_main, &p[i]), 0);
+	for (int i = 0; i < 20; i++) {
+		unsigned long before[2], after[2];
+		int rc, who;
+
+		cr_assert(tu_wait_until(both_parked, p, 10000),
+			  "message %d: the threads do not both wait on the connection", i);
+		for (int k = 0; k < 2; k++)
+			before[k] = blocked_count(atomic_load(&p[k].tid));
+		rc = fltport_send(atomic_load(&client), "m", 1, NULL, 0, NULL, NULL, NULL,
+				  10 * SEC);
+		cr_assert_eq(rc, 0, "send: %s", fltport_strerror(rc));
+		cr_assert_eq(sem_wait(&pumped), 0);
+		who = atomic_load(&pumped_tid) == atomic_load(&p[0].tid) ? 0 : 1;
+		cr_assert_eq(atomic_load(&pumped_tid), atomic_load(&p[who].tid),
+			     "the completion ran on neither thread");
+		cr_assert(tu_wait_until(both_parked, p, 10000),
+			  "message %d: the threads do not both wait again", i);
+		for (int k = 0; k < 2; k++)
+			after[k] = blocked_count(atomic_load(&p[k].tid));
+		cr_assert_geq(after[who], before[who] + 1);
+		if (after[!who] != before[!who])
+			woke_both++;
+	}
+	cr_assert_eq(woke_both, 0, "%u of 20 messages also woke the thread that did not read them",
+		     woke_both);
+	fltport_shutdown(c);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert(p[i].rc == -ENOTCONN || p[i].rc == -ECANCELED, "run_completions: %s",
+			  fltport_strerror(p[i].rc));
+	}
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
