@@ -206,10 +206,12 @@ static int open_as_nobody(const char *path, double *us)
 	struct {
 		int err;
 		int64_t ns;
-	} r = { -1, 0 };
+	} r;
 	int p[2], st;
 	pid_t pid;
 
+	memset(&r, 0, sizeof(r)); /* the padding too: the whole struct is written */
+	r.err = -1;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	pid = fork();
