@@ -131,7 +131,7 @@ static struct fp_qmsg *qmsg_get(struct fltport_conn *c, struct fp_rx *rx)
 	} else {
 		return NULL;
 	}
-	if (rx->pfd >= 0 || rx->owned || rx->h.len == 0) {
+	if (rx->pfd >= 0 || rx->owned || rx->area_busy || rx->h.len == 0) {
 		rc = 0; /* nothing to copy: rx already owns what it has */
 	} else if (rx->h.len <= FP_QMSG_INLINE) {
 		memcpy(m->small, rx->data, rx->h.len);
@@ -568,6 +568,12 @@ static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct 
 
 	if (rc == -EAGAIN)
 		return 0;
+	if (rc >= 0 && (rx.h.flags & FP_F_AREA) &&
+	    fp_rx_bind_area(&rx, &c->area, &c->area_size) < 0) {
+		fp_rx_release(&rx);
+		fp_debug("server sent an unusable payload area: disconnecting");
+		rc = -EBADMSG;
+	}
 	if (rc < 0) {
 		/* the end, or a frame that ends the connection */
 	} else if (rx.h.type == FP_T_MESSAGE) {

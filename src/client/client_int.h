@@ -142,6 +142,8 @@ struct fltport_conn {
 	uint32_t nslots;
 	uint32_t max_message;
 	uint8_t *rxbuf; /* the reader role's */
+	uint8_t *area;  /* the payload area (FP_F_AREA), mapped by the reader role */
+	size_t area_size;
 
 	pthread_mutex_t lock; /* everything below */
 	enum fp_role role;

@@ -195,6 +195,8 @@ void fp_client_conn_free(struct fltport_conn *c)
 	if (c->page)
 		munmap(c->page, c->page_size);
 	fp_ring_free(c->ring);
+	if (c->area)
+		munmap(c->area, c->area_size);
 	while (c->pw_all) {
 		struct fp_pumpwait *pw = c->pw_all;
 
@@ -280,7 +282,7 @@ static int handshake(struct fltport_conn *c, const void *ctx, size_t ctx_len, bo
 			    .version = FLTPORT_WIRE_VERSION,
 			    .type = FP_T_CONNECT,
 			    .len = (uint32_t)ctx_len,
-			    .arg = shm ? FP_TRANSPORT_SHM : FP_TRANSPORT_SOCKET };
+			    .arg = (shm ? FP_TRANSPORT_SHM : FP_TRANSPORT_SOCKET) | FP_CAP_AREA };
 	struct fp_tx tx = { .h = &h, .payload = ctx, .page_fd = -1 };
 	struct fp_rx rx;
 	int rc;

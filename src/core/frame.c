@@ -75,13 +75,14 @@ static uint32_t allowed_flags(uint16_t type)
 {
 	switch (type) {
 	case FP_T_MESSAGE:
-		return FP_F_MEMFD | FP_F_PIPE | FP_F_WANTS_REPLY | FP_F_NOWAIT | FP_F_WAKE;
+		return FP_F_MEMFD | FP_F_PIPE | FP_F_AREA | FP_F_AREA_NEW | FP_F_WANTS_REPLY |
+		       FP_F_NOWAIT | FP_F_WAKE;
 	case FP_T_REPLY: /* user → filter: never a pipe (sock.c, make_payload_pipe) */
 		return FP_F_MEMFD | FP_F_OVERFLOW;
 	case FP_T_REQUEST:
 		return FP_F_MEMFD;
 	case FP_T_RESPONSE:
-		return FP_F_MEMFD | FP_F_PIPE;
+		return FP_F_MEMFD | FP_F_PIPE | FP_F_AREA | FP_F_AREA_NEW;
 	default:
 		return 0;
 	}
@@ -124,14 +125,20 @@ int fp_frame_decode(const uint8_t *buf, size_t dgram_len, unsigned nfds_rx, uint
 	if (h->err > 0)
 		return -EBADMSG;
 	expect_fds = h->nfds;
-	if (h->flags & (FP_F_MEMFD | FP_F_PIPE)) {
-		/* A payload fd only for payloads that could not go inline, and
-		 * one kind of it. */
-		if ((h->flags & FP_F_MEMFD) && (h->flags & FP_F_PIPE))
+	if ((h->flags & FP_F_AREA_NEW) && !(h->flags & FP_F_AREA))
+		return -EBADMSG;
+	if (h->flags & (FP_F_MEMFD | FP_F_PIPE | FP_F_AREA)) {
+		/* A payload elsewhere only for payloads that could not go
+		 * inline, and one kind of elsewhere. */
+		unsigned kinds = !!(h->flags & FP_F_MEMFD) + !!(h->flags & FP_F_PIPE) +
+				 !!(h->flags & FP_F_AREA);
+
+		if (kinds != 1)
 			return -EBADMSG;
 		if (dgram_len != FP_HDR_SIZE || h->len <= FP_INLINE_MAX)
 			return -EBADMSG;
-		expect_fds++;
+		if (!(h->flags & FP_F_AREA) || (h->flags & FP_F_AREA_NEW))
+			expect_fds++;
 	} else if (dgram_len - FP_HDR_SIZE != h->len) {
 		return -EBADMSG;
 	}

@@ -3,7 +3,9 @@
  * a fixed 40-byte header, then the payload inline — or, for payloads above
  * FP_INLINE_MAX, an empty body and the payload in the first passed fd: a
  * sealed memfd (FP_F_MEMFD), or a pipe holding exactly the payload with its
- * write end closed (FP_F_PIPE).  User fds follow.
+ * write end closed (FP_F_PIPE).  Filter → user, the payload may instead sit
+ * in the connection's payload area (FP_F_AREA; its memfd rides along, first,
+ * the first time: FP_F_AREA_NEW).  User fds follow.
  *
  * This module is pure: encode and decode touch only the buffers given.
  * fp_frame_decode() validates every field against the named limits before
@@ -40,7 +42,9 @@ enum fp_flags {
 	FP_F_WAKE = 1u << 3, /* MESSAGE: sender sleeps on the slot word: FUTEX_WAKE after take */
 	FP_F_OVERFLOW = 1u << 4, /* REPLY: truncated to the sender's capacity */
 	FP_F_PIPE = 1u << 5,     /* MESSAGE, RESPONSE: payload in a pipe (first fd), read once */
-	FP_F_ALL_ = (1u << 6) - 1,
+	FP_F_AREA = 1u << 6,     /* MESSAGE, RESPONSE: payload in the payload area */
+	FP_F_AREA_NEW = 1u << 7, /* with AREA: the area's memfd is the first fd */
+	FP_F_ALL_ = (1u << 8) - 1,
 };
 
 struct fp_hdr {
@@ -63,6 +67,17 @@ struct fp_hdr {
  * (transport/ring.h). */
 #define FP_TRANSPORT_SOCKET 0u
 #define FP_TRANSPORT_SHM 1u
+#define FP_TRANSPORT_MASK 0xffu
+/* CONNECT's arg, with the transport: the user side takes payloads in a
+ * payload area (transport.h, struct fp_area).  A server that does not know
+ * the bit reads an arg other than FP_TRANSPORT_SHM as the socket. */
+#define FP_CAP_AREA (1u << 16)
+
+/* The payload area: a memfd the filter side makes (sealed against shrinking
+ * and growing), FP_AREA_DATA bytes of header — a 32-bit busy word at 0: 1
+ * from the filter side before the frame, 0 from the user side once it has
+ * copied the payload out or dropped the frame — then the payload. */
+#define FP_AREA_DATA 64u
 
 /* CONNECT_RESULT payload on success. */
 struct fp_connect_info {

@@ -23,6 +23,7 @@ static void client_in_child(struct fp_forkreg *r)
 
 	fp_fork_kill_fd(c->fd);
 	fp_fork_kill_fd(c->page_fd);
+	fp_fork_kill_fd(c->area.fd);
 	if (c->ring) {
 		int fds[2];
 
@@ -58,6 +59,7 @@ struct fltport_client *fp_client_new(struct fltport_server *srv, int fd)
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->lock, NULL);
 	fp_cond_init(&c->slot_cond);
+	fp_area_init(&c->area, srv->max_message, false); /* wanted: set at connect */
 	return c;
 }
 
@@ -106,6 +108,7 @@ void fp_client_free(struct fltport_client *c)
 		close(c->peer.pidfd);
 	free(c->exe);
 	fp_ring_free(c->ring);
+	fp_area_free(&c->area);
 	/* Frames the client left unread hold their fds: its socket's close
 	 * releases them, and may block as a received fd's (closer.c). */
 	fp_close_received(c->fd);
@@ -489,7 +492,9 @@ FLTPORT_API int fltport_send(fltport_client *c, const void *msg, size_t len, con
 	struct fp_hdr h = { .magic = FP_MAGIC,
 			    .version = FLTPORT_WIRE_VERSION,
 			    .type = FP_T_MESSAGE };
-	struct fp_tx tx = { .h = &h, .payload = msg, .fds = fds, .nfds = nfds, .page_fd = -1 };
+	struct fp_tx tx = {
+		.h = &h, .payload = msg, .fds = fds, .nfds = nfds, .page_fd = -1, .area = &c->area
+	};
 	uint32_t slot;
 	uint64_t seq;
 	int rc = send_checks(c, msg, len, fds, nfds, reply, reply_len);

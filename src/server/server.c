@@ -900,7 +900,9 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 	int rc;
 
 	rc = fp_client_setup_page(c, srv->cfg.slots);
-	if (rc == 0 && j->rx.h.arg == FP_TRANSPORT_SHM && shm_allowed()) {
+	/* Before `ready`: no message is sent before this. */
+	c->area.wanted = (j->rx.h.arg & FP_CAP_AREA) && c->area.cap > FP_INLINE_MAX;
+	if (rc == 0 && (j->rx.h.arg & FP_TRANSPORT_MASK) == FP_TRANSPORT_SHM && shm_allowed()) {
 		/* Before the callback: a handle it gets is complete. */
 		pthread_mutex_lock(&c->lock);
 		rc = fp_ring_create(&c->ring, ring_fds);
@@ -1046,7 +1048,7 @@ static void respond(struct fltport_server *srv, struct fltport_client *c, uint64
 			    .err = err,
 			    .status = status,
 			    .len = (uint32_t)out_len };
-	struct fp_tx tx = { .h = &h, .payload = out, .page_fd = -1 };
+	struct fp_tx tx = { .h = &h, .payload = out, .page_fd = -1, .area = &c->area };
 
 	if (fp_link_send(c->ring, c->fd, &tx, deadline) < 0)
 		fp_client_kill(c);

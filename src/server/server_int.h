@@ -94,6 +94,7 @@ struct fltport_client {
 	_Atomic int64_t cb_since; /* the parked thread runs its callback since (0: not) */
 	bool rcvtimeo;            /* under io_lock: SO_RCVTIMEO set for park() */
 	int fd;
+	struct fp_area area;  /* filter → user payloads (transport.h): own lock */
 	struct fp_ring *ring; /* the shared-memory transport, or NULL: set before
 			       * `ready`, freed with the client */
 	atomic_int refs;

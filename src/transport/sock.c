@@ -1,5 +1,6 @@
 /* SOCK_SEQPACKET transport: one frame per datagram, fds by SCM_RIGHTS,
- * payloads above FP_INLINE_MAX in a pipe or a sealed memfd. */
+ * payloads above FP_INLINE_MAX in the connection's payload area (area.c), a
+ * pipe or a sealed memfd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -208,9 +209,21 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 	struct fp_hdr h = *tx->h;
 	struct iovec iov[2];
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
-	int pfd = -1, rc;
+	int pfd = -1, area_fd = -1, rc;
+	bool in_area = false;
 
-	if (h.len > FP_INLINE_MAX) {
+	if (h.len > FP_INLINE_MAX && tx->area &&
+	    (h.type == FP_T_MESSAGE || h.type == FP_T_RESPONSE) &&
+	    fp_area_claim(tx->area, h.len, &area_fd) == 0) {
+		/* Filter → user: the connection's payload area (area.c). */
+		memcpy(tx->area->map + FP_AREA_DATA, tx->payload, h.len);
+		in_area = true;
+		h.flags |= FP_F_AREA;
+		if (area_fd >= 0) {
+			h.flags |= FP_F_AREA_NEW;
+			fds[nfds++] = area_fd;
+		}
+	} else if (h.len > FP_INLINE_MAX) {
 		/* Filter → user: a pipe, which the user side copies out.  User
 		 * → filter: a sealed memfd (see make_payload_pipe()). */
 		if (h.type == FP_T_MESSAGE || h.type == FP_T_RESPONSE)
@@ -279,6 +292,8 @@ static int sock_send(int fd, const struct fp_tx *tx, int64_t deadline)
 	}
 	if (pfd >= 0)
 		close(pfd);
+	if (in_area)
+		fp_area_done(tx->area, rc == 0, area_fd >= 0);
 	return rc;
 }
 
@@ -419,6 +434,11 @@ static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, s
 			fp_rx_init(rx);
 			return -EBADMSG;
 		}
+	} else if (rx->h.flags & FP_F_AREA) {
+		/* The payload is in the area: fp_rx_bind_area() points data
+		 * there (and takes the area's memfd, if it came). */
+		if (rx->h.flags & FP_F_AREA_NEW)
+			rx->pfd = fds[idx++];
 	} else {
 		rx->data = buf + FP_HDR_SIZE;
 	}
@@ -450,6 +470,8 @@ int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n)
 	if (n > rx->h.len)
 		n = rx->h.len;
 	if (rx->pfd < 0) {
+		if (n && !rx->data)
+			return -EIO; /* an area payload never bound */
 		if (n)
 			memcpy(dst, rx->data, n);
 		return 0;
@@ -469,7 +491,7 @@ int fp_rx_copy(const struct fp_rx *rx, void *dst, size_t n)
 
 int fp_rx_own(struct fp_rx *rx)
 {
-	if (rx->pfd >= 0 || rx->owned || rx->h.len == 0)
+	if (rx->pfd >= 0 || rx->owned || rx->area_busy || rx->h.len == 0)
 		return 0;
 	rx->owned = malloc(rx->h.len);
 	if (!rx->owned)
@@ -481,6 +503,8 @@ int fp_rx_own(struct fp_rx *rx)
 
 void fp_rx_release(struct fp_rx *rx)
 {
+	if (rx->area_busy) /* the filter side may fill the area again */
+		atomic_store_explicit(rx->area_busy, 0, memory_order_release);
 	fp_close_received(rx->pfd);
 	close_fds(rx->fds, rx->nfds);
 	fp_close_received(rx->page_fd);

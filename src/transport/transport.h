@@ -21,6 +21,8 @@
 #define FP_TRANSPORT_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +42,42 @@ struct fp_rx {
 	unsigned nfds;
 	int page_fd; /* CONNECT_RESULT: the state page, or -1; the rings' fds
 		      * follow in fds[] (no user fds there) */
+	/* FP_F_AREA: data points into the connection's payload area, and its
+	 * busy word is released (set to 0) with the frame (fp_rx_release). */
+	_Atomic uint32_t *area_busy;
 };
+
+/*
+ * The payload area of a connection, filter side (FP_F_AREA, frame.h): made
+ * on the first payload above FP_INLINE_MAX that goes filter → user, as large
+ * as the largest payload the connection carries (a sparse file: pages exist
+ * once written), and reused by every later one while the user side has
+ * released it — one copy in, one copy out, no pages allocated or fds made
+ * per message.  While the user side still holds it (a message not yet
+ * taken), a payload goes in a pipe as before.  The user side cannot shrink
+ * it (sealed); whatever it writes there can only spoil its own messages.
+ */
+struct fp_area {
+	pthread_mutex_t lock;
+	uint32_t cap;   /* payload bytes it can hold (the connection's max_message) */
+	bool wanted;    /* the user side asked for it at connect (FP_CAP_AREA) */
+	bool failed;    /* could not be made: pipes from now on */
+	bool in_use;    /* a sender fills it or sends its frame */
+	bool delivered; /* the user side has its fd */
+	int fd;         /* -1 until made */
+	uint8_t *map;   /* FP_AREA_DATA + cap bytes */
+	size_t map_size;
+};
+
+void fp_area_init(struct fp_area *a, uint32_t cap, bool wanted);
+void fp_area_free(struct fp_area *a);
+
+/* A sender takes the area for a payload of len bytes: 0 (the payload goes
+ * to a->map + FP_AREA_DATA; *newfd is the area's memfd to send along the
+ * first time, else -1), or -EBUSY / another -errno (use a pipe).  Every 0 is
+ * followed by fp_area_done() with whether the frame went out. */
+int fp_area_claim(struct fp_area *a, uint32_t len, int *newfd);
+void fp_area_done(struct fp_area *a, bool sent, bool with_fd);
 
 struct fp_tx {
 	const struct fp_hdr *h; /* len, flags set by the caller (MEMFD set by send) */
@@ -50,6 +87,7 @@ struct fp_tx {
 	int page_fd;        /* -1, or the state page for CONNECT_RESULT */
 	const int *ctl_fds; /* CONNECT_RESULT: more fds after the page (the rings) */
 	unsigned nctl;
+	struct fp_area *area; /* MESSAGE, RESPONSE: the connection's, or NULL */
 };
 
 struct fp_transport_ops {
@@ -95,8 +133,16 @@ int fp_rx_own(struct fp_rx *rx);
  * (closer.c); a shmem file at once. */
 void fp_close_received(int fd);
 
-/* Close every fd in rx (payload fd, user fds, page fd) and free owned data. */
+/* Close every fd in rx (payload fd, user fds, page fd), free owned data,
+ * and release the payload area it held. */
 void fp_rx_release(struct fp_rx *rx);
+
+/* User side: a frame with FP_F_AREA read (lock-free; one reader at a time).
+ * *area / *size: the connection's mapping of the area, set from the frame's
+ * memfd with FP_F_AREA_NEW (taken from rx; an area comes once).  On success
+ * rx's payload is the area's (data, area_busy).  0 or -EBADMSG (the caller
+ * releases rx and ends the connection). */
+int fp_rx_bind_area(struct fp_rx *rx, uint8_t **area, size_t *size);
 
 /* Move the user fds out of rx (the receiver now owns them). */
 unsigned fp_rx_take_fds(struct fp_rx *rx, int out[FLTPORT_MAX_FDS]);

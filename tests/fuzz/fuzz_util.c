@@ -285,22 +285,34 @@ void fz_wait_fds(int want, const char *what)
 
 /* ---- datagrams ---- */
 
-int fz_memfd(uint64_t size, bool seal)
+/* A memfd of `size` bytes (cut to FZ_MEMFD_MAX) with `seals`, or -1.  A
+ * sparse file: the content does not matter, only the size and seals. */
+static int sized_memfd(const char *name, uint64_t size, int seals)
 {
-	int fd = memfd_create("fz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
 	if (fd < 0)
 		return -1;
 	if (size > FZ_MEMFD_MAX)
 		size = FZ_MEMFD_MAX;
-	/* A sparse file: the content does not matter, only the size and seals. */
-	if (ftruncate(fd, (off_t)size) != 0 ||
-	    (seal && fcntl(fd, F_ADD_SEALS,
-			   F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)) {
+	if (ftruncate(fd, (off_t)size) != 0 || (seals && fcntl(fd, F_ADD_SEALS, seals) != 0)) {
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+int fz_memfd(uint64_t size, bool seal)
+{
+	return sized_memfd("fz", size,
+			   seal ? F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL : 0);
+}
+
+/* A payload area as a filter side makes it (transport/area.c): sealed
+ * against size changes, writable. */
+int fz_area(uint64_t size)
+{
+	return sized_memfd("fz-area", size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 }
 
 int fz_payload_pipe(uint64_t size)
@@ -354,6 +366,8 @@ static unsigned make_attach(unsigned attach, uint32_t flags, uint32_t len, unsig
 			fds[n++] = fz_memfd(len, true);
 		else if (flags & FP_F_PIPE)
 			fds[n++] = fz_payload_pipe(len);
+		else if (flags & FP_F_AREA_NEW)
+			fds[n++] = fz_area((uint64_t)FP_AREA_DATA + len);
 		npipe = (nfds > 8 ? 8 : nfds) + (attach == FZ_A_ANNOUNCED_1);
 		break;
 	case FZ_A_MEMFD_LONG:

@@ -188,6 +188,10 @@ int64_t fz_now_ms(void);
 /* A sealed (or not) memfd of `size` bytes (cut to FZ_MEMFD_MAX), or -1. */
 int fz_memfd(uint64_t size, bool seal);
 
+/* A payload area of `size` bytes (capped like a memfd), sealed against
+ * size changes as a filter side makes it; -1 on failure. */
+int fz_area(uint64_t size);
+
 /* A payload pipe holding `size` zero bytes (capped like a memfd), its write
  * end closed; -1 on failure. */
 int fz_payload_pipe(uint64_t size);

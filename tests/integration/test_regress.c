@@ -381,6 +381,117 @@ Test(regress, emptied_payload_pipe_is_not_delivered, .timeout = 60)
 	free(junk);
 }
 
+/* ---- the payload area (FP_F_AREA, transport/area.c) ---- */
+
+/* An area memfd of `size` bytes with `seals`, mapped here. */
+static int fake_area(size_t size, int seals, uint8_t **map)
+{
+	int fd = memfd_create("fake-area", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+	if (seals)
+		cr_assert_eq(fcntl(fd, F_ADD_SEALS, seals), 0);
+	*map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert_neq(*map, MAP_FAILED);
+	return fd;
+}
+
+/* A MESSAGE from the fake server whose len bytes are in its payload area
+ * (the area's fd along when afd ≥ 0), the busy word set first. */
+static void fake_area_message(struct fake_server *f, uint64_t seq, uint32_t slot, uint32_t len,
+			      uint8_t *map, int afd)
+{
+	struct fp_hdr h = rw_hdr(FP_T_MESSAGE);
+
+	h.id = fp_msg_id(seq, slot);
+	h.len = len;
+	h.flags = FP_F_AREA | (afd >= 0 ? FP_F_AREA_NEW : 0);
+	if (map)
+		atomic_store((_Atomic uint32_t *)(void *)map, 1);
+	atomic_store(&f->page->slot[slot], fp_word(seq, FP_S_PENDING));
+	cr_assert_eq(rw_send(f->fd, &h, NULL, 0, afd >= 0 ? &afd : NULL, afd >= 0 ? 1 : 0), 0);
+}
+
+static bool area_released(void *arg)
+{
+	return atomic_load((_Atomic uint32_t *)arg) == 0;
+}
+
+/* The user side reads a payload from the area its filter sent once, for
+ * that message and the next ones, and gives the area back (busy word 0)
+ * once it has the payload. */
+Test(regress, payload_area_messages_are_delivered_and_released, .timeout = 60)
+{
+	const uint32_t len = FP_INLINE_MAX + 1000;
+	const size_t size = FP_AREA_DATA + (1u << 20);
+	struct fake_server f;
+	struct fltport_msg m;
+	char *buf = malloc(len);
+	uint8_t *map;
+	int afd;
+
+	cr_assert(buf);
+	fake_start(&f, 4);
+	afd = fake_area(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &map);
+	for (uint64_t i = 1; i <= 3; i++) {
+		memset(map + FP_AREA_DATA, 'a' + (int)i, len);
+		fake_area_message(&f, i, 0, len, map, i == 1 ? afd : -1);
+		cr_assert_eq(fltport_get(f.conn, buf, len, &m, 10 * SEC), 0, "message %d", (int)i);
+		cr_assert_eq(m.len, len);
+		for (uint32_t k = 0; k < len; k++)
+			cr_assert_eq(buf[k], 'a' + (int)i, "message %d, byte %u", (int)i, k);
+		cr_assert(tu_wait_until(area_released, map, 10000),
+			  "message %d: the area was not given back", (int)i);
+		atomic_store(&f.page->slot[0], fp_word(i, FP_S_FREE));
+	}
+	cr_assert(!fltport_conn_ended(f.conn));
+	fake_stop(&f);
+	munmap(map, size);
+	close(afd);
+	free(buf);
+}
+
+/* An area the user side could not map safely, or none, ends the
+ * connection: a payload before any area, an area that could shrink, one
+ * too small for the payload, and a second area. */
+Test(regress, bad_payload_areas_end_the_connection, .timeout = 60)
+{
+	const uint32_t len = FP_INLINE_MAX + 1;
+	const size_t size = FP_AREA_DATA + (1u << 20);
+	const int sealed = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+	for (int round = 0; round < 4; round++) {
+		struct fake_server f;
+		uint8_t *map = NULL;
+		int afd = -1;
+
+		fake_start(&f, 4);
+		if (round == 1)
+			afd = fake_area(size, F_SEAL_GROW, &map); /* may shrink */
+		else if (round == 2)
+			afd = fake_area(FP_AREA_DATA + len - 1, sealed, &map);
+		else if (round == 3)
+			afd = fake_area(size, sealed, &map);
+		if (round == 3) { /* a good one first, then another */
+			struct fltport_msg m;
+			static char buf[FP_INLINE_MAX + 1];
+
+			fake_area_message(&f, 1, 0, len, map, afd);
+			cr_assert_eq(fltport_get(f.conn, buf, len, &m, 10 * SEC), 0);
+			fake_area_message(&f, 2, 1, len, map, afd);
+		} else {
+			fake_area_message(&f, 1, 0, len, map, afd);
+		}
+		cr_assert(tu_wait_until(conn_ended, f.conn, 10000), "round %d: not dropped", round);
+		fake_stop(&f);
+		if (afd >= 0) {
+			munmap(map, round == 2 ? FP_AREA_DATA + len - 1 : size);
+			close(afd);
+		}
+	}
+}
+
 /* Defect 7: a queued message that expired is dropped, not reported as too
  * large for the reader's buffer. */
 Test(regress, expired_message_is_not_reported_too_large, .timeout = 60)

@@ -197,6 +197,47 @@ Test(frame, pipe_only_filter_to_user_above_inline_max_never_with_memfd)
 	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 2, 1u << 20, &out), -EBADMSG);
 }
 
+/* A payload in the area: filter → user only, above the inline size, one
+ * kind of payload place; the area's memfd rides along only with AREA_NEW. */
+Test(frame, area_only_filter_to_user_above_inline_max_with_its_fd_when_new)
+{
+	static const uint16_t types[] = { FP_T_MESSAGE, FP_T_RESPONSE, FP_T_REQUEST, FP_T_REPLY };
+	struct fp_hdr h, out;
+	uint8_t buf[FP_HDR_SIZE];
+
+	payload_fd_only_above_inline_max(FP_F_AREA | FP_F_AREA_NEW);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int want = types[i] == FP_T_MESSAGE || types[i] == FP_T_RESPONSE ? 0 : -EBADMSG;
+
+		h = base(types[i]);
+		h.flags = FP_F_AREA;
+		h.len = FP_INLINE_MAX + 1;
+		fp_hdr_encode(&h, buf);
+		cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 0, 1u << 20, &out), want, "type %u",
+			     types[i]);
+		cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), -EBADMSG,
+			     "type %u: an fd without AREA_NEW", types[i]);
+	}
+	h = base(FP_T_MESSAGE);
+	h.len = FP_INLINE_MAX;
+	h.flags = FP_F_AREA;
+	fp_hdr_encode(&h, buf);
+	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 0, 1u << 20, &out), -EBADMSG);
+	h.len = FP_INLINE_MAX + 1;
+	h.flags = FP_F_AREA_NEW; /* without AREA */
+	fp_hdr_encode(&h, buf);
+	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), -EBADMSG);
+	for (uint32_t other = FP_F_MEMFD; other; other = other == FP_F_MEMFD ? FP_F_PIPE : 0) {
+		h.flags = FP_F_AREA | other;
+		fp_hdr_encode(&h, buf);
+		cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 0, 1u << 20, &out), -EBADMSG);
+		cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE, 1, 1u << 20, &out), -EBADMSG);
+	}
+	h.flags = FP_F_AREA; /* a body: the payload is elsewhere */
+	fp_hdr_encode(&h, buf);
+	cr_assert_eq(fp_frame_decode(buf, FP_HDR_SIZE + 1, 0, 1u << 20, &out), -EBADMSG);
+}
+
 Test(frame, fd_counts)
 {
 	struct fp_hdr h = base(FP_T_MESSAGE), out;
