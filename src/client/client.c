@@ -923,8 +923,11 @@ FLTPORT_API int fltport_get_async(fltport_conn *c, void *buf, size_t cap, fltpor
 	} else {
 		readers_append(c, r);
 		publish(c);
-		if (c->role == FP_ROLE_NONE)
-			pthread_cond_signal(&c->rx_cond); /* frames to read now */
+		/* Frames to read now — by the receive thread unless threads
+		 * in fltport_run_completions() read them (parked, they hold
+		 * no role: the receive thread would wake for nothing). */
+		if (c->role == FP_ROLE_NONE && need_rx(c))
+			pthread_cond_signal(&c->rx_cond);
 	}
 	if (rc == 0 && token)
 		*token = r->token;
