@@ -178,11 +178,17 @@ static struct fp_taken *taken_new(uint32_t nslots)
 
 void fp_client_conn_free(struct fltport_conn *c)
 {
+	/* A forked child's copy shares the parent's mappings (the state
+	 * page, the payload area) and may hold a copy of a lock or condition
+	 * variable some parent thread was inside at the fork. */
+	const bool forked = fp_forked(&c->fork);
 	struct fp_qmsg *m;
 
 	fp_fork_unregister(&c->fork);
 	while ((m = c->qhead)) {
 		c->qhead = m->next;
+		if (forked) /* the parent's copy of the message still holds the area */
+			m->rx.area_busy = NULL;
 		fp_rx_release(&m->rx);
 		free(m->big);
 		free(m);
@@ -216,9 +222,13 @@ void fp_client_conn_free(struct fltport_conn *c)
 	if (c->taken)
 		munmap(c->taken, taken_bytes(c->nslots));
 	free(c->rxbuf);
-	pthread_cond_destroy(&c->calls_cond);
-	pthread_cond_destroy(&c->rx_cond);
-	pthread_mutex_destroy(&c->lock);
+	if (!forked) {
+		/* In a child, destroying a condition variable a parent thread
+		 * waited on at the fork would wait for that waiter forever. */
+		pthread_cond_destroy(&c->calls_cond);
+		pthread_cond_destroy(&c->rx_cond);
+		pthread_mutex_destroy(&c->lock);
+	}
 	free(c);
 }
 

@@ -492,6 +492,83 @@ Test(regress, bad_payload_areas_end_the_connection, .timeout = 60)
 	}
 }
 
+/* A 1 MiB message filled with `ch`, sent from a thread of its own. */
+struct fill_send {
+	fltport_client *cl;
+	int ch;
+	int rc;
+	pthread_t th;
+};
+
+static void *fill_send_main(void *arg)
+{
+	struct fill_send *s = arg;
+	char *p = malloc(1u << 20);
+
+	cr_assert(p);
+	memset(p, s->ch, 1u << 20);
+	s->rc = fltport_send(s->cl, p, 1u << 20, NULL, 0, NULL, NULL, NULL, 20 * SEC);
+	free(p);
+	return NULL;
+}
+
+static bool all_bytes(const char *p, size_t n, char ch)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ch)
+			return false;
+	return true;
+}
+
+/* A forked child's fltport_close() of its copy of a connection touches
+ * nothing the parent still uses: a message queued in the parent keeps its
+ * payload (in the payload area, which the child's copy must not give back
+ * to the filter side), and the child's close returns (it does not wait on
+ * a condition variable some parent thread waited on at the fork). */
+Test(regress, a_forked_childs_close_leaves_the_parents_queued_payload_intact, .timeout = 60)
+{
+	const size_t big = 1u << 20;
+	const char *name;
+	fltport_server *srv = start(&name);
+	fltport_conn *c = connect_ok(name);
+	struct fill_send a = { .ch = 'A' }, b = { .ch = 'B' };
+	struct fltport_msg m;
+	char small[16], *buf = malloc(big);
+	int one = 1, st = 0;
+	pid_t pid;
+
+	cr_assert(buf);
+	cr_assert(tu_wait_until(connected, &one, 10000));
+	a.cl = b.cl = atomic_load(&last_client);
+	cr_assert_eq(pthread_create(&a.th, NULL, fill_send_main, &a), 0);
+	/* Too small a buffer: message A stays queued, holding the area. */
+	cr_assert_eq(fltport_get(c, small, sizeof(small), &m, 10 * SEC), -EMSGSIZE);
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		alarm(20);
+		fltport_close(c); /* the child's copy */
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "the child's fltport_close() did not return (status 0x%x)", st);
+	cr_assert_eq(pthread_create(&b.th, NULL, fill_send_main, &b), 0);
+	cr_assert_eq(fltport_get(c, buf, big, &m, 10 * SEC), 0);
+	cr_assert_eq(m.len, big);
+	cr_assert(all_bytes(buf, big, 'A'), "message A holds bytes it was not sent with");
+	cr_assert_eq(fltport_get(c, buf, big, &m, 10 * SEC), 0);
+	cr_assert(all_bytes(buf, big, 'B'));
+	pthread_join(a.th, NULL);
+	pthread_join(b.th, NULL);
+	cr_assert_eq(a.rc, 0);
+	cr_assert_eq(b.rc, 0);
+	fltport_close(c);
+	fltport_server_destroy(srv);
+	free(buf);
+}
+
 /* Defect 7: a queued message that expired is dropped, not reported as too
  * large for the reader's buffer. */
 Test(regress, expired_message_is_not_reported_too_large, .timeout = 60)
