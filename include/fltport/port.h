@@ -407,8 +407,10 @@ FLTPORT_API int fltport_get_async(fltport_conn *conn, void *buf, size_t cap, flt
  * threads.  While it waits, this thread reads the connection itself, and
  * the callbacks of the gets it completes run here before it returns: a
  * message costs one wake-up, with no hand-over through the receive thread.
- * Several threads may wait at once (one reads, the others wait for it to
- * pass the reading on).  Blocks at most `timeout_ns` (FLTPORT_POLL: never).
+ * Several threads may wait at once: on the socket transport each message
+ * wakes one of them, which reads it; on the rings one reads and the others
+ * wait for it to pass the reading on.  Blocks at most `timeout_ns`
+ * (FLTPORT_POLL: never).
  *
  * Returns the number of callbacks run (> 0); 0 when
  * fltport_wake_completions() woke it; -EAGAIN (no get is posted: nothing to

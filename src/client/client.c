@@ -636,7 +636,11 @@ static int holder_poll(struct fltport_conn *c, int64_t deadline)
  * polls with the kick eventfd instead (fltport_cancel_gets()). */
 static bool block_ok(struct fltport_conn *c, int64_t deadline)
 {
-	return !c->ring && c->rcvtimeo && deadline - fp_now() > FP_BLOCK_SLICE_NS;
+	/* Not once threads have parked on the connection: a blocking recvmsg()
+	 * waits as an exclusive waiter queued behind their epoll sets, so a
+	 * parked thread would take its response's wake-up and it would sleep
+	 * out its slice.  poll() is woken whoever else waits. */
+	return !c->ring && c->rcvtimeo && !c->pw_all && deadline - fp_now() > FP_BLOCK_SLICE_NS;
 }
 
 /* Holding the role, read until *done, the end, or the deadline (block: a
@@ -1076,15 +1080,21 @@ static void pw_put(struct fltport_conn *c, struct fp_pumpwait *pw)
 	c->pw_free = pw;
 }
 
-/* A parked thread leaving with a frame it was woken for unread: the next
- * parked one reads it (it was not woken: the wake-up was exclusive). */
+/* A parked thread leaving with a frame it was woken for unread: the
+ * wake-up was exclusive, so no other parked thread's epoll set saw it, and
+ * none would (a frame wakes epoll sets once, as it comes).  The next parked
+ * thread is told to read (`handed`); with none, the next thread to park
+ * looks at the socket first (pw_lost), and the last one out leaves the role
+ * to the receive thread (pump_leave_role()). */
 static void pass_on(struct fltport_conn *c, const struct fp_pump *self)
 {
 	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
 		if (pu != self && pu->parked) {
+			pu->handed = true;
 			pump_wake(pu);
 			return;
 		}
+	c->pw_lost = true;
 }
 
 /* fltport_run_completions() on the socket transport.  Lock held on entry
@@ -1157,11 +1167,23 @@ static int pump_parked(struct fltport_conn *c, struct fp_pump *pu, int64_t deadl
 			}
 			continue;
 		}
+		if (c->pw_lost) {
+			/* A frame some thread was woken for and left unread. */
+			c->pw_lost = false;
+			if (readable(c)) {
+				ready = true;
+				continue;
+			}
+		}
 		pu->parked = true;
 		pthread_mutex_unlock(&c->lock);
 		n = epoll_wait(pu->pw->ep, evs, 2, fp_poll_ms(deadline));
 		pthread_mutex_lock(&c->lock);
 		pu->parked = false;
+		if (pu->handed) { /* pass_on(): a frame to read */
+			pu->handed = false;
+			ready = true;
+		}
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == 1) {
 				uint64_t v;

@@ -125,6 +125,7 @@ struct fp_pump {
 				 * end); 2: handed the reader role */
 	bool woken;             /* fltport_wake_completions() (under the lock) */
 	bool parked;            /* in epoll_wait() on pw: woken through pw->efd */
+	bool handed;            /* parked, told to read a frame (pass_on()) */
 	struct fp_pumpwait *pw; /* NULL: waits as a reader-role holder or on wake */
 };
 
@@ -156,6 +157,7 @@ struct fltport_conn {
 	struct fp_pump *pumps;        /* threads in fltport_run_completions() */
 	unsigned npump;
 	struct fp_pumpwait *pw_free, *pw_all; /* their epoll sets (socket transport) */
+	bool pw_lost;                         /* a frame woke a thread that left it unread */
 	bool pumped;                          /* one has been: the receive thread reads kickably */
 	bool pump_wake;                       /* a fltport_wake_completions() with nobody inside */
 	bool rx_timed;                        /* the receive thread waits for FP_ROLE_AWAY's end */

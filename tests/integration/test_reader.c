@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -479,6 +480,120 @@ Test(reader, a_message_wakes_one_of_the_threads_running_completions, .timeout = 
 		cr_assert(p[i].rc == -ENOTCONN || p[i].rc == -ECANCELED, "run_completions: %s",
 			  fltport_strerror(p[i].rc));
 	}
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+static bool in_poll_only(void *arg)
+{
+	long nr = syscall_of(arg);
+
+#ifdef SYS_poll
+	if (nr == SYS_poll)
+		return true;
+#endif
+	return nr == SYS_ppoll;
+}
+
+/* A requester on a connection where a thread is parked in
+ * fltport_run_completions(): it waits for its response in poll(), which the
+ * response wakes whoever else waits — not in a blocking recvmsg(), whose
+ * exclusive wake-up the parked thread's epoll set would take (it then slept
+ * out its slice, 100 ms, on every request: the review of the parked
+ * threads).  The response arrives and the request completes. */
+Test(reader, a_requester_is_woken_by_its_response_beside_a_parked_thread, .timeout = 60)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	const char *transport = fltport_conn_transport(c); /* a string constant */
+	struct pumper p = { .c = c };
+	struct req_arg r = { .c = c };
+	pthread_t tp, tr;
+
+	if (strcmp(transport, "socket") != 0) {
+		fltport_close(c);
+		fltport_server_destroy(srv);
+		cr_skip("the %s transport has no parked threads", transport);
+	}
+	sem_init(&pumped, 0, 0);
+	cr_assert_eq(fltport_get_async(c, pump_bufs[0], sizeof(pump_bufs[0]), on_pumped, c, NULL),
+		     0);
+	cr_assert_eq(pthread_create(&tp, NULL, pump_main, &p), 0);
+	cr_assert(tu_wait_until(parked, &p.tid, 10000), "the thread does not park");
+	for (int i = 0; i < 3; i++) {
+		memset(&r, 0, sizeof(r));
+		r.c = c;
+		cr_assert_eq(pthread_create(&tr, NULL, req_main, &r), 0);
+		cr_assert_eq(sem_wait(&req_entered), 0); /* the callback holds the response */
+		cr_assert(tu_wait_until(in_poll_only, &r.tid, 10000),
+			  "request %d: the requester waits in system call %ld, not poll()", i,
+			  syscall_of(&r.tid));
+		sem_post(&req_release);
+		pthread_join(tr, NULL);
+		cr_assert_eq(r.rc, 0, "request %d: %s", i, fltport_strerror(r.rc));
+		cr_assert_eq(r.status, 3);
+	}
+	fltport_shutdown(c);
+	pthread_join(tp, NULL);
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
+/* Two threads in fltport_run_completions() while a third keeps waking them
+ * with fltport_wake_completions() (as a completion port's other packets
+ * do): a thread that leaves with a frame it was woken for unread must hand
+ * it on — every one of 2,000 messages is taken, none waits for the next
+ * one to come (the review of the parked threads: pass_on()). */
+static atomic_int stress_got;
+static atomic_bool stress_stop;
+
+static void on_stress_get(void *arg, int err, void *buf, const struct fltport_msg *msg)
+{
+	(void)msg;
+	if (err)
+		return;
+	atomic_fetch_add(&stress_got, 1);
+	(void)fltport_get_async(arg, buf, sizeof(pump_bufs[0]), on_stress_get, arg, NULL);
+}
+
+static void *waker_main(void *arg)
+{
+	while (!atomic_load(&stress_stop)) {
+		fltport_wake_completions(arg);
+		sched_yield();
+	}
+	return NULL;
+}
+
+Test(reader, woken_threads_running_completions_lose_no_message, .timeout = 240)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	struct pumper p[2] = { { .c = c }, { .c = c } };
+	pthread_t t[2], w;
+	int n = (int)tu_scaled(2000, 200);
+
+	atomic_store(&stress_got, 0);
+	atomic_store(&stress_stop, false);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(fltport_get_async(c, pump_bufs[i], sizeof(pump_bufs[i]), on_stress_get,
+					       c, NULL),
+			     0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, pump_main, &p[i]), 0);
+	cr_assert_eq(pthread_create(&w, NULL, waker_main, c), 0);
+	for (int i = 0; i < n; i++) {
+		int rc = fltport_send(atomic_load(&client), "m", 1, NULL, 0, NULL, NULL, NULL,
+				      10 * SEC);
+
+		cr_assert_eq(rc, 0, "message %d of %d: %s", i, n, fltport_strerror(rc));
+	}
+	atomic_store(&stress_stop, true);
+	pthread_join(w, NULL);
+	cr_assert_eq(atomic_load(&stress_got), n);
+	fltport_shutdown(c);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
 	fltport_close(c);
 	fltport_server_destroy(srv);
 }
