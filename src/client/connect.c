@@ -292,7 +292,8 @@ static int handshake(struct fltport_conn *c, const void *ctx, size_t ctx_len, bo
 			    .version = FLTPORT_WIRE_VERSION,
 			    .type = FP_T_CONNECT,
 			    .len = (uint32_t)ctx_len,
-			    .arg = (shm ? FP_TRANSPORT_SHM : FP_TRANSPORT_SOCKET) | FP_CAP_AREA };
+			    .id = FP_CAP_AREA, /* capabilities (frame.h) */
+			    .arg = shm ? FP_TRANSPORT_SHM : FP_TRANSPORT_SOCKET };
 	struct fp_tx tx = { .h = &h, .payload = ctx, .page_fd = -1 };
 	struct fp_rx rx;
 	int rc;

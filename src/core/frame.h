@@ -67,11 +67,11 @@ struct fp_hdr {
  * (transport/ring.h). */
 #define FP_TRANSPORT_SOCKET 0u
 #define FP_TRANSPORT_SHM 1u
-#define FP_TRANSPORT_MASK 0xffu
-/* CONNECT's arg, with the transport: the user side takes payloads in a
- * payload area (transport.h, struct fp_area).  A server that does not know
- * the bit reads an arg other than FP_TRANSPORT_SHM as the socket. */
-#define FP_CAP_AREA (1u << 16)
+
+/* CONNECT's id (unused by CONNECT otherwise, and ignored by servers that
+ * predate it): what the user side can take.  FP_CAP_AREA: payloads in a
+ * payload area (transport.h, struct fp_area). */
+#define FP_CAP_AREA 1u
 
 /* The payload area: a memfd the filter side makes (sealed against shrinking
  * and growing), FP_AREA_DATA bytes of header — a 32-bit busy word at 0: 1

@@ -901,8 +901,8 @@ static void run_connect(struct fltport_server *srv, struct fp_job *j)
 
 	rc = fp_client_setup_page(c, srv->cfg.slots);
 	/* Before `ready`: no message is sent before this. */
-	c->area.wanted = (j->rx.h.arg & FP_CAP_AREA) && c->area.cap > FP_INLINE_MAX;
-	if (rc == 0 && (j->rx.h.arg & FP_TRANSPORT_MASK) == FP_TRANSPORT_SHM && shm_allowed()) {
+	c->area.wanted = (j->rx.h.id & FP_CAP_AREA) && c->area.cap > FP_INLINE_MAX;
+	if (rc == 0 && j->rx.h.arg == FP_TRANSPORT_SHM && shm_allowed()) {
 		/* Before the callback: a handle it gets is complete. */
 		pthread_mutex_lock(&c->lock);
 		rc = fp_ring_create(&c->ring, ring_fds);
