@@ -636,11 +636,12 @@ static int holder_poll(struct fltport_conn *c, int64_t deadline)
  * polls with the kick eventfd instead (fltport_cancel_gets()). */
 static bool block_ok(struct fltport_conn *c, int64_t deadline)
 {
-	/* Not once threads have parked on the connection: a blocking recvmsg()
-	 * waits as an exclusive waiter queued behind their epoll sets, so a
-	 * parked thread would take its response's wake-up and it would sleep
-	 * out its slice.  poll() is woken whoever else waits. */
-	return !c->ring && c->rcvtimeo && !c->pw_all && deadline - fp_now() > FP_BLOCK_SLICE_NS;
+	/* Not while threads are parked on the connection: a blocking
+	 * recvmsg() waits as an exclusive waiter queued behind their epoll
+	 * sets, so a parked thread would take its response's wake-up and it
+	 * would sleep out its slice.  poll() is woken whoever else waits.  (No
+	 * thread parks while a requester blocks: pump_parked().) */
+	return !c->ring && c->rcvtimeo && !c->nparked && deadline - fp_now() > FP_BLOCK_SLICE_NS;
 }
 
 /* Holding the role, read until *done, the end, or the deadline (block: a
@@ -654,6 +655,7 @@ static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline, 
 		struct fp_reader *cbs = NULL;
 		bool blocking = block && block_ok(c, deadline);
 
+		c->rx_blocking = blocking;
 		pthread_mutex_unlock(&c->lock);
 		/* A filter on another CPU answers within microseconds: watch
 		 * for it a little before sleeping in recvmsg() (core/spin.h). */
@@ -663,6 +665,7 @@ static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline, 
 		if (rc == 0)
 			rc = read_frame(c, !blocking, true, &cbs);
 		pthread_mutex_lock(&c->lock);
+		c->rx_blocking = false;
 		defer_callbacks(c, cbs);
 		if (rc == -ETIMEDOUT)
 			return rc;
@@ -1089,12 +1092,21 @@ static void pw_put(struct fltport_conn *c, struct fp_pumpwait *pw)
 static void pass_on(struct fltport_conn *c, const struct fp_pump *self)
 {
 	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next)
-		if (pu != self && pu->parked) {
+		if (pu != self && pu->parked && !pu->handed) {
 			pu->handed = true;
 			pump_wake(pu);
 			return;
 		}
 	c->pw_lost = true;
+}
+
+/* Another thread parked, and not already told to read. */
+static bool other_parked(const struct fltport_conn *c, const struct fp_pump *self)
+{
+	for (const struct fp_pump *pu = c->pumps; pu; pu = pu->next)
+		if (pu != self && pu->parked && !pu->handed)
+			return true;
+	return false;
 }
 
 /* fltport_run_completions() on the socket transport.  Lock held on entry
@@ -1134,12 +1146,20 @@ static int pump_parked(struct fltport_conn *c, struct fp_pump *pu, int64_t deadl
 			struct fp_reader *cbs = NULL;
 			struct fp_wakes wk = { .n = 0 };
 
+			int r;
+
 			ready = false;
 			pthread_mutex_unlock(&c->lock);
-			(void)read_frame(c, true, false, &cbs);
+			r = read_frame(c, true, false, &cbs);
 			pthread_mutex_lock(&c->lock);
 			if (c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake)
 				release_role(c, &pu->wake, &wk);
+			/* Another frame already there: it may have no wake-up
+			 * left for the parked threads (this one was woken for
+			 * two, or a kernel woke it twice): one of them reads
+			 * it while this one runs its completion. */
+			if (r == 1 && other_parked(c, pu) && readable(c))
+				pass_on(c, pu);
 			pthread_mutex_unlock(&c->lock);
 			wakes_run(&wk);
 			*ran += run_callbacks(cbs);
@@ -1148,10 +1168,14 @@ static int pump_parked(struct fltport_conn *c, struct fp_pump *pu, int64_t deadl
 				break;
 			continue;
 		}
-		if (ready || c->role == FP_ROLE_RX) {
+		if (ready || c->role == FP_ROLE_RX ||
+		    (c->role == FP_ROLE_CALLER && c->rx_blocking)) {
 			/* Another thread holds the role and reads: wait to be
 			 * handed it.  The receive thread's blocking read is
-			 * kicked once: its completions would run there. */
+			 * kicked once: its completions would run there.  A
+			 * requester in a blocking recvmsg() is not parked
+			 * beside: its exclusive wait is queued behind ours
+			 * (block_ok()). */
 			if (c->role == FP_ROLE_RX && !kicked) {
 				uint64_t one = 1;
 
@@ -1176,10 +1200,12 @@ static int pump_parked(struct fltport_conn *c, struct fp_pump *pu, int64_t deadl
 			}
 		}
 		pu->parked = true;
+		c->nparked++;
 		pthread_mutex_unlock(&c->lock);
 		n = epoll_wait(pu->pw->ep, evs, 2, fp_poll_ms(deadline));
 		pthread_mutex_lock(&c->lock);
 		pu->parked = false;
+		c->nparked--;
 		if (pu->handed) { /* pass_on(): a frame to read */
 			pu->handed = false;
 			ready = true;
@@ -1198,7 +1224,9 @@ static int pump_parked(struct fltport_conn *c, struct fp_pump *pu, int64_t deadl
 			break;
 		}
 	}
-	if (ready)
+	/* Woken for a frame left unread — or, timed out, maybe (a timeout
+	 * racing a frame can take its wake-up on older kernels). */
+	if (ready || (rc == -ETIMEDOUT && readable(c)))
 		pass_on(c, pu);
 	return rc;
 }

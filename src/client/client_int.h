@@ -158,10 +158,12 @@ struct fltport_conn {
 	unsigned npump;
 	struct fp_pumpwait *pw_free, *pw_all; /* their epoll sets (socket transport) */
 	bool pw_lost;                         /* a frame woke a thread that left it unread */
-	bool pumped;                          /* one has been: the receive thread reads kickably */
-	bool pump_wake;                       /* a fltport_wake_completions() with nobody inside */
-	bool rx_timed;                        /* the receive thread waits for FP_ROLE_AWAY's end */
-	int64_t away_since;                   /* FP_ROLE_AWAY since */
+	unsigned nparked;                     /* pumps in epoll_wait() now */
+	bool rx_blocking;   /* the role's holder is in a blocking recvmsg() (read_for()) */
+	bool pumped;        /* one has been: the receive thread reads kickably */
+	bool pump_wake;     /* a fltport_wake_completions() with nobody inside */
+	bool rx_timed;      /* the receive thread waits for FP_ROLE_AWAY's end */
+	int64_t away_since; /* FP_ROLE_AWAY since */
 	struct fp_reader *cb_pending; /* completions read by a caller, for the receive thread */
 	struct fp_taken *taken;
 	struct fp_qmsg *qhead, *qtail;
