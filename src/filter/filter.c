@@ -117,6 +117,8 @@ static void filter_free(struct fltport_filter *f)
 		close(f->wake_fd);
 	if (f->queue_fd >= 0)
 		close(f->queue_fd);
+	if (f->worker_ep >= 0)
+		close(f->worker_ep);
 	free(f->workers);
 	pthread_mutex_destroy(&f->scope_lock);
 	pthread_mutex_destroy(&f->trust_lock);
@@ -162,7 +164,7 @@ static struct fltport_filter *filter_alloc(const struct fltport_filter_config *c
 	if (!f->cfg.deny_errno)
 		f->cfg.deny_errno = EPERM;
 	f->self = getpid();
-	f->perm_fd = f->notify_fd = f->wake_fd = f->mountinfo_fd = f->queue_fd = -1;
+	f->perm_fd = f->notify_fd = f->wake_fd = f->mountinfo_fd = f->queue_fd = f->worker_ep = -1;
 	f->cg_root = -1; /* cgtrust.c: no cgroup2 root opened yet */
 	f->selffd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	f->proc_dir = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);

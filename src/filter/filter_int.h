@@ -177,7 +177,8 @@ struct fltport_filter {
 	unsigned idle;      /* workers waiting for events (under lock) */
 	bool spare_waiting; /* the spare reader waits on spare_cond (under lock) */
 	pthread_cond_t spare_cond;
-	int queue_fd;     /* eventfd: events queued by the spare for idle workers */
+	int queue_fd;     /* eventfd: events queued for idle workers (semaphore) */
+	int worker_ep;    /* the epoll set every idle worker waits in (perm.c) */
 	size_t event_max; /* bytes of the largest single event record */
 
 	pthread_t reader, deadline, notifier;

@@ -593,16 +593,17 @@ static struct fp_filter_pending *handle_buffer(struct fltport_filter *f, const c
  * Own and trusted processes' events are answered at once; with `keep`, the
  * first event that needs a callback is returned to the caller (a worker
  * runs it itself), the others are queued.  Returns NULL with *empty set
- * when there was nothing to read.
+ * when there was nothing to read; *full says the read filled its buffer, so
+ * more events may be waiting in the group.
  */
 static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf, unsigned max,
-					     bool keep, bool *empty)
+					     bool keep, bool *empty, bool *full)
 {
 	unsigned room = budget_room(f);
 	size_t want;
 	ssize_t n;
 
-	*empty = false;
+	*empty = *full = false;
 	if (room == 0)
 		return NULL;
 	if (room > max)
@@ -616,8 +617,10 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 	if (want > READ_BUF)
 		want = READ_BUF;
 	n = read(f->perm_fd, buf, want);
-	if (n > 0)
+	if (n > 0) {
+		*full = (size_t)n + f->event_max > want;
 		return handle_buffer(f, buf, (size_t)n, keep);
+	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		*empty = errno == EAGAIN;
 		return NULL;
@@ -630,6 +633,7 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 		atomic_fetch_add(&f->c.kernel_denied, 1);
 		fp_filter_debug("read: %s: the kernel failed an event", strerror(errno));
 		usleep(10000);
+		*full = true; /* what the kernel still holds needs a reader */
 	}
 	return NULL;
 }
@@ -930,15 +934,23 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 
 /*
  * Readers.  The thread that reads an event runs its callback: every idle
- * worker waits in epoll_wait() on the group with EPOLLEXCLUSIVE, so the
- * kernel wakes one of them per event; it reads one event and decides it
- * itself — no hop between threads, no other thread woken.  A busy worker
- * does not wait, so a blocked callback never stops events from being read
- * while another worker is idle.  When every worker is busy, the spare
- * reader (a thread that never runs callbacks) reads instead and queues
- * what it reads: the deadline thread answers those in time even if no
- * worker comes back, and the first worker that does takes them (a queue
- * eventfd wakes idle ones).  Lock: f->lock for the queue and `idle`.
+ * worker waits in epoll_wait() on one epoll set they share, which wakes
+ * one of them per event; it reads the event and decides it itself — no
+ * hop between threads, no other thread woken.  The group is in that set
+ * edge-triggered.  (Sets of their own per worker, each holding the group
+ * level-triggered with EPOLLEXCLUSIVE, also woke one worker per event,
+ * but a worker coming back to its set found the group still listed as
+ * ready and read along with the one woken for the next event: at high
+ * rates a third of the reads found nothing.)  A worker reads every event
+ * queued at the time, up to a small batch, keeps the first and queues the
+ * others; if its read was full, more may wait and another worker is woken
+ * through the queue eventfd, and any event queued after the read wakes a
+ * worker itself.  A busy worker does not wait, so a blocked callback
+ * never stops events from being read while another worker is idle.  When
+ * every worker is busy, the spare reader (a thread that never runs
+ * callbacks) reads instead and queues what it reads: the deadline thread
+ * answers those in time even if no worker comes back, and the first worker
+ * that does takes them.  Lock: f->lock for the queue and `idle`.
  */
 static void finish(struct fltport_filter *f, struct fp_filter_pending *p, struct fp_dead *dead)
 {
@@ -991,9 +1003,12 @@ static void idle_change(struct fltport_filter *f, int d)
 	pthread_mutex_unlock(&f->lock);
 }
 
-static int reader_epoll(struct fltport_filter *f, bool exclusive)
+/* An epoll set on the group, the queue eventfd and the stop eventfd.
+ * `how`: EPOLLEXCLUSIVE for the spare's own set, EPOLLET for the set the
+ * workers share (above). */
+static int reader_epoll(struct fltport_filter *f, uint32_t how)
 {
-	struct epoll_event ev = { .events = EPOLLIN | (exclusive ? EPOLLEXCLUSIVE : 0) };
+	struct epoll_event ev = { .events = EPOLLIN | how };
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
 	if (ep < 0)
@@ -1001,6 +1016,7 @@ static int reader_epoll(struct fltport_filter *f, bool exclusive)
 	ev.data.fd = f->perm_fd;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, f->perm_fd, &ev) != 0)
 		goto fail;
+	ev.events = EPOLLIN | (how & EPOLLEXCLUSIVE);
 	ev.data.fd = f->queue_fd;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, f->queue_fd, &ev) != 0)
 		goto fail;
@@ -1014,17 +1030,34 @@ fail:
 	return -1;
 }
 
+/* A worker reads at most this many events at once: the first it decides,
+ * the others go to idle workers. */
+#define WORKER_BATCH 4u
+
+/* Wake idle workers for what is queued, and one more to read on if the
+ * group may hold more than the last read took. */
+static void wake_workers(struct fltport_filter *f, bool full)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->qlen + (full ? 1u : 0u);
+	pthread_mutex_unlock(&f->lock);
+	if (n)
+		(void)!write(f->queue_fd, &n, sizeof(n));
+}
+
 static void *worker_main(void *arg)
 {
 	struct fltport_filter *f = arg;
 	/* On the thread's stack: no allocation can fail here. */
 	char buf[READ_BUF] __attribute__((aligned(8)));
-	int ep = reader_epoll(f, true);
+	const int ep = f->worker_ep;
 
 	for (;;) {
 		struct epoll_event evs[3];
 		struct fp_filter_pending *p;
-		bool stop, empty;
+		bool stop, empty, full;
 		int n;
 
 		drain_queue(f);
@@ -1042,8 +1075,9 @@ static void *worker_main(void *arg)
 					(void)!read(f->queue_fd, &v, sizeof(v));
 				}
 		}
-		/* One event per read: this thread decides it at once. */
-		p = read_events(f, buf, 1, true, &empty);
+		p = read_events(f, buf, WORKER_BATCH, true, &empty, &full);
+		if (!stop && (full || p))
+			wake_workers(f, full);
 		if (p)
 			run(f, p);
 		else if (stop && empty)
@@ -1052,8 +1086,6 @@ static void *worker_main(void *arg)
 			(void)poll(NULL, 0, 1); /* no fd to read with: no spin */
 	}
 	drain_queue(f);
-	if (ep >= 0)
-		close(ep);
 	return NULL;
 }
 
@@ -1069,7 +1101,9 @@ static void spare_drain(struct fltport_filter *f, char *buf)
 			(void)poll(NULL, 0, 10); /* the deadline thread frees fds */
 			continue;
 		}
-		(void)read_events(f, buf, f->max_in_flight, false, &empty);
+		bool full;
+
+		(void)read_events(f, buf, f->max_in_flight, false, &empty, &full);
 	}
 }
 
@@ -1078,11 +1112,11 @@ static void *spare_main(void *arg)
 {
 	struct fltport_filter *f = arg;
 	char buf[READ_BUF] __attribute__((aligned(8)));
-	int ep = reader_epoll(f, true);
+	int ep = reader_epoll(f, EPOLLEXCLUSIVE);
 
 	for (;;) {
 		struct epoll_event evs[3];
-		bool stop = atomic_load(&f->stopping), empty = false, queued;
+		bool stop = atomic_load(&f->stopping), empty = false, full, queued;
 		uint64_t one = 1;
 
 		pthread_mutex_lock(&f->lock);
@@ -1105,7 +1139,7 @@ static void *spare_main(void *arg)
 		 * the workers every 10 ms. */
 		if ((ep >= 0 ? epoll_wait(ep, evs, 3, 10) : poll(NULL, 0, 10)) <= 0)
 			continue;
-		(void)read_events(f, buf, f->max_in_flight, false, &empty);
+		(void)read_events(f, buf, f->max_in_flight, false, &empty, &full);
 		pthread_mutex_lock(&f->lock);
 		queued = f->qhead != NULL && f->idle > 0;
 		pthread_mutex_unlock(&f->lock);
@@ -1202,6 +1236,7 @@ int fp_filter_perm_start(struct fltport_filter *f)
 	f->queue_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
 	if (f->queue_fd < 0)
 		return -errno;
+	f->worker_ep = reader_epoll(f, EPOLLET); /* if it fails, workers poll */
 	f->workers = calloc(f->cfg.workers, sizeof(*f->workers));
 	if (!f->workers)
 		return -ENOMEM;

@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
@@ -916,6 +917,102 @@ static void loop_opens(const char *path, int n)
 	cr_assert_eq(sscanf(line, "LOOP ok=%ld", &ok), 1);
 	cr_assert_eq(ok, n, "%s", line);
 	tu_wait(&p, LINE_MS);
+}
+
+/* Voluntary context switches (one each time a thread blocks) of every
+ * thread of this process but the calling one: the filter's. */
+static unsigned long others_blocked(void)
+{
+	char path[300], line[128];
+	unsigned long sum = 0, n;
+	const pid_t self = gettid();
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	cr_assert(d);
+	while ((e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue; /* a thread that just ended */
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %lu", &n) == 1)
+				sum += n;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* An event wakes one idle worker, not all of them: with 16 workers idle,
+ * 200 opens one after the other cost the filter's threads one wake-up
+ * each (plain epoll waits on the group, or blocking reads, would wake all
+ * 16 per event). */
+Test(filter, an_event_wakes_one_idle_worker, .timeout = 60)
+{
+	struct fltport_filter_config cfg = { .pre_open = allow_plain, .workers = 16 };
+	struct fltport_filter_stats st;
+	unsigned long before, woken;
+	const int n = 200;
+
+	mkdir(in_mnt("w"), 0755);
+	write_file(in_mnt("w/a.txt"), "clean", 0644);
+	cr_assert_eq(fltport_filter_attach(make_filter(&cfg), in_mnt("w")), 0);
+	loop_opens(in_mnt("w/a.txt"), 20); /* every worker has started */
+	before = others_blocked();
+	loop_opens(in_mnt("w/a.txt"), n);
+	woken = others_blocked() - before;
+	stats_when_quiet(F, &st);
+	cr_expect_eq(st.seen, (uint64_t)n + 20);
+	cr_expect_eq(st.allowed, (uint64_t)n + 20);
+	cr_expect_leq(woken, (unsigned long)n * 2,
+		      "%lu wake-ups of the filter's threads for %d opens", woken, n);
+}
+
+/* Many openers at once, fewer workers than openers: every event is
+ * decided by a callback, none is left in the group for the deadline to
+ * answer (a worker reads a few events at once and hands the rest on; an
+ * event the kernel queues meanwhile must still wake a worker). */
+Test(filter, concurrent_opens_are_all_decided_by_callbacks, .timeout = 120)
+{
+	struct fltport_filter_config cfg = { .pre_open = allow_plain,
+					     .workers = 3,
+					     .deadline_ns = 60 * 1000 * MS };
+	enum { OPENERS = 8, EACH = 2000 };
+	const char *args[] = { "loop", NULL, "2000", NULL };
+	struct fltport_filter_stats st;
+	struct tu_proc p[OPENERS];
+	char name[OPENERS][32], line[256];
+
+	mkdir(in_mnt("w"), 0755);
+	for (int i = 0; i < OPENERS; i++) {
+		snprintf(name[i], sizeof(name[i]), "w/f%d", i % 3);
+		write_file(in_mnt(name[i]), "clean", 0644);
+	}
+	cr_assert_eq(fltport_filter_attach(make_filter(&cfg), in_mnt("w")), 0);
+	for (int i = 0; i < OPENERS; i++) {
+		args[1] = strdup(in_mnt(name[i]));
+		p[i] = tu_spawn("fp_filter_opener", args);
+		free((void *)args[1]);
+	}
+	for (int i = 0; i < OPENERS; i++) {
+		long ok = -1;
+
+		/* A stranded event would hold its opener for the whole
+		 * 60 s deadline: longer than this wait. */
+		cr_assert(tu_expect(&p[i], "LOOP", line, sizeof(line), 45000), "opener %d", i);
+		cr_assert_eq(sscanf(line, "LOOP ok=%ld", &ok), 1);
+		cr_expect_eq(ok, EACH, "%s", line);
+		tu_wait(&p[i], LINE_MS);
+	}
+	stats_when_quiet(F, &st);
+	cr_expect_eq(st.seen, (uint64_t)OPENERS * EACH);
+	cr_expect_eq(st.allowed, (uint64_t)OPENERS * EACH);
+	cr_expect_eq(st.timed_out, 0);
+	cr_expect_eq(atomic_load(&D.calls), OPENERS * EACH);
 }
 
 Test(cache, allowed_file_not_asked_again_until_modified, .timeout = 60)
