@@ -433,8 +433,9 @@ FLTPORT_API void fltport_wake_completions(fltport_conn *conn);
 FLTPORT_API int fltport_cancel_get(fltport_conn *conn, uint64_t token);
 
 /* Cancel every posted get (callbacks run on the calling thread) and wake
- * every blocked fltport_get() with -ECANCELED.  Non-blocking otherwise.
- * Returns how many were cancelled (≥ 0). */
+ * every blocked fltport_get() with -ECANCELED (on the socket transport, a
+ * get asleep in recvmsg() returns within 100 ms: docs/PORTING.md).
+ * Non-blocking otherwise.  Returns how many were cancelled (≥ 0). */
 FLTPORT_API int fltport_cancel_gets(fltport_conn *conn);
 
 /*

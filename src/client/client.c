@@ -627,13 +627,15 @@ static int holder_poll(struct fltport_conn *c, int64_t deadline)
 	return 0;
 }
 
-/* A requester holding the reader role on the socket transport waits in
- * recvmsg() itself, in slices of this length (SO_RCVTIMEO), while its
- * deadline is further away: one system call per response, as a raw
- * ping-pong, instead of poll() + recvmsg().  Nothing but its own response
- * (or the end, which shutdown() signals to recvmsg()) concerns it: a
- * cancelled get is completed by the canceller.  A get holding the role
- * polls with the kick eventfd instead (fltport_cancel_gets()). */
+/* A requester or a get holding the reader role on the socket transport
+ * waits in recvmsg() itself, in slices of this length (SO_RCVTIMEO), while
+ * its deadline is further away: one system call per frame, as a raw
+ * ping-pong, instead of poll() + recvmsg().  Nothing but a frame (or the
+ * end, which shutdown() signals to recvmsg()) concerns it: a get cancelled
+ * by fltport_cancel_gets() is completed by the canceller, and its thread
+ * sees that at the end of the slice (the kick eventfd cannot reach
+ * recvmsg()).  Threads in fltport_run_completions() and the receive thread
+ * poll with the kick eventfd instead. */
 static bool block_ok(struct fltport_conn *c, int64_t deadline)
 {
 	/* Not while threads are parked on the connection: a blocking
@@ -883,7 +885,7 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 		readers_append(c, &r);
 		if (timeout_ns != 0)
 			publish(c);
-		(void)await(c, &r.done, &r.wake, deadline, false);
+		(void)await(c, &r.done, &r.wake, deadline, true);
 		if (!r.done) {
 			readers_remove(c, &r);
 			publish(c);

@@ -348,6 +348,52 @@ Test(reader, idle_connection_is_drained_after_a_blocking_call, .timeout = 60)
 	fltport_server_destroy(srv);
 }
 
+static bool in_recvmsg(void *arg)
+{
+	return syscall_of(arg) == SYS_recvmsg;
+}
+
+/* On the socket transport a get with a long deadline sleeps in recvmsg()
+ * itself, as a requester does: one system call per message, as a raw
+ * ping-pong, not poll() and then recvmsg().  It still ends at once for a
+ * message, and within a slice (100 ms) for fltport_cancel_gets(). */
+Test(reader, a_blocked_get_waits_in_recvmsg, .timeout = 60)
+{
+	fltport_conn *c;
+	fltport_server *srv = start(&c);
+	struct get_arg a = { .c = c, .timeout_ns = 600 * SEC },
+		       b = { .c = c, .timeout_ns = 600 * SEC };
+	const char *transport = fltport_conn_transport(c); /* a string constant */
+	struct timespec bound;
+	pthread_t ta, tb;
+	int rc;
+
+	if (strcmp(transport, "socket") != 0) {
+		fltport_close(c);
+		fltport_server_destroy(srv);
+		cr_skip("the %s transport waits in poll() on its doorbell", transport);
+	}
+	cr_assert_eq(pthread_create(&ta, NULL, get_main, &a), 0);
+	cr_assert(tu_wait_until(in_recvmsg, &a.tid, 10000),
+		  "a blocked get does not wait in recvmsg() (syscall %ld)", syscall_of(&a.tid));
+	rc = fltport_send(atomic_load(&client), "m", 1, NULL, 0, NULL, NULL, NULL, 10 * SEC);
+	cr_assert_eq(rc, 0, "send: %s", fltport_strerror(rc));
+	pthread_join(ta, NULL);
+	cr_assert_eq(a.rc, 0, "get: %s", fltport_strerror(a.rc));
+	cr_assert_eq(a.msg.len, 1);
+
+	cr_assert_eq(pthread_create(&tb, NULL, get_main, &b), 0);
+	cr_assert(tu_wait_until(in_recvmsg, &b.tid, 10000));
+	cr_assert_eq(fltport_cancel_gets(c), 1);
+	clock_gettime(CLOCK_REALTIME, &bound);
+	bound.tv_sec += 30; /* generous: the slice is 100 ms */
+	cr_assert_eq(pthread_timedjoin_np(tb, NULL, &bound), 0,
+		     "fltport_cancel_gets() did not end a get blocked in recvmsg()");
+	cr_assert_eq(b.rc, -ECANCELED, "get: %s", fltport_strerror(b.rc));
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
 /* ---- several threads in fltport_run_completions() ---- */
 
 /* Voluntary context switches of a thread of this process: one each time it
