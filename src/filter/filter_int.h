@@ -120,15 +120,17 @@ struct fltport_filter {
 	char altitude[FLTPORT_ALTITUDE_MAX + 1];
 	int64_t started_ns;
 	pid_t self;
-	int perm_fd;           /* permission group, -1 if no pre callback */
-	int notify_fd;         /* notification group, -1 if no post callback */
-	int wake_fd;           /* eventfd: wakes reader and notify thread */
-	uint64_t perm_mask;    /* events marked on the permission group */
-	uint64_t notify_mask;  /* events marked on the notification group */
-	unsigned features;     /* FLTPORT_FILTER_HAVE_* */
-	uint64_t errno_ok[4];  /* bit e: errno e (1..255) accepted by FAN_DENY_ERRNO */
-	bool pidfs;            /* pidfds live on pidfs: compare inodes */
-	atomic_int cache_mode; /* 0 untried, 1 FAN_MARK_IGNORE, 2 IGNORED_MASK, -1 off */
+	int perm_fd;             /* permission group, -1 if no pre callback */
+	int notify_fd;           /* notification group, -1 if no post callback */
+	int wake_fd;             /* eventfd: wakes reader and notify thread */
+	uint64_t perm_mask;      /* events marked on the permission group */
+	uint64_t notify_mask;    /* events marked on the notification group */
+	unsigned features;       /* FLTPORT_FILTER_HAVE_* */
+	uint64_t errno_ok[4];    /* bit e: errno e (1..255) accepted by FAN_DENY_ERRNO */
+	bool pidfs;              /* pidfds live on pidfs: compare inodes */
+	atomic_int cache_mode;   /* 0 untried, 1 FAN_MARK_IGNORE, 2 IGNORED_MASK, -1 off */
+	atomic_int lease_mode;   /* FP_LEASE_*: whether decide() takes the scan's lease */
+	atomic_uint lease_probe; /* decisions seen while FP_LEASE_PROBING */
 	atomic_bool stopping;
 	atomic_bool draining; /* perm_stop(): the marks are gone, read what is left */
 

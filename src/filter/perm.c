@@ -689,6 +689,32 @@ static void lease_drop(int fd)
 	(void)fcntl(fd, F_SETLEASE, F_UNLCK);
 }
 
+/*
+ * The lease costs four fcntl()s per event (three to take it, one to drop
+ * it): a filter whose callbacks never return FLTPORT_ALLOW_CACHE should not
+ * pay them.  decide() leases while the engine probes (its first
+ * LEASE_PROBE decisions) and for good once a callback has returned
+ * FLTPORT_ALLOW_CACHE.  After LEASE_PROBE decisions without one it stops;
+ * the next FLTPORT_ALLOW_CACHE is then an allow that is not cached (there
+ * was no lease to prove the scan current), and leasing is on for good from
+ * the next event.
+ */
+enum { FP_LEASE_PROBING, FP_LEASE_ON, FP_LEASE_OFF };
+#define LEASE_PROBE 64u
+
+static void lease_note(struct fltport_filter *f, int mode, bool said_cache)
+{
+	int expect = FP_LEASE_PROBING;
+
+	if (said_cache) {
+		if (mode != FP_LEASE_ON)
+			atomic_store(&f->lease_mode, FP_LEASE_ON);
+	} else if (mode == FP_LEASE_PROBING &&
+		   atomic_fetch_add(&f->lease_probe, 1) + 1 >= LEASE_PROBE) {
+		atomic_compare_exchange_strong(&f->lease_mode, &expect, FP_LEASE_OFF);
+	}
+}
+
 static int ignore_flag(int mode)
 {
 	return mode == 1 ? FAN_MARK_IGNORE : FAN_MARK_IGNORED_MASK;
@@ -872,8 +898,10 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 	 * passed to a service (or kept) would otherwise keep the lease, and
 	 * a writer would wait for it up to lease-break-time (45 s).
 	 * cacheable: leased, and every callback so far said ALLOW_CACHE. */
-	bool leased = atomic_load(&f->cache_mode) >= 0 && lease_take(p->fd);
-	bool cacheable = leased;
+	const int lease_mode = atomic_load_explicit(&f->lease_mode, memory_order_relaxed);
+	bool leased =
+		atomic_load(&f->cache_mode) >= 0 && lease_mode != FP_LEASE_OFF && lease_take(p->fd);
+	bool cacheable = leased, said_cache = false;
 	int deny = 0, cached;
 
 	if (leased && atomic_load(&p->answered)) {
@@ -899,8 +927,12 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		v = fn(f->cfg.cookie, &ev);
 		if (v != FLTPORT_ALLOW_CACHE)
 			cacheable = false;
+		else
+			said_cache = true;
 		deny = deny_errno_of(v);
 	}
+	if (atomic_load_explicit(&f->cache_mode, memory_order_relaxed) >= 0)
+		lease_note(f, lease_mode, said_cache);
 	if (fp_filter_now() >= p->deadline) {
 		/* Decided too late (e.g. a send that timed out with the
 		 * deadline): the policy answers, exactly as if the deadline

@@ -7,7 +7,8 @@
  *   scope.*   the kernel's mark is the scope: no path test to get past with
  *             a rename, a bind mount or a user namespace; submounts
  *   verdict.* a callback's return value the engine does not know denies
- *   cache.*   a writer during the scan leaves nothing cached
+ *   cache.*   a writer during the scan leaves nothing cached; the lease is
+ *             taken only while the filter caches
  *   budget.*  fd exhaustion never turns fail-open into a kernel deny
  *   fork.*    a forked child never keeps the fanotify group alive
  */
@@ -312,6 +313,112 @@ Test(cache, a_kept_copy_of_the_fd_holds_no_writer_up, .timeout = 60)
 	tu_wait(&w, FSBOX_LINE_MS);
 	close(kept);
 	cr_expect(tu_wait_until(fsbox_quiet, f, 10000));
+}
+
+/* Whether this process holds a lease on the file `fd` is open on. */
+static bool holds_lease(int fd)
+{
+	char path[64], line[256];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strncmp(line, "lock:", 5) == 0 && strstr(line, "LEASE");
+	fclose(f);
+	return found;
+}
+
+static atomic_int leased_calls;
+static atomic_int cache_from; /* calls from this one on return ALLOW_CACHE */
+
+static int lease_watch(void *cookie, const struct fltport_filter_event *ev)
+{
+	int n = atomic_fetch_add(&calls, 1);
+
+	(void)cookie;
+	if (holds_lease(ev->fd))
+		atomic_fetch_add(&leased_calls, 1);
+	return n >= atomic_load(&cache_from) ? FLTPORT_ALLOW_CACHE : FLTPORT_ALLOW;
+}
+
+static void open_loop(const char *path, int n)
+{
+	char count[16], line[256];
+	struct tu_proc p;
+	long ok = -1;
+
+	snprintf(count, sizeof(count), "%d", n);
+	p = tu_spawn("fp_filter_opener", (const char *[]){ "loop", path, count, NULL });
+	cr_assert(tu_expect(&p, "LOOP", line, sizeof(line), FSBOX_LINE_MS));
+	cr_assert_eq(sscanf(line, "LOOP ok=%ld", &ok), 1);
+	cr_assert_eq(ok, n, "%s", line);
+	tu_wait(&p, FSBOX_LINE_MS);
+}
+
+/* A filter whose callbacks never return FLTPORT_ALLOW_CACHE stops taking
+ * the scan's lease after 64 decisions; the first FLTPORT_ALLOW_CACHE after
+ * that is allowed but not cached (no lease proved the scan current), and
+ * from the next event on the lease is taken and the allow cached. */
+Test(cache, lease_only_while_the_filter_caches, .timeout = 60)
+{
+	struct fltport_filter_config cfg = { .pre_open = lease_watch };
+	struct fltport_filter_stats st;
+	fltport_filter *f;
+
+	fsbox_write(fsbox_path("f"), "clean", 0644);
+	atomic_store(&calls, 0);
+	atomic_store(&leased_calls, 0);
+	atomic_store(&cache_from, 100);
+	f = fsbox_filter_create(&cfg);
+	cr_assert_eq(fltport_filter_attach(f, fsbox_mnt), 0);
+	open_loop(fsbox_path("f"), 100);
+	cr_expect_eq(atomic_load(&calls), 100);
+	cr_expect_eq(atomic_load(&leased_calls), 64, "leased %d of 100 plain allows",
+		     atomic_load(&leased_calls));
+	open_loop(fsbox_path("f"), 1); /* ALLOW_CACHE, without a lease */
+	cr_expect(tu_wait_until(fsbox_quiet, f, 10000));
+	fltport_filter_stats(f, &st);
+	cr_expect_eq(st.cached, 0);
+	cr_expect_eq(atomic_load(&leased_calls), 64);
+	open_loop(fsbox_path("f"), 5); /* leased again: cached at the first */
+	cr_expect_eq(atomic_load(&calls), 102);
+	cr_expect_eq(atomic_load(&leased_calls), 65);
+	cr_expect(tu_wait_until(fsbox_quiet, f, 10000));
+	fltport_filter_stats(f, &st);
+	cr_expect_eq(st.cached, 1);
+}
+
+/* A filter that caches from its first decision takes the lease every
+ * time: its first allow of each file is cached. */
+Test(cache, a_caching_filter_keeps_leasing, .timeout = 60)
+{
+	struct fltport_filter_config cfg = { .pre_open = lease_watch };
+	struct fltport_filter_stats st;
+	char name[16];
+	fltport_filter *f;
+
+	for (int i = 0; i < 80; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		fsbox_write(fsbox_path(name), "clean", 0644);
+	}
+	atomic_store(&calls, 0);
+	atomic_store(&leased_calls, 0);
+	atomic_store(&cache_from, 0);
+	f = fsbox_filter_create(&cfg);
+	cr_assert_eq(fltport_filter_attach(f, fsbox_mnt), 0);
+	for (int i = 0; i < 80; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		open_loop(fsbox_path(name), 2);
+	}
+	cr_expect_eq(atomic_load(&calls), 80, "each file asked once");
+	cr_expect_eq(atomic_load(&leased_calls), 80);
+	cr_expect(tu_wait_until(fsbox_quiet, f, 10000));
+	fltport_filter_stats(f, &st);
+	cr_expect_eq(st.cached, 80);
 }
 
 /* ---- fd budget ------------------------------------------------------ */
