@@ -75,7 +75,7 @@ enum fltport_filter_op {
 			       * file until it is modified (see "cache" below).
 			       * A filter that returned none in its first 64
 			       * decisions stops taking the cache's lease: its
-			       * first one after that is not cached (FILTER.md) */
+			       * first ones after that are not cached (FILTER.md) */
 /* Deny: return a negative errno (-1 .. -255).  -EPERM always works;
  * another errno reaches the opener where fltport_filter_errno_supported()
  * says so and becomes EPERM elsewhere.  Any other value (2, INT_MAX, below

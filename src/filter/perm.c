@@ -451,7 +451,7 @@ static void parse_info(const struct fanotify_event_metadata *m, const char *raw,
 static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 					 const struct fanotify_event_metadata *m,
 					 const struct fp_event_info *inf, const char *path,
-					 bool keep)
+					 bool keep, unsigned *queued)
 {
 	size_t len = path ? strlen(path) : 0;
 	struct fp_filter_pending *p;
@@ -506,7 +506,8 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 		p->state = FP_P_RUNNING;
 	} else {
 		p->state = FP_P_QUEUED;
-		q_push(f, p); /* the spare tells idle workers (queue_fd) */
+		q_push(f, p); /* the reader tells idle workers (queue_fd) */
+		(*queued)++;
 	}
 	d_push(f, p); /* the deadline thread needs no wake-up: see deadline_main() */
 	pthread_mutex_unlock(&f->lock);
@@ -518,7 +519,7 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 static struct fp_filter_pending *handle_event(struct fltport_filter *f,
 					      const struct fanotify_event_metadata *m,
 					      const char *raw, char *path, size_t path_len,
-					      bool keep)
+					      bool keep, unsigned *queued)
 {
 	struct fp_event_info inf;
 
@@ -543,17 +544,18 @@ static struct fp_filter_pending *handle_event(struct fltport_filter *f,
 	 * kernel's mark, never this path (filter.h).  A path we cannot read
 	 * is given as "".  Lazy: the callback asks for it, if it wants it. */
 	if (f->cfg.flags & FLTPORT_FILTER_LAZY_INFO)
-		return enqueue(f, m, &inf, NULL, keep);
+		return enqueue(f, m, &inf, NULL, keep, queued);
 	if (fp_filter_fd_path(f, m->fd, path, path_len) != 0)
 		path[0] = '\0';
-	return enqueue(f, m, &inf, path, keep);
+	return enqueue(f, m, &inf, path, keep, queued);
 }
 
 /* Events are copied out of the buffer before use: records after the
  * metadata need not keep it 8-byte aligned.  With `keep`, the first event
- * that needs a callback is returned to the caller instead of queued. */
+ * that needs a callback is returned to the caller instead of queued;
+ * *queued counts the ones queued. */
 static struct fp_filter_pending *handle_buffer(struct fltport_filter *f, const char *buf,
-					       size_t len, bool keep)
+					       size_t len, bool keep, unsigned *queued)
 {
 	struct fp_filter_pending *kept = NULL;
 	char path[PATH_MAX];
@@ -577,8 +579,8 @@ static struct fp_filter_pending *handle_buffer(struct fltport_filter *f, const c
 				close_event(f, m.fd, -1);
 			}
 		} else {
-			struct fp_filter_pending *p =
-				handle_event(f, &m, buf + off, path, sizeof(path), keep && !kept);
+			struct fp_filter_pending *p = handle_event(
+				f, &m, buf + off, path, sizeof(path), keep && !kept, queued);
 
 			if (p)
 				kept = p;
@@ -588,22 +590,28 @@ static struct fp_filter_pending *handle_buffer(struct fltport_filter *f, const c
 	return kept;
 }
 
+/* What a read_events() call did besides the event it returns. */
+struct fp_readout {
+	bool empty;      /* nothing to read */
+	bool full;       /* the read filled its buffer: more may wait in the group */
+	unsigned queued; /* events it queued for the workers */
+};
+
 /*
  * Read events and handle them: at most `max` (bounded by the fd budget).
  * Own and trusted processes' events are answered at once; with `keep`, the
  * first event that needs a callback is returned to the caller (a worker
- * runs it itself), the others are queued.  Returns NULL with *empty set
- * when there was nothing to read; *full says the read filled its buffer, so
- * more events may be waiting in the group.
+ * runs it itself), the others are queued.  Returns NULL with out->empty set
+ * when there was nothing to read.
  */
 static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf, unsigned max,
-					     bool keep, bool *empty, bool *full)
+					     bool keep, struct fp_readout *out)
 {
 	unsigned room = budget_room(f);
 	size_t want;
 	ssize_t n;
 
-	*empty = *full = false;
+	*out = (struct fp_readout){ .empty = false };
 	if (room == 0)
 		return NULL;
 	if (room > max)
@@ -618,11 +626,11 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 		want = READ_BUF;
 	n = read(f->perm_fd, buf, want);
 	if (n > 0) {
-		*full = (size_t)n + f->event_max > want;
-		return handle_buffer(f, buf, (size_t)n, keep);
+		out->full = (size_t)n + f->event_max > want;
+		return handle_buffer(f, buf, (size_t)n, keep, &out->queued);
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-		*empty = errno == EAGAIN;
+		out->empty = errno == EAGAIN;
 		return NULL;
 	}
 	if (n < 0) {
@@ -633,7 +641,7 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 		atomic_fetch_add(&f->c.kernel_denied, 1);
 		fp_filter_debug("read: %s: the kernel failed an event", strerror(errno));
 		usleep(10000);
-		*full = true; /* what the kernel still holds needs a reader */
+		out->full = true; /* what the kernel still holds needs a reader */
 	}
 	return NULL;
 }
@@ -1035,12 +1043,13 @@ static void idle_change(struct fltport_filter *f, int d)
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* An epoll set on the group, the queue eventfd and the stop eventfd.
- * `how`: EPOLLEXCLUSIVE for the spare's own set, EPOLLET for the set the
- * workers share (above). */
-static int reader_epoll(struct fltport_filter *f, uint32_t how)
+/* An epoll set on the group and the stop eventfd: the set the workers
+ * share (the group edge-triggered, above, and the queue eventfd), or the
+ * spare's own (the group with EPOLLEXCLUSIVE; not the queue eventfd, which
+ * only idle workers consume). */
+static int reader_epoll(struct fltport_filter *f, bool workers)
 {
-	struct epoll_event ev = { .events = EPOLLIN | how };
+	struct epoll_event ev = { .events = EPOLLIN | (workers ? EPOLLET : EPOLLEXCLUSIVE) };
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
 	if (ep < 0)
@@ -1048,11 +1057,10 @@ static int reader_epoll(struct fltport_filter *f, uint32_t how)
 	ev.data.fd = f->perm_fd;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, f->perm_fd, &ev) != 0)
 		goto fail;
-	ev.events = EPOLLIN | (how & EPOLLEXCLUSIVE);
-	ev.data.fd = f->queue_fd;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, f->queue_fd, &ev) != 0)
-		goto fail;
 	ev.events = EPOLLIN;
+	ev.data.fd = f->queue_fd;
+	if (workers && epoll_ctl(ep, EPOLL_CTL_ADD, f->queue_fd, &ev) != 0)
+		goto fail;
 	ev.data.fd = f->wake_fd;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, f->wake_fd, &ev) != 0)
 		goto fail;
@@ -1066,15 +1074,11 @@ fail:
  * the others go to idle workers. */
 #define WORKER_BATCH 4u
 
-/* Wake idle workers for what is queued, and one more to read on if the
- * group may hold more than the last read took. */
-static void wake_workers(struct fltport_filter *f, bool full)
+/* Wake `n` idle workers (the queue eventfd is a semaphore): one for each
+ * event a read queued, and one more to read on if the group may hold more
+ * than the read took. */
+static void wake_workers(struct fltport_filter *f, uint64_t n)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&f->lock);
-	n = f->qlen + (full ? 1u : 0u);
-	pthread_mutex_unlock(&f->lock);
 	if (n)
 		(void)!write(f->queue_fd, &n, sizeof(n));
 }
@@ -1089,12 +1093,15 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct epoll_event evs[3];
 		struct fp_filter_pending *p;
-		bool stop, empty, full;
+		struct fp_readout out;
+		bool stop;
 		int n;
 
 		drain_queue(f);
 		stop = atomic_load(&f->stopping);
 		if (!stop) {
+			bool queue = false;
+
 			idle_change(f, +1);
 			n = ep >= 0 ? epoll_wait(ep, evs, 3, -1) : poll(NULL, 0, 10);
 			idle_change(f, -1);
@@ -1105,14 +1112,19 @@ static void *worker_main(void *arg)
 					uint64_t v;
 
 					(void)!read(f->queue_fd, &v, sizeof(v));
+					queue = true;
 				}
+			/* Queued events are older than what the group holds:
+			 * run them first. */
+			if (queue)
+				drain_queue(f);
 		}
-		p = read_events(f, buf, WORKER_BATCH, true, &empty, &full);
-		if (!stop && (full || p))
-			wake_workers(f, full);
+		p = read_events(f, buf, WORKER_BATCH, true, &out);
+		if (!stop)
+			wake_workers(f, (uint64_t)out.queued + (out.full ? 1u : 0u));
 		if (p)
 			run(f, p);
-		else if (stop && empty)
+		else if (stop && out.empty)
 			break; /* stopping, and the group is drained */
 		else if (stop)
 			(void)poll(NULL, 0, 1); /* no fd to read with: no spin */
@@ -1126,16 +1138,14 @@ static void *worker_main(void *arg)
  * room; returns once a read finds the group empty. */
 static void spare_drain(struct fltport_filter *f, char *buf)
 {
-	bool empty = false;
+	struct fp_readout out = { .empty = false };
 
-	while (!empty) {
+	while (!out.empty) {
 		if (budget_room(f) == 0) {
 			(void)poll(NULL, 0, 10); /* the deadline thread frees fds */
 			continue;
 		}
-		bool full;
-
-		(void)read_events(f, buf, f->max_in_flight, false, &empty, &full);
+		(void)read_events(f, buf, f->max_in_flight, false, &out);
 	}
 }
 
@@ -1144,11 +1154,12 @@ static void *spare_main(void *arg)
 {
 	struct fltport_filter *f = arg;
 	char buf[READ_BUF] __attribute__((aligned(8)));
-	int ep = reader_epoll(f, EPOLLEXCLUSIVE);
+	int ep = reader_epoll(f, false);
 
 	for (;;) {
 		struct epoll_event evs[3];
-		bool stop = atomic_load(&f->stopping), empty = false, full, queued;
+		struct fp_readout out;
+		bool stop = atomic_load(&f->stopping), queued;
 		uint64_t one = 1;
 
 		pthread_mutex_lock(&f->lock);
@@ -1171,7 +1182,7 @@ static void *spare_main(void *arg)
 		 * the workers every 10 ms. */
 		if ((ep >= 0 ? epoll_wait(ep, evs, 3, 10) : poll(NULL, 0, 10)) <= 0)
 			continue;
-		(void)read_events(f, buf, f->max_in_flight, false, &empty, &full);
+		(void)read_events(f, buf, f->max_in_flight, false, &out);
 		pthread_mutex_lock(&f->lock);
 		queued = f->qhead != NULL && f->idle > 0;
 		pthread_mutex_unlock(&f->lock);
@@ -1268,7 +1279,7 @@ int fp_filter_perm_start(struct fltport_filter *f)
 	f->queue_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
 	if (f->queue_fd < 0)
 		return -errno;
-	f->worker_ep = reader_epoll(f, EPOLLET); /* if it fails, workers poll */
+	f->worker_ep = reader_epoll(f, true); /* if it fails, workers poll */
 	f->workers = calloc(f->cfg.workers, sizeof(*f->workers));
 	if (!f->workers)
 		return -ENOMEM;

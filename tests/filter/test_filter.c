@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1013,6 +1014,56 @@ Test(filter, concurrent_opens_are_all_decided_by_callbacks, .timeout = 120)
 	cr_expect_eq(st.allowed, (uint64_t)OPENERS * EACH);
 	cr_expect_eq(st.timed_out, 0);
 	cr_expect_eq(atomic_load(&D.calls), OPENERS * EACH);
+}
+
+static int slow_allow(void *cookie, const struct fltport_filter_event *ev)
+{
+	remember(ev);
+	tu_sleep_ms(300);
+	return FLTPORT_ALLOW;
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Every worker busy in a slow callback, events queued for workers that are
+ * not idle: the filter waits, it does not spin (a queue wake-up meant for
+ * idle workers once kept the spare reader's epoll_wait returning at once,
+ * a CPU at 100% for the whole 1.5 s). */
+Test(filter, busy_workers_and_a_queue_burn_no_cpu, .timeout = 60)
+{
+	struct fltport_filter_config cfg = { .pre_open = slow_allow, .workers = 1 };
+	enum { OPENERS = 5 };
+	const char *args[] = { "loop", NULL, "1", NULL };
+	struct fltport_filter_stats st;
+	struct tu_proc p[OPENERS];
+	char line[256];
+	double cpu;
+
+	mkdir(in_mnt("w"), 0755);
+	write_file(in_mnt("w/a.txt"), "clean", 0644);
+	cr_assert_eq(fltport_filter_attach(make_filter(&cfg), in_mnt("w")), 0);
+	args[1] = in_mnt("w/a.txt");
+	cpu = cpu_seconds();
+	for (int i = 0; i < OPENERS; i++)
+		p[i] = tu_spawn("fp_filter_opener", args);
+	for (int i = 0; i < OPENERS; i++) {
+		cr_assert(tu_expect(&p[i], "LOOP ok=1", line, sizeof(line), 30000), "%s", line);
+		tu_wait(&p[i], LINE_MS);
+	}
+	cpu = cpu_seconds() - cpu;
+	stats_when_quiet(F, &st);
+	cr_expect_eq(st.allowed, OPENERS);
+	cr_expect_eq(st.timed_out, 0);
+	/* The callbacks sleep 1.5 s in all; spinning through them costs
+	 * about as much CPU. */
+	cr_expect_lt(cpu, 0.5, "the filter used %.2f s of CPU while its callbacks slept", cpu);
 }
 
 Test(cache, allowed_file_not_asked_again_until_modified, .timeout = 60)
