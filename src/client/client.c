@@ -984,8 +984,10 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
 	fp_client_enter(c);
 	pthread_mutex_lock(&c->lock);
 	n = fail_readers(c, -ECANCELED, &cbs);
-	if (n > 0 && c->role == FP_ROLE_CALLER) {
-		uint64_t one = 1; /* out of its poll() */
+	if (n > 0 && c->role == FP_ROLE_CALLER && !c->rx_blocking) {
+		/* Out of its poll(); a get asleep in recvmsg() sees it at
+		 * the end of its slice (block_ok()). */
+		uint64_t one = 1;
 
 		(void)!write(c->kickfd, &one, sizeof(one));
 	}
