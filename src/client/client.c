@@ -646,23 +646,25 @@ static bool block_ok(struct fltport_conn *c, int64_t deadline)
 	return !c->ring && c->rcvtimeo && !c->nparked && deadline - fp_now() > FP_BLOCK_SLICE_NS;
 }
 
-/* Holding the role, read until *done, the end, or the deadline (block: a
- * requester, see FP_BLOCK_SLICE_NS).  Lock held on entry and on return.
- * Returns 0 or -ETIMEDOUT. */
-static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline, bool block)
+/* Holding the role, read until *done, the end, or the deadline.  `spin`
+ * non-NULL: a requester or a get, which may block in recvmsg() (see
+ * FP_BLOCK_SLICE_NS) after spinning on this state.  Lock held on entry and
+ * on return.  Returns 0 or -ETIMEDOUT. */
+static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline,
+		    struct fp_spin *spin)
 {
 	int rc = 0;
 
 	while (!*done && !c->ended && !c->closing) {
 		struct fp_reader *cbs = NULL;
-		bool blocking = block && block_ok(c, deadline);
+		bool blocking = spin && block_ok(c, deadline);
 
 		c->rx_blocking = blocking;
 		pthread_mutex_unlock(&c->lock);
 		/* A filter on another CPU answers within microseconds: watch
 		 * for it a little before sleeping in recvmsg() (core/spin.h). */
 		if (blocking)
-			(void)fp_spin_until(&c->block_spin, fp_sock_readable, &c->fd);
+			(void)fp_spin_until(spin, fp_sock_readable, &c->fd);
 		rc = blocking ? 0 : holder_poll(c, deadline);
 		if (rc == 0)
 			rc = read_frame(c, !blocking, true, &cbs);
@@ -680,7 +682,7 @@ static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline, 
  * reader role (taking it if it is free), else sleeping on *wake.  Returns 0
  * or -ETIMEDOUT.  The caller leaves the role with release_role(). */
 static int await(struct fltport_conn *c, const bool *done, _Atomic uint32_t *wake, int64_t deadline,
-		 bool block)
+		 struct fp_spin *spin)
 {
 	int rc = 0;
 
@@ -690,7 +692,7 @@ static int await(struct fltport_conn *c, const bool *done, _Atomic uint32_t *wak
 			c->role_owner = wake;
 		}
 		if (c->role == FP_ROLE_CALLER && c->role_owner == wake)
-			rc = read_for(c, done, deadline, block);
+			rc = read_for(c, done, deadline, spin);
 		else
 			rc = wait_unlocked(c, wake, deadline);
 	}
@@ -885,7 +887,7 @@ FLTPORT_API int fltport_get(fltport_conn *c, void *buf, size_t cap, struct fltpo
 		readers_append(c, &r);
 		if (timeout_ns != 0)
 			publish(c);
-		(void)await(c, &r.done, &r.wake, deadline, true);
+		(void)await(c, &r.done, &r.wake, deadline, &c->get_spin);
 		if (!r.done) {
 			readers_remove(c, &r);
 			publish(c);
@@ -1525,7 +1527,8 @@ FLTPORT_API int fltport_request(fltport_conn *c, const void *in, size_t in_len, 
 
 	pthread_mutex_lock(&c->lock);
 	w.waiting = true;
-	if (rc == 0 && await(c, &w.done, &w.wake, deadline, true) == -ETIMEDOUT && !w.done)
+	if (rc == 0 && await(c, &w.done, &w.wake, deadline, &c->block_spin) == -ETIMEDOUT &&
+	    !w.done)
 		rc = -ETIMEDOUT;
 	if (w.done) {
 		rc = w.err;

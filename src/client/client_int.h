@@ -154,6 +154,7 @@ struct fltport_conn {
 	bool polled;                  /* fltport_conn_fd() was called */
 	bool rcvtimeo;                /* SO_RCVTIMEO of FP_BLOCK_SLICE_NS set (connect) */
 	struct fp_spin block_spin;    /* a requester's, before recvmsg() blocks */
+	struct fp_spin get_spin;      /* a get's: its waits are long, kept apart */
 	struct fp_pump *pumps;        /* threads in fltport_run_completions() */
 	unsigned npump;
 	struct fp_pumpwait *pw_free, *pw_all; /* their epoll sets (socket transport) */
