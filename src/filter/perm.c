@@ -1100,22 +1100,30 @@ static void *worker_main(void *arg)
 		drain_queue(f);
 		stop = atomic_load(&f->stopping);
 		if (!stop) {
-			bool queue = false;
+			bool queue = false, group = false;
 
 			idle_change(f, +1);
 			n = ep >= 0 ? epoll_wait(ep, evs, 3, -1) : poll(NULL, 0, 10);
 			idle_change(f, -1);
 			if (n < 0 && errno != EINTR && ep >= 0)
 				usleep(1000);
-			for (int i = 0; i < n && ep >= 0; i++)
+			for (int i = 0; i < n && ep >= 0; i++) {
+				if (evs[i].data.fd == f->perm_fd)
+					group = true;
 				if (evs[i].data.fd == f->queue_fd) {
 					uint64_t v;
 
 					(void)!read(f->queue_fd, &v, sizeof(v));
 					queue = true;
 				}
+			}
 			/* Queued events are older than what the group holds:
-			 * run them first. */
+			 * run them first.  Their callbacks may block, and the
+			 * group's edge is ours alone: pass it on first, or
+			 * what the group holds would wait for us while other
+			 * workers sleep. */
+			if (queue && group)
+				wake_workers(f, 1);
 			if (queue)
 				drain_queue(f);
 		}
@@ -1180,13 +1188,17 @@ static void *spare_main(void *arg)
 		}
 		/* Every worker is busy: wait for events, and look again at
 		 * the workers every 10 ms. */
-		if ((ep >= 0 ? epoll_wait(ep, evs, 3, 10) : poll(NULL, 0, 10)) <= 0)
+		if (ep >= 0 && epoll_wait(ep, evs, 3, 10) <= 0)
 			continue;
+		if (ep < 0) /* no set: read every 10 ms (non-blocking) */
+			(void)poll(NULL, 0, 10);
 		(void)read_events(f, buf, f->max_in_flight, false, &out);
 		pthread_mutex_lock(&f->lock);
-		queued = f->qhead != NULL && f->idle > 0;
+		queued = (f->qhead != NULL || out.full) && f->idle > 0;
 		pthread_mutex_unlock(&f->lock);
-		if (queued) /* a worker came back meanwhile: wake one */
+		/* A worker came back meanwhile: wake one, for what we queued
+		 * or what the group may still hold. */
+		if (queued)
 			(void)!write(f->queue_fd, &one, sizeof(one));
 	}
 	if (ep >= 0)
