@@ -370,9 +370,11 @@ struct fltport_filter_stats {
 	 * to the hard limit and keeps events in flight below what it allows): */
 	uint32_t max_in_flight; /* events in flight at most */
 	uint64_t throttled;     /* times the reader waited for the budget */
-	uint64_t kernel_denied; /* reads that failed for want of an fd or memory:
-				 * the kernel denied at least one event each (it
-				 * could not hand it over); should stay 0 */
+	uint64_t kernel_denied; /* events the kernel denied itself, unable to
+				 * open the file for the filter (an fd, memory, an
+				 * LSM): one per event with FLTPORT_FILTER_HAVE_FD_ERROR,
+				 * else one per failed read (at least one event
+				 * each); should stay 0 */
 	uint64_t submounts;     /* file systems attached by FLTPORT_ATTACH_SUBMOUNTS */
 };
 
@@ -386,6 +388,7 @@ FLTPORT_API void fltport_filter_stats(const fltport_filter *f, struct fltport_fi
 #define FLTPORT_FILTER_HAVE_NOTIFY 0x08u      /* post-operation notifications */
 #define FLTPORT_FILTER_HAVE_RENAME 0x10u      /* FAN_RENAME (old and new path in one event) */
 #define FLTPORT_FILTER_HAVE_PIDFD_INFO 0x20u  /* credentials through PIDFD_GET_INFO */
+#define FLTPORT_FILTER_HAVE_FD_ERROR 0x40u    /* FAN_REPORT_FD_ERROR (kernel_denied, below) */
 
 FLTPORT_API unsigned fltport_filter_features(const fltport_filter *f);
 

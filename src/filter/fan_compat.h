@@ -50,6 +50,9 @@
 #ifndef FAN_REPORT_PIDFD
 #define FAN_REPORT_PIDFD 0x00000080
 #endif
+#ifndef FAN_REPORT_FD_ERROR
+#define FAN_REPORT_FD_ERROR 0x00002000 /* 6.13: metadata.fd carries the open's -errno */
+#endif
 #ifndef FAN_NOPIDFD
 #define FAN_NOPIDFD FAN_NOFD
 #define FAN_EPIDFD -2

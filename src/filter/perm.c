@@ -90,22 +90,31 @@ static int open_group(struct fltport_filter *f)
 	bool want_pidfd = !(f->cfg.flags & FLTPORT_FILTER_NO_PIDFD);
 	int err = EINVAL;
 
+	/* FAN_REPORT_FD_ERROR: without it, an event whose file the kernel
+	 * cannot open for us (EMFILE, an LSM) is denied by the kernel and
+	 * cuts the read short, so the events after it wait for another read
+	 * that nothing announces (read_events()). */
 	for (unsigned c = 0; c < 2; c++) {
 		for (int pidfd = want_pidfd; pidfd >= 0; pidfd--) {
-			int fd = fanotify_init(classes[c] | base | (pidfd ? FAN_REPORT_PIDFD : 0),
-					       evf);
+			for (int fderr = 1; fderr >= 0; fderr--) {
+				unsigned fl = classes[c] | base | (pidfd ? FAN_REPORT_PIDFD : 0) |
+					      (fderr ? FAN_REPORT_FD_ERROR : 0);
+				int fd = fanotify_init(fl, evf);
 
-			if (fd >= 0) {
-				f->perm_fd = fd;
-				if (pidfd)
-					f->features |= FLTPORT_FILTER_HAVE_PIDFD;
-				if (classes[c] == FAN_CLASS_PRE_CONTENT)
-					f->features |= FLTPORT_FILTER_HAVE_PRE_CONTENT;
-				return 0;
+				if (fd >= 0) {
+					f->perm_fd = fd;
+					if (pidfd)
+						f->features |= FLTPORT_FILTER_HAVE_PIDFD;
+					if (fderr)
+						f->features |= FLTPORT_FILTER_HAVE_FD_ERROR;
+					if (classes[c] == FAN_CLASS_PRE_CONTENT)
+						f->features |= FLTPORT_FILTER_HAVE_PRE_CONTENT;
+					return 0;
+				}
+				err = errno;
+				if (err == EPERM || err == EMFILE || err == ENFILE || err == ENOMEM)
+					return -err;
 			}
-			err = errno;
-			if (err == EPERM || err == EMFILE || err == ENFILE || err == ENOMEM)
-				return -err;
 		}
 	}
 	/* EINVAL for every class: no CONFIG_FANOTIFY_ACCESS_PERMISSIONS;
@@ -524,7 +533,15 @@ static struct fp_filter_pending *handle_event(struct fltport_filter *f,
 	struct fp_event_info inf;
 
 	parse_info(m, raw, &inf);
-	if (m->fd < 0) { /* no file: only overflow reports, impossible here */
+	if (m->fd < 0) {
+		/* FAN_REPORT_FD_ERROR: the kernel could not open the file for
+		 * us and has denied the event itself (FAN_NOFD, an overflow
+		 * report, is impossible with FAN_UNLIMITED_QUEUE). */
+		if (m->fd != FAN_NOFD) {
+			atomic_fetch_add(&f->c.kernel_denied, 1);
+			fp_filter_debug("event for pid %d: no fd (%s): the kernel denied it",
+					(int)m->pid, strerror(-m->fd));
+		}
 		if (inf.pidfd >= 0)
 			close(inf.pidfd);
 		return NULL;
@@ -631,6 +648,7 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		out->empty = errno == EAGAIN;
+		out->full = errno == EINTR; /* not read: still there */
 		return NULL;
 	}
 	if (n < 0) {
@@ -1034,6 +1052,22 @@ static void drain_queue(struct fltport_filter *f)
 	}
 }
 
+/* A worker about to wait: counted idle, unless the queue holds events
+ * (false: run them instead).  The spare reader queues under the same lock
+ * and then wakes as many idle workers as it queued: an event it queues is
+ * either seen here or followed by a wake-up for this worker. */
+static bool idle_enter(struct fltport_filter *f)
+{
+	bool queued;
+
+	pthread_mutex_lock(&f->lock);
+	queued = f->qhead != NULL;
+	if (!queued)
+		f->idle++;
+	pthread_mutex_unlock(&f->lock);
+	return !queued;
+}
+
 static void idle_change(struct fltport_filter *f, int d)
 {
 	pthread_mutex_lock(&f->lock);
@@ -1100,32 +1134,37 @@ static void *worker_main(void *arg)
 		drain_queue(f);
 		stop = atomic_load(&f->stopping);
 		if (!stop) {
-			bool queue = false, group = false;
+			bool queue = false;
 
-			idle_change(f, +1);
+			if (!idle_enter(f))
+				continue; /* events were queued meanwhile */
 			n = ep >= 0 ? epoll_wait(ep, evs, 3, -1) : poll(NULL, 0, 10);
 			idle_change(f, -1);
 			if (n < 0 && errno != EINTR && ep >= 0)
 				usleep(1000);
-			for (int i = 0; i < n && ep >= 0; i++) {
-				if (evs[i].data.fd == f->perm_fd)
-					group = true;
+			for (int i = 0; i < n && ep >= 0; i++)
 				if (evs[i].data.fd == f->queue_fd) {
 					uint64_t v;
 
 					(void)!read(f->queue_fd, &v, sizeof(v));
 					queue = true;
 				}
+			/*
+			 * A wake-up through the queue eventfd stands for queued
+			 * events or for the group (a full read).  Read the group
+			 * first, queueing what it holds, then run the queue,
+			 * oldest first: its callbacks may block, and a signal
+			 * this worker took — the eventfd's or the group's edge,
+			 * which comes once per event — must not wait for them
+			 * while other workers sleep.  (Running the queue first
+			 * once left an open unread: CI, faults/
+			 * callback_blocks_forever.)
+			 */
+			if (queue) {
+				(void)read_events(f, buf, WORKER_BATCH, false, &out);
+				wake_workers(f, (uint64_t)out.queued + (out.full ? 1u : 0u));
+				continue;
 			}
-			/* Queued events are older than what the group holds:
-			 * run them first.  Their callbacks may block, and the
-			 * group's edge is ours alone: pass it on first, or
-			 * what the group holds would wait for us while other
-			 * workers sleep. */
-			if (queue && group)
-				wake_workers(f, 1);
-			if (queue)
-				drain_queue(f);
 		}
 		p = read_events(f, buf, WORKER_BATCH, true, &out);
 		if (!stop)
@@ -1167,8 +1206,8 @@ static void *spare_main(void *arg)
 	for (;;) {
 		struct epoll_event evs[3];
 		struct fp_readout out;
-		bool stop = atomic_load(&f->stopping), queued;
-		uint64_t one = 1;
+		bool stop = atomic_load(&f->stopping);
+		uint64_t want;
 
 		pthread_mutex_lock(&f->lock);
 		while (f->idle > 0 && !atomic_load(&f->draining)) {
@@ -1193,13 +1232,16 @@ static void *spare_main(void *arg)
 		if (ep < 0) /* no set: read every 10 ms (non-blocking) */
 			(void)poll(NULL, 0, 10);
 		(void)read_events(f, buf, f->max_in_flight, false, &out);
+		/* Workers that came back meanwhile: wake one per event queued
+		 * (and one more if the group may hold more), as many as are
+		 * idle; a worker going idle after this sees the queue
+		 * (idle_enter()). */
+		want = (uint64_t)out.queued + (out.full ? 1u : 0u);
 		pthread_mutex_lock(&f->lock);
-		queued = (f->qhead != NULL || out.full) && f->idle > 0;
+		if (want > f->idle)
+			want = f->idle;
 		pthread_mutex_unlock(&f->lock);
-		/* A worker came back meanwhile: wake one, for what we queued
-		 * or what the group may still hold. */
-		if (queued)
-			(void)!write(f->queue_fd, &one, sizeof(one));
+		wake_workers(f, want);
 	}
 	if (ep >= 0)
 		close(ep);

@@ -329,6 +329,7 @@ static const struct bitname filter_features[] = {
 	{ FLTPORT_FILTER_HAVE_NOTIFY, "notify" },
 	{ FLTPORT_FILTER_HAVE_RENAME, "rename" },
 	{ FLTPORT_FILTER_HAVE_PIDFD_INFO, "pidfd_info" },
+	{ FLTPORT_FILTER_HAVE_FD_ERROR, "fd_error" },
 	{ 0, NULL },
 };
 
