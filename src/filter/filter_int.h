@@ -154,7 +154,7 @@ struct fltport_filter {
 	atomic_uint held;
 	pthread_mutex_t budget_lock; /* after f->lock, never before it */
 	pthread_cond_t budget_cond;  /* reader: held dropped below the budget */
-	bool budget_wait;            /* under budget_lock */
+	unsigned budget_waiters;     /* readers in budget_room(); under budget_lock */
 
 	pthread_mutex_t trust_lock; /* held by the leading reader while it checks an event */
 	struct fp_filter_trust trust[FLTPORT_FILTER_MAX_TRUSTED];

@@ -251,13 +251,14 @@ static void budget_init(struct fltport_filter *f)
 			(unsigned long long)limit, f->max_in_flight);
 }
 
-/* An event's fds are closed: give its place in the budget back. */
+/* An event's fds are closed: give its place in the budget back (every
+ * reader waiting for it may read: several can wait at once). */
 static void held_release(struct fltport_filter *f)
 {
 	if (atomic_fetch_sub(&f->held, 1) == f->max_in_flight) {
 		pthread_mutex_lock(&f->budget_lock);
-		if (f->budget_wait)
-			pthread_cond_signal(&f->budget_cond);
+		if (f->budget_waiters)
+			pthread_cond_broadcast(&f->budget_cond);
 		pthread_mutex_unlock(&f->budget_lock);
 	}
 }
@@ -280,7 +281,7 @@ static unsigned budget_room(struct fltport_filter *f)
 		return f->max_in_flight - held;
 	atomic_fetch_add(&f->c.throttled, 1);
 	pthread_mutex_lock(&f->budget_lock);
-	f->budget_wait = true;
+	f->budget_waiters++;
 	while ((held = atomic_load(&f->held)) >= f->max_in_flight && !atomic_load(&f->stopping)) {
 		struct timespec ts;
 
@@ -292,8 +293,16 @@ static unsigned budget_room(struct fltport_filter *f)
 		}
 		pthread_cond_timedwait(&f->budget_cond, &f->budget_lock, &ts);
 	}
-	f->budget_wait = false;
+	f->budget_waiters--;
 	pthread_mutex_unlock(&f->budget_lock);
+	return held < f->max_in_flight ? f->max_in_flight - held : 0;
+}
+
+/* The room now, without waiting for it. */
+static unsigned budget_room_now(struct fltport_filter *f)
+{
+	unsigned held = atomic_load(&f->held);
+
 	return held < f->max_in_flight ? f->max_in_flight - held : 0;
 }
 
@@ -535,9 +544,10 @@ static struct fp_filter_pending *handle_event(struct fltport_filter *f,
 	parse_info(m, raw, &inf);
 	if (m->fd < 0) {
 		/* FAN_REPORT_FD_ERROR: the kernel could not open the file for
-		 * us and has denied the event itself (FAN_NOFD, an overflow
-		 * report, is impossible with FAN_UNLIMITED_QUEUE). */
-		if (m->fd != FAN_NOFD) {
+		 * us and has denied the event itself.  (An overflow report,
+		 * impossible with FAN_UNLIMITED_QUEUE, has FAN_Q_OVERFLOW; its
+		 * fd, FAN_NOFD, is -1 = -EPERM, an error an LSM gives too.) */
+		if ((f->features & FLTPORT_FILTER_HAVE_FD_ERROR) && !(m->mask & FAN_Q_OVERFLOW)) {
 			atomic_fetch_add(&f->c.kernel_denied, 1);
 			fp_filter_debug("event for pid %d: no fd (%s): the kernel denied it",
 					(int)m->pid, strerror(-m->fd));
@@ -624,6 +634,7 @@ struct fp_readout {
 static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf, unsigned max,
 					     bool keep, struct fp_readout *out)
 {
+	struct fp_filter_pending *kept = NULL;
 	unsigned room = budget_room(f);
 	size_t want;
 	ssize_t n;
@@ -631,33 +642,56 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 	*out = (struct fp_readout){ .empty = false };
 	if (room == 0)
 		return NULL;
-	if (room > max)
-		room = max;
-	/* Each record is at least FAN_EVENT_METADATA_LEN bytes; the floor
-	 * (one event with every info record we ask for) lets one event
-	 * through, or a few small ones that the budget's reserve covers. */
-	want = (size_t)room * FAN_EVENT_METADATA_LEN;
-	if (want < f->event_max)
-		want = f->event_max;
-	if (want > READ_BUF)
-		want = READ_BUF;
-	n = read(f->perm_fd, buf, want);
-	if (n > 0) {
+	for (;;) {
+		if (room > max)
+			room = max;
+		/* Each record is at least FAN_EVENT_METADATA_LEN bytes; the
+		 * floor (one event with every info record we ask for) lets
+		 * one event through, or a few small ones that the budget's
+		 * reserve covers. */
+		want = (size_t)room * FAN_EVENT_METADATA_LEN;
+		if (want < f->event_max)
+			want = f->event_max;
+		if (want > READ_BUF)
+			want = READ_BUF;
+		n = read(f->perm_fd, buf, want);
+		if (n <= 0)
+			break;
+		struct fp_filter_pending *p;
+
 		out->full = (size_t)n + f->event_max > want;
-		return handle_buffer(f, buf, (size_t)n, keep, &out->queued);
+		p = handle_buffer(f, buf, (size_t)n, keep && !kept, &out->queued);
+		if (p)
+			kept = p;
+		/* Before Linux 6.13 (no FAN_REPORT_FD_ERROR) the kernel ends a
+		 * read at an event it could not open for us, denying it
+		 * itself, and returns the events before it: a read that was
+		 * not full may have left events that nothing announces.
+		 * Read on until the group is empty or a read is full. */
+		if (out->full || (f->features & FLTPORT_FILTER_HAVE_FD_ERROR))
+			return kept;
+		room = budget_room_now(f);
+		if (room == 0) {
+			out->full = true; /* the budget's waiters read on */
+			return kept;
+		}
 	}
+	if (kept) /* read on after a short read: n <= 0 ends it */
+		return kept;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		out->empty = errno == EAGAIN;
 		out->full = errno == EINTR; /* not read: still there */
 		return NULL;
 	}
 	if (n < 0) {
-		/* EMFILE/ENFILE/ENOMEM: the kernel could not make an event's
-		 * fd and has failed that event itself (it cannot be answered
-		 * by policy: it is gone).  Counted; wait for fds to come back
-		 * before reading again. */
-		atomic_fetch_add(&f->c.kernel_denied, 1);
-		fp_filter_debug("read: %s: the kernel failed an event", strerror(errno));
+		/* EMFILE/ENFILE/ENOMEM (before FAN_REPORT_FD_ERROR): the
+		 * kernel could not make an event's fd and has failed that
+		 * event itself (it cannot be answered by policy: it is gone).
+		 * Counted; wait for fds to come back before reading again.
+		 * Any other error: wait too, never spin. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+			atomic_fetch_add(&f->c.kernel_denied, 1);
+		fp_filter_debug("read: %s", strerror(errno));
 		usleep(10000);
 		out->full = true; /* what the kernel still holds needs a reader */
 	}
@@ -1226,11 +1260,17 @@ static void *spare_main(void *arg)
 			break;
 		}
 		/* Every worker is busy: wait for events, and look again at
-		 * the workers every 10 ms. */
-		if (ep >= 0 && epoll_wait(ep, evs, 3, 10) <= 0)
+		 * the workers every 10 ms.  Stopping, the marks not yet gone,
+		 * the stop eventfd stays readable and the set would not wait:
+		 * wait on the group alone.  No set: read every 10 ms. */
+		if (atomic_load(&f->stopping) || ep < 0) {
+			struct pollfd pf = { .fd = f->perm_fd, .events = POLLIN };
+
+			if (poll(&pf, 1, 10) <= 0)
+				continue;
+		} else if (epoll_wait(ep, evs, 3, 10) <= 0) {
 			continue;
-		if (ep < 0) /* no set: read every 10 ms (non-blocking) */
-			(void)poll(NULL, 0, 10);
+		}
 		(void)read_events(f, buf, f->max_in_flight, false, &out);
 		/* Workers that came back meanwhile: wake one per event queued
 		 * (and one more if the group may hold more), as many as are
