@@ -271,14 +271,22 @@ static void close_event(struct fltport_filter *f, int fd, int pidfd)
 	held_release(f);
 }
 
+/* The room now, without waiting for it. */
+static unsigned budget_room_now(struct fltport_filter *f)
+{
+	unsigned held = atomic_load(&f->held);
+
+	return held < f->max_in_flight ? f->max_in_flight - held : 0;
+}
+
 /* The reader: wait until the budget has room (or stopping); returns how
  * many more events it may read now. */
 static unsigned budget_room(struct fltport_filter *f)
 {
-	unsigned held = atomic_load(&f->held);
+	unsigned held, room = budget_room_now(f);
 
-	if (held < f->max_in_flight)
-		return f->max_in_flight - held;
+	if (room > 0)
+		return room;
 	atomic_fetch_add(&f->c.throttled, 1);
 	pthread_mutex_lock(&f->budget_lock);
 	f->budget_waiters++;
@@ -295,14 +303,6 @@ static unsigned budget_room(struct fltport_filter *f)
 	}
 	f->budget_waiters--;
 	pthread_mutex_unlock(&f->budget_lock);
-	return held < f->max_in_flight ? f->max_in_flight - held : 0;
-}
-
-/* The room now, without waiting for it. */
-static unsigned budget_room_now(struct fltport_filter *f)
-{
-	unsigned held = atomic_load(&f->held);
-
 	return held < f->max_in_flight ? f->max_in_flight - held : 0;
 }
 
@@ -643,6 +643,8 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 	if (room == 0)
 		return NULL;
 	for (;;) {
+		struct fp_filter_pending *p;
+
 		if (room > max)
 			room = max;
 		/* Each record is at least FAN_EVENT_METADATA_LEN bytes; the
@@ -657,8 +659,6 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 		n = read(f->perm_fd, buf, want);
 		if (n <= 0)
 			break;
-		struct fp_filter_pending *p;
-
 		out->full = (size_t)n + f->event_max > want;
 		p = handle_buffer(f, buf, (size_t)n, keep && !kept, &out->queued);
 		if (p)
@@ -1151,6 +1151,13 @@ static void wake_workers(struct fltport_filter *f, uint64_t n)
 		(void)!write(f->queue_fd, &n, sizeof(n));
 }
 
+/* The workers a read calls for: one per event it queued, one more if it
+ * was full. */
+static uint64_t wakes_for(const struct fp_readout *out)
+{
+	return (uint64_t)out->queued + (out->full ? 1u : 0u);
+}
+
 static void *worker_main(void *arg)
 {
 	struct fltport_filter *f = arg;
@@ -1196,13 +1203,13 @@ static void *worker_main(void *arg)
 			 */
 			if (queue) {
 				(void)read_events(f, buf, WORKER_BATCH, false, &out);
-				wake_workers(f, (uint64_t)out.queued + (out.full ? 1u : 0u));
+				wake_workers(f, wakes_for(&out));
 				continue;
 			}
 		}
 		p = read_events(f, buf, WORKER_BATCH, true, &out);
 		if (!stop)
-			wake_workers(f, (uint64_t)out.queued + (out.full ? 1u : 0u));
+			wake_workers(f, wakes_for(&out));
 		if (p)
 			run(f, p);
 		else if (stop && out.empty)
@@ -1276,7 +1283,7 @@ static void *spare_main(void *arg)
 		 * (and one more if the group may hold more), as many as are
 		 * idle; a worker going idle after this sees the queue
 		 * (idle_enter()). */
-		want = (uint64_t)out.queued + (out.full ? 1u : 0u);
+		want = wakes_for(&out);
 		pthread_mutex_lock(&f->lock);
 		if (want > f->idle)
 			want = f->idle;
