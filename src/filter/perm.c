@@ -676,12 +676,11 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 			return kept;
 		}
 	}
-	if (kept) /* read on after a short read: n <= 0 ends it */
-		return kept;
+	/* n <= 0: the first read, or one reading on after a short read. */
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		out->empty = errno == EAGAIN;
 		out->full = errno == EINTR; /* not read: still there */
-		return NULL;
+		return kept;
 	}
 	if (n < 0) {
 		/* EMFILE/ENFILE/ENOMEM (before FAN_REPORT_FD_ERROR): the
@@ -692,10 +691,11 @@ static struct fp_filter_pending *read_events(struct fltport_filter *f, char *buf
 		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
 			atomic_fetch_add(&f->c.kernel_denied, 1);
 		fp_filter_debug("read: %s", strerror(errno));
-		usleep(10000);
+		if (!kept) /* an event in hand is not held up */
+			usleep(10000);
 		out->full = true; /* what the kernel still holds needs a reader */
 	}
-	return NULL;
+	return kept;
 }
 
 /* ------------------------------------------------------------------ */
