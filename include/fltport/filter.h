@@ -388,7 +388,7 @@ FLTPORT_API void fltport_filter_stats(const fltport_filter *f, struct fltport_fi
 #define FLTPORT_FILTER_HAVE_NOTIFY 0x08u      /* post-operation notifications */
 #define FLTPORT_FILTER_HAVE_RENAME 0x10u      /* FAN_RENAME (old and new path in one event) */
 #define FLTPORT_FILTER_HAVE_PIDFD_INFO 0x20u  /* credentials through PIDFD_GET_INFO */
-#define FLTPORT_FILTER_HAVE_FD_ERROR 0x40u    /* FAN_REPORT_FD_ERROR (kernel_denied, below) */
+#define FLTPORT_FILTER_HAVE_FD_ERROR 0x40u    /* FAN_REPORT_FD_ERROR (kernel_denied, above) */
 
 FLTPORT_API unsigned fltport_filter_features(const fltport_filter *f);
 
