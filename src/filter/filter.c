@@ -85,6 +85,18 @@ static int check_config(const struct fltport_filter_config *c)
 }
 
 /* Half-built filters are freed here too: every field is checked. */
+/* The pidfds perm.c keeps after their events (its threads have stopped, or
+ * do not exist: a forked child). */
+static void close_kept_pidfds(struct fltport_filter *f)
+{
+	for (unsigned i = 0; i < FP_PIDFD_KEEP; i++) {
+		int fd = atomic_exchange(&f->pidfd_keep[i], -1);
+
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 static void filter_free(struct fltport_filter *f)
 {
 	unsigned n = atomic_load(&f->nscope);
@@ -106,6 +118,7 @@ static void filter_free(struct fltport_filter *f)
 		close(f->selffd_dir);
 	if (f->proc_dir >= 0)
 		close(f->proc_dir);
+	close_kept_pidfds(f);
 	pthread_cond_destroy(&f->budget_cond);
 	pthread_mutex_destroy(&f->budget_lock);
 	fp_filter_trust_free(f);
@@ -145,6 +158,7 @@ static void filter_in_child(struct fp_forkreg *r)
 	/* In a child, /proc/self/fd would still name the parent's table. */
 	fp_fork_kill_fd(f->selffd_dir);
 	fp_fork_kill_fd(f->proc_dir);
+	close_kept_pidfds(f);
 }
 
 static struct fltport_filter *filter_alloc(const struct fltport_filter_config *cfg)
@@ -166,6 +180,8 @@ static struct fltport_filter *filter_alloc(const struct fltport_filter_config *c
 	f->self = getpid();
 	f->perm_fd = f->notify_fd = f->wake_fd = f->mountinfo_fd = f->queue_fd = f->worker_ep = -1;
 	f->cg_root = -1; /* cgtrust.c: no cgroup2 root opened yet */
+	for (unsigned i = 0; i < FP_PIDFD_KEEP; i++)
+		atomic_init(&f->pidfd_keep[i], -1);
 	f->selffd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	f->proc_dir = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	pthread_mutex_init(&f->scope_lock, NULL);

@@ -97,6 +97,7 @@ struct fp_filter_trust_cg {
 
 /* A remembered answer of a descendant or cgroup check, valid while the
  * trust set is unchanged (trust.c). */
+#define FP_PIDFD_KEEP 16u   /* pidfds kept after their events (perm.c) */
 #define FP_FILTER_MEMO 256u /* entries per memo; a power of two */
 struct fp_filter_memo {
 	uint64_t a, b; /* the key */
@@ -148,6 +149,9 @@ struct fltport_filter {
 	int selffd_dir, proc_dir;
 	pthread_t mount_watcher;
 	bool have_mount_watcher; /* under scope_lock */
+
+	/* pidfds of recent events, one per slot by pid (perm.c keep_pidfd()) */
+	atomic_int pidfd_keep[FP_PIDFD_KEEP];
 
 	/* fd budget (perm.c): events held (read, fds open) at most */
 	unsigned max_in_flight;

@@ -263,11 +263,29 @@ static void held_release(struct fltport_filter *f)
 	}
 }
 
-static void close_event(struct fltport_filter *f, int fd, int pidfd)
+/*
+ * An event's pidfd is kept open after the event, one per slot by its pid,
+ * until a later event's pidfd takes the slot.  On pidfs (Linux 6.9+) the
+ * pidfds of one process share an inode and a dentry that live only while
+ * one of them is open: closing each event's pidfd freed them, and the
+ * process's next event made them again, which cost about 3 us of an
+ * allowed open's 10 (docs/FILTER.md, "Speed").  A kept pidfd holds the
+ * process's struct pid only, not the process; the slots count in the part
+ * of RLIMIT_NOFILE the fd budget leaves to the rest of the process.
+ */
+static void keep_pidfd(struct fltport_filter *f, pid_t pid, int pidfd)
+{
+	int old = atomic_exchange(&f->pidfd_keep[(unsigned)pid % FP_PIDFD_KEEP], pidfd);
+
+	if (old >= 0)
+		close(old);
+}
+
+static void close_event(struct fltport_filter *f, int fd, int pidfd, pid_t pid)
 {
 	close(fd);
 	if (pidfd >= 0)
-		close(pidfd);
+		keep_pidfd(f, pid, pidfd);
 	held_release(f);
 }
 
@@ -307,10 +325,10 @@ static unsigned budget_room(struct fltport_filter *f)
 }
 
 /* Answer an event that never becomes a pending one, and release it. */
-static void answer_now(struct fltport_filter *f, int fd, int pidfd, int verdict)
+static void answer_now(struct fltport_filter *f, int fd, int pidfd, pid_t pid, int verdict)
 {
 	respond(f, fd, verdict);
-	close_event(f, fd, pidfd);
+	close_event(f, fd, pidfd, pid);
 }
 
 /* ------------------------------------------------------------------ */
@@ -374,10 +392,11 @@ static void d_unlink(struct fltport_filter *f, struct fp_filter_pending *p)
  * under the lock every reader and the deadline thread take. */
 struct fp_dead {
 	int fd, pidfd;
+	pid_t pid;
 };
-#define FP_DEAD_NONE   \
-	{              \
-		-1, -1 \
+#define FP_DEAD_NONE      \
+	{                 \
+		-1, -1, 0 \
 	}
 
 /* A pending's path for debug lines ("-": lazy, not worked out by the
@@ -398,6 +417,7 @@ static void release_n(struct fp_filter_pending *p, int n, struct fp_dead *dead)
 		return;
 	dead->fd = p->fd;
 	dead->pidfd = p->pidfd;
+	dead->pid = p->pid;
 	if (p->path != p->small)
 		free(p->path);
 	if (f->npfree < FP_PENDING_FREE_MAX) {
@@ -413,7 +433,7 @@ static void release_n(struct fp_filter_pending *p, int n, struct fp_dead *dead)
 static void bury(struct fltport_filter *f, struct fp_dead *dead)
 {
 	if (dead->fd >= 0)
-		close_event(f, dead->fd, dead->pidfd);
+		close_event(f, dead->fd, dead->pidfd, dead->pid);
 	dead->fd = dead->pidfd = -1;
 }
 
@@ -493,7 +513,7 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 	if (!p || (path && !p->path)) {
 		free(p);
 		atomic_fetch_add(&f->c.overflowed, 1);
-		answer_now(f, m->fd, inf->pidfd, policy_verdict(f));
+		answer_now(f, m->fd, inf->pidfd, m->pid, policy_verdict(f));
 		return NULL;
 	}
 	p->filter = f;
@@ -512,7 +532,7 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 		pthread_mutex_unlock(&f->lock);
 		/* Overflow: answered by policy at once, never left to wait. */
 		atomic_fetch_add(&f->c.overflowed, 1);
-		answer_now(f, m->fd, inf->pidfd, policy_verdict(f));
+		answer_now(f, m->fd, inf->pidfd, m->pid, policy_verdict(f));
 		fp_filter_debug("queue full: pid %d %s answered by policy", (int)m->pid,
 				path ? path : "-");
 		if (p->path != p->small)
@@ -557,14 +577,14 @@ static struct fp_filter_pending *handle_event(struct fltport_filter *f,
 		return NULL;
 	}
 	if (!(m->mask & f->perm_mask)) {
-		close_event(f, m->fd, inf.pidfd);
+		close_event(f, m->fd, inf.pidfd, m->pid);
 		return NULL;
 	}
 	atomic_fetch_add(&f->c.seen, 1);
 	atomic_fetch_add(&f->c.in_flight, 1);
 	if (m->pid == f->self || fp_filter_trusted(f, m->pid, inf.pidfd)) {
 		atomic_fetch_add(&f->c.fast, 1);
-		answer_now(f, m->fd, inf.pidfd, 0);
+		answer_now(f, m->fd, inf.pidfd, m->pid, 0);
 		return NULL;
 	}
 	/* Every event of a marked file system is decided: the scope is the
@@ -603,7 +623,7 @@ static struct fp_filter_pending *handle_buffer(struct fltport_filter *f, const c
 				struct fanotify_response r = { .fd = m.fd, .response = FAN_ALLOW };
 
 				(void)!write(f->perm_fd, &r, sizeof(r));
-				close_event(f, m.fd, -1);
+				close_event(f, m.fd, -1, 0);
 			}
 		} else {
 			struct fp_filter_pending *p = handle_event(

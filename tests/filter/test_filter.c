@@ -973,6 +973,57 @@ Test(filter, an_event_wakes_one_idle_worker, .timeout = 60)
 		      "%lu wake-ups of the filter's threads for %d opens", woken, n);
 }
 
+/* The pidfds open in this process (pidfs names them "pidfd:[ino]", older
+ * kernels "anon_inode:[pidfd]"). */
+static int pidfds_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char link[300], got[64];
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d))) {
+		ssize_t k;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		k = readlink(link, got, sizeof(got) - 1);
+		if (k > 0) {
+			got[k] = '\0';
+			n += strstr(got, "pidfd") != NULL;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* The engine keeps the pidfds of recent events open (perm.c keep_pidfd():
+ * a process's next event costs less), a bounded number of them, and
+ * destroy closes them: 40 openers, each its own process, leave at most 16
+ * pidfds behind while the filter runs and none after it. */
+Test(filter, kept_pidfds_are_bounded_and_closed_by_destroy, .timeout = 60)
+{
+	struct fltport_filter_config cfg = { .pre_open = allow_plain };
+	struct fltport_filter_stats st;
+	int before = pidfds_open(), during;
+	fltport_filter *f;
+
+	write_file(in_mnt("p.txt"), "clean", 0644);
+	f = make_filter(&cfg);
+	cr_assert_eq(fltport_filter_attach(f, in_mnt("")), 0);
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(opener_err("open", in_mnt("p.txt"), "OPEN", NULL), 0);
+	stats_when_quiet(f, &st);
+	cr_expect_eq(st.allowed, 40);
+	during = pidfds_open() - before;
+	if (fltport_filter_features(f) & FLTPORT_FILTER_HAVE_PIDFD)
+		cr_expect(during >= 1 && during <= 16, "%d pidfds kept for 40 openers", during);
+	else
+		cr_expect_eq(during, 0);
+	fltport_filter_destroy(take_filter());
+	cr_expect_eq(pidfds_open(), before, "pidfds left after destroy");
+}
+
 /* Many openers at once, fewer workers than openers: every event is
  * decided by a callback, none is left in the group for the deadline to
  * answer (a worker reads a few events at once and hands the rest on; an
