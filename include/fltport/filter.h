@@ -182,7 +182,8 @@ struct fltport_filter_config {
 	enum fltport_filter_policy policy; /* on deadline expiry and queue overflow */
 	int deny_errno;                    /* errno of policy denials; 0 → EPERM */
 	unsigned workers;                  /* 0 → FLTPORT_FILTER_DEFAULT_WORKERS */
-	unsigned queue_max;                /* events waiting for a worker; 0 → default */
+	unsigned queue_max;                /* events waiting for a busy worker (beyond
+					    * those a free worker takes); 0 → default */
 	unsigned flags;                    /* FLTPORT_FILTER_NO_* */
 	/* Management plane (fltport/mgmt.h, fltportctl): the filter's name and
 	 * altitude, as a minifilter's.  NULL name: the filter is not registered

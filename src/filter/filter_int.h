@@ -180,8 +180,9 @@ struct fltport_filter {
 	unsigned qlen;
 	bool deadline_stop;
 	/* readers (perm.c) */
-	unsigned idle;      /* workers waiting for events (under lock) */
-	bool spare_waiting; /* the spare reader waits on spare_cond (under lock) */
+	unsigned idle;       /* workers waiting for events (under lock) */
+	atomic_uint running; /* workers inside callbacks (perm.c enqueue()) */
+	bool spare_waiting;  /* the spare reader waits on spare_cond (under lock) */
 	pthread_cond_t spare_cond;
 	int queue_fd;     /* eventfd: events queued for idle workers (semaphore) */
 	int worker_ep;    /* the epoll set every idle worker waits in (perm.c) */

@@ -482,6 +482,22 @@ static void parse_info(const struct fanotify_event_metadata *m, const char *raw,
 	}
 }
 
+/*
+ * Whether the queue is full (f->lock held): queue_max counts the events
+ * that wait for a worker, and a worker that is not inside a callback
+ * (idle, reading, or just back from one) takes a queued event at once.
+ * So an event is answered by policy as overflow only when queue_max events
+ * are queued beyond those workers.  (Counting every queued event once
+ * turned a worker's batch into overflow while other workers were idle:
+ * filter::queue_max_counts_only_events_no_worker_takes.)
+ */
+static bool queue_full(const struct fltport_filter *f)
+{
+	unsigned running = atomic_load(&f->running);
+	unsigned free_workers = f->nworkers > running ? f->nworkers - running : 0;
+
+	return f->qlen >= f->cfg.queue_max + free_workers;
+}
 /* Make a pending event of `m`: on the deadline list, and either queued for
  * a worker or, with `keep`, returned to the caller (the reading worker) to
  * decide itself.  NULL if queued or answered at once.  path NULL: lazy (the
@@ -528,7 +544,7 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 	p->refs = 2; /* the queue/worker side and the deadline side */
 	atomic_init(&p->answered, false);
 	pthread_mutex_lock(&f->lock);
-	if (!keep && f->qlen >= f->cfg.queue_max) {
+	if (!keep && queue_full(f)) {
 		pthread_mutex_unlock(&f->lock);
 		/* Overflow: answered by policy at once, never left to wait. */
 		atomic_fetch_add(&f->c.overflowed, 1);
@@ -542,6 +558,7 @@ static struct fp_filter_pending *enqueue(struct fltport_filter *f,
 	}
 	if (keep) {
 		p->state = FP_P_RUNNING;
+		atomic_fetch_add(&f->running, 1);
 	} else {
 		p->state = FP_P_QUEUED;
 		q_push(f, p); /* the reader tells idle workers (queue_fd) */
@@ -890,6 +907,13 @@ static int deny_errno_of(int v)
 	return EPERM;
 }
 
+/* The worker running an event is out of its callbacks: from now on it
+ * counts as free for queue_full() (before the answer, so that an opener
+ * told the verdict finds the worker free). */
+static void callbacks_done(struct fltport_filter *f)
+{
+	atomic_fetch_sub(&f->running, 1);
+}
 /* What the accessors of a lazy event work out, once (fltport_filter_event_
  * path / _identity): on the stack of decide(), which outlives the callbacks. */
 struct fp_lazy {
@@ -1011,6 +1035,7 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 			said_cache = true;
 		deny = deny_errno_of(v);
 	}
+	callbacks_done(f);
 	if (atomic_load_explicit(&f->cache_mode, memory_order_relaxed) >= 0)
 		lease_note(f, lease_mode, said_cache);
 	if (fp_filter_now() >= p->deadline) {
@@ -1080,7 +1105,9 @@ static void run(struct fltport_filter *f, struct fp_filter_pending *p)
 	struct fp_dead dead = FP_DEAD_NONE;
 
 	if (!atomic_load(&p->answered))
-		decide(f, p);
+		decide(f, p); /* calls callbacks_done() */
+	else
+		callbacks_done(f);
 	pthread_mutex_lock(&f->lock);
 	finish(f, p, &dead);
 	pthread_mutex_unlock(&f->lock);
@@ -1098,6 +1125,7 @@ static void drain_queue(struct fltport_filter *f)
 		if (p) {
 			q_unlink(f, p);
 			p->state = FP_P_RUNNING;
+			atomic_fetch_add(&f->running, 1);
 		}
 		pthread_mutex_unlock(&f->lock);
 		if (!p)
