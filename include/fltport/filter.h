@@ -365,7 +365,8 @@ struct fltport_filter_stats {
 	uint64_t cached;        /* allow verdicts placed in the kernel cache */
 	uint64_t answer_errors; /* responses the kernel refused (should stay 0) */
 	uint64_t post_events;   /* post-operation notifications delivered */
-	uint32_t queue_depth;   /* events waiting for a worker now */
+	uint32_t queue_depth;   /* events queued for a worker now (up to
+				 * queue_max + workers: see queue_max) */
 	uint32_t in_flight;     /* events read and not yet answered now */
 	/* The fd budget (fltport_filter_create raises the soft RLIMIT_NOFILE
 	 * to the hard limit and keeps events in flight below what it allows): */

@@ -84,9 +84,7 @@ static int check_config(const struct fltport_filter_config *c)
 	return 0;
 }
 
-/* Half-built filters are freed here too: every field is checked. */
-/* The pidfds perm.c keeps after their events (its threads have stopped, or
- * do not exist: a forked child). */
+/* The pidfds perm.c keeps after their events (its threads have stopped). */
 static void close_kept_pidfds(struct fltport_filter *f)
 {
 	for (unsigned i = 0; i < FP_PIDFD_KEEP; i++) {
@@ -97,6 +95,7 @@ static void close_kept_pidfds(struct fltport_filter *f)
 	}
 }
 
+/* Half-built filters are freed here too: every field is checked. */
 static void filter_free(struct fltport_filter *f)
 {
 	unsigned n = atomic_load(&f->nscope);
@@ -158,7 +157,12 @@ static void filter_in_child(struct fp_forkreg *r)
 	/* In a child, /proc/self/fd would still name the parent's table. */
 	fp_fork_kill_fd(f->selffd_dir);
 	fp_fork_kill_fd(f->proc_dir);
-	close_kept_pidfds(f);
+	/* The kept pidfds are forgotten, not closed: the kernel copies the fd
+	 * table before the memory, and the parent's threads go on meanwhile,
+	 * so a slot may name a number that is another fd in the child.  They
+	 * pin a struct pid only, and close on exec. */
+	for (unsigned i = 0; i < FP_PIDFD_KEEP; i++)
+		atomic_store(&f->pidfd_keep[i], -1);
 }
 
 static struct fltport_filter *filter_alloc(const struct fltport_filter_config *cfg)

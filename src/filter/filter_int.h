@@ -95,9 +95,10 @@ struct fp_filter_trust_cg {
 	uint64_t id; /* inode of its directory in cgroup2: its cgroup id */
 };
 
+#define FP_PIDFD_KEEP 16u /* pidfds kept after their events (perm.c) */
+
 /* A remembered answer of a descendant or cgroup check, valid while the
  * trust set is unchanged (trust.c). */
-#define FP_PIDFD_KEEP 16u   /* pidfds kept after their events (perm.c) */
 #define FP_FILTER_MEMO 256u /* entries per memo; a power of two */
 struct fp_filter_memo {
 	uint64_t a, b; /* the key */
@@ -181,7 +182,7 @@ struct fltport_filter {
 	bool deadline_stop;
 	/* readers (perm.c) */
 	unsigned idle;       /* workers waiting for events (under lock) */
-	atomic_uint running; /* workers inside callbacks (perm.c enqueue()) */
+	atomic_uint running; /* workers inside callbacks (perm.c queue_full()) */
 	bool spare_waiting;  /* the spare reader waits on spare_cond (under lock) */
 	pthread_cond_t spare_cond;
 	int queue_fd;     /* eventfd: events queued for idle workers (semaphore) */

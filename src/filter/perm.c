@@ -217,7 +217,9 @@ static bool answer(struct fltport_filter *f, struct fp_filter_pending *p, int ve
  * event itself — whatever the policy.  So the engine keeps the events it
  * holds (read, fds not yet closed) below a budget derived from
  * RLIMIT_NOFILE, and reads fewer events rather than more than fit: the
- * rest wait in the kernel's unlimited queue.
+ * rest wait in the kernel's unlimited queue.  The pidfds kept after their
+ * events (keep_pidfd(), below) are outside the budget: the reserve grows
+ * by their number.
  */
 static unsigned fds_per_event(const struct fltport_filter *f)
 {
@@ -226,7 +228,8 @@ static unsigned fds_per_event(const struct fltport_filter *f)
 
 /* At start: raise the soft limit to the hard one, and size the budget,
  * keeping a quarter of the limit (at least 64) for everything else the
- * process does (its ports, its callbacks' files). */
+ * process does (its ports, its callbacks' files), and room for the kept
+ * pidfds. */
 static void budget_init(struct fltport_filter *f)
 {
 	struct rlimit rl;
@@ -244,6 +247,8 @@ static void budget_init(struct fltport_filter *f)
 	if (limit > (1u << 20))
 		limit = 1u << 20;
 	reserve = limit / 4 > 64 ? limit / 4 : 64;
+	if (f->features & FLTPORT_FILTER_HAVE_PIDFD)
+		reserve += FP_PIDFD_KEEP;
 	f->max_in_flight = limit > reserve + 2 * fds_per_event(f)
 				   ? (unsigned)((limit - reserve) / fds_per_event(f))
 				   : 2;
@@ -251,7 +256,7 @@ static void budget_init(struct fltport_filter *f)
 			(unsigned long long)limit, f->max_in_flight);
 }
 
-/* An event's fds are closed: give its place in the budget back (every
+/* An event's fd is closed (its pidfd kept or closed): give its place in the budget back (every
  * reader waiting for it may read: several can wait at once). */
 static void held_release(struct fltport_filter *f)
 {
@@ -269,7 +274,7 @@ static void held_release(struct fltport_filter *f)
  * pidfds of one process share an inode and a dentry that live only while
  * one of them is open: closing each event's pidfd freed them, and the
  * process's next event made them again, which cost about 3 us of an
- * allowed open's 10 (docs/FILTER.md, "Speed").  A kept pidfd holds the
+ * allowed open's 10 (docs/FILTER.md, "The kept pidfd").  A kept pidfd holds the
  * process's struct pid only, not the process; the slots count in the part
  * of RLIMIT_NOFILE the fd budget leaves to the rest of the process.
  */
@@ -494,7 +499,8 @@ static void parse_info(const struct fanotify_event_metadata *m, const char *raw,
 static bool queue_full(const struct fltport_filter *f)
 {
 	unsigned running = atomic_load(&f->running);
-	unsigned free_workers = f->nworkers > running ? f->nworkers - running : 0;
+	/* cfg.workers: every one of them runs (or create failed) */
+	unsigned free_workers = f->cfg.workers > running ? f->cfg.workers - running : 0;
 
 	return f->qlen >= f->cfg.queue_max + free_workers;
 }
