@@ -558,14 +558,20 @@ static bool on_frame(struct fltport_server *srv, struct fltport_client *c, int r
  * next event comes with the next frame), at most FP_IO_BATCH so that one
  * busy peer cannot hold the others up: then it goes on the again queue
  * (a ring: its own doorbell) for the next round.  io_lock held. */
-static void on_client(struct fltport_server *srv, struct fltport_client *c, struct fp_job **mine)
+static void on_client(struct fltport_server *srv, struct fltport_client *c, struct fp_job **mine,
+		      bool hup)
 {
 	if (atomic_load(&c->unwatched))
 		return; /* a pool thread waits in recvmsg() on it: it reads (park()) */
 	for (int i = 0; i < FP_IO_BATCH; i++) {
 		struct fp_rx rx;
-		int rc = fp_link_recv(c->ring, c->fd, srv->rxbuf, FP_FRAME_MAX, srv->max_message,
-				      &rx, true);
+		/* A ring's socket is in the epoll set for its end only,
+		 * level-triggered: it is looked at when that event came (hup),
+		 * not after every frame (a poll(2) per message). */
+		int rc = c->ring ? fp_ring_recv_watched(c->ring, c->fd, srv->rxbuf, FP_FRAME_MAX,
+							srv->max_message, &rx, hup)
+				 : fp_sock_ops.recv(c->fd, srv->rxbuf, FP_FRAME_MAX,
+						    srv->max_message, &rx, true);
 
 		if (rc == -EAGAIN)
 			return; /* a ring is armed: its doorbell brings us back */
@@ -741,7 +747,7 @@ static void run_again(struct fltport_server *srv, struct fp_job **mine)
 		st = c->state;
 		pthread_mutex_unlock(&srv->lock);
 		if (st == FP_C_ACTIVE)
-			on_client(srv, c, mine);
+			on_client(srv, c, mine, false);
 		fp_client_unref(c); /* the again queue's */
 	}
 }
@@ -753,7 +759,8 @@ static void on_park_timer(struct fltport_server *srv);
  * connection left epoll (and even its memory was recycled for another,
  * fp_client_new()) after epoll_wait() returned it; client memory lives as
  * long as the server, and a reference is taken only on a live one. */
-static struct fltport_client *on_event(struct fltport_server *srv, void *tag, struct fp_job **mine)
+static struct fltport_client *on_event(struct fltport_server *srv, void *tag, uint32_t events,
+				       struct fp_job **mine)
 {
 	int kind = *(int *)tag;
 	struct fltport_client *c = tag;
@@ -785,7 +792,7 @@ static struct fltport_client *on_event(struct fltport_server *srv, void *tag, st
 		fp_client_unref(c);
 		return NULL;
 	}
-	on_client(srv, c, mine);
+	on_client(srv, c, mine, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
 	return c; /* an active connection, its reference with it */
 }
 
@@ -841,7 +848,8 @@ static struct fp_job *io_round(struct fltport_server *srv, struct epoll_event *e
 	pthread_mutex_unlock(&srv->lock);
 	if (!quit) {
 		for (int i = 0; i < n; i++) {
-			struct fltport_client *c = on_event(srv, evs[i].data.ptr, &mine);
+			struct fltport_client *c =
+				on_event(srv, evs[i].data.ptr, evs[i].events, &mine);
 
 			if (c && n == 1 && c->ring && !atomic_load(&c->dead))
 				one = c; /* the one to watch: its reference goes below */

@@ -247,13 +247,27 @@ int fp_ring_bell(const struct fp_ring *r)
 	return r->bell;
 }
 
-/* The user side's doorbell is a datagram socket: drain it. */
+/* The user side's doorbell is a datagram socket: drain it, in one system
+ * call as a rule (a wake-up leaves one datagram, rarely two: a producer
+ * rings once per arm of the consumer, and an arm that finds a record
+ * leaves that ring's datagram for the next drain). */
 void fp_ring_bell_clear(struct fp_ring *r)
 {
-	char b[16];
+	enum { N = 8 };
+	char b[N];
+	struct iovec iov[N];
+	struct mmsghdr m[N];
+	int n;
 
-	while (recv(r->bell, b, sizeof(b), MSG_DONTWAIT) >= 0 || errno == EINTR)
-		;
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < N; i++) {
+		iov[i] = (struct iovec){ .iov_base = &b[i], .iov_len = 1 };
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	do
+		n = recvmmsg(r->bell, m, N, MSG_DONTWAIT, NULL);
+	while (n == N || (n < 0 && errno == EINTR));
 }
 
 /* Ring the peer's doorbell; never blocks.  A full doorbell (EAGAIN) has a
@@ -527,8 +541,10 @@ static int take(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32_
 	}
 }
 
-int fp_ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32_t max_payload,
-		 struct fp_rx *rx, bool dontwait)
+/* check_end: look at the socket for the peer's end once the ring is
+ * empty (a poll(2) of it: a system call per empty read). */
+static int ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32_t max_payload,
+		     struct fp_rx *rx, bool dontwait, bool check_end)
 {
 	for (;;) {
 		int rc = take(r, sock, buf, bufsz, max_payload, rx);
@@ -537,7 +553,7 @@ int fp_ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32
 			return rc;
 		if (fp_ring_arm(r))
 			continue;
-		if (sock_ended(sock))
+		if (check_end && sock_ended(sock))
 			return -ENOTCONN;
 		if (dontwait)
 			return -EAGAIN;
@@ -551,4 +567,16 @@ int fp_ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32
 				fp_ring_bell_clear(r);
 		}
 	}
+}
+
+int fp_ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32_t max_payload,
+		 struct fp_rx *rx, bool dontwait)
+{
+	return ring_recv(r, sock, buf, bufsz, max_payload, rx, dontwait, true);
+}
+
+int fp_ring_recv_watched(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz,
+			 uint32_t max_payload, struct fp_rx *rx, bool sock_hup)
+{
+	return ring_recv(r, sock, buf, bufsz, max_payload, rx, true, sock_hup);
 }

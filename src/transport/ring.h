@@ -56,6 +56,13 @@ int fp_ring_send(struct fp_ring *r, int sock, const struct fp_tx *tx, int64_t de
 int fp_ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, uint32_t max_payload,
 		 struct fp_rx *rx, bool dontwait);
 
+/* fp_ring_recv(dontwait) for a caller that watches the socket's end
+ * itself (level-triggered, as the server's epoll set does): the socket is
+ * looked at only when sock_hup says it showed an end (POLLRDHUP, POLLHUP
+ * or POLLERR), not on every empty read.  -EAGAIN, a frame, or the end. */
+int fp_ring_recv_watched(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz,
+			 uint32_t max_payload, struct fp_rx *rx, bool sock_hup);
+
 /* Wakes local producers waiting for room; they then fail with -ENOTCONN.
  * (Readers are woken by the socket's shutdown.) */
 void fp_ring_shutdown(struct fp_ring *r);
