@@ -257,7 +257,7 @@ void fp_ring_bell_clear(struct fp_ring *r)
 	char b[N];
 	struct iovec iov[N];
 	struct mmsghdr m[N];
-	int n;
+	int n, rounds = 0;
 
 	memset(m, 0, sizeof(m));
 	for (int i = 0; i < N; i++) {
@@ -265,9 +265,11 @@ void fp_ring_bell_clear(struct fp_ring *r)
 		m[i].msg_hdr.msg_iov = &iov[i];
 		m[i].msg_hdr.msg_iovlen = 1;
 	}
+	/* A peer that rings without pause cannot keep this loop going: what
+	 * is left wakes the next poll(), which is level-triggered. */
 	do
 		n = recvmmsg(r->bell, m, N, MSG_DONTWAIT, NULL);
-	while (n == N || (n < 0 && errno == EINTR));
+	while ((n == N || (n < 0 && errno == EINTR)) && ++rounds < 4);
 }
 
 /* Ring the peer's doorbell; never blocks.  A full doorbell (EAGAIN) has a
