@@ -89,7 +89,7 @@ int e2e_fs_setup(struct e2e_fs *fs, const char **what)
 	if (unshare(CLONE_NEWNS) < 0)
 		return -errno;
 	*what = "mount --make-rprivate /";
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
 		return -errno;
 	*what = "mkdtemp";
 	if (!mkdtemp(dir))

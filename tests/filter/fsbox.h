@@ -42,7 +42,7 @@ static inline void fsbox_init(void)
 	snprintf(fsbox_mnt, sizeof(fsbox_mnt), "%s/fs", fsbox_dir);
 	cr_assert_eq(mkdir(fsbox_mnt, 0755), 0, "mkdir %s: %s", fsbox_mnt, strerror(errno));
 	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
-	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "rprivate: %s",
+	cr_assert_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0, "rprivate: %s",
 		     strerror(errno));
 	cr_assert_eq(mount("fltport-test", fsbox_mnt, "tmpfs", 0, "size=64m,mode=0755"), 0,
 		     "mount tmpfs: %s", strerror(errno));

@@ -88,7 +88,7 @@ static void sandbox(void)
 	cr_assert_eq(mkdir(mnt, 0755), 0, "mkdir %s: %s", mnt, strerror(errno));
 	/* Before any thread exists: the namespace is per thread. */
 	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
-	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "rprivate: %s",
+	cr_assert_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0, "rprivate: %s",
 		     strerror(errno));
 	cr_assert_eq(mount("fltport-test", mnt, "tmpfs", 0, "size=64m,mode=0755"), 0,
 		     "mount tmpfs: %s", strerror(errno));

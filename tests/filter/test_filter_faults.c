@@ -78,7 +78,7 @@ static void sandbox(void)
 	snprintf(mnt, sizeof(mnt), "%s/fs", tu_temp_dir("fltport-fs"));
 	cr_assert_eq(mkdir(mnt, 0755), 0, "mkdir %s: %s", mnt, strerror(errno));
 	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
-	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	cr_assert_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0);
 	cr_assert_eq(mount("fltport-test", mnt, "tmpfs", 0, "size=64m,mode=0755"), 0);
 }
 

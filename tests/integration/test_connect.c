@@ -1172,7 +1172,7 @@ Test(auth, default_dir_trusts_root_only, .timeout = 60)
 	 * test in a process); helpers started from now on inherit it. */
 	if (unshare(CLONE_NEWNS) != 0)
 		cr_skip("unshare(CLONE_NEWNS) failed: %s", strerror(errno));
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0)
 		cr_skip("making / private failed: %s", strerror(errno));
 	if (mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0)
 		cr_skip("mounting a tmpfs on /run failed: %s", strerror(errno));

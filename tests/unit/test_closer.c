@@ -375,7 +375,7 @@ Test(closer, a_fuse_file_is_closed_without_asking_its_daemon, .timeout = 60)
 	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
 	cr_assert_eq(mkdir(mnt, 0755), 0);
 	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
-	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	cr_assert_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0);
 	/* The daemon is a process of its own, killed with this one: a daemon
 	 * thread of the test process could never answer once that process is
 	 * dying, and a close waiting on it would sleep uninterruptibly for
