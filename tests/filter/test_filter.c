@@ -1038,6 +1038,22 @@ Test(filter, kept_pidfds_are_bounded_and_closed_by_destroy, .timeout = 60)
 	cr_expect_eq(pidfds_open(), before, "pidfds left after destroy");
 }
 
+/* Each of n "loop" openers reports that all `each` opens succeeded
+ * (within 45 s), and exits. */
+static void expect_loops(struct tu_proc *p, int n, long each)
+{
+	char line[256];
+
+	for (int i = 0; i < n; i++) {
+		long ok = -1;
+
+		cr_assert(tu_expect(&p[i], "LOOP", line, sizeof(line), 45000), "opener %d", i);
+		cr_assert_eq(sscanf(line, "LOOP ok=%ld", &ok), 1);
+		cr_expect_eq(ok, each, "%s", line);
+		tu_wait(&p[i], LINE_MS);
+	}
+}
+
 /* Many openers at once, fewer workers than openers: every event is
  * decided by a callback, none is left in the group for the deadline to
  * answer (a worker reads a few events at once and hands the rest on; an
@@ -1051,7 +1067,7 @@ Test(filter, concurrent_opens_are_all_decided_by_callbacks, .timeout = 120)
 	const char *args[] = { "loop", NULL, "2000", NULL };
 	struct fltport_filter_stats st;
 	struct tu_proc p[OPENERS];
-	char name[OPENERS][32], line[256];
+	char name[OPENERS][32];
 
 	mkdir(in_mnt("w"), 0755);
 	for (int i = 0; i < OPENERS; i++) {
@@ -1064,16 +1080,9 @@ Test(filter, concurrent_opens_are_all_decided_by_callbacks, .timeout = 120)
 		p[i] = tu_spawn("fp_filter_opener", args);
 		free((void *)args[1]);
 	}
-	for (int i = 0; i < OPENERS; i++) {
-		long ok = -1;
-
-		/* A stranded event would hold its opener for the whole
-		 * 60 s deadline: longer than this wait. */
-		cr_assert(tu_expect(&p[i], "LOOP", line, sizeof(line), 45000), "opener %d", i);
-		cr_assert_eq(sscanf(line, "LOOP ok=%ld", &ok), 1);
-		cr_expect_eq(ok, EACH, "%s", line);
-		tu_wait(&p[i], LINE_MS);
-	}
+	/* A stranded event would hold its opener for the whole 60 s
+	 * deadline: longer than this wait. */
+	expect_loops(p, OPENERS, EACH);
 	stats_when_quiet(F, &st);
 	cr_expect_eq(st.seen, (uint64_t)OPENERS * EACH);
 	cr_expect_eq(st.allowed, (uint64_t)OPENERS * EACH);
@@ -1096,7 +1105,7 @@ Test(filter, queue_max_counts_only_events_no_worker_takes, .timeout = 120)
 	const char *args[] = { "loop", NULL, "2000", NULL };
 	struct fltport_filter_stats st;
 	struct tu_proc p[OPENERS];
-	char line[256], path[512];
+	char path[512];
 
 	mkdir(in_mnt("q"), 0755);
 	write_file(in_mnt("q/a.txt"), "clean", 0644);
@@ -1105,14 +1114,7 @@ Test(filter, queue_max_counts_only_events_no_worker_takes, .timeout = 120)
 	args[1] = path;
 	for (int i = 0; i < OPENERS; i++)
 		p[i] = tu_spawn("fp_filter_opener", args);
-	for (int i = 0; i < OPENERS; i++) {
-		long ok = -1;
-
-		cr_assert(tu_expect(&p[i], "LOOP", line, sizeof(line), 45000), "opener %d", i);
-		cr_assert_eq(sscanf(line, "LOOP ok=%ld", &ok), 1);
-		cr_expect_eq(ok, EACH, "%s", line);
-		tu_wait(&p[i], LINE_MS);
-	}
+	expect_loops(p, OPENERS, EACH);
 	stats_when_quiet(F, &st);
 	cr_expect_eq(st.overflowed, 0, "%" PRIu64 " of %d opens answered as overflow",
 		     st.overflowed, OPENERS * EACH);
