@@ -598,9 +598,22 @@ static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct 
 	return 1;
 }
 
+/* Wake the holder of the reader role out of its wait (holder_poll()). */
+static void kick(struct fltport_conn *c)
+{
+	uint64_t one = 1;
+
+	if (c->ring && fp_ring_futex(c->ring))
+		fp_ring_kick(c->ring);
+	else
+		(void)!write(c->kickfd, &one, sizeof(one));
+}
+
 /* The holder waits for the socket, or for a kick (fltport_cancel_gets()).
  * Returns 0 (readable, or an error recv will report), 1 (look again), or
- * -ETIMEDOUT. */
+ * -ETIMEDOUT.  On the rings with a filter side that offers it, one futex
+ * wait (fp_ring_wait(): records, a kick, the end); a kick then also
+ * returns 0, and the read finds nothing. */
 static int holder_poll(struct fltport_conn *c, int64_t deadline)
 {
 	/* On the shared-memory transport: the ring's doorbell, and the
@@ -613,6 +626,8 @@ static int holder_poll(struct fltport_conn *c, int64_t deadline)
 
 	if (c->ring && (fp_ring_spin(c->ring) || fp_ring_arm(c->ring)))
 		return 0;
+	if (c->ring && fp_ring_futex(c->ring))
+		return fp_ring_wait(c->ring, deadline);
 	n = poll(p, c->ring ? 3 : 2, fp_poll_ms(deadline));
 	if (n < 0)
 		return errno == EINTR ? 1 : 0;
@@ -989,9 +1004,7 @@ FLTPORT_API int fltport_cancel_gets(fltport_conn *c)
 	if (n > 0 && c->role == FP_ROLE_CALLER && !c->rx_blocking) {
 		/* Out of its poll(); a get asleep in recvmsg() sees it at
 		 * the end of its slice (block_ok()). */
-		uint64_t one = 1;
-
-		(void)!write(c->kickfd, &one, sizeof(one));
+		kick(c);
 	}
 	fp_client_leave(c);
 	pthread_mutex_unlock(&c->lock);
@@ -1183,9 +1196,7 @@ static int pump_parked(struct fltport_conn *c, struct fp_pump *pu, int64_t deadl
 			 * beside: its exclusive wait is queued behind ours
 			 * (block_ok()). */
 			if (c->role == FP_ROLE_RX && !kicked) {
-				uint64_t one = 1;
-
-				(void)!write(c->kickfd, &one, sizeof(one));
+				kick(c);
 				kicked = true;
 			}
 			atomic_store_explicit(&pu->wake, 0, memory_order_relaxed);
@@ -1327,9 +1338,7 @@ run:
 			continue;
 		}
 		if (c->role == FP_ROLE_RX && !kicked) {
-			uint64_t one = 1; /* out of its poll(): it passes the role here */
-
-			(void)!write(c->kickfd, &one, sizeof(one));
+			kick(c); /* out of its poll(): it passes the role here */
 			kicked = true;
 		}
 		atomic_store_explicit(&pu.wake, 0,
@@ -1362,9 +1371,7 @@ FLTPORT_API void fltport_wake_completions(fltport_conn *c)
 	for (struct fp_pump *pu = c->pumps; pu; pu = pu->next) {
 		pu->woken = true;
 		if (c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake && !pu->pw) {
-			uint64_t one = 1; /* the holder: out of its poll() */
-
-			(void)!write(c->kickfd, &one, sizeof(one));
+			kick(c); /* the holder: out of its poll() */
 		} else {
 			pump_wake(pu);
 		}

@@ -200,7 +200,7 @@ void fp_client_conn_free(struct fltport_conn *c)
 	}
 	if (c->page)
 		munmap(c->page, c->page_size);
-	fp_ring_free(c->ring);
+	fp_ring_free(c->ring, forked);
 	if (c->area)
 		munmap(c->area, c->area_size);
 	while (c->pw_all) {
@@ -274,7 +274,7 @@ static struct fltport_conn *conn_new(int fd)
 /* Take the rings CONNECT_RESULT granted (its fds leave rx). */
 static int attach_ring(struct fltport_conn *c, struct fp_rx *rx, bool asked)
 {
-	int fds[FP_RING_NFDS];
+	int fds[FP_RING_NFDS], rc;
 
 	if (rx->h.arg != FP_TRANSPORT_SHM)
 		return 0;
@@ -282,7 +282,10 @@ static int attach_ring(struct fltport_conn *c, struct fp_rx *rx, bool asked)
 		return -EPROTO;
 	memcpy(fds, rx->fds, sizeof(fds));
 	rx->nfds = 0;
-	return fp_ring_attach(&c->ring, fds);
+	rc = fp_ring_attach(&c->ring, fds);
+	if (rc == 0)
+		(void)fp_ring_use_futex(c->ring, c->fd); /* else the doorbell */
+	return rc;
 }
 
 static int handshake(struct fltport_conn *c, const void *ctx, size_t ctx_len, bool shm,

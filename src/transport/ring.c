@@ -2,7 +2,8 @@
  * The shared-memory transport: two rings in a sealed memfd (ring.h).
  *
  * Layout of the memfd (little-endian, FP_RING_SIZE bytes):
- *   0      header: magic, ring bytes
+ *   0      header: magic, ring bytes, the filter's wake-up offer, the
+ *          user side's choice
  *   64     control words of ring 0 (filter → user), two cache lines
  *   192    control words of ring 1 (user → filter)
  *   4096   ring 0's records, FP_RING_BYTES
@@ -16,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +40,12 @@
 #define RING_SIZE (DATA_OFF + 2u * FP_RING_BYTES)
 /* A producer waiting for room looks at the socket this often. */
 #define ROOM_SLICE_NS (20 * 1000 * 1000)
+/* The filter side's offer (`wake_offer`): it can wake the user side's
+ * consumer with a futex wake on its `sleeping` word.  The user side's
+ * answer (`user_wake`): it waits there, not on its doorbell. */
+#define WAKE_FUTEX 1u
+/* The watcher's stack: it only polls. */
+#define WATCH_STACK (64u * 1024u)
 
 _Static_assert((FP_RING_BYTES & (FP_RING_BYTES - 1)) == 0, "ring bytes: a power of two");
 _Static_assert(REC_HDR + FP_HDR_SIZE + FP_RING_INLINE_MAX <= FP_RING_BYTES / 2,
@@ -60,7 +69,9 @@ struct ring_ctl {
 struct ring_shm {
 	uint32_t magic;
 	uint32_t bytes;
-	uint32_t pad[14];
+	uint32_t wake_offer;        /* filter side, at create: WAKE_FUTEX or 0 */
+	_Atomic uint32_t user_wake; /* user side, before it first sleeps */
+	uint32_t pad[12];
 	struct ring_ctl ctl[2];
 };
 
@@ -83,6 +94,14 @@ struct fp_ring {
 	bool filter_side;
 	int bell;      /* ours: the peer rings it */
 	int peer_bell; /* the peer's */
+	/* User side in futex mode (fp_ring_use_futex): the consumer sleeps on
+	 * its `sleeping` word; `woken` (a kick), `peer_gone` (the watcher saw
+	 * the socket's end) and `closing` end that sleep. */
+	bool futex_mode;
+	_Atomic bool woken;
+	_Atomic bool peer_gone;
+	pthread_t watcher;
+	int watch_sock;
 };
 
 static uint32_t get32(const uint8_t *p)
@@ -114,7 +133,18 @@ static struct fp_ring *ring_new(void *map, bool filter_side, int bell, int peer_
 	r->filter_side = filter_side;
 	r->bell = bell;
 	r->peer_bell = peer_bell;
+	r->watch_sock = -1;
 	return r;
+}
+
+/* FLTPORT_RING_WAKE=doorbell: offer only the datagram doorbell, as
+ * filter sides before the futex wake did (for tests of that path, and a
+ * way back should a futex wake ever misbehave somewhere). */
+static bool ring_doorbell_only(void)
+{
+	const char *e = getenv("FLTPORT_RING_WAKE");
+
+	return e && strcmp(e, "doorbell") == 0;
 }
 
 int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS])
@@ -147,6 +177,8 @@ int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS])
 		goto fail_errno;
 	((struct ring_shm *)map)->magic = RING_MAGIC;
 	((struct ring_shm *)map)->bytes = FP_RING_BYTES;
+	if (!ring_doorbell_only())
+		((struct ring_shm *)map)->wake_offer = WAKE_FUTEX;
 	/* Both consumers start asleep: the first record rings. */
 	atomic_store(&((struct ring_shm *)map)->ctl[0].sleeping, 1);
 	atomic_store(&((struct ring_shm *)map)->ctl[1].sleeping, 1);
@@ -226,10 +258,15 @@ fail:
 	return rc;
 }
 
-void fp_ring_free(struct fp_ring *r)
+void fp_ring_free(struct fp_ring *r, bool forked)
 {
 	if (!r)
 		return;
+	if (r->watch_sock >= 0 && !forked) {
+		/* Ends the watcher's poll() if the peer has not. */
+		(void)shutdown(r->watch_sock, SHUT_RDWR);
+		pthread_join(r->watcher, NULL);
+	}
 	munmap(r->shm, RING_SIZE);
 	close(r->bell);
 	close(r->peer_bell);
@@ -279,6 +316,10 @@ static void ring_bell(const struct fp_ring *r)
 	uint64_t one = 1;
 
 	if (r->filter_side) {
+		if (atomic_load_explicit(&r->shm->user_wake, memory_order_relaxed) == WAKE_FUTEX) {
+			fp_futex_wake(&r->tc->sleeping);
+			return;
+		}
 		while (send(r->peer_bell, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EINTR)
 			;
 		return;
@@ -435,10 +476,83 @@ int fp_ring_send(struct fp_ring *r, int sock, const struct fp_tx *tx, int64_t de
 	return rc;
 }
 
+/* Wake the consumer sleeping in fp_ring_wait(), if it sleeps; the flag
+ * that says why is set (seq_cst) before: it either sees the flag after it
+ * armed, or its `sleeping` is cleared here and its futex wait returns. */
+static void wake_consumer(struct fp_ring *r)
+{
+	if (r->futex_mode && atomic_exchange(&r->rc->sleeping, 0))
+		fp_futex_wake(&r->rc->sleeping);
+}
+
 void fp_ring_shutdown(struct fp_ring *r)
 {
 	atomic_store(&r->closing, true);
 	fp_futex_wake(&r->tc->tail);
+	wake_consumer(r);
+}
+
+void fp_ring_kick(struct fp_ring *r)
+{
+	atomic_store(&r->woken, true);
+	wake_consumer(r);
+}
+
+bool fp_ring_futex(const struct fp_ring *r)
+{
+	return r->futex_mode;
+}
+
+/* The watcher: the socket's end (the filter process gone, or the
+ * connection shut down on either side) wakes the consumer, which then
+ * finds the end as a poll() of the socket would have.  POLLRDHUP alone:
+ * frames arriving on the socket do not wake it. */
+static void *watch_main(void *arg)
+{
+	struct fp_ring *r = arg;
+	struct pollfd p = { .fd = r->watch_sock, .events = POLLRDHUP };
+
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	atomic_store(&r->peer_gone, true);
+	wake_consumer(r);
+	return NULL;
+}
+
+bool fp_ring_use_futex(struct fp_ring *r, int sock)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int rc;
+
+	if (r->filter_side || r->shm->wake_offer != WAKE_FUTEX)
+		return false;
+	r->watch_sock = sock;
+	r->futex_mode = true; /* before the watcher can look at it */
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	(void)pthread_attr_setstacksize(&attr, WATCH_STACK);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* no signal is handled there */
+	rc = pthread_create(&r->watcher, &attr, watch_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		r->watch_sock = -1;
+		r->futex_mode = false;
+		return false; /* the doorbell then, as with a filter that offers no more */
+	}
+	atomic_store(&r->shm->user_wake, WAKE_FUTEX);
+	return true;
+}
+
+int fp_ring_wait(struct fp_ring *r, int64_t deadline)
+{
+	if (atomic_exchange(&r->woken, false) || atomic_load(&r->peer_gone) ||
+	    atomic_load(&r->closing)) {
+		atomic_store(&r->rc->sleeping, 0);
+		return 0;
+	}
+	return fp_futex_wait(&r->rc->sleeping, 1, deadline) == -ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
 /* ---- consuming ---- */
@@ -559,7 +673,9 @@ static int ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, ui
 			return -ENOTCONN;
 		if (dontwait)
 			return -EAGAIN;
-		{
+		if (r->futex_mode) {
+			(void)fp_ring_wait(r, FP_NEVER);
+		} else {
 			struct pollfd p[2] = { { .fd = r->bell, .events = POLLIN },
 					       { .fd = sock, .events = POLLRDHUP } };
 

@@ -17,8 +17,10 @@
  * the ring's size, records are copied out before they are decoded, and a
  * ring that does not add up ends the connection (-EBADMSG, or -ENOTCONN
  * for the producer).  Wake-ups: a consumer about to block says so in its
- * ring (`sleeping`) and the producer rings its doorbell only
- * then; a producer waiting for room sleeps on the consumer's position
+ * ring (`sleeping`) and the producer wakes it only then: the filter side
+ * through its eventfd doorbell, the user side with a futex wake on that
+ * word (or, with a filter side that does not offer it, through its
+ * datagram doorbell); a producer waiting for room sleeps on the consumer's position
  * (a shared futex), in bounded slices that also watch the socket.
  */
 #ifndef FP_RING_H
@@ -48,7 +50,21 @@ int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS]);
  * (not a ring this library made), or -errno. */
 int fp_ring_attach(struct fp_ring **out, const int fds[FP_RING_NFDS]);
 
-void fp_ring_free(struct fp_ring *r);
+/* forked: in a child of the process that made it (no watcher to join). */
+void fp_ring_free(struct fp_ring *r, bool forked);
+/* User side, once attached: wait for the filter's records on a futex (one
+ * system call per wake-up, as a raw futex ping-pong) instead of polling the
+ * doorbell, if the filter side offers it.  Starts the ring's watcher, a
+ * thread that polls `sock` for its end only and wakes the waiting consumer
+ * then; fp_ring_free() joins it.  True if the ring now works that way. */
+bool fp_ring_use_futex(struct fp_ring *r, int sock);
+bool fp_ring_futex(const struct fp_ring *r);
+/* Futex mode: sleep (armed: fp_ring_arm() returned false) until a record
+ * may be there, a kick, the socket's end, the ring's shutdown, or the
+ * deadline.  0 (look again) or -ETIMEDOUT. */
+int fp_ring_wait(struct fp_ring *r, int64_t deadline);
+/* Futex mode: end the current or next fp_ring_wait() early. */
+void fp_ring_kick(struct fp_ring *r);
 
 /* The transport operations (transport.h's contract), through the rings
  * and `sock`. */
@@ -64,7 +80,7 @@ int fp_ring_recv_watched(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz
 			 uint32_t max_payload, struct fp_rx *rx, bool sock_hup);
 
 /* Wakes local producers waiting for room; they then fail with -ENOTCONN.
- * (Readers are woken by the socket's shutdown.) */
+ * (Readers are woken by the socket's shutdown, and in futex mode here.) */
 void fp_ring_shutdown(struct fp_ring *r);
 
 /* A consumer about to wait: true if a record is there already (do not
@@ -82,8 +98,8 @@ void fp_ring_disarm(struct fp_ring *r);
 /* True if a record waits in the receive ring (no side effect). */
 bool fp_ring_pending(const struct fp_ring *r);
 
-/* The doorbell to poll for POLLIN, and (user side) how to clear it after a
- * wake-up. */
+/* The doorbell to poll for POLLIN, and (user side, not in futex mode) how
+ * to clear it after a wake-up. */
 int fp_ring_bell(const struct fp_ring *r);
 void fp_ring_bell_clear(struct fp_ring *r);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -334,6 +335,33 @@ long tu_task_syscall(int tid)
 		nr = -1; /* "running" */
 	fclose(f);
 	return nr;
+}
+
+bool tu_task_in_ring_wait(int tid)
+{
+	char path[64], line[512];
+	unsigned long addr = 0, lo, hi;
+	bool found = false;
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(line, sizeof(line), f) || sscanf(line, "%ld %lx", &nr, &addr) != 2)
+		nr = -1;
+	fclose(f);
+	if (nr != SYS_futex)
+		return false;
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "fltport-ring") && sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+			addr >= lo && addr < hi;
+	fclose(f);
+	return found;
 }
 
 int tu_thread_named(const char *comm)

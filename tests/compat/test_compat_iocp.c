@@ -162,6 +162,8 @@ static bool in_poll(void *arg)
 	int tid = atomic_load((atomic_int *)arg);
 	long nr = tid > 0 ? tu_task_syscall(tid) : -1;
 
+	if (nr == SYS_futex) /* on the rings: a futex wait on a ring's word */
+		return tu_task_in_ring_wait(tid);
 #ifdef SYS_poll
 	if (nr == SYS_poll)
 		return true;

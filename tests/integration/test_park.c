@@ -301,8 +301,11 @@ Test(park, requests_at_the_slice_edge_are_all_answered, .timeout = 120)
 
 static bool blocked_reading(void *arg)
 {
-	long nr = tu_task_syscall(atomic_load((atomic_int *)arg));
+	int tid = atomic_load((atomic_int *)arg);
+	long nr = tu_task_syscall(tid);
 
+	if (nr == SYS_futex) /* on the rings */
+		return tu_task_in_ring_wait(tid);
 	return nr == SYS_recvmsg || nr == SYS_poll || nr == SYS_ppoll;
 }
 

@@ -113,10 +113,14 @@ static bool in_futex(void *arg)
 }
 
 /* A reader sleeps in poll() on the socket (and the kick eventfd), or, a
- * requester on the socket transport, in recvmsg() itself. */
+ * requester on the socket transport, in recvmsg() itself, or on the rings
+ * in a futex wait on a ring's word. */
 static bool in_read(void *arg)
 {
 	long nr = syscall_of(arg);
+
+	if (nr == SYS_futex)
+		return tu_task_in_ring_wait(atomic_load((atomic_int *)arg));
 
 #ifdef SYS_poll
 	if (nr == SYS_poll)

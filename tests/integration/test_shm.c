@@ -2,8 +2,10 @@
  * The shared-memory transport (transport/ring.c) in itself: granted when
  * asked, refused by a server that runs with FLTPORT_TRANSPORT=socket,
  * every kind of frame intact through a ring that wraps and fills, a full
- * ring bounded by the sender's deadline, and a user side that corrupts its
- * ring losing its own connection only.  (Every other test of the suite
+ * ring bounded by the sender's deadline, a user side that corrupts its
+ * ring losing its own connection only, and how the user side waits (on its
+ * ring's futex, or with a filter side that offers only the doorbell, in
+ * poll()) and ends that wait when the filter process dies.  (Every other test of the suite
  * runs on this transport too with FLTPORT_TRANSPORT=shm: make test-shm.)
  */
 #ifdef FP_PLAIN
@@ -21,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fltport/port.h"
@@ -513,4 +517,108 @@ Test(shm, a_corrupt_ring_drops_that_connection_only, .timeout = 120)
 	fltport_close(c2);
 	tu_kill(&p, SIGTERM);
 	(void)tu_wait(&p, 10000);
+}
+
+/* ---- how the user side waits, and the filter's death ---- */
+
+struct getter {
+	fltport_conn *c;
+	atomic_int tid;
+	int rc;
+};
+
+static void *get_main(void *arg)
+{
+	struct getter *g = arg;
+	struct fltport_msg m;
+	char buf[64];
+
+	atomic_store(&g->tid, (int)syscall(SYS_gettid));
+	g->rc = fltport_get(g->c, buf, sizeof(buf), &m, 600 * SEC);
+	return NULL;
+}
+
+static bool get_in_ring_wait(void *arg)
+{
+	int tid = atomic_load(&((struct getter *)arg)->tid);
+
+	return tid > 0 && tu_task_in_ring_wait(tid);
+}
+
+static bool get_in_poll(void *arg)
+{
+	int tid = atomic_load(&((struct getter *)arg)->tid);
+	long nr = tid > 0 ? tu_task_syscall(tid) : -1;
+
+#ifdef SYS_poll
+	if (nr == SYS_poll)
+		return true;
+#endif
+	return nr == SYS_ppoll;
+}
+
+/* A filter process (a helper; FLTPORT_RING_WAKE=wake in its environment
+ * unless NULL), a ring connection to it that answers, and a get blocked
+ * for 600 s: it must wait as `waits` says, and end when the filter process
+ * is killed (its socket's end: the ring itself never says). */
+static void blocked_get_ends_when_the_filter_dies(const char *wake, bool (*waits)(void *),
+						  const char *how)
+{
+	const char *name, *prev = getenv("FLTPORT_RING_WAKE");
+	char *saved = prev ? strdup(prev) : NULL;
+	struct getter g = { .rc = 1 };
+	struct timespec bound;
+	char line[256], out[5];
+	struct tu_proc p;
+	size_t n = 0;
+	pthread_t t;
+	int rc;
+
+	tu_private_dir();
+	name = tu_port_name("shmwait");
+	if (wake)
+		setenv("FLTPORT_RING_WAKE", wake, 1);
+	else
+		unsetenv("FLTPORT_RING_WAKE");
+	p = tu_spawn("fp_server_peer", (const char *const[]){ "serve", name, "--echo", NULL });
+	if (saved)
+		setenv("FLTPORT_RING_WAKE", saved, 1);
+	else
+		unsetenv("FLTPORT_RING_WAKE");
+	free(saved);
+	cr_assert(tu_expect(&p, "LISTENING", line, sizeof(line), 10000));
+	rc = fltport_connect(name, NULL, 0, FLTPORT_CONNECT_SHM, 10 * SEC, &g.c, NULL);
+	cr_assert_eq(rc, 0, "fltport_connect: %s", fltport_strerror(rc));
+	cr_assert_str_eq(fltport_conn_transport(g.c), "shm");
+	rc = fltport_request(g.c, "abcde", 5, NULL, 0, out, sizeof(out), &n, NULL, 10 * SEC);
+	cr_assert_eq(rc, 0, "fltport_request: %s", fltport_strerror(rc));
+	cr_assert_eq(n, 5);
+	cr_assert_eq(memcmp(out, "edcba", 5), 0);
+	cr_assert_eq(pthread_create(&t, NULL, get_main, &g), 0);
+	cr_assert(tu_wait_until(waits, &g, 10000),
+		  "the blocked get does not wait %s (system call %ld)", how,
+		  tu_task_syscall(atomic_load(&g.tid)));
+	tu_kill(&p, SIGKILL);
+	(void)tu_wait(&p, 10000);
+	clock_gettime(CLOCK_REALTIME, &bound);
+	bound.tv_sec += 30;
+	cr_assert_eq(pthread_timedjoin_np(t, NULL, &bound), 0,
+		     "the filter process died: the get waiting %s did not end", how);
+	cr_assert_eq(g.rc, -ENOTCONN, "fltport_get: %s", fltport_strerror(g.rc));
+	fltport_close(g.c);
+}
+
+/* The user side sleeps in one futex wait on its ring (one system call per
+ * wake-up, as the raw futex ping-pong); the ring's watcher thread ends
+ * that wait when the filter process dies. */
+Test(shm, a_get_waits_on_the_ring_futex_and_ends_when_the_filter_dies, .timeout = 120)
+{
+	blocked_get_ends_when_the_filter_dies(NULL, get_in_ring_wait, "on its ring's futex");
+}
+
+/* A filter side that offers only the doorbell (as before the futex wake;
+ * FLTPORT_RING_WAKE=doorbell): the user side polls it, and its socket. */
+Test(shm, with_a_filter_offering_only_the_doorbell_a_get_polls_it, .timeout = 120)
+{
+	blocked_get_ends_when_the_filter_dies("doorbell", get_in_poll, "in poll()");
 }
