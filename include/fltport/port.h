@@ -318,13 +318,15 @@ struct fltport_msg {
  * (ctx_len ≤ FLTPORT_CONTEXT_MAX bytes; NULL iff ctx_len == 0) reaches the
  * connect callback.  `flags`: 0, or FLTPORT_CONNECT_SHM to ask for the
  * shared-memory transport: frames then travel through two rings in shared
- * memory (wake-ups through doorbell fds, only when a side sleeps; the socket kept for fds,
+ * memory (wake-ups only when a side sleeps: a futex wake, or a doorbell fd; the socket kept for fds,
  * payloads above 4 KiB and the server's end), with every semantic
  * unchanged.  The server grants it unless its process runs with
  * FLTPORT_TRANSPORT=socket; if not granted, the connection uses the
  * socket (fltport_conn_transport() tells).  FLTPORT_TRANSPORT=shm in this
  * process's environment asks for it on every connect, FLTPORT_TRANSPORT=
- * socket on none.  Starts one receive thread for the connection.  Blocks until the server's connect callback has
+ * socket on none.  Starts one receive thread for the connection (on the
+ * rings, with a server that offers the futex wake, a second: the ring's
+ * watcher, asleep until the socket ends).  Blocks until the server's connect callback has
  * decided, at most `timeout_ns`.
  *
  * The server is authenticated first: with $FLTPORT_DIR unset, the server

@@ -1331,7 +1331,10 @@ run:
 			pthread_mutex_lock(&c->lock);
 			if (ran)
 				break;
-			if (r == -ETIMEDOUT) {
+			/* A wake (fltport_wake_completions()) or a completion
+			 * handed over just as the wait timed out still counts,
+			 * as it does for a thread that is not the holder. */
+			if (r == -ETIMEDOUT && !pu.woken && !c->cb_pending) {
 				rc = -ETIMEDOUT;
 				break;
 			}

@@ -37,6 +37,11 @@ void fp_futex_wake(_Atomic uint32_t *w)
 	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
 }
 
+void fp_futex_wake_one(_Atomic uint32_t *w)
+{
+	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 int fp_futex_wait_private(_Atomic uint32_t *w, uint32_t expect, int64_t deadline)
 {
 	return futex_wait(w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expect, deadline);

@@ -147,6 +147,8 @@ static inline bool fp_slot_cas(struct fp_page *pg, uint32_t slot, uint32_t from,
 /* Shared (cross-process) futex on a word of the page. */
 int fp_futex_wait(_Atomic uint32_t *w, uint32_t expect, int64_t deadline);
 void fp_futex_wake(_Atomic uint32_t *w);
+/* One waiter at most (a word the peer may park threads on). */
+void fp_futex_wake_one(_Atomic uint32_t *w);
 
 /* The same on a word of this process only (FUTEX_PRIVATE_FLAG): a thread
  * blocked in the library, woken by another after it dropped the lock. */

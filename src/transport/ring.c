@@ -59,7 +59,7 @@ enum rec_kind {
 
 struct ring_ctl {
 	_Atomic uint32_t head;     /* producer: bytes published */
-	_Atomic uint32_t sleeping; /* consumer: 1 = waiting for its doorbell */
+	_Atomic uint32_t sleeping; /* consumer: 1 = about to sleep, wake me */
 	uint32_t pad0[14];
 	_Atomic uint32_t tail;       /* consumer: bytes consumed */
 	_Atomic uint32_t space_wait; /* producer: 1 = waiting for room (futex on tail) */
@@ -92,6 +92,7 @@ struct fp_ring {
 	_Atomic bool closing;
 	struct fp_spin spin; /* the consumer's, before it sleeps */
 	bool filter_side;
+	bool offered;  /* filter side: it offered the futex wake (wake_offer) */
 	int bell;      /* ours: the peer rings it */
 	int peer_bell; /* the peer's */
 	/* User side in futex mode (fp_ring_use_futex): the consumer sleeps on
@@ -177,7 +178,9 @@ int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS])
 		goto fail_errno;
 	((struct ring_shm *)map)->magic = RING_MAGIC;
 	((struct ring_shm *)map)->bytes = FP_RING_BYTES;
-	if (!ring_doorbell_only())
+	const bool offer = !ring_doorbell_only();
+
+	if (offer)
 		((struct ring_shm *)map)->wake_offer = WAKE_FUTEX;
 	/* Both consumers start asleep: the first record rings. */
 	atomic_store(&((struct ring_shm *)map)->ctl[0].sleeping, 1);
@@ -189,6 +192,7 @@ int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS])
 		rc = -ENOMEM;
 		goto fail;
 	}
+	r->offered = offer;
 	fds[0] = mfd;
 	fds[1] = ev[0];
 	fds[2] = sp[1];
@@ -316,8 +320,13 @@ static void ring_bell(const struct fp_ring *r)
 	uint64_t one = 1;
 
 	if (r->filter_side) {
-		if (atomic_load_explicit(&r->shm->user_wake, memory_order_relaxed) == WAKE_FUTEX) {
-			fp_futex_wake(&r->tc->sleeping);
+		/* user_wake is the peer's word: only the value we offered
+		 * counts, and one waiter at most is woken (only the role's
+		 * holder sleeps there; a peer that parks more on it must not
+		 * make each record cost us one wake-up per thread). */
+		if (r->offered &&
+		    atomic_load_explicit(&r->shm->user_wake, memory_order_relaxed) == WAKE_FUTEX) {
+			fp_futex_wake_one(&r->tc->sleeping);
 			return;
 		}
 		while (send(r->peer_bell, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EINTR)
@@ -482,7 +491,7 @@ int fp_ring_send(struct fp_ring *r, int sock, const struct fp_tx *tx, int64_t de
 static void wake_consumer(struct fp_ring *r)
 {
 	if (r->futex_mode && atomic_exchange(&r->rc->sleeping, 0))
-		fp_futex_wake(&r->rc->sleeping);
+		fp_futex_wake_one(&r->rc->sleeping);
 }
 
 void fp_ring_shutdown(struct fp_ring *r)
@@ -512,8 +521,15 @@ static void *watch_main(void *arg)
 	struct fp_ring *r = arg;
 	struct pollfd p = { .fd = r->watch_sock, .events = POLLRDHUP };
 
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
+	(void)pthread_setname_np(pthread_self(), "fltport-watch");
+	for (;;) {
+		int n = poll(&p, 1, -1);
+
+		if (n == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			break;
+		if (n < 0 && errno != EINTR)
+			(void)poll(NULL, 0, 10); /* ENOMEM: try again, not spin */
+	}
 	atomic_store(&r->peer_gone, true);
 	wake_consumer(r);
 	return NULL;
@@ -674,6 +690,8 @@ static int ring_recv(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz, ui
 		if (dontwait)
 			return -EAGAIN;
 		if (r->futex_mode) {
+			/* Not kickable, as the poll() below is not: a kick
+			 * only makes it look again. */
 			(void)fp_ring_wait(r, FP_NEVER);
 		} else {
 			struct pollfd p[2] = { { .fd = r->bell, .events = POLLIN },

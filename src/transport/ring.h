@@ -84,7 +84,7 @@ int fp_ring_recv_watched(struct fp_ring *r, int sock, uint8_t *buf, size_t bufsz
 void fp_ring_shutdown(struct fp_ring *r);
 
 /* A consumer about to wait: true if a record is there already (do not
- * wait); else the peer will ring the doorbell for the next one. */
+ * wait); else the peer will wake it (doorbell or futex) for the next one. */
 bool fp_ring_arm(struct fp_ring *r);
 
 /* A consumer about to wait spins a little first (core/spin.h): true if a

@@ -77,9 +77,9 @@ bool tu_wait_until(bool (*pred)(void *), void *arg, int timeout_ms);
  * (/proc/self/task/TID/syscall), or -1 (running, gone). */
 long tu_task_syscall(int tid);
 
-/* Whether a thread of this process sleeps in a futex wait on a word of a
- * shared-memory ring (the user side's reader on the rings: transport/ring.h,
- * fp_ring_wait()). */
+/* Whether a thread of this process sleeps in a futex wait on the user
+ * side's `sleeping` word of a shared-memory ring (the reader on the rings:
+ * transport/ring.h, fp_ring_wait()). */
 bool tu_task_in_ring_wait(int tid);
 
 /* The id of this process's thread named `comm` (/proc/self/task/TID/comm),
