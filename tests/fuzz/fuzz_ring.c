@@ -10,9 +10,13 @@
  * the mapping, heads set to any value or to a value just past the filter's
  * published tail (so that real record sequences, wrap-around and padding
  * are reached), frames queued on the connection's socket (what a MARK
- * record announces), and reads by the filter (fp_ring_recv, never
- * blocking).  What must hold: no read outside the mapping or the receive
- * buffer (ASan), no hang (every read is non-blocking), and every frame
+ * record announces), reads by the filter (fp_ring_recv, never
+ * blocking), and sends by the filter (fp_ring_send with a deadline of now:
+ * whatever the user side wrote in the header's user_wake, its `sleeping`
+ * word or its tail, the filter's wake-up — a futex wake or a doorbell
+ * datagram — and its wait for room must return).  What must hold: no read
+ * outside the mapping or the receive buffer (ASan), no hang (every read
+ * is non-blocking, every send bounded by its deadline), and every frame
  * the filter accepts is a well-formed frame within the payload limit;
  * after an error the ring stays in error or empty, never crashes.
  *
@@ -27,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/frame.h"
 #include "transport/ring.h"
 #include "transport/transport.h"
@@ -39,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_PAYLOAD 8192u
 #define STEPS_MAX 64
 
-enum op { OP_WRITE, OP_HEAD, OP_HEAD_NEAR, OP_SOCK_FRAME, OP_READ, OP_RECORD, OP_COUNT };
+enum op { OP_WRITE, OP_HEAD, OP_HEAD_NEAR, OP_SOCK_FRAME, OP_READ, OP_RECORD, OP_SEND, OP_COUNT };
 
 struct in {
 	const uint8_t *p;
@@ -159,6 +164,25 @@ static bool guarded(const void *guard)
 	return ok;
 }
 
+/* The filter sends a message into ring 0 (filter → user), deadline now. */
+static void filter_send(struct fp_ring *r, int sock, struct in *in)
+{
+	uint8_t payload[64];
+	uint32_t len = (uint32_t)take8(in) % (sizeof(payload) + 1);
+	struct fp_hdr h = { .magic = FP_MAGIC,
+			    .version = FLTPORT_WIRE_VERSION,
+			    .type = FP_T_MESSAGE,
+			    .id = take32(in),
+			    .len = len };
+	struct fp_tx tx = { .h = &h, .payload = payload, .page_fd = -1 };
+	int rc;
+
+	memset(payload, 0x5a, sizeof(payload));
+	rc = fp_ring_send(r, sock, &tx, fp_now());
+	if (rc != 0 && rc != -ETIMEDOUT && rc != -ENOTCONN)
+		__builtin_trap(); /* outside the transport's contract */
+}
+
 static void check_rx(struct fp_rx *rx, const uint8_t *buf, size_t bufsz)
 {
 	if (rx->h.len > MAX_PAYLOAD || rx->h.nfds > FLTPORT_MAX_FDS)
@@ -212,6 +236,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case OP_RECORD:
 			record(map, &in);
+			break;
+		case OP_SEND:
+			filter_send(r, sp[0], &in);
 			break;
 		case OP_READ:
 			for (int i = 0; i < 8; i++) {
