@@ -608,6 +608,71 @@ static void blocked_get_ends_when_the_filter_dies(const char *wake, bool (*waits
 	fltport_close(g.c);
 }
 
+static int watchers(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	cr_assert(d);
+	while ((e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (f) {
+			n += fgets(comm, sizeof(comm), f) && strcmp(comm, "fltport-watch\n") == 0;
+			fclose(f);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static const struct fltport_server_config many_cfg = {
+	.on_connect = on_connect,
+	.on_disconnect = on_disconnect,
+	.on_message = on_message,
+	.max_connections = 32,
+};
+
+/* One watcher thread per ring connection (to a filter side that offers the
+ * futex wake), joined when the connection closes: 20 connections, 20
+ * watchers; none once they are closed; none for a socket connection. */
+Test(shm, one_watcher_per_ring_connection_joined_at_close, .timeout = 120)
+{
+	fltport_conn *c[20], *plain;
+	fltport_server *srv;
+
+	tu_private_dir();
+	port = tu_port_name("shmwatch");
+	atomic_store(&client, NULL);
+	cr_assert_eq(fltport_server_create(port, &many_cfg, &srv), 0);
+	cr_assert_eq(watchers(), 0);
+	for (int i = 0; i < 20; i++) {
+		cr_assert_eq(
+			fltport_connect(port, NULL, 0, FLTPORT_CONNECT_SHM, 10 * SEC, &c[i], NULL),
+			0);
+		cr_assert_str_eq(fltport_conn_transport(c[i]), "shm");
+	}
+	echo_once(c[7], 64);
+	/* (A filter side told to offer only the doorbell: no watcher.) */
+	cr_assert_eq(watchers(), getenv("FLTPORT_RING_WAKE") ? 0 : 20);
+	for (int i = 0; i < 20; i++)
+		fltport_close(c[i]);
+	cr_assert_eq(watchers(), 0, "%d watcher threads left after close", watchers());
+	if (!getenv("FLTPORT_TRANSPORT") || !*getenv("FLTPORT_TRANSPORT")) {
+		cr_assert_eq(fltport_connect(port, NULL, 0, 0, 10 * SEC, &plain, NULL), 0);
+		cr_assert_str_eq(fltport_conn_transport(plain), "socket");
+		cr_assert_eq(watchers(), 0);
+		fltport_close(plain);
+	}
+	fltport_server_destroy(srv);
+}
+
 /* The user side sleeps in one futex wait on its ring (one system call per
  * wake-up, as the raw futex ping-pong); the ring's watcher thread ends
  * that wait when the filter process dies. */
