@@ -134,7 +134,7 @@ struct fltport_conn {
 	int fd;
 	int evfd;
 	int kickfd; /* wakes a caller holding the reader role from its poll()
-		     * (not on rings in futex mode: fp_ring_kick()) */
+		     * (-1 on rings in futex mode: fp_ring_kick()) */
 	const struct fp_transport_ops *tp;
 	struct fp_ring *ring; /* the shared-memory transport, or NULL (set at connect) */
 	pthread_t rx_thread;

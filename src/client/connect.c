@@ -331,6 +331,7 @@ static int conn_start(struct fltport_conn *c)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
+	const bool kick_fd = !c->ring || !fp_ring_futex(c->ring);
 	int pidfd = -1, rc;
 
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
@@ -342,9 +343,11 @@ static int conn_start(struct fltport_conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
 		c->peer.pidfd = pidfd;
 	c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	c->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* On the rings in futex mode a kick is fp_ring_kick(): no eventfd. */
+	if (kick_fd)
+		c->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c->taken = taken_new(c->nslots);
-	if (c->evfd < 0 || c->kickfd < 0 || !c->taken)
+	if (c->evfd < 0 || (kick_fd && c->kickfd < 0) || !c->taken)
 		return -ENOMEM;
 	{
 		struct timeval tv = { .tv_sec = 0, .tv_usec = FP_BLOCK_SLICE_NS / 1000 };
