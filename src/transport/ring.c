@@ -568,7 +568,11 @@ int fp_ring_wait(struct fp_ring *r, int64_t deadline)
 		atomic_store(&r->rc->sleeping, 0);
 		return 0;
 	}
-	return fp_futex_wait(&r->rc->sleeping, 1, deadline) == -ETIMEDOUT ? -ETIMEDOUT : 0;
+	if (fp_futex_wait(&r->rc->sleeping, 1, deadline) != -ETIMEDOUT)
+		return 0;
+	/* The deadline (FLTPORT_POLL's is now) before the watcher had run:
+	 * an end already there is still the answer, as poll() gave it. */
+	return sock_ended(r->watch_sock) ? 0 : -ETIMEDOUT;
 }
 
 /* ---- consuming ---- */

@@ -61,7 +61,8 @@ bool fp_ring_use_futex(struct fp_ring *r, int sock);
 bool fp_ring_futex(const struct fp_ring *r);
 /* Futex mode: sleep (armed: fp_ring_arm() returned false) until a record
  * may be there, a kick, the socket's end, the ring's shutdown, or the
- * deadline.  0 (look again) or -ETIMEDOUT. */
+ * deadline.  0 (look again) or -ETIMEDOUT (the socket is looked at then:
+ * an end the watcher has not reported yet is 0). */
 int fp_ring_wait(struct fp_ring *r, int64_t deadline);
 /* Futex mode: end the current or next fp_ring_wait() early. */
 void fp_ring_kick(struct fp_ring *r);
