@@ -324,9 +324,7 @@ struct fltport_msg {
  * FLTPORT_TRANSPORT=socket; if not granted, the connection uses the
  * socket (fltport_conn_transport() tells).  FLTPORT_TRANSPORT=shm in this
  * process's environment asks for it on every connect, FLTPORT_TRANSPORT=
- * socket on none.  Starts one receive thread for the connection (on the
- * rings, with a server that offers the futex wake, a second: the ring's
- * watcher, asleep until the socket ends).  Blocks until the server's connect callback has
+ * socket on none.  Starts one receive thread for the connection.  Blocks until the server's connect callback has
  * decided, at most `timeout_ns`.
  *
  * The server is authenticated first: with $FLTPORT_DIR unset, the server

@@ -819,6 +819,11 @@ static void *rx_main(void *arg)
 			/* Also while a caller reads: the sweep must not wait for a
 			 * signal that a caller leaving the role does not send. */
 			drain = fp_cond_wait(&c->rx_cond, &c->lock, fp_now() + FP_RX_IDLE_NS) != 0;
+			/* A caller asleep on the ring's futex hears of a filter
+			 * process that died from here (a filter that ends the
+			 * connection wakes it itself): within FP_RX_IDLE_NS. */
+			if (drain && c->role == FP_ROLE_CALLER && c->ring)
+				(void)fp_ring_check_end(c->ring);
 			continue;
 		}
 		c->role = FP_ROLE_RX;
@@ -830,8 +835,12 @@ static void *rx_main(void *arg)
 		cbs = NULL;
 		if (kickable) {
 			/* A thread entering fltport_run_completions() kicks this
-			 * wait to take the role over. */
-			rc = holder_poll(c, INT64_MAX);
+			 * wait to take the role over.  On the ring's futex, in
+			 * slices: at the end of each the socket is looked at
+			 * (a filter process that died wakes no futex). */
+			rc = holder_poll(c, c->ring && fp_ring_futex(c->ring)
+						    ? fp_now() + FP_RX_IDLE_NS
+						    : INT64_MAX);
 			rc = rc == 0 ? read_frame(c, true, false, &cbs) : 0;
 		} else {
 			rc = read_frame(c, !work, false, &cbs);

@@ -200,7 +200,7 @@ void fp_client_conn_free(struct fltport_conn *c)
 	}
 	if (c->page)
 		munmap(c->page, c->page_size);
-	fp_ring_free(c->ring, forked);
+	fp_ring_free(c->ring);
 	if (c->area)
 		munmap(c->area, c->area_size);
 	while (c->pw_all) {

@@ -107,7 +107,7 @@ void fp_client_free(struct fltport_client *c)
 	if (c->peer.pidfd >= 0)
 		close(c->peer.pidfd);
 	free(c->exe);
-	fp_ring_free(c->ring, false);
+	fp_ring_free(c->ring);
 	fp_area_free(&c->area);
 	/* Frames the client left unread hold their fds: its socket's close
 	 * releases them, and may block as a received fd's (closer.c). */

@@ -17,8 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +42,6 @@
  * consumer with a futex wake on its `sleeping` word.  The user side's
  * answer (`user_wake`): it waits there, not on its doorbell. */
 #define WAKE_FUTEX 1u
-/* The watcher's stack: it only polls. */
-#define WATCH_STACK (64u * 1024u)
 
 _Static_assert((FP_RING_BYTES & (FP_RING_BYTES - 1)) == 0, "ring bytes: a power of two");
 _Static_assert(REC_HDR + FP_HDR_SIZE + FP_RING_INLINE_MAX <= FP_RING_BYTES / 2,
@@ -69,9 +65,10 @@ struct ring_ctl {
 struct ring_shm {
 	uint32_t magic;
 	uint32_t bytes;
-	uint32_t wake_offer;        /* filter side, at create: WAKE_FUTEX or 0 */
-	_Atomic uint32_t user_wake; /* user side, before it first sleeps */
-	uint32_t pad[12];
+	uint32_t wake_offer;          /* filter side, at create: WAKE_FUTEX or 0 */
+	_Atomic uint32_t user_wake;   /* user side, before it first sleeps */
+	_Atomic uint32_t filter_done; /* filter side: 1 once it shut the connection down */
+	uint32_t pad[11];
 	struct ring_ctl ctl[2];
 };
 
@@ -96,13 +93,13 @@ struct fp_ring {
 	int bell;      /* ours: the peer rings it */
 	int peer_bell; /* the peer's */
 	/* User side in futex mode (fp_ring_use_futex): the consumer sleeps on
-	 * its `sleeping` word; `woken` (a kick), `peer_gone` (the watcher saw
-	 * the socket's end) and `closing` end that sleep. */
+	 * its `sleeping` word; `woken` (a kick), `peer_gone` (the socket was
+	 * seen ended: fp_ring_check_end()), `closing` and the filter's
+	 * `filter_done` end that sleep. */
 	bool futex_mode;
 	_Atomic bool woken;
 	_Atomic bool peer_gone;
-	pthread_t watcher;
-	int watch_sock;
+	int sock; /* the connection's socket, for its end */
 };
 
 static uint32_t get32(const uint8_t *p)
@@ -134,7 +131,7 @@ static struct fp_ring *ring_new(void *map, bool filter_side, int bell, int peer_
 	r->filter_side = filter_side;
 	r->bell = bell;
 	r->peer_bell = peer_bell;
-	r->watch_sock = -1;
+	r->sock = -1;
 	return r;
 }
 
@@ -262,15 +259,10 @@ fail:
 	return rc;
 }
 
-void fp_ring_free(struct fp_ring *r, bool forked)
+void fp_ring_free(struct fp_ring *r)
 {
 	if (!r)
 		return;
-	if (r->watch_sock >= 0 && !forked) {
-		/* Ends the watcher's poll() if the peer has not. */
-		(void)shutdown(r->watch_sock, SHUT_RDWR);
-		pthread_join(r->watcher, NULL);
-	}
 	munmap(r->shm, RING_SIZE);
 	close(r->bell);
 	close(r->peer_bell);
@@ -499,6 +491,16 @@ void fp_ring_shutdown(struct fp_ring *r)
 	atomic_store(&r->closing, true);
 	fp_futex_wake(&r->tc->tail);
 	wake_consumer(r);
+	/* The filter side ending the connection (its socket is shut down
+	 * already) wakes a user side asleep on the futex, which no socket
+	 * event reaches: said in the ring first (seq_cst), as publish() says
+	 * `head`, so that a consumer arming meanwhile sees it. */
+	if (r->filter_side && r->offered &&
+	    atomic_load_explicit(&r->shm->user_wake, memory_order_relaxed) == WAKE_FUTEX) {
+		atomic_store(&r->shm->filter_done, 1);
+		if (atomic_exchange(&r->tc->sleeping, 0))
+			fp_futex_wake_one(&r->tc->sleeping);
+	}
 }
 
 void fp_ring_kick(struct fp_ring *r)
@@ -512,67 +514,37 @@ bool fp_ring_futex(const struct fp_ring *r)
 	return r->futex_mode;
 }
 
-/* The watcher: the socket's end (the filter process gone, or the
- * connection shut down on either side) wakes the consumer, which then
- * finds the end as a poll() of the socket would have.  POLLRDHUP alone:
- * frames arriving on the socket do not wake it. */
-static void *watch_main(void *arg)
-{
-	struct fp_ring *r = arg;
-	struct pollfd p = { .fd = r->watch_sock, .events = POLLRDHUP };
-
-	(void)pthread_setname_np(pthread_self(), "fltport-watch");
-	for (;;) {
-		int n = poll(&p, 1, -1);
-
-		if (n == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
-			break;
-		if (n < 0 && errno != EINTR)
-			(void)poll(NULL, 0, 10); /* ENOMEM: try again, not spin */
-	}
-	atomic_store(&r->peer_gone, true);
-	wake_consumer(r);
-	return NULL;
-}
-
 bool fp_ring_use_futex(struct fp_ring *r, int sock)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
-	int rc;
-
 	if (r->filter_side || r->shm->wake_offer != WAKE_FUTEX)
 		return false;
-	r->watch_sock = sock;
-	r->futex_mode = true; /* before the watcher can look at it */
-	sigfillset(&all);
-	pthread_attr_init(&attr);
-	(void)pthread_attr_setstacksize(&attr, WATCH_STACK);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* no signal is handled there */
-	rc = pthread_create(&r->watcher, &attr, watch_main, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		r->watch_sock = -1;
-		r->futex_mode = false;
-		return false; /* the doorbell then, as with a filter that offers no more */
-	}
+	r->sock = sock;
+	r->futex_mode = true;
 	atomic_store(&r->shm->user_wake, WAKE_FUTEX);
+	return true;
+}
+
+bool fp_ring_check_end(struct fp_ring *r)
+{
+	if (!r->futex_mode || !sock_ended(r->sock))
+		return false;
+	atomic_store(&r->peer_gone, true);
+	wake_consumer(r);
 	return true;
 }
 
 int fp_ring_wait(struct fp_ring *r, int64_t deadline)
 {
 	if (atomic_exchange(&r->woken, false) || atomic_load(&r->peer_gone) ||
-	    atomic_load(&r->closing)) {
+	    atomic_load(&r->closing) || atomic_load(&r->shm->filter_done)) {
 		atomic_store(&r->rc->sleeping, 0);
 		return 0;
 	}
 	if (fp_futex_wait(&r->rc->sleeping, 1, deadline) != -ETIMEDOUT)
 		return 0;
-	/* The deadline (FLTPORT_POLL's is now) before the watcher had run:
-	 * an end already there is still the answer, as poll() gave it. */
-	return sock_ended(r->watch_sock) ? 0 : -ETIMEDOUT;
+	/* At the deadline (FLTPORT_POLL's is now) an end already there is
+	 * still the answer, as a poll() of the socket gave it. */
+	return sock_ended(r->sock) ? 0 : -ETIMEDOUT;
 }
 
 /* ---- consuming ---- */

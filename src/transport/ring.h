@@ -50,20 +50,24 @@ int fp_ring_create(struct fp_ring **out, int fds[FP_RING_NFDS]);
  * (not a ring this library made), or -errno. */
 int fp_ring_attach(struct fp_ring **out, const int fds[FP_RING_NFDS]);
 
-/* forked: in a child of the process that made it (no watcher to join). */
-void fp_ring_free(struct fp_ring *r, bool forked);
+void fp_ring_free(struct fp_ring *r);
 /* User side, once attached: wait for the filter's records on a futex (one
  * system call per wake-up, as a raw futex ping-pong) instead of polling the
- * doorbell, if the filter side offers it.  Starts the ring's watcher, a
- * thread that polls `sock` for its end only and wakes the waiting consumer
- * then; fp_ring_free() joins it.  True if the ring now works that way. */
+ * doorbell, if the filter side offers it.  A futex wait cannot watch the
+ * socket: the filter side wakes it when it ends the connection
+ * (fp_ring_shutdown()), and a filter process that dies is noticed by
+ * fp_ring_check_end(), which the connection's receive thread calls while
+ * a caller waits.  True if the ring now works that way. */
 bool fp_ring_use_futex(struct fp_ring *r, int sock);
 bool fp_ring_futex(const struct fp_ring *r);
 /* Futex mode: sleep (armed: fp_ring_arm() returned false) until a record
- * may be there, a kick, the socket's end, the ring's shutdown, or the
- * deadline.  0 (look again) or -ETIMEDOUT (the socket is looked at then:
- * an end the watcher has not reported yet is 0). */
+ * may be there, a kick, the filter's end of the connection, the ring's
+ * shutdown, fp_ring_check_end(), or the deadline.  0 (look again) or
+ * -ETIMEDOUT (the socket is looked at then: an end already there is 0). */
 int fp_ring_wait(struct fp_ring *r, int64_t deadline);
+/* Futex mode: if the socket has ended, wake the waiting consumer (and
+ * every later wait returns at once).  True if it had. */
+bool fp_ring_check_end(struct fp_ring *r);
 /* Futex mode: end the current or next fp_ring_wait() early. */
 void fp_ring_kick(struct fp_ring *r);
 

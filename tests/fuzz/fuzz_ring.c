@@ -265,7 +265,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(sp[1]);
 	close(fds[0]);
 	close(fds[2]);
-	fp_ring_free(r, false);
+	fp_ring_free(r);
 	if (guard)
 		munmap(guard, 4096);
 	return 0;
