@@ -42,6 +42,9 @@
  * consumer with a futex wake on its `sleeping` word.  The user side's
  * answer (`user_wake`): it waits there, not on its doorbell. */
 #define WAKE_FUTEX 1u
+/* A consumer asleep on its futex looks at the socket this often (a filter
+ * process that died wakes nobody; the receive thread looks every 100 ms). */
+#define FP_RING_WAIT_SLICE_NS (1000 * 1000 * 1000)
 
 _Static_assert((FP_RING_BYTES & (FP_RING_BYTES - 1)) == 0, "ring bytes: a power of two");
 _Static_assert(REC_HDR + FP_HDR_SIZE + FP_RING_INLINE_MAX <= FP_RING_BYTES / 2,
@@ -493,12 +496,14 @@ void fp_ring_shutdown(struct fp_ring *r)
 	wake_consumer(r);
 	/* The filter side ending the connection (its socket is shut down
 	 * already) wakes a user side asleep on the futex, which no socket
-	 * event reaches: said in the ring first (seq_cst), as publish() says
-	 * `head`, so that a consumer arming meanwhile sees it. */
-	if (r->filter_side && r->offered &&
-	    atomic_load_explicit(&r->shm->user_wake, memory_order_relaxed) == WAKE_FUTEX) {
+	 * event reaches: said in the ring first, whatever user_wake says yet
+	 * (a user side about to take the futex wake stores user_wake before
+	 * it arms, and looks at filter_done after: seq_cst on both sides, so
+	 * it sees filter_done or we see user_wake and its `sleeping`). */
+	if (r->filter_side && r->offered) {
 		atomic_store(&r->shm->filter_done, 1);
-		if (atomic_exchange(&r->tc->sleeping, 0))
+		if (atomic_load(&r->shm->user_wake) == WAKE_FUTEX &&
+		    atomic_exchange(&r->tc->sleeping, 0))
 			fp_futex_wake_one(&r->tc->sleeping);
 	}
 }
@@ -524,11 +529,19 @@ bool fp_ring_use_futex(struct fp_ring *r, int sock)
 	return true;
 }
 
-bool fp_ring_check_end(struct fp_ring *r)
+/* The socket has ended: every wait returns at once from now on. */
+static bool ended_now(struct fp_ring *r)
 {
-	if (!r->futex_mode || !sock_ended(r->sock))
+	if (!sock_ended(r->sock))
 		return false;
 	atomic_store(&r->peer_gone, true);
+	return true;
+}
+
+bool fp_ring_check_end(struct fp_ring *r)
+{
+	if (!r->futex_mode || !ended_now(r))
+		return false;
 	wake_consumer(r);
 	return true;
 }
@@ -536,15 +549,33 @@ bool fp_ring_check_end(struct fp_ring *r)
 int fp_ring_wait(struct fp_ring *r, int64_t deadline)
 {
 	if (atomic_exchange(&r->woken, false) || atomic_load(&r->peer_gone) ||
-	    atomic_load(&r->closing) || atomic_load(&r->shm->filter_done)) {
+	    atomic_load(&r->closing) ||
+	    /* only a hint: a filter that says so without ending the socket
+	     * must not make every wait return at once (a spin) */
+	    (atomic_load(&r->shm->filter_done) && ended_now(r))) {
 		atomic_store(&r->rc->sleeping, 0);
 		return 0;
 	}
-	if (fp_futex_wait(&r->rc->sleeping, 1, deadline) != -ETIMEDOUT)
-		return 0;
-	/* At the deadline (FLTPORT_POLL's is now) an end already there is
-	 * still the answer, as a poll() of the socket gave it. */
-	return sock_ended(r->sock) ? 0 : -ETIMEDOUT;
+	for (;;) {
+		int64_t now = fp_now(), until = now + FP_RING_WAIT_SLICE_NS;
+
+		if (deadline < until)
+			until = deadline;
+		if (fp_futex_wait(&r->rc->sleeping, 1, until) != -ETIMEDOUT)
+			return 0;
+		/* At the end of each slice, and at the deadline (FLTPORT_POLL's
+		 * is now), the socket: a filter process that died wakes no
+		 * futex (fp_ring_check_end() from the receive thread is the
+		 * quicker way; this one holds whatever that thread is doing). */
+		if (ended_now(r))
+			break;
+		if (until == deadline) {
+			atomic_store(&r->rc->sleeping, 0); /* nobody sleeps: no wake needed */
+			return -ETIMEDOUT;
+		}
+	}
+	atomic_store(&r->rc->sleeping, 0);
+	return 0;
 }
 
 /* ---- consuming ---- */

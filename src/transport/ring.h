@@ -62,8 +62,10 @@ bool fp_ring_use_futex(struct fp_ring *r, int sock);
 bool fp_ring_futex(const struct fp_ring *r);
 /* Futex mode: sleep (armed: fp_ring_arm() returned false) until a record
  * may be there, a kick, the filter's end of the connection, the ring's
- * shutdown, fp_ring_check_end(), or the deadline.  0 (look again) or
- * -ETIMEDOUT (the socket is looked at then: an end already there is 0). */
+ * shutdown, fp_ring_check_end(), or the deadline; in 1 s slices, at the
+ * end of which the socket is looked at (so a dead filter is noticed even
+ * when nothing calls fp_ring_check_end()).  0 (look again) or -ETIMEDOUT
+ * (the socket is looked at then too: an end already there is 0). */
 int fp_ring_wait(struct fp_ring *r, int64_t deadline);
 /* Futex mode: if the socket has ended, wake the waiting consumer (and
  * every later wait returns at once).  True if it had. */

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -692,4 +693,105 @@ Test(shm, a_get_waits_on_the_ring_futex_and_ends_when_the_filter_dies, .timeout 
 Test(shm, with_a_filter_offering_only_the_doorbell_a_get_polls_it, .timeout = 120)
 {
 	blocked_get_ends_when_the_filter_dies("doorbell", get_in_poll, "in poll()");
+}
+
+/* ---- a dead filter, while the receive thread runs a slow completion ---- */
+
+static sem_t slow_cb_entered, slow_cb_release;
+
+/* A posted get's completion that takes its time (on the receive thread,
+ * handed over by the requester that read the message). */
+static void on_posted_slow(void *arg, int err, void *buf, const struct fltport_msg *msg)
+{
+	(void)arg;
+	(void)buf;
+	(void)msg;
+	if (err != 0)
+		return;
+	sem_post(&slow_cb_entered);
+	while (sem_wait(&slow_cb_release) != 0)
+		;
+}
+
+struct requester {
+	fltport_conn *c;
+	atomic_int tid;
+	atomic_int rc;
+	atomic_bool done;
+};
+
+static void *request_main(void *arg)
+{
+	struct requester *q = arg;
+	char out[8];
+	size_t n = 0;
+
+	atomic_store(&q->tid, (int)syscall(SYS_gettid));
+	atomic_store(&q->rc, fltport_request(q->c, "abc", 3, NULL, 0, out, sizeof(out), &n, NULL,
+					     600 * SEC));
+	atomic_store(&q->done, true);
+	return NULL;
+}
+
+static bool requester_in_ring_wait(void *arg)
+{
+	int tid = atomic_load(&((struct requester *)arg)->tid);
+
+	return tid > 0 && tu_task_in_ring_wait(tid);
+}
+
+static bool requester_done(void *arg)
+{
+	return atomic_load(&((struct requester *)arg)->done);
+}
+
+/* A requester waits on the ring for a response the filter never sends;
+ * a message for a posted get comes, the requester reads it and hands its
+ * completion to the receive thread, whose callback takes its time; then
+ * the filter process dies.  The requester's wait still ends (-ENOTCONN):
+ * it looks at the socket every second itself, and does not depend on the
+ * receive thread, which is busy in the callback. */
+Test(shm, a_ring_wait_ends_when_the_filter_dies_while_a_completion_runs, .timeout = 120)
+{
+	static char buf[64];
+	struct requester q = { .rc = 1 };
+	char line[256];
+	const char *name;
+	struct tu_proc p;
+	struct timespec bound;
+	pthread_t t;
+	int rc;
+
+	sem_init(&slow_cb_entered, 0, 0);
+	sem_init(&slow_cb_release, 0, 0);
+	tu_private_dir();
+	name = tu_port_name("shmslowcb");
+	p = tu_spawn("fp_server_peer",
+		     (const char *const[]){ "serve", name, "--block-msg", "--usr2", "send", NULL });
+	cr_assert(tu_expect(&p, "LISTENING", line, sizeof(line), 10000));
+	rc = fltport_connect(name, NULL, 0, FLTPORT_CONNECT_SHM, 10 * SEC, &q.c, NULL);
+	cr_assert_eq(rc, 0, "fltport_connect: %s", fltport_strerror(rc));
+	cr_assert_str_eq(fltport_conn_transport(q.c), "shm");
+	cr_assert_eq(pthread_create(&t, NULL, request_main, &q), 0);
+	cr_assert(tu_expect(&p, "MSG", line, sizeof(line), 10000),
+		  "the request never reached the filter");
+	cr_assert(tu_wait_until(requester_in_ring_wait, &q, 10000),
+		  "the requester does not wait on the ring (system call %ld)",
+		  tu_task_syscall(atomic_load(&q.tid)));
+	cr_assert_eq(fltport_get_async(q.c, buf, sizeof(buf), on_posted_slow, NULL, NULL), 0);
+	kill(p.pid, SIGUSR2); /* the filter sends: the requester reads it for the posted get */
+	clock_gettime(CLOCK_REALTIME, &bound);
+	bound.tv_sec += 10;
+	cr_assert_eq(sem_timedwait(&slow_cb_entered, &bound), 0, "the posted get did not complete");
+	tu_kill(&p, SIGKILL);
+	(void)tu_wait(&p, 10000);
+	cr_assert(
+		tu_wait_until(requester_done, &q, 30000),
+		"the filter process died: the requester's ring wait did not end while the receive "
+		"thread ran a completion");
+	cr_assert_eq(atomic_load(&q.rc), -ENOTCONN, "fltport_request: %s",
+		     fltport_strerror(atomic_load(&q.rc)));
+	sem_post(&slow_cb_release);
+	pthread_join(t, NULL);
+	fltport_close(q.c);
 }
