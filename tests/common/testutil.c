@@ -365,7 +365,9 @@ bool tu_task_in_ring_wait(int tid)
 	return found;
 }
 
-int tu_thread_named(const char *comm)
+/* Each thread's name (/proc/self/task/TID/comm, newline cut) to fn, until
+ * fn returns true; returns that thread's id, or -1. */
+static int each_thread(bool (*fn)(const char *comm, void *arg), void *arg)
 {
 	char path[300], buf[64];
 	int found = -1;
@@ -380,10 +382,10 @@ int tu_thread_named(const char *comm)
 		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
 		f = fopen(path, "r");
 		if (!f)
-			continue;
+			continue; /* gone meanwhile */
 		if (fgets(buf, sizeof(buf), f)) {
 			buf[strcspn(buf, "\n")] = '\0';
-			if (strcmp(buf, comm) == 0)
+			if (fn(buf, arg))
 				found = atoi(e->d_name);
 		}
 		fclose(f);
@@ -391,6 +393,37 @@ int tu_thread_named(const char *comm)
 	if (d)
 		closedir(d);
 	return found;
+}
+
+static bool is_named(const char *comm, void *arg)
+{
+	return strcmp(comm, arg) == 0;
+}
+
+struct count_except {
+	const char *prefix;
+	int n;
+};
+
+static bool count_unless_prefixed(const char *comm, void *arg)
+{
+	struct count_except *c = arg;
+
+	c->n += strncmp(comm, c->prefix, strlen(c->prefix)) != 0;
+	return false;
+}
+
+int tu_thread_count(const char *except_prefix)
+{
+	struct count_except c = { .prefix = except_prefix, .n = 0 };
+
+	(void)each_thread(count_unless_prefixed, &c);
+	return c.n;
+}
+
+int tu_thread_named(const char *comm)
+{
+	return each_thread(is_named, (void *)comm);
 }
 
 int tu_pipe_refs(ino_t ino)

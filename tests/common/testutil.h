@@ -86,6 +86,10 @@ bool tu_task_in_ring_wait(int tid);
  * or -1. */
 int tu_thread_named(const char *comm);
 
+/* How many threads this process has, but for those whose name starts with
+ * `except_prefix`. */
+int tu_thread_count(const char *except_prefix);
+
 /* How many fds of this process refer to the pipe with inode `ino`. */
 int tu_pipe_refs(ino_t ino);
 

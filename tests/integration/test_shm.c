@@ -148,10 +148,30 @@ Test(shm, granted_when_asked, .timeout = 120)
 	fltport_server_destroy(srv);
 }
 
+/* fp_server_peer serving `name` (--echo) with `var` set to `value` in its
+ * environment (unset if NULL); this process's own value is left as it was. */
+static struct tu_proc spawn_echo_filter(const char *name, const char *var, const char *value)
+{
+	const char *prev = getenv(var);
+	char *saved = prev ? strdup(prev) : NULL;
+	struct tu_proc p;
+
+	if (value)
+		setenv(var, value, 1);
+	else
+		unsetenv(var);
+	p = tu_spawn("fp_server_peer", (const char *const[]){ "serve", name, "--echo", NULL });
+	if (saved)
+		setenv(var, saved, 1);
+	else
+		unsetenv(var);
+	free(saved);
+	return p;
+}
+
 Test(shm, a_server_may_refuse_it, .timeout = 120)
 {
-	const char *name, *prev = getenv("FLTPORT_TRANSPORT");
-	char *saved = prev ? strdup(prev) : NULL;
+	const char *name;
 	char line[256];
 	struct tu_proc p;
 	fltport_conn *c;
@@ -159,14 +179,8 @@ Test(shm, a_server_may_refuse_it, .timeout = 120)
 
 	tu_private_dir();
 	name = tu_port_name("shmrefuse");
-	/* The helper inherits this: it grants the socket only. */
-	setenv("FLTPORT_TRANSPORT", "socket", 1);
-	p = tu_spawn("fp_server_peer", (const char *const[]){ "serve", name, "--echo", NULL });
-	if (saved)
-		setenv("FLTPORT_TRANSPORT", saved, 1);
-	else
-		unsetenv("FLTPORT_TRANSPORT");
-	free(saved);
+	/* The helper grants the socket only. */
+	p = spawn_echo_filter(name, "FLTPORT_TRANSPORT", "socket");
 	cr_assert(tu_expect(&p, "LISTENING", line, sizeof(line), 10000));
 	rc = fltport_connect(name, NULL, 0, FLTPORT_CONNECT_SHM, 10 * SEC, &c, NULL);
 	cr_assert_eq(rc, 0, "fltport_connect: %s", fltport_strerror(rc));
@@ -565,8 +579,7 @@ static bool get_in_poll(void *arg)
 static void blocked_get_ends_when_the_filter_dies(const char *wake, bool (*waits)(void *),
 						  const char *how)
 {
-	const char *name, *prev = getenv("FLTPORT_RING_WAKE");
-	char *saved = prev ? strdup(prev) : NULL;
+	const char *name;
 	struct getter g = { .rc = 1 };
 	struct timespec bound;
 	char line[256], out[5];
@@ -577,16 +590,7 @@ static void blocked_get_ends_when_the_filter_dies(const char *wake, bool (*waits
 
 	tu_private_dir();
 	name = tu_port_name("shmwait");
-	if (wake)
-		setenv("FLTPORT_RING_WAKE", wake, 1);
-	else
-		unsetenv("FLTPORT_RING_WAKE");
-	p = tu_spawn("fp_server_peer", (const char *const[]){ "serve", name, "--echo", NULL });
-	if (saved)
-		setenv("FLTPORT_RING_WAKE", saved, 1);
-	else
-		unsetenv("FLTPORT_RING_WAKE");
-	free(saved);
+	p = spawn_echo_filter(name, "FLTPORT_RING_WAKE", wake);
 	cr_assert(tu_expect(&p, "LISTENING", line, sizeof(line), 10000));
 	rc = fltport_connect(name, NULL, 0, FLTPORT_CONNECT_SHM, 10 * SEC, &g.c, NULL);
 	cr_assert_eq(rc, 0, "fltport_connect: %s", fltport_strerror(rc));
@@ -613,27 +617,7 @@ static void blocked_get_ends_when_the_filter_dies(const char *wake, bool (*waits
  * which come and go with the fds the server closes. */
 static int threads(void)
 {
-	int n = 0;
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-
-	cr_assert(d);
-	while ((e = readdir(d))) {
-		char path[300], comm[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue; /* gone meanwhile */
-		if (!fgets(comm, sizeof(comm), f) || strncmp(comm, "fltport-clos", 12) != 0)
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return tu_thread_count("fltport-clos");
 }
 
 static bool threads_back(void *arg)
