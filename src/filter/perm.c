@@ -987,7 +987,11 @@ FLTPORT_API int fltport_filter_event_identity(const struct fltport_filter_event 
 
 static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 {
-	struct fp_lazy lz = { .f = f, .p = p };
+	/* Not zeroed as a whole: its two PATH_MAX buffers are 8 KiB, which a
+	 * memset per event wrote for nothing (callgrind: 85% of the engine's
+	 * instructions per allowed event; little time on a CPU with fast
+	 * string stores, but 8 KiB of cache). */
+	struct fp_lazy lz;
 	struct fltport_filter_event ev = {
 		.filter = f,
 		.mask = p->mask,
@@ -1013,6 +1017,13 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
 		atomic_load(&f->cache_mode) >= 0 && lease_mode != FP_LEASE_OFF && lease_take(p->fd);
 	bool cacheable = leased, said_cache = false;
 	int deny = 0, cached;
+
+	lz.f = f;
+	lz.p = p;
+	lz.have_path = lz.have_ident = false;
+	lz.uid = (uid_t)-1;
+	lz.gid = (gid_t)-1;
+	lz.path[0] = lz.exe[0] = '\0';
 
 	if (leased && atomic_load(&p->answered)) {
 		/* The deadline answered first: nothing to cache (and it may
