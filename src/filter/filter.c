@@ -131,6 +131,10 @@ static void filter_free(struct fltport_filter *f)
 		close(f->queue_fd);
 	if (f->worker_ep >= 0)
 		close(f->worker_ep);
+	if (f->follow_ep >= 0)
+		close(f->follow_ep);
+	if (f->lead_fd >= 0)
+		close(f->lead_fd);
 	free(f->workers);
 	pthread_mutex_destroy(&f->scope_lock);
 	pthread_mutex_destroy(&f->trust_lock);
@@ -183,6 +187,7 @@ static struct fltport_filter *filter_alloc(const struct fltport_filter_config *c
 		f->cfg.deny_errno = EPERM;
 	f->self = getpid();
 	f->perm_fd = f->notify_fd = f->wake_fd = f->mountinfo_fd = f->queue_fd = f->worker_ep = -1;
+	f->follow_ep = f->lead_fd = -1;
 	f->cg_root = -1; /* cgtrust.c: no cgroup2 root opened yet */
 	for (unsigned i = 0; i < FP_PIDFD_KEEP; i++)
 		atomic_init(&f->pidfd_keep[i], -1);

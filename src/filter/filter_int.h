@@ -5,13 +5,16 @@
  * Threads of one filter:
  *   workers   leader and followers (perm.c): one leads — reads the
  *             permission group, answers own / trusted events at once,
- *             queues the batch's others, hands the lead on and runs the
- *             first event's callback itself; idle ones take queued events.
+ *             queues the batch's others and runs the first event's
+ *             callback itself, keeping the lead unless its callbacks are
+ *             slow; idle ones take queued events, and the lead from a
+ *             leader busy too long (the deadline thread calls them).
  *             Reading never touches a watched file system (only /proc,
  *             fstat and ioctls on pidfds, fstatat in cgroup2 for trusted
  *             cgroups, writes to the group).
  *   spare     leads only when no worker is idle; never runs callbacks.
- *   deadline  answers, by policy, every pending event whose deadline passed.
+ *   deadline  answers, by policy, every pending event whose deadline passed;
+ *             watches the lead.
  *   notify    reads the notification group, runs post callbacks (may touch
  *             the file system: open_by_handle_at with O_PATH).
  *   mounts    FLTPORT_ATTACH_SUBMOUNTS: attaches file systems mounted later.
@@ -185,9 +188,19 @@ struct fltport_filter {
 	atomic_uint running; /* workers inside callbacks (perm.c queue_full()) */
 	bool spare_waiting;  /* the spare reader waits on spare_cond (under lock) */
 	pthread_cond_t spare_cond;
-	int queue_fd;     /* eventfd: events queued for idle workers (semaphore) */
-	int worker_ep;    /* the epoll set every idle worker waits in (perm.c) */
-	size_t event_max; /* bytes of the largest single event record */
+	int queue_fd;  /* eventfd: events queued for idle workers (semaphore) */
+	int worker_ep; /* the leader's epoll set: the group, queue_fd, wake_fd */
+	int follow_ep; /* the followers' set: queue_fd, wake_fd, lead_fd; -1: no
+			   * followers (every idle worker waits in worker_ep) */
+	int lead_fd;   /* eventfd: the lead is free, a follower takes it */
+	/* Leadership (perm.c "Readers"), under lock. */
+	const void *lead_owner; /* the worker that reads the group, or NULL */
+	bool lead_busy;         /* it is out of its wait since lead_since */
+	int64_t lead_since;
+	uint64_t lead_epoch;       /* busy spells so far: the deadline thread's watch */
+	bool dl_long;              /* the deadline thread sleeps without watching them */
+	_Atomic int64_t cb_avg_ns; /* callbacks' running mean duration */
+	size_t event_max;          /* bytes of the largest single event record */
 
 	pthread_t reader, deadline, notifier;
 	pthread_t *workers;

@@ -406,6 +406,54 @@ static bool one_entered(void *arg)
 	return atomic_load(&B.entered) >= 1;
 }
 
+/* Blocks on a.txt only (as block_forever); allows every other file. */
+static int block_on_a(void *cookie, const struct fltport_filter_event *ev)
+{
+	if (strstr(fltport_filter_event_path(ev), "/a.txt"))
+		return block_forever(cookie, ev);
+	return FLTPORT_ALLOW;
+}
+
+/*
+ * The worker that reads an event keeps the lead (reads the group) while it
+ * runs the callback (perm.c, "Readers"): a callback that blocks must not
+ * stop the group from being read.  The first callback this filter runs
+ * blocks — no history of slow callbacks, so the lead is not handed on
+ * before it; opens of another file meanwhile are decided by callbacks on
+ * other workers long before their deadline, not answered by policy when
+ * it passes.  (With the deadline thread's watch of the lead disabled they
+ * waited for the 20 s deadline and were denied: checked.)
+ */
+Test(faults, a_blocked_callback_gives_the_lead_up, .timeout = 90)
+{
+	struct fltport_filter_config cfg = { .pre_open = block_on_a,
+					     .deadline_ns = 20000 * MS,
+					     .policy = FLTPORT_FAIL_CLOSED,
+					     .workers = 4 };
+	struct fltport_filter_stats st;
+	struct tu_proc a, b;
+	double ms = 0;
+
+	mkdir(in_mnt("w"), 0755);
+	write_file(in_mnt("w/a.txt"), "a");
+	write_file(in_mnt("w/b.txt"), "b");
+	make_filter(&cfg);
+	a = spawn_open(in_mnt("w/a.txt"));
+	cr_assert(tu_wait_until(one_entered, NULL, 10000), "no callback for a.txt");
+	for (int i = 0; i < 3; i++) {
+		b = spawn_open(in_mnt("w/b.txt"));
+		cr_expect_eq(open_result(&b, &ms), 0);
+		cr_expect_lt(ms, 5000.0, "an open waited %.0f ms behind a blocked callback", ms);
+	}
+	fltport_filter_stats(F, &st);
+	cr_expect_eq(st.timed_out, 0);
+	cr_expect_eq(st.allowed, 3);
+	release_blocked();
+	cr_expect_eq(open_result(&a, &ms), 0);
+	expect_all_answered(F, &st);
+	cr_expect_eq(st.allowed, 4);
+}
+
 static _Atomic int destroyer_tid;
 
 static void *destroy_main(void *arg)
