@@ -200,6 +200,13 @@ struct fltport_filter {
 	uint64_t lead_epoch;       /* busy spells so far: the deadline thread's watch */
 	bool dl_long;              /* the deadline thread sleeps without watching them */
 	_Atomic int64_t cb_avg_ns; /* callbacks' running mean duration */
+	_Atomic int lead_ready;    /* share (of 1024) of the leaders' recent waits
+				    * that found an event already there */
+	_Atomic int lead_batch;    /* share (of 1024) of their recent reads that
+				    * found more than one event */
+	atomic_bool lead_all;      /* events come faster than one leader takes
+				    * them: every idle worker leads */
+	bool multi_cpu;            /* the workers may run on more than one CPU */
 	size_t event_max;          /* bytes of the largest single event record */
 
 	pthread_t reader, deadline, notifier;

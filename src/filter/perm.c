@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -1103,8 +1104,10 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
  * in between.  (When every idle worker waited for the group, each event
  * woke one more thread: 0.48 context switches per open more than a raw
  * listener, measured.)  A callback must not stop events from being read,
- * though: a leader whose callbacks took LEAD_SLOW_NS or more on average
- * hands the lead to a follower (lead_fd) before it runs one, and the
+ * though, nor keep other CPUs idle while events wait: a leader whose
+ * callbacks took LEAD_SLOW_NS or more on average hands the lead to a
+ * follower (lead_fd) before it runs one; while events come faster than
+ * one leader takes them, every idle worker leads (lead_note()); and the
  * deadline thread takes the lead from a leader busy for LEAD_WATCH_NS
  * (lead_watch()); a follower called takes it.  When every worker is busy,
  * the spare reader (a thread that never runs callbacks) reads instead and
@@ -1117,6 +1120,7 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
  * reads found nothing.)  Lock: f->lock for the queue, `idle` and the lead.
  */
 #define LEAD_SLOW_NS (50 * 1000)
+#define LEAD_READY_NS (2 * 1000) /* a wait this short did not sleep */
 #define LEAD_WATCH_NS (1000 * 1000)
 
 static void finish(struct fltport_filter *f, struct fp_filter_pending *p, struct fp_dead *dead)
@@ -1151,6 +1155,44 @@ static void lead_hand_on(struct fltport_filter *f, const struct fp_worker *me)
 		(void)!write(f->lead_fd, &one, sizeof(one));
 }
 
+/* A running share (of 1024) over about the last 8 samples. */
+static int share_note(_Atomic int *share, bool yes)
+{
+	int r = atomic_load_explicit(share, memory_order_relaxed);
+
+	r += ((yes ? 1024 : 0) - r) / 8;
+	atomic_store_explicit(share, r, memory_order_relaxed);
+	return r;
+}
+
+/*
+ * Whether events come faster than one leader takes them: then every idle
+ * worker leads, as many reading at once as there are events; back to one
+ * leader when they come slower again.  Two signs, each a running share: a
+ * leader's read that finds more than one event (several openers at once);
+ * and, on more than one CPU, a leader's wait that finds an event already
+ * there (it did not sleep: another reader could have run it on another
+ * CPU meanwhile).  On one CPU a wait finds the next event there whenever
+ * the opener preempted the leader that answered it, so that sign means
+ * nothing there.  `ready` < 0: a read, `batch` its sign; else a wait.
+ */
+static void lead_note(struct fltport_filter *f, int ready, bool batch)
+{
+	int r = atomic_load_explicit(&f->lead_ready, memory_order_relaxed);
+	int b = atomic_load_explicit(&f->lead_batch, memory_order_relaxed);
+
+	if (ready >= 0)
+		r = share_note(&f->lead_ready, ready);
+	else
+		b = share_note(&f->lead_batch, batch);
+	if (!f->multi_cpu)
+		r = 0;
+	if (r > 640 || b > 256)
+		atomic_store_explicit(&f->lead_all, true, memory_order_relaxed);
+	else if (r < 256 && b < 64)
+		atomic_store_explicit(&f->lead_all, false, memory_order_relaxed);
+}
+
 static void run(struct fltport_filter *f, struct fp_filter_pending *p, const struct fp_worker *me)
 {
 	struct fp_dead dead = FP_DEAD_NONE;
@@ -1158,7 +1200,7 @@ static void run(struct fltport_filter *f, struct fp_filter_pending *p, const str
 	if (!atomic_load(&p->answered)) {
 		int64_t t0, avg = atomic_load_explicit(&f->cb_avg_ns, memory_order_relaxed);
 
-		if (me && me->leader && avg > LEAD_SLOW_NS)
+		if (me && me->leader && avg >= LEAD_SLOW_NS)
 			lead_hand_on(f, me);
 		t0 = fp_filter_now();
 		decide(f, p); /* calls callbacks_done() */
@@ -1208,8 +1250,15 @@ static bool idle_enter(struct fltport_filter *f, struct fp_worker *me)
 	queued = f->qhead != NULL;
 	if (!queued) {
 		f->idle++;
-		if (f->follow_ep < 0) {
-			me->leader = true; /* no followers' set: all lead */
+		if (f->follow_ep < 0 || atomic_load_explicit(&f->lead_all, memory_order_relaxed)) {
+			/* No followers' set, or events come fast: all lead
+			 * (the lead's owner, if any, still answers to the
+			 * deadline thread's watch). */
+			if (!f->lead_owner)
+				f->lead_owner = me;
+			me->leader = true;
+			if (f->lead_owner == me)
+				f->lead_busy = false;
 		} else {
 			/* Free, or held too long by a busy leader (the deadline
 			 * thread calls a follower only while one is idle). */
@@ -1340,12 +1389,16 @@ static void *worker_main(void *arg)
 		stop = atomic_load(&f->stopping);
 		if (!stop) {
 			bool queue = false, called = false;
+			int64_t t0;
 			int ep;
 
 			if (!idle_enter(f, &me))
 				continue; /* events were queued meanwhile */
 			ep = me.leader ? f->worker_ep : f->follow_ep;
+			t0 = me.leader ? fp_filter_now() : 0;
 			n = ep >= 0 ? epoll_wait(ep, evs, 3, -1) : poll(NULL, 0, 10);
+			if (t0 && n > 0)
+				lead_note(f, fp_filter_now() - t0 < LEAD_READY_NS, false);
 			if (n < 0 && errno != EINTR && ep >= 0)
 				usleep(1000);
 			for (int i = 0; i < n && ep >= 0; i++) {
@@ -1379,6 +1432,8 @@ static void *worker_main(void *arg)
 				continue; /* a follower: called to lead, or stopping */
 		}
 		p = read_events(f, buf, WORKER_BATCH, true, &out);
+		if (p && me.leader)
+			lead_note(f, -1, out.queued > 0);
 		if (!stop)
 			wake_workers(f, wakes_for(&out));
 		if (p)
@@ -1609,6 +1664,11 @@ int fp_filter_perm_start(struct fltport_filter *f)
 		return -errno;
 	/* If it fails, every idle worker waits in worker_ep (no followers). */
 	f->follow_ep = f->worker_ep >= 0 ? follower_epoll(f) : -1;
+	{
+		cpu_set_t set;
+
+		f->multi_cpu = sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) > 1;
+	}
 	f->workers = calloc(f->cfg.workers, sizeof(*f->workers));
 	if (!f->workers)
 		return -ENOMEM;
