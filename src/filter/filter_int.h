@@ -195,6 +195,7 @@ struct fltport_filter {
 	int lead_fd;   /* eventfd: the lead is free, a follower takes it */
 	/* Leadership (perm.c "Readers"), under lock. */
 	const void *lead_owner; /* the worker that reads the group, or NULL */
+	unsigned nfollow;       /* idle workers waiting in follow_ep */
 	bool lead_busy;         /* it is out of its wait since lead_since */
 	int64_t lead_since;
 	uint64_t lead_epoch;       /* busy spells so far: the deadline thread's watch */

@@ -1137,6 +1137,7 @@ static void finish(struct fltport_filter *f, struct fp_filter_pending *p, struct
 /* A worker: whether it holds the lead (under f->lock). */
 struct fp_worker {
 	bool leader;
+	bool following; /* counted in f->nfollow (waits in follow_ep) */
 };
 
 /* Give the lead up (its holder is about to run a callback that may take
@@ -1147,7 +1148,7 @@ static void lead_hand_on(struct fltport_filter *f, const struct fp_worker *me)
 	bool wake;
 
 	pthread_mutex_lock(&f->lock);
-	wake = f->lead_owner == me && f->idle > 0;
+	wake = f->lead_owner == me && f->nfollow > 0;
 	if (wake)
 		f->lead_owner = NULL;
 	pthread_mutex_unlock(&f->lock);
@@ -1205,8 +1206,14 @@ static void run(struct fltport_filter *f, struct fp_filter_pending *p, const str
 		t0 = fp_filter_now();
 		decide(f, p); /* calls callbacks_done() */
 		/* A running mean over about the last 8 (races between
-		 * workers lose an update at worst). */
-		avg += (fp_filter_now() - t0 - avg) / 8;
+		 * workers lose an update at worst).  A sample counts as
+		 * LEAD_WATCH_NS at most: one callback that blocked for
+		 * seconds must not make the next hundred look slow. */
+		t0 = fp_filter_now() - t0;
+		if (t0 > LEAD_WATCH_NS)
+			t0 = LEAD_WATCH_NS;
+		avg = atomic_load_explicit(&f->cb_avg_ns, memory_order_relaxed);
+		avg += (t0 - avg) / 8;
 		atomic_store_explicit(&f->cb_avg_ns, avg, memory_order_relaxed);
 	} else {
 		callbacks_done(f);
@@ -1269,6 +1276,9 @@ static bool idle_enter(struct fltport_filter *f, struct fp_worker *me)
 			if (me->leader)
 				f->lead_busy = false;
 		}
+		me->following = !me->leader;
+		if (me->following)
+			f->nfollow++;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return !queued;
@@ -1281,6 +1291,9 @@ static void idle_leave(struct fltport_filter *f, struct fp_worker *me, bool call
 {
 	pthread_mutex_lock(&f->lock);
 	f->idle--;
+	if (me->following)
+		f->nfollow--;
+	me->following = false;
 	if (called && !f->lead_owner && f->follow_ep >= 0) {
 		f->lead_owner = me;
 		me->leader = true;
@@ -1397,13 +1410,16 @@ static void *worker_main(void *arg)
 			ep = me.leader ? f->worker_ep : f->follow_ep;
 			t0 = me.leader ? fp_filter_now() : 0;
 			n = ep >= 0 ? epoll_wait(ep, evs, 3, -1) : poll(NULL, 0, 10);
-			if (t0 && n > 0)
-				lead_note(f, fp_filter_now() - t0 < LEAD_READY_NS, false);
+			if (t0)
+				t0 = fp_filter_now() - t0;
 			if (n < 0 && errno != EINTR && ep >= 0)
 				usleep(1000);
 			for (int i = 0; i < n && ep >= 0; i++) {
 				uint64_t v;
 
+				if (evs[i].data.fd == f->perm_fd && me.leader && n == 1)
+					lead_note(f, t0 < LEAD_READY_NS,
+						  false); /* the group alone */
 				if (evs[i].data.fd == f->queue_fd) {
 					(void)!read(f->queue_fd, &v, sizeof(v));
 					queue = true;
@@ -1554,7 +1570,7 @@ static int64_t lead_watch(struct fltport_filter *f, uint64_t *seen)
 		*seen = f->lead_epoch;
 		if (now - f->lead_since < LEAD_WATCH_NS)
 			return f->lead_since + LEAD_WATCH_NS;
-		if (f->idle == 0)
+		if (f->nfollow == 0)
 			return INT64_MAX; /* the spare reads; idle_enter() takes it over */
 		f->lead_owner = NULL;
 		f->lead_busy = false;
@@ -1659,7 +1675,8 @@ int fp_filter_perm_start(struct fltport_filter *f)
 	if (f->queue_fd < 0)
 		return -errno;
 	f->worker_ep = reader_epoll(f, true); /* if it fails, workers poll */
-	f->lead_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+	/* Not a semaphore: one read takes every call (one lead to take). */
+	f->lead_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (f->lead_fd < 0)
 		return -errno;
 	/* If it fails, every idle worker waits in worker_ep (no followers). */
