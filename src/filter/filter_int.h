@@ -6,9 +6,10 @@
  *   workers   leader and followers (perm.c): one leads — reads the
  *             permission group, answers own / trusted events at once,
  *             queues the batch's others and runs the first event's
- *             callback itself, keeping the lead unless its callbacks are
- *             slow; idle ones take queued events, and the lead from a
- *             leader busy too long (the deadline thread calls them).
+ *             callback itself, keeping the lead meanwhile; idle ones take
+ *             queued events, and the lead from a leader busy too long
+ *             (the deadline thread calls them); all lead while events come
+ *             fast.
  *             Reading never touches a watched file system (only /proc,
  *             fstat and ioctls on pidfds, fstatat in cgroup2 for trusted
  *             cgroups, writes to the group).
@@ -198,17 +199,16 @@ struct fltport_filter {
 	unsigned nfollow;       /* idle workers waiting in follow_ep */
 	bool lead_busy;         /* it is out of its wait since lead_since */
 	int64_t lead_since;
-	uint64_t lead_epoch;       /* busy spells so far: the deadline thread's watch */
-	bool dl_long;              /* the deadline thread sleeps without watching them */
-	_Atomic int64_t cb_avg_ns; /* callbacks' running mean duration */
-	_Atomic int lead_ready;    /* share (of 1024) of the leaders' recent waits
+	uint64_t lead_epoch;    /* busy spells so far: the deadline thread's watch */
+	bool dl_long;           /* the deadline thread sleeps without watching them */
+	_Atomic int lead_ready; /* share (of 1024) of the leaders' recent waits
 				    * that found an event already there */
-	_Atomic int lead_batch;    /* share (of 1024) of their recent reads that
+	_Atomic int lead_batch; /* share (of 1024) of their recent reads that
 				    * found more than one event */
-	atomic_bool lead_all;      /* events come faster than one leader takes
+	atomic_bool lead_all;   /* events come faster than one leader takes
 				    * them: every idle worker leads */
-	bool multi_cpu;            /* the workers may run on more than one CPU */
-	size_t event_max;          /* bytes of the largest single event record */
+	bool multi_cpu;         /* the workers may run on more than one CPU */
+	size_t event_max;       /* bytes of the largest single event record */
 
 	pthread_t reader, deadline, notifier;
 	pthread_t *workers;

@@ -1104,12 +1104,14 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
  * in between.  (When every idle worker waited for the group, each event
  * woke one more thread: 0.48 context switches per open more than a raw
  * listener, measured.)  A callback must not stop events from being read,
- * though, nor keep other CPUs idle while events wait: a leader whose
- * callbacks took LEAD_SLOW_NS or more on average hands the lead to a
- * follower (lead_fd) before it runs one; while events come faster than
- * one leader takes them, every idle worker leads (lead_note()); and the
- * deadline thread takes the lead from a leader busy for LEAD_WATCH_NS
- * (lead_watch()); a follower called takes it.  When every worker is busy,
+ * though, nor keep other CPUs idle while events wait: while events come
+ * faster than one leader takes them, every idle worker leads
+ * (lead_note()); and the deadline thread takes the lead from a leader busy
+ * for LEAD_WATCH_NS (lead_watch()): a follower called through lead_fd takes
+ * it.  (A leader that handed the lead on before every callback that took
+ * 50 us or more on average cost the scanner's ClamAV row 7.1 context
+ * switches per open against 4.5, for nothing the two rules above do not
+ * do: measured, and taken out.)  When every worker is busy,
  * the spare reader (a thread that never runs callbacks) reads instead and
  * queues what it reads: the deadline thread answers those in time even if
  * no worker comes back, and the first worker that does takes them.
@@ -1119,7 +1121,6 @@ static void decide(struct fltport_filter *f, struct fp_filter_pending *p)
  * with the one woken for the next event: at high rates a third of the
  * reads found nothing.)  Lock: f->lock for the queue, `idle` and the lead.
  */
-#define LEAD_SLOW_NS (50 * 1000)
 #define LEAD_READY_NS (2 * 1000) /* a wait this short did not sleep */
 #define LEAD_WATCH_NS (1000 * 1000)
 
@@ -1139,22 +1140,6 @@ struct fp_worker {
 	bool leader;
 	bool following; /* counted in f->nfollow (waits in follow_ep) */
 };
-
-/* Give the lead up (its holder is about to run a callback that may take
- * long): an idle follower takes it.  No follower idle: the spare reads. */
-static void lead_hand_on(struct fltport_filter *f, const struct fp_worker *me)
-{
-	uint64_t one = 1;
-	bool wake;
-
-	pthread_mutex_lock(&f->lock);
-	wake = f->lead_owner == me && f->nfollow > 0;
-	if (wake)
-		f->lead_owner = NULL;
-	pthread_mutex_unlock(&f->lock);
-	if (wake)
-		(void)!write(f->lead_fd, &one, sizeof(one));
-}
 
 /* A running share (of 1024) over about the last 8 samples. */
 static int share_note(_Atomic int *share, bool yes)
@@ -1194,30 +1179,14 @@ static void lead_note(struct fltport_filter *f, int ready, bool batch)
 		atomic_store_explicit(&f->lead_all, false, memory_order_relaxed);
 }
 
-static void run(struct fltport_filter *f, struct fp_filter_pending *p, const struct fp_worker *me)
+static void run(struct fltport_filter *f, struct fp_filter_pending *p)
 {
 	struct fp_dead dead = FP_DEAD_NONE;
 
-	if (!atomic_load(&p->answered)) {
-		int64_t t0, avg = atomic_load_explicit(&f->cb_avg_ns, memory_order_relaxed);
-
-		if (me && me->leader && avg >= LEAD_SLOW_NS)
-			lead_hand_on(f, me);
-		t0 = fp_filter_now();
+	if (!atomic_load(&p->answered))
 		decide(f, p); /* calls callbacks_done() */
-		/* A running mean over about the last 8 (races between
-		 * workers lose an update at worst).  A sample counts as
-		 * LEAD_WATCH_NS at most: one callback that blocked for
-		 * seconds must not make the next hundred look slow. */
-		t0 = fp_filter_now() - t0;
-		if (t0 > LEAD_WATCH_NS)
-			t0 = LEAD_WATCH_NS;
-		avg = atomic_load_explicit(&f->cb_avg_ns, memory_order_relaxed);
-		avg += (t0 - avg) / 8;
-		atomic_store_explicit(&f->cb_avg_ns, avg, memory_order_relaxed);
-	} else {
+	else
 		callbacks_done(f);
-	}
 	pthread_mutex_lock(&f->lock);
 	finish(f, p, &dead);
 	pthread_mutex_unlock(&f->lock);
@@ -1225,7 +1194,7 @@ static void run(struct fltport_filter *f, struct fp_filter_pending *p, const str
 }
 
 /* Run every queued event (lock not held on entry or exit). */
-static void drain_queue(struct fltport_filter *f, const struct fp_worker *me)
+static void drain_queue(struct fltport_filter *f)
 {
 	for (;;) {
 		struct fp_filter_pending *p;
@@ -1240,7 +1209,7 @@ static void drain_queue(struct fltport_filter *f, const struct fp_worker *me)
 		pthread_mutex_unlock(&f->lock);
 		if (!p)
 			return;
-		run(f, p, me);
+		run(f, p);
 	}
 }
 
@@ -1398,7 +1367,7 @@ static void *worker_main(void *arg)
 		bool stop;
 		int n;
 
-		drain_queue(f, &me);
+		drain_queue(f);
 		stop = atomic_load(&f->stopping);
 		if (!stop) {
 			bool queue = false, called = false;
@@ -1453,13 +1422,13 @@ static void *worker_main(void *arg)
 		if (!stop)
 			wake_workers(f, wakes_for(&out));
 		if (p)
-			run(f, p, &me);
+			run(f, p);
 		else if (stop && out.empty)
 			break; /* stopping, and the group is drained */
 		else if (stop)
 			(void)poll(NULL, 0, 1); /* no fd to read with: no spin */
 	}
-	drain_queue(f, &me);
+	drain_queue(f);
 	return NULL;
 }
 
