@@ -1525,8 +1525,12 @@ static struct timespec abs_ts(int64_t ns)
  * the last look; INT64_MAX when it was idle all along — the thread may then
  * sleep long (dl_long), and the next busy spell wakes it (idle_leave()):
  * one wake-up per idle-to-busy change, not per event — or when no follower
- * is idle (the spare reads meanwhile, and the first worker to go idle
- * takes the lead itself: no polling while every worker is busy).
+ * waits: every idle worker then reads the group anyway (leaders left from
+ * the all-lead mode), or none is idle and the spare reads; the first
+ * worker to go idle takes the overdue lead itself (idle_enter()), so no
+ * polling while every worker is busy.  Only the owner's busy spells are
+ * watched: a worker that led in the all-lead mode and blocks leaves the
+ * owner and the others reading (so they are not counted in nfollow).
  */
 static int64_t lead_watch(struct fltport_filter *f, uint64_t *seen)
 {

@@ -418,10 +418,9 @@ static int block_on_a(void *cookie, const struct fltport_filter_event *ev)
  * The worker that reads an event keeps the lead (reads the group) while it
  * runs the callback (perm.c, "Readers"): a callback that blocks must not
  * stop the group from being read.  The first callback this filter runs
- * blocks — no history of slow callbacks, so the lead is not handed on
- * before it; opens of another file meanwhile are decided by callbacks on
- * other workers long before their deadline, not answered by policy when
- * it passes.  (With the deadline thread's watch of the lead disabled the
+ * blocks; opens of another file meanwhile are decided by callbacks on
+ * other workers long before their deadline (the deadline thread calls an
+ * idle follower to lead), not answered by policy when it passes.  (With the deadline thread's watch of the lead disabled the
  * first one was never read — an event not read has no deadline running —
  * and the opener hung: checked.)  The lead moves within a few ms; 2 s is
  * the generous bound.
