@@ -1220,31 +1220,24 @@ static void drain_queue(struct fltport_filter *f)
  * it did or the lead is free; else it follows. */
 static bool idle_enter(struct fltport_filter *f, struct fp_worker *me)
 {
+	/* No followers' set, or events come fast: all lead (the owner still
+	 * answers to the deadline thread's watch).  Else lead if the lead is
+	 * free, or held too long by a busy leader (the deadline thread calls
+	 * a follower only while one waits). */
+	const bool all =
+		f->follow_ep < 0 || atomic_load_explicit(&f->lead_all, memory_order_relaxed);
 	bool queued;
 
 	pthread_mutex_lock(&f->lock);
 	queued = f->qhead != NULL;
 	if (!queued) {
 		f->idle++;
-		if (f->follow_ep < 0 || atomic_load_explicit(&f->lead_all, memory_order_relaxed)) {
-			/* No followers' set, or events come fast: all lead
-			 * (the lead's owner, if any, still answers to the
-			 * deadline thread's watch). */
-			if (!f->lead_owner)
-				f->lead_owner = me;
-			me->leader = true;
-			if (f->lead_owner == me)
-				f->lead_busy = false;
-		} else {
-			/* Free, or held too long by a busy leader (the deadline
-			 * thread calls a follower only while one is idle). */
-			if (!f->lead_owner || (f->lead_owner != me && f->lead_busy &&
-					       fp_filter_now() - f->lead_since >= LEAD_WATCH_NS))
-				f->lead_owner = me;
-			me->leader = f->lead_owner == me;
-			if (me->leader)
-				f->lead_busy = false;
-		}
+		if (!f->lead_owner || (!all && f->lead_owner != me && f->lead_busy &&
+				       fp_filter_now() - f->lead_since >= LEAD_WATCH_NS))
+			f->lead_owner = me;
+		me->leader = all || f->lead_owner == me;
+		if (f->lead_owner == me)
+			f->lead_busy = false;
 		me->following = !me->leader;
 		if (me->following)
 			f->nfollow++;
@@ -1267,7 +1260,7 @@ static void idle_leave(struct fltport_filter *f, struct fp_worker *me, bool call
 		f->lead_owner = me;
 		me->leader = true;
 	}
-	if (f->lead_owner && f->lead_owner == me) {
+	if (f->lead_owner == me) {
 		f->lead_busy = true;
 		f->lead_since = fp_filter_now();
 		f->lead_epoch++;
