@@ -147,7 +147,7 @@ int fp_frame_decode(const uint8_t *buf, size_t dgram_len, unsigned nfds_rx, uint
 		expect_fds++;
 	if (h->type == FP_T_CONNECT_RESULT && h->err == 0 && h->arg == FP_TRANSPORT_SHM)
 		expect_fds += 3; /* the rings' memfd, two doorbells */
-	if (nfds_rx != expect_fds)
+	if (nfds_rx == FP_NFDS_LOST ? expect_fds == 0 : nfds_rx != expect_fds)
 		return -EBADMSG;
 	return 0;
 }

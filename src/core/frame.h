@@ -96,7 +96,12 @@ void fp_hdr_encode(const struct fp_hdr *h, uint8_t out[FP_HDR_SIZE]);
  * -EBADMSG (malformed: bad magic, type, flags, lengths, fd count), or
  * -EPROTO (well-formed magic but another wire version: *h is still filled
  * with magic/version/type so the caller can answer).
+ *
+ * nfds_rx FP_NFDS_LOST: the datagram came with fewer fds than it was sent
+ * with (the receiver could not take them all: MSG_CTRUNC); everything but
+ * the fd count is checked, and a frame that declares no fd is -EBADMSG.
  */
+#define FP_NFDS_LOST (~0u)
 int fp_frame_decode(const uint8_t *buf, size_t dgram_len, unsigned nfds_rx, uint32_t max_payload,
 		    struct fp_hdr *h);
 

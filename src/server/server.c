@@ -405,6 +405,8 @@ static void on_handshake(struct fltport_server *srv, struct fltport_client *c)
 			 rx.h.version, FLTPORT_WIRE_VERSION);
 		send_result(srv, c->fd, -EPROTO, 0);
 	}
+	if (rc == -EMFILE)
+		send_result(srv, c->fd, -EMFILE, 0); /* its fds did not fit here */
 	if (rc < 0 || rx.h.type != FP_T_CONNECT) {
 		if (rc == 0)
 			fp_rx_release(&rx);
@@ -532,6 +534,15 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 static bool on_frame(struct fltport_server *srv, struct fltport_client *c, int rc, struct fp_rx *rx,
 		     bool stable, struct fp_job **mine)
 {
+	if (rc == -EMFILE && rx->h.type == FP_T_REQUEST) {
+		/* Its fds did not fit in this process (RLIMIT_NOFILE): our
+		 * shortage, not the peer's fault.  Answered like a request
+		 * over the fds cap (queue_request); the peer stays. */
+		fp_debug("client pid %d: a request's fds could not be received: refusing it",
+			 (int)c->peer.pid);
+		respond(srv, c, rx->h.id, -EMFILE, 0, NULL, 0, fp_now());
+		return true;
+	}
 	if (rc < 0) {
 		if (rc != -ENOTCONN)
 			fp_debug("client pid %d: bad frame (%d): dropping it", (int)c->peer.pid,

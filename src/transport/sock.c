@@ -416,8 +416,19 @@ static int sock_recv(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, s
 	if (n == 0 && nfds == 0)
 		return -ENOTCONN;
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-		fp_debug("dropping a truncated frame (%zd bytes, flags 0x%x)", n, mh.msg_flags);
 		close_fds(fds, nfds);
+		/* Fds cut off with room for all of them (FP_SCM_MAX_FD): this
+		 * process could not take them (RLIMIT_NOFILE, or a security
+		 * module).  The frame itself is whole: its header says whose
+		 * it was, for an answer that keeps the peer (transport.h). */
+		if (!(mh.msg_flags & MSG_TRUNC) &&
+		    fp_frame_decode(buf, (size_t)n, FP_NFDS_LOST, max_payload, &rx->h) == 0) {
+			fp_debug("a frame's fds could not be received (type %u): out of fds?",
+				 rx->h.type);
+			return -EMFILE;
+		}
+		fp_debug("dropping a truncated frame (%zd bytes, flags 0x%x)", n, mh.msg_flags);
+		fp_rx_init(rx);
 		return -EBADMSG;
 	}
 	rc = fp_frame_decode(buf, (size_t)n, nfds, max_payload, &rx->h);

@@ -93,6 +93,9 @@ struct fp_tx {
 struct fp_transport_ops {
 	const char *name;
 	int (*send)(int fd, const struct fp_tx *tx, int64_t deadline);
+	/* 0 (a frame in *rx), -EAGAIN, -ENOTCONN, -EMFILE (a whole frame
+	 * whose fds this process could not take: rx->h is its header, rx holds
+	 * nothing to release; the fds are closed), or another -errno. */
 	int (*recv)(int fd, uint8_t *buf, size_t bufsz, uint32_t max_payload, struct fp_rx *rx,
 		    bool dontwait);
 	void (*shutdown)(int fd);

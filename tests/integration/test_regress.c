@@ -1149,6 +1149,39 @@ Test(regress, fds_held_per_connection_are_capped, .timeout = 120)
 	fltport_server_destroy(srv);
 }
 
+/* Found by CI (TSan, a loaded machine): a filter process out of fds
+ * (RLIMIT_NOFILE) that received a request with fds got it without them
+ * (MSG_CTRUNC) and dropped the client as if it had sent a bad frame.  Its
+ * own shortage: the request is refused with -EMFILE and the client stays. */
+Test(regress, request_whose_fds_do_not_fit_is_refused_not_dropped, .timeout = 60)
+{
+	struct fltport_server_config cfg = {
+		.on_connect = on_connect,
+		.on_disconnect = on_disconnect,
+		.on_message = on_message_fds_kept,
+		.max_connections = 8,
+	};
+	const char *name;
+	fltport_server *srv = start_cfg(&name, &cfg);
+	fltport_conn *c = connect_ok(name);
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct fd_hog hog;
+	int rc;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fltport_request(c, "f", 1, &fd, 1, NULL, 0, NULL, NULL, 10 * SEC), 0);
+	fds_exhaust(&hog);
+	rc = fltport_request(c, "f", 1, &fd, 1, NULL, 0, NULL, NULL, 10 * SEC);
+	fds_restore(&hog);
+	cr_assert_eq(rc, -EMFILE, "a request whose fds did not fit: %d (%s)", rc,
+		     fltport_strerror(rc));
+	cr_assert_eq(fltport_request(c, "f", 1, &fd, 1, NULL, 0, NULL, NULL, 10 * SEC), 0,
+		     "the client was dropped");
+	close(fd);
+	fltport_close(c);
+	fltport_server_destroy(srv);
+}
+
 /* Suspected: a poll send to a client port whose connect result is not out
  * yet waited up to a second; it must answer at once (nobody can be
  * waiting yet).  Checked on the ready port too: poll with no reader. */
