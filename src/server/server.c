@@ -68,39 +68,62 @@ void fp_server_wake(struct fltport_server *srv)
 		;
 }
 
-/* Jobs are reused (srv->jfree), so a request costs no allocation. */
-static struct fp_job *job_new(struct fltport_server *srv, enum fp_job_kind kind,
-			      struct fltport_client *c)
+/* Jobs are reused (srv->jfree), so a request costs no allocation: one
+ * from the free list (srv->lock held), or NULL. */
+static struct fp_job *job_pop_free(struct fltport_server *srv)
 {
-	struct fp_job *j;
+	struct fp_job *j = srv->jfree;
 
-	pthread_mutex_lock(&srv->lock);
-	j = srv->jfree;
 	if (j) {
 		srv->jfree = j->next;
 		srv->njfree--;
 	}
-	pthread_mutex_unlock(&srv->lock);
+	return j;
+}
+
+/* j (its rx released) onto the free list (srv->lock held); j itself if
+ * the list is full, for the caller to free() after the unlock. */
+static struct fp_job *job_push_free(struct fltport_server *srv, struct fp_job *j)
+{
+	if (srv->njfree >= FP_JOB_FREE_MAX)
+		return j;
+	j->next = srv->jfree;
+	srv->jfree = j;
+	srv->njfree++;
+	return NULL;
+}
+
+/* j (reused, or malloc()ed when NULL) made ready for kind; NULL if out of
+ * memory. */
+static struct fp_job *job_init(struct fp_job *j, enum fp_job_kind kind, struct fltport_client *c)
+{
 	if (!j && !(j = malloc(sizeof(*j))))
 		return NULL;
 	j->next = NULL;
 	j->kind = kind;
 	j->c = c;
 	j->fds_held = 0;
+	j->cookie = NULL;
 	fp_rx_init(&j->rx);
 	return j;
+}
+
+static struct fp_job *job_new(struct fltport_server *srv, enum fp_job_kind kind,
+			      struct fltport_client *c)
+{
+	struct fp_job *j;
+
+	pthread_mutex_lock(&srv->lock);
+	j = job_pop_free(srv);
+	pthread_mutex_unlock(&srv->lock);
+	return job_init(j, kind, c);
 }
 
 static void job_free(struct fltport_server *srv, struct fp_job *j)
 {
 	fp_rx_release(&j->rx);
 	pthread_mutex_lock(&srv->lock);
-	if (srv->njfree < FP_JOB_FREE_MAX) {
-		j->next = srv->jfree;
-		srv->jfree = j;
-		srv->njfree++;
-		j = NULL;
-	}
+	j = job_push_free(srv, j);
 	pthread_mutex_unlock(&srv->lock);
 	free(j);
 }
@@ -444,6 +467,8 @@ static void on_handshake(struct fltport_server *srv, struct fltport_client *c)
 
 static void respond(struct fltport_server *srv, struct fltport_client *c, uint64_t id, int err,
 		    uint32_t status, const void *out, size_t out_len, int64_t deadline);
+static void request_done(struct fltport_server *srv, struct fltport_client *c, unsigned nfds,
+			 bool busy);
 
 static unsigned job_fds(const struct fp_job *j)
 {
@@ -462,6 +487,7 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	bool wake, here;
 	unsigned nfds = rx->nfds + (rx->pfd >= 0 ? 1u : 0u);
 	struct fp_job *j;
+	void *cookie;
 
 	pthread_mutex_lock(&srv->lock);
 	if (c->inflight >= FP_MAX_REQUESTS) {
@@ -485,11 +511,17 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 		respond(srv, c, id, -EMFILE, 0, NULL, 0, fp_now());
 		return;
 	}
+	/* Admitted: counted now, in the section that checked the caps (and
+	 * undone by request_done() if the job cannot be made). */
 	here = !*mine && srv->busy < srv->cfg.workers && !srv->quit;
 	if (here)
 		srv->busy++; /* this thread runs it after the batch (io_round) */
+	c->inflight++;
+	c->fds_held += nfds;
+	cookie = c->cookie;
+	j = job_pop_free(srv);
 	pthread_mutex_unlock(&srv->lock);
-	j = job_new(srv, FP_JOB_REQUEST, c);
+	j = job_init(j, FP_JOB_REQUEST, c);
 	/* Run here from a buffer that outlives the callback (stable: a parked
 	 * thread's own), the payload is not copied. */
 	if (j && here && stable) {
@@ -497,26 +529,22 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	} else if (!j || job_take_rx(j, rx) < 0) {
 		free(j);
 		fp_rx_release(rx);
-		if (here) {
-			pthread_mutex_lock(&srv->lock);
-			srv->busy--;
-			pthread_mutex_unlock(&srv->lock);
-		}
+		pthread_mutex_lock(&srv->lock);
+		request_done(srv, c, nfds, here);
+		pthread_mutex_unlock(&srv->lock);
 		retire(srv, c);
 		return;
 	}
 	j->fds_held = nfds;
+	j->cookie = cookie;
 	fp_count(&c->cnt.received, 1);
 	fp_count(&c->cnt.received_bytes, j->rx.h.len);
 	fp_client_ref(c);
-	pthread_mutex_lock(&srv->lock);
-	c->inflight++;
-	c->fds_held += nfds;
 	if (here) {
 		*mine = j;
-		pthread_mutex_unlock(&srv->lock);
 		return;
 	}
+	pthread_mutex_lock(&srv->lock);
 	fp_queue_push(&srv->workq, j);
 	wake = srv->busy < srv->cfg.workers;
 	pthread_mutex_unlock(&srv->lock);
@@ -1113,62 +1141,71 @@ static void outbuf_put(struct fp_outbuf *ob, void *p)
 		free(p);
 }
 
-static void run_request(struct fltport_server *srv, struct fp_job *j, struct fp_outbuf *ob)
+/* Run the callback on a request (rx: its payload, in a buffer that
+ * outlives the call; its fds are the callback's) and answer it.  cookie:
+ * c's, read under srv->lock. */
+static void serve(struct fltport_server *srv, struct fltport_client *c, struct fp_rx *rx,
+		  void *cookie, struct fp_outbuf *ob)
 {
-	struct fltport_client *c = j->c;
 	struct fltport_request req = { .client = c };
-	size_t cap = j->rx.h.arg < srv->max_message ? j->rx.h.arg : srv->max_message;
-	void *out = NULL, *map, *cookie;
+	size_t cap = rx->h.arg < srv->max_message ? rx->h.arg : srv->max_message;
+	void *out = NULL, *map;
 	size_t out_len = 0;
 	uint32_t status;
-	bool dead;
 
-	pthread_mutex_lock(&c->lock);
-	dead = c->dead;
-	pthread_mutex_unlock(&c->lock);
-	if (dead)
+	if (atomic_load(&c->dead))
 		return;
 	if (!srv->cfg.on_message) {
-		respond(srv, c, j->rx.h.id, -EOPNOTSUPP, 0, NULL, 0,
-			fp_now() + FP_RESPONSE_STALL_NS);
+		respond(srv, c, rx->h.id, -EOPNOTSUPP, 0, NULL, 0, fp_now() + FP_RESPONSE_STALL_NS);
 		return;
 	}
-	req.in = map_input(&j->rx, &map);
-	req.in_len = j->rx.h.len;
+	req.in = map_input(rx, &map);
+	req.in_len = rx->h.len;
 	if ((!req.in && req.in_len) || (cap && !(out = outbuf_get(ob, cap)))) {
 		if (map && map != MAP_FAILED)
-			munmap(map, j->rx.h.len);
-		respond(srv, c, j->rx.h.id, -ENOMEM, 0, NULL, 0, fp_now() + FP_RESPONSE_STALL_NS);
+			munmap(map, rx->h.len);
+		respond(srv, c, rx->h.id, -ENOMEM, 0, NULL, 0, fp_now() + FP_RESPONSE_STALL_NS);
 		return;
 	}
-	req.nfds = fp_rx_take_fds(&j->rx, req.fds);
-	pthread_mutex_lock(&srv->lock);
-	cookie = c->cookie;
-	pthread_mutex_unlock(&srv->lock);
+	req.nfds = fp_rx_take_fds(rx, req.fds);
 	status = srv->cfg.on_message(cookie, &req, out, cap, &out_len);
 	if (out_len > cap)
 		out_len = cap;
 	if (map)
-		munmap(map, j->rx.h.len);
-	respond(srv, c, j->rx.h.id, 0, status, out, out_len, fp_now() + FP_RESPONSE_STALL_NS);
+		munmap(map, rx->h.len);
+	respond(srv, c, rx->h.id, 0, status, out, out_len, fp_now() + FP_RESPONSE_STALL_NS);
 	outbuf_put(ob, out);
+}
+
+/* A request of c holding nfds has run, or could not be queued (srv->lock
+ * held): the accounting that admitted it (queue_request, park_admit)
+ * undone; busy: it counted in srv->busy. */
+static void request_done(struct fltport_server *srv, struct fltport_client *c, unsigned nfds,
+			 bool busy)
+{
+	if (busy)
+		srv->busy--;
+	c->fds_held -= nfds;
+	if (--c->inflight == 0 && c->disc_job) {
+		fp_queue_push(&srv->ctlq, c->disc_job);
+		c->disc_job = NULL;
+		pthread_cond_signal(&srv->ctl_cond);
+	}
+	pthread_cond_broadcast(&srv->state_cond);
 }
 
 static void run_job(struct fltport_server *srv, struct fp_job *j, struct fp_outbuf *ob)
 {
-	run_request(srv, j, ob);
+	struct fltport_client *c = j->c;
+
+	serve(srv, c, &j->rx, j->cookie, ob);
+	fp_rx_release(&j->rx);
 	pthread_mutex_lock(&srv->lock);
-	srv->busy--;
-	j->c->fds_held -= job_fds(j);
-	if (--j->c->inflight == 0 && j->c->disc_job) {
-		fp_queue_push(&srv->ctlq, j->c->disc_job);
-		j->c->disc_job = NULL;
-		pthread_cond_signal(&srv->ctl_cond);
-	}
-	pthread_cond_broadcast(&srv->state_cond);
+	request_done(srv, c, job_fds(j), true);
+	j = job_push_free(srv, j);
 	pthread_mutex_unlock(&srv->lock);
-	fp_client_unref(j->c);
-	job_free(srv, j);
+	free(j);
+	fp_client_unref(c);
 }
 
 /*
@@ -1299,6 +1336,47 @@ static void park_end(struct fltport_server *srv, struct fltport_client *c)
 	pthread_mutex_unlock(&srv->io_lock);
 }
 
+/*
+ * A request read by the parked thread, run by it at once when
+ * queue_request() would make it the thread's own anyway (a pool thread
+ * free, the connection under its caps): admitted under one srv->lock
+ * (which also reads the cookie), without io_lock and without a job — the
+ * payload stays in the parked thread's buffer.  False: on_frame() decides,
+ * under io_lock, as for any frame.
+ */
+static bool park_admit(struct fltport_server *srv, struct fltport_client *c, const struct fp_rx *rx,
+		       unsigned nfds, void **cookie)
+{
+	bool ok;
+
+	pthread_mutex_lock(&srv->lock);
+	ok = c->inflight < FP_MAX_REQUESTS && c->fds_held + nfds <= FP_MAX_FDS_HELD &&
+	     srv->busy < srv->cfg.workers && !srv->quit;
+	if (ok) {
+		srv->busy++;
+		c->inflight++;
+		c->fds_held += nfds;
+		*cookie = c->cookie;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (ok) {
+		fp_count(&c->cnt.received, 1);
+		fp_count(&c->cnt.received_bytes, rx->h.len);
+	}
+	return ok;
+}
+
+/* Whether the parked thread reads c's next frame (srv->lock held), after a
+ * request it ran: a request queued (by this thread or another, while
+ * cfg.workers callbacks ran) waits for a pool thread coming back from a
+ * callback, as this one is; a connection watched again is read by the
+ * epoll set. */
+static bool park_goes_on(struct fltport_server *srv, struct fltport_client *c)
+{
+	return !srv->quit && !srv->stopping && c->state == FP_C_ACTIVE && !srv->workq.head &&
+	       atomic_load(&c->unwatched);
+}
+
 /* Wait on c (a reference held by the caller) as long as it keeps sending
  * requests this thread may run; buf: FP_FRAME_MAX bytes. */
 static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *buf,
@@ -1309,6 +1387,8 @@ static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *
 	for (;;) {
 		struct fp_job *mine = NULL;
 		struct fp_rx rx;
+		void *cookie;
+		unsigned nfds;
 		bool go_on;
 		int rc;
 
@@ -1320,6 +1400,21 @@ static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *
 
 		if (rc == -EAGAIN)
 			break; /* a slice without a frame */
+		nfds = rc == 0 ? rx.nfds + (rx.pfd >= 0 ? 1u : 0u) : 0;
+		if (rc == 0 && rx.h.type == FP_T_REQUEST &&
+		    park_admit(srv, c, &rx, nfds, &cookie)) {
+			atomic_store(&c->cb_since, fp_now());
+			serve(srv, c, &rx, cookie, ob);
+			atomic_store(&c->cb_since, 0);
+			fp_rx_release(&rx);
+			pthread_mutex_lock(&srv->lock);
+			request_done(srv, c, nfds, true);
+			go_on = park_goes_on(srv, c);
+			pthread_mutex_unlock(&srv->lock);
+			if (!go_on)
+				break;
+			continue;
+		}
 		pthread_mutex_lock(&srv->io_lock);
 		(void)on_frame(srv, c, rc, &rx, true, &mine);
 		pthread_mutex_unlock(&srv->io_lock);
@@ -1328,13 +1423,9 @@ static void park(struct fltport_server *srv, struct fltport_client *c, uint8_t *
 			run_job(srv, mine, ob);
 			atomic_store(&c->cb_since, 0);
 		}
+		/* Only while it runs what it reads. */
 		pthread_mutex_lock(&srv->lock);
-		/* Only while it runs what it reads: a request queued (by this
-		 * thread or another, while cfg.workers callbacks ran) waits for
-		 * a pool thread coming back from a callback, as this one is;
-		 * a connection watched again is read by the epoll set. */
-		go_on = mine && !srv->quit && !srv->stopping && c->state == FP_C_ACTIVE &&
-			!srv->workq.head && atomic_load(&c->unwatched);
+		go_on = mine && park_goes_on(srv, c);
 		pthread_mutex_unlock(&srv->lock);
 		if (!go_on)
 			break;

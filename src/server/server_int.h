@@ -73,6 +73,7 @@ struct fp_job {
 	struct fltport_client *c; /* holds a reference */
 	struct fp_rx rx;          /* CONNECT context / REQUEST payload (owned) */
 	unsigned fds_held;        /* REQUEST: fds counted in c->fds_held */
+	void *cookie;             /* REQUEST: c's, read when it was queued */
 	uint8_t small[FP_JOB_INLINE];
 };
 
