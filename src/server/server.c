@@ -428,8 +428,6 @@ static void on_handshake(struct fltport_server *srv, struct fltport_client *c)
 			 rx.h.version, FLTPORT_WIRE_VERSION);
 		send_result(srv, c->fd, -EPROTO, 0);
 	}
-	if (rc == -EMFILE)
-		send_result(srv, c->fd, -EMFILE, 0); /* its fds did not fit here */
 	if (rc < 0 || rx.h.type != FP_T_CONNECT) {
 		if (rc == 0)
 			fp_rx_release(&rx);
@@ -491,9 +489,11 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 
 	pthread_mutex_lock(&srv->lock);
 	if (c->inflight >= FP_MAX_REQUESTS) {
+		unsigned inflight = c->inflight; /* read under the lock */
+
 		pthread_mutex_unlock(&srv->lock);
 		fp_debug("client pid %d has %u requests in flight: dropping it", (int)c->peer.pid,
-			 c->inflight);
+			 inflight);
 		fp_rx_release(rx);
 		retire(srv, c);
 		return;

@@ -251,7 +251,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					continue;
 				}
 				/* A broken ring ends the connection in the library;
-				 * reading on must still be safe. */
+				 * reading on must still be safe.  (-EMFILE, a frame
+				 * whose fds did not fit, needs fds: none are sent
+				 * here.) */
 				if (rc != -EAGAIN && rc != -EBADMSG && rc != -EPROTO &&
 				    rc != -ENOTCONN)
 					__builtin_trap(); /* outside the transport's contract */
