@@ -48,6 +48,14 @@ void fp_queue_push(struct fp_queue *q, struct fp_job *j)
 	q->tail = j;
 }
 
+/* The lock-free hints (server_int.h) after a change of the work queue,
+ * quit or stopping (srv->lock held). */
+static void pool_note(struct fltport_server *srv)
+{
+	atomic_store_explicit(&srv->pool_look, srv->workq.head || srv->quit, memory_order_release);
+	atomic_store_explicit(&srv->ending, srv->quit || srv->stopping, memory_order_release);
+}
+
 struct fp_job *fp_queue_pop(struct fp_queue *q)
 {
 	struct fp_job *j = q->head;
@@ -546,6 +554,7 @@ static void queue_request(struct fltport_server *srv, struct fltport_client *c, 
 	}
 	pthread_mutex_lock(&srv->lock);
 	fp_queue_push(&srv->workq, j);
+	pool_note(srv);
 	wake = srv->busy < srv->cfg.workers;
 	pthread_mutex_unlock(&srv->lock);
 	/* An idle pool thread waits in epoll_wait(): the eventfd brings one.
@@ -881,10 +890,13 @@ static struct fp_job *io_round(struct fltport_server *srv, struct epoll_event *e
 	pthread_mutex_lock(&srv->io_lock);
 	if (spin)
 		srv->spinning = false;
-	pthread_mutex_lock(&srv->lock);
-	quit = srv->quit;
-	stopping = srv->stopping;
-	pthread_mutex_unlock(&srv->lock);
+	quit = stopping = false;
+	if (atomic_load_explicit(&srv->ending, memory_order_acquire)) {
+		pthread_mutex_lock(&srv->lock);
+		quit = srv->quit;
+		stopping = srv->stopping;
+		pthread_mutex_unlock(&srv->lock);
+	}
 	if (!quit) {
 		for (int i = 0; i < n; i++) {
 			struct fltport_client *c =
@@ -1451,13 +1463,19 @@ static void pool(struct fltport_server *srv)
 		struct fp_job *j;
 		bool quit, more;
 
-		pthread_mutex_lock(&srv->lock);
-		quit = srv->quit;
-		j = srv->busy < srv->cfg.workers || quit ? fp_queue_pop(&srv->workq) : NULL;
-		if (j)
-			srv->busy++;
-		more = !quit && srv->workq.head && srv->busy < srv->cfg.workers;
-		pthread_mutex_unlock(&srv->lock);
+		quit = more = false;
+		j = NULL;
+		if (atomic_load_explicit(&srv->pool_look, memory_order_acquire)) {
+			pthread_mutex_lock(&srv->lock);
+			quit = srv->quit;
+			j = srv->busy < srv->cfg.workers || quit ? fp_queue_pop(&srv->workq) : NULL;
+			if (j) {
+				srv->busy++;
+				pool_note(srv);
+			}
+			more = !quit && srv->workq.head && srv->busy < srv->cfg.workers;
+			pthread_mutex_unlock(&srv->lock);
+		}
 		/* Wake-ups for queued requests merge in the eventfd: pass one
 		 * on while requests wait and threads may run them. */
 		if (more)
@@ -1474,9 +1492,12 @@ static void pool(struct fltport_server *srv)
 			/* This thread runs its own request: queued ones (its
 			 * batch's, or ones whose wake-up it drained) go to
 			 * another. */
-			pthread_mutex_lock(&srv->lock);
-			more = j && srv->workq.head && srv->busy < srv->cfg.workers;
-			pthread_mutex_unlock(&srv->lock);
+			more = false;
+			if (j && atomic_load_explicit(&srv->pool_look, memory_order_acquire)) {
+				pthread_mutex_lock(&srv->lock);
+				more = srv->workq.head && srv->busy < srv->cfg.workers;
+				pthread_mutex_unlock(&srv->lock);
+			}
 			if (more)
 				fp_server_wake(srv);
 		}
@@ -1654,6 +1675,7 @@ static void stop_threads(struct fltport_server *srv, bool io, bool ctl)
 {
 	pthread_mutex_lock(&srv->lock);
 	srv->quit = true;
+	pool_note(srv);
 	pthread_cond_broadcast(&srv->ctl_cond);
 	pthread_cond_broadcast(&srv->work_cond);
 	pthread_mutex_unlock(&srv->lock);
@@ -1836,6 +1858,7 @@ FLTPORT_API void fltport_server_destroy(fltport_server *srv)
 	fp_port_manage_unregister(srv); /* a close on another thread may still be at it */
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;
+	pool_note(srv);
 	pthread_mutex_unlock(&srv->lock);
 	/* Kill every connection, one at a time, each under a reference taken
 	 * while it is listed (and not one already dying).  The I/O thread

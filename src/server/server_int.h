@@ -178,8 +178,15 @@ struct fltport_server {
 	unsigned nhandshake;     /* clients in FP_C_HANDSHAKE */
 	bool closed;             /* no longer listening */
 	bool lfd_closed;
-	bool stopping;                /* destroy: drop everything */
-	bool quit;                    /* threads exit */
+	bool stopping; /* destroy: drop everything */
+	bool quit;     /* threads exit */
+	/* Hints read without the lock, written under it (pool_note()):
+	 * pool_look — workq not empty, or quit: a pool thread looks under the
+	 * lock; ending — quit or stopping: an I/O round reads them under it.
+	 * A stale false is harmless: each change is followed by a wake-up
+	 * (fp_server_wake) or by a pool thread's return from a callback,
+	 * which looks again. */
+	atomic_bool pool_look, ending;
 	unsigned busy;                /* pool threads running a callback (≤ cfg.workers) */
 	bool parked;                  /* a pool thread waits on one connection (park()) */
 	struct fltport_client *cfree; /* recycled client memory (fp_client_new) */
