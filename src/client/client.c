@@ -290,6 +290,18 @@ static void wakes_run(struct fp_wakes *wk)
 	wk->n = 0;
 }
 
+/* wakes_run() with the lock dropped (lock held on entry and return).
+ * True if anyone was woken. */
+static bool wakes_run_unlocked(struct fltport_conn *c, struct fp_wakes *wk)
+{
+	if (!wk->n)
+		return false;
+	pthread_mutex_unlock(&c->lock);
+	wakes_run(wk);
+	pthread_mutex_lock(&c->lock);
+	return true;
+}
+
 /* Wake a thread in fltport_run_completions() now (lock held: it is still
  * there): through its eventfd when parked in epoll_wait(), else its word. */
 static void pump_wake(struct fp_pump *pu)
@@ -535,11 +547,9 @@ static int on_message(struct fltport_conn *c, struct fp_rx *rx, struct fp_reader
 	return 0;
 }
 
-static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
+/* A RESPONSE to its requester (lock held); wk: see wake_mark. */
+static void deliver_response(struct fltport_conn *c, const struct fp_rx *rx, struct fp_wakes *wk)
 {
-	struct fp_wakes wk = { .n = 0 };
-
-	pthread_mutex_lock(&c->lock);
 	for (struct fp_reqw *w = c->reqs; w; w = w->next) {
 		if (w->id != rx->h.id || w->done)
 			continue;
@@ -549,9 +559,17 @@ static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
 		if (w->err == 0 && fp_rx_copy(rx, w->out, w->out_len) < 0)
 			w->err = -EIO;
 		w->done = true;
-		wake_mark_c(c, &wk, &w->wake);
+		wake_mark_c(c, wk, &w->wake);
 		break;
 	}
+}
+
+static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
+{
+	struct fp_wakes wk = { .n = 0 };
+
+	pthread_mutex_lock(&c->lock);
+	deliver_response(c, rx, &wk);
 	pthread_mutex_unlock(&c->lock);
 	wakes_run(&wk);
 }
@@ -559,8 +577,12 @@ static void on_response(struct fltport_conn *c, const struct fp_rx *rx)
 /* Read one frame as the holder of the reader role (lock not held) and act
  * on it; completions of async gets go to *cbs.  Returns 1 (a frame), 0
  * (nothing to read yet) or < 0 once the connection has ended: the end is
- * handled here (defer: see end_conn). */
-static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct fp_reader **cbs)
+ * handled here (defer: see end_conn).  resp non-NULL: a RESPONSE is not
+ * delivered but left in *resp (2), for the caller to deliver under the
+ * lock it takes next (deliver_response, then fp_rx_release): one lock
+ * section less per request. */
+static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct fp_reader **cbs,
+		      struct fp_rx *resp)
 {
 	struct fp_rx rx;
 	int rc =
@@ -582,6 +604,9 @@ static int read_frame(struct fltport_conn *c, bool dontwait, bool defer, struct 
 			fp_rx_release(&rx);
 			fp_debug("server sent a bad message (%d): disconnecting", rc);
 		}
+	} else if (rx.h.type == FP_T_RESPONSE && resp) {
+		*resp = rx;
+		return 2;
 	} else if (rx.h.type == FP_T_RESPONSE) {
 		on_response(c, &rx);
 		fp_rx_release(&rx);
@@ -672,6 +697,7 @@ static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline,
 
 	while (!*done && !c->ended && !c->closing) {
 		struct fp_reader *cbs = NULL;
+		struct fp_rx resp;
 		bool blocking = spin && block_ok(c, deadline);
 
 		c->rx_blocking = blocking;
@@ -682,9 +708,16 @@ static int read_for(struct fltport_conn *c, const bool *done, int64_t deadline,
 			(void)fp_spin_until(spin, fp_sock_readable, &c->fd);
 		rc = blocking ? 0 : holder_poll(c, deadline);
 		if (rc == 0)
-			rc = read_frame(c, !blocking, true, &cbs);
+			rc = read_frame(c, !blocking, true, &cbs, &resp);
 		pthread_mutex_lock(&c->lock);
 		c->rx_blocking = false;
+		if (rc == 2) {
+			struct fp_wakes wk = { .n = 0 };
+
+			deliver_response(c, &resp, &wk);
+			fp_rx_release(&resp);
+			(void)wakes_run_unlocked(c, &wk);
+		}
 		defer_callbacks(c, cbs);
 		if (rc == -ETIMEDOUT)
 			return rc;
@@ -759,18 +792,6 @@ static bool run_pending(struct fltport_conn *c)
 	return true;
 }
 
-/* wakes_run() with the lock dropped (lock held on entry and return).
- * True if anyone was woken. */
-static bool wakes_run_unlocked(struct fltport_conn *c, struct fp_wakes *wk)
-{
-	if (!wk->n)
-		return false;
-	pthread_mutex_unlock(&c->lock);
-	wakes_run(wk);
-	pthread_mutex_lock(&c->lock);
-	return true;
-}
-
 /* The receive thread: runs completions read by callers, holds the reader
  * role while frames must be read with no caller inside, and drains the
  * socket when idle. */
@@ -841,9 +862,9 @@ static void *rx_main(void *arg)
 			rc = holder_poll(c, c->ring && fp_ring_futex(c->ring)
 						    ? fp_now() + FP_RX_IDLE_NS
 						    : INT64_MAX);
-			rc = rc == 0 ? read_frame(c, true, false, &cbs) : 0;
+			rc = rc == 0 ? read_frame(c, true, false, &cbs, NULL) : 0;
 		} else {
-			rc = read_frame(c, !work, false, &cbs);
+			rc = read_frame(c, !work, false, &cbs, NULL);
 		}
 		run_callbacks(cbs);
 		pthread_mutex_lock(&c->lock);
@@ -1178,7 +1199,7 @@ static int pump_parked(struct fltport_conn *c, struct fp_pump *pu, int64_t deadl
 
 			ready = false;
 			pthread_mutex_unlock(&c->lock);
-			r = read_frame(c, true, false, &cbs);
+			r = read_frame(c, true, false, &cbs, NULL);
 			pthread_mutex_lock(&c->lock);
 			if (c->role == FP_ROLE_CALLER && c->role_owner == &pu->wake)
 				release_role(c, &pu->wake, &wk);
@@ -1335,7 +1356,7 @@ run:
 			pthread_mutex_unlock(&c->lock);
 			r = holder_poll(c, deadline);
 			if (r == 0)
-				(void)read_frame(c, true, false, &cbs);
+				(void)read_frame(c, true, false, &cbs, NULL);
 			ran += run_callbacks(cbs);
 			pthread_mutex_lock(&c->lock);
 			if (ran)
