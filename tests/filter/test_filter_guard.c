@@ -439,10 +439,24 @@ Test(budget, fd_exhaustion_never_denies_under_fail_open, .timeout = 300)
 	char gate[512];
 	int g = -1;
 
+	struct rlimit big;
+
 	fsbox_write(fsbox_path("f"), "x", 0644);
 	/* The openers start first, gated: they keep this process's limit (the
 	 * 1,500 opens each hold an fd of theirs while they wait), and only the
-	 * filter gets 1024. */
+	 * filter gets 1024.  Room for them whatever limit the test was started
+	 * with (a shell's `ulimit -n 1024` sets the hard limit too; raising
+	 * it takes CAP_SYS_RESOURCE). */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &big), 0);
+	if (big.rlim_cur < 2048) {
+		big.rlim_cur = 2048;
+		if (big.rlim_max < big.rlim_cur)
+			big.rlim_max = big.rlim_cur;
+		if (setrlimit(RLIMIT_NOFILE, &big) != 0)
+			cr_skip_test("the 1,500 openers need RLIMIT_NOFILE 2048, and this "
+				     "process may not raise its limit to that (%s)",
+				     strerror(errno));
+	}
 	snprintf(gate, sizeof(gate), "%s/gate", fsbox_dir);
 	cr_assert_eq(mkfifo(gate, 0600), 0);
 	p = tu_spawn("fp_filter_opener",
