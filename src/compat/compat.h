@@ -15,7 +15,15 @@
 #include "windows.h"
 
 /* ---- handle table (handles.c) ---- */
-enum fpw_kind { FPW_PORT = 1, FPW_EVENT, FPW_THREAD, FPW_IOCP, FPW_MGMT, FPW_SEMAPHORE };
+enum fpw_kind {
+	FPW_PORT = 1,
+	FPW_EVENT,
+	FPW_THREAD,
+	FPW_IOCP,
+	FPW_MGMT,
+	FPW_SEMAPHORE,
+	FPW_SECTION
+};
 
 struct fpw_obj {
 	enum fpw_kind kind;

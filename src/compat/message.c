@@ -31,6 +31,7 @@ static const struct message win32_messages[] = {
 	{ 5, "Access is denied." },
 	{ 6, "The handle is invalid." },
 	{ 8, "Not enough memory resources are available to process this command." },
+	{ 13, "The data is invalid." },
 	{ 14, "Not enough storage is available to complete this operation." },
 	{ 17, "The system cannot move the file to a different disk drive." },
 	{ 18, "There are no more files." },
@@ -70,6 +71,7 @@ static const struct message win32_messages[] = {
 	{ 298, "Too many posts were made to a semaphore." },
 	{ 317, "The system cannot find message text for message number 0x%1 in the message file "
 	       "for %2." },
+	{ 487, "Attempt to access invalid address." },
 	{ 534, "Arithmetic result exceeded 32 bits." },
 	{ 735, "ERROR_ABANDONED_WAIT_0" },
 	{ 741, "A reparse should be performed by the Object Manager since the name of the file "
@@ -84,6 +86,8 @@ static const struct message win32_messages[] = {
 		"longer valid." },
 	{ 1113, "No mapping for the Unicode character exists in the target multi-byte code page." },
 	{ 1117, "The request could not be performed because of an I/O device error." },
+	{ 1132, "The base address or the file offset specified does not have the proper "
+		"alignment." },
 	{ 1168, "Element not found." },
 	{ 1235, "The request was aborted." },
 	{ 1237, "The operation could not be completed. A retry should be performed." },

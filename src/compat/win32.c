@@ -188,8 +188,11 @@ struct fpw_thread {
 	struct fpw_obj obj;
 	LPTHREAD_START_ROUTINE start;
 	LPVOID param;
-	bool done; /* under fpw_wait_lock */
+	/* Under fpw_wait_lock: */
+	bool done;
 	DWORD exit_code;
+	DWORD tid;       /* the Linux thread id, 0 until the thread has set it */
+	DWORD suspended; /* CREATE_SUSPENDED: the suspend count, 1 at creation */
 };
 
 static void thread_destroy(struct fpw_obj *o)
@@ -197,11 +200,21 @@ static void thread_destroy(struct fpw_obj *o)
 	free(o);
 }
 
+/* The thread announces its id, then waits while it is suspended: the id is
+ * known to CreateThread's caller before the start routine runs, as on
+ * Windows (GetCurrentThreadId() in the thread returns the same number). */
 static void *thread_main(void *arg)
 {
 	struct fpw_thread *t = arg;
-	DWORD code = t->start(t->param);
+	DWORD code;
 
+	pthread_mutex_lock(&fpw_wait_lock);
+	t->tid = (DWORD)syscall(SYS_gettid);
+	fpw_wait_broadcast();
+	while (t->suspended > 0)
+		fpw_wait_until(INT64_MAX);
+	pthread_mutex_unlock(&fpw_wait_lock);
+	code = t->start(t->param);
 	pthread_mutex_lock(&fpw_wait_lock);
 	t->exit_code = code;
 	t->done = true;
@@ -222,7 +235,7 @@ FLTPORT_WINAPI HANDLE CreateThread(LPSECURITY_ATTRIBUTES sa, SIZE_T stack,
 	int rc;
 
 	(void)sa;
-	if (!start || (flags & ~(DWORD)STACK_SIZE_PARAM_IS_A_RESERVATION)) {
+	if (!start || (flags & ~(DWORD)(STACK_SIZE_PARAM_IS_A_RESERVATION | CREATE_SUSPENDED))) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
@@ -235,6 +248,7 @@ FLTPORT_WINAPI HANDLE CreateThread(LPSECURITY_ATTRIBUTES sa, SIZE_T stack,
 	t->start = start;
 	t->param = param;
 	t->exit_code = STILL_ACTIVE;
+	t->suspended = (flags & CREATE_SUSPENDED) ? 1 : 0;
 	fpw_obj_get(&t->obj); /* the handle's; the initial one is the thread's */
 	h = fpw_handle_new(&t->obj);
 	if (!h) {
@@ -253,9 +267,44 @@ FLTPORT_WINAPI HANDLE CreateThread(LPSECURITY_ATTRIBUTES sa, SIZE_T stack,
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 		return NULL;
 	}
+	pthread_mutex_lock(&fpw_wait_lock);
+	while (t->tid == 0)
+		fpw_wait_until(INT64_MAX);
 	if (tid)
-		*tid = 0; /* Linux thread ids are known only inside the thread */
+		*tid = t->tid;
+	pthread_mutex_unlock(&fpw_wait_lock);
 	return h;
+}
+
+FLTPORT_WINAPI DWORD ResumeThread(HANDLE h)
+{
+	struct fpw_obj *o = fpw_handle_get(h, FPW_THREAD);
+	struct fpw_thread *t = (struct fpw_thread *)o;
+	DWORD prev;
+
+	if (!o)
+		return (DWORD)-1;
+	pthread_mutex_lock(&fpw_wait_lock);
+	prev = t->suspended;
+	if (prev > 0 && --t->suspended == 0)
+		fpw_wait_broadcast();
+	pthread_mutex_unlock(&fpw_wait_lock);
+	fpw_obj_put(o);
+	return prev;
+}
+
+FLTPORT_WINAPI DWORD GetThreadId(HANDLE h)
+{
+	struct fpw_obj *o = fpw_handle_get(h, FPW_THREAD);
+	DWORD id;
+
+	if (!o)
+		return 0;
+	pthread_mutex_lock(&fpw_wait_lock);
+	id = ((struct fpw_thread *)o)->tid;
+	pthread_mutex_unlock(&fpw_wait_lock);
+	fpw_obj_put(o);
+	return id;
 }
 
 FLTPORT_WINAPI BOOL GetExitCodeThread(HANDLE h, LPDWORD code)

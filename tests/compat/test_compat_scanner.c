@@ -38,6 +38,7 @@
 #define CLIENT_REQUESTS "8"
 
 #include "clients/scanner_wire.h"
+#include "winport.h"
 
 _Static_assert(sizeof(SCANNER_NOTIFICATION) == 1032, "SCANNER_NOTIFICATION layout");
 _Static_assert(offsetof(SCANNER_NOTIFICATION, Contents) == 8, "Contents at 8");
@@ -166,34 +167,17 @@ static bool disconnected(void *arg)
  * ERROR_INVALID_HANDLE and the client exits 0. */
 Test(scanner, soak_10000, .timeout = 60)
 {
-	static WCHAR wname[128];
 	char line[512], arg[128];
 	pthread_t th[SENDERS];
-	PSECURITY_DESCRIPTOR sd = NULL;
-	UNICODE_STRING uname;
-	OBJECT_ATTRIBUTES oa;
 	struct tu_proc p;
 	const char *name;
 	NTSTATUS st;
-	size_t i;
 	int rc;
 
 	tu_private_dir();
 	name = tu_port_name("scan");
 	g.total = tu_scaled(10000, 1000);
-	wname[0] = L'\\';
-	for (i = 0; name[i] && i + 2 < 128; i++)
-		wname[i + 1] = (WCHAR)(unsigned char)name[i];
-	wname[i + 1] = 0;
-	RtlInitUnicodeString(&uname, wname);
-	st = FltBuildDefaultSecurityDescriptor(&sd, FLT_PORT_ALL_ACCESS);
-	cr_assert_eq(st, STATUS_SUCCESS);
-	st = RtlSetDaclSecurityDescriptor(sd, TRUE, NULL, FALSE);
-	cr_assert_eq(st, STATUS_SUCCESS);
-	InitializeObjectAttributes(&oa, &uname, OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, NULL, sd);
-	st = FltCreateCommunicationPort(NULL, &g.server, &oa, NULL, on_connect, on_disconnect, NULL,
-					1);
-	FltFreeSecurityDescriptor(sd);
+	st = tw_open_port(name, on_connect, on_disconnect, NULL, &g.server);
 	cr_assert_eq(st, STATUS_SUCCESS, "FltCreateCommunicationPort: 0x%08X", (unsigned)st);
 
 	snprintf(arg, sizeof(arg), "\\%s", name);

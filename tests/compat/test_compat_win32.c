@@ -30,6 +30,7 @@
 #include "compat/compat.h"
 
 #include "clients/sdkuse_wire.h"
+#include "winport.h"
 
 /* ---- semaphores ---- */
 
@@ -1238,11 +1239,7 @@ Test(win32, sdkuse_client_end_to_end, .timeout = 60)
 		"PROC found=1",
 		"DONE",
 	};
-	static WCHAR wname[128];
 	char line[1024], arg[160], want[1024], cwd[900];
-	PSECURITY_DESCRIPTOR sd = NULL;
-	UNICODE_STRING uname;
-	OBJECT_ATTRIBUTES oa;
 	PFLT_PORT server = NULL;
 	struct tu_proc p;
 	const char *name, *dir;
@@ -1257,17 +1254,7 @@ Test(win32, sdkuse_client_end_to_end, .timeout = 60)
 	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
 	setenv("TZ", "UTC0", 1); /* the client prints local times */
 	name = tu_port_name("sdkuse");
-	wname[0] = L'\\';
-	for (i = 0; name[i] && i + 2 < ARRAYSIZE(wname); i++)
-		wname[i + 1] = (WCHAR)(unsigned char)name[i];
-	wname[i + 1] = 0;
-	RtlInitUnicodeString(&uname, wname);
-	cr_assert_eq(FltBuildDefaultSecurityDescriptor(&sd, FLT_PORT_ALL_ACCESS), STATUS_SUCCESS);
-	cr_assert_eq(RtlSetDaclSecurityDescriptor(sd, TRUE, NULL, FALSE), STATUS_SUCCESS);
-	InitializeObjectAttributes(&oa, &uname, OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, NULL, sd);
-	st = FltCreateCommunicationPort(NULL, &server, &oa, NULL, sdk_connect, sdk_disconnect,
-					sdk_message, 1);
-	FltFreeSecurityDescriptor(sd);
+	st = tw_open_port(name, sdk_connect, sdk_disconnect, sdk_message, &server);
 	cr_assert_eq(st, STATUS_SUCCESS, "FltCreateCommunicationPort: 0x%08X", (unsigned)st);
 
 	snprintf(arg, sizeof(arg), "\\%s", name);

@@ -102,6 +102,111 @@ FLTPORT_WINAPI DWORD FormatMessageW(DWORD dwFlags, LPCVOID lpSource, DWORD dwMes
 FLTPORT_WINAPI HLOCAL LocalAlloc(UINT uFlags, SIZE_T uBytes);
 FLTPORT_WINAPI HLOCAL LocalFree(HLOCAL hMem);
 
+/* ---- heap ----
+ * The process heap only (malloc underneath): GetProcessHeap's handle is
+ * the one heap the calls accept (another: NULL or FALSE, last error
+ * ERROR_INVALID_HANDLE).  A block not from HeapAlloc/HeapReAlloc is refused
+ * (FALSE or NULL, ERROR_INVALID_PARAMETER) rather than freed.  On failure
+ * HeapAlloc and HeapReAlloc return NULL without setting the last error, as
+ * on Windows; HEAP_GENERATE_EXCEPTIONS raises nothing (the result is NULL
+ * too); HEAP_NO_SERIALIZE is accepted (the heap is always thread-safe).
+ * HeapReAlloc with HEAP_ZERO_MEMORY zeroes the bytes past the old size;
+ * HEAP_REALLOC_IN_PLACE_ONLY succeeds only when shrinking.  HeapSize gives
+ * the size asked for, (SIZE_T)-1 on failure. */
+#define HEAP_NO_SERIALIZE 0x00000001u
+#define HEAP_GENERATE_EXCEPTIONS 0x00000004u
+#define HEAP_ZERO_MEMORY 0x00000008u
+#define HEAP_REALLOC_IN_PLACE_ONLY 0x00000010u
+FLTPORT_WINAPI HANDLE GetProcessHeap(void);
+FLTPORT_WINAPI LPVOID HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes);
+FLTPORT_WINAPI LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes);
+FLTPORT_WINAPI BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
+FLTPORT_WINAPI SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
+
+/* ---- sections and views ----
+ * CreateFileMapping makes pagefile-backed sections (hFile
+ * INVALID_HANDLE_VALUE: a memfd underneath) of PAGE_READONLY,
+ * PAGE_READWRITE or PAGE_WRITECOPY pages (SEC_COMMIT accepted), zero-filled;
+ * a file handle: NULL, ERROR_INVALID_HANDLE (this layer opens no files); a
+ * name: NULL, ERROR_NOT_SUPPORTED; size 0: ERROR_INVALID_PARAMETER.  The
+ * section lives while a handle or a view of it does.
+ *
+ * MapViewOfFile: FILE_MAP_READ, FILE_MAP_WRITE (or FILE_MAP_ALL_ACCESS),
+ * FILE_MAP_COPY (private copy-on-write); more access than the section's
+ * pages allow, FILE_MAP_EXECUTE, or a range past the section's end:
+ * ERROR_ACCESS_DENIED; an offset that is not a multiple of the allocation
+ * granularity (64 KiB): ERROR_MAPPED_ALIGNMENT; 0 bytes: to the end.
+ * UnmapViewOfFile(Ex) take an address inside a view (another:
+ * ERROR_INVALID_ADDRESS); UnmapViewOfFileEx accepts the flags 0 and
+ * MEM_UNMAP_WITH_TRANSIENT_BOOST (placeholders: ERROR_INVALID_PARAMETER).
+ *
+ * VirtualQuery describes any address of the process from the kernel's
+ * memory map (docs/PORTING.md: what Linux regions map to): a view of a
+ * section gives its base as AllocationBase and MEM_MAPPED; another mapping
+ * gives its kernel region's start; unmapped space is MEM_FREE.  dwLength
+ * below sizeof(MEMORY_BASIC_INFORMATION): 0, ERROR_BAD_LENGTH; an address
+ * above user space: 0, ERROR_INVALID_PARAMETER. */
+#define PAGE_NOACCESS 0x01u
+#define PAGE_READONLY 0x02u
+#define PAGE_READWRITE 0x04u
+#define PAGE_WRITECOPY 0x08u
+#define PAGE_EXECUTE 0x10u
+#define PAGE_EXECUTE_READ 0x20u
+#define PAGE_EXECUTE_READWRITE 0x40u
+#define PAGE_EXECUTE_WRITECOPY 0x80u
+#define MEM_COMMIT 0x00001000u
+#define MEM_RESERVE 0x00002000u
+#define MEM_FREE 0x00010000u
+#define MEM_PRIVATE 0x00020000u
+#define MEM_MAPPED 0x00040000u
+#define MEM_IMAGE 0x01000000u
+#define MEM_UNMAP_WITH_TRANSIENT_BOOST 0x00000001u
+#define MEM_PRESERVE_PLACEHOLDER 0x00000002u
+#define SEC_COMMIT 0x08000000u
+#define SECTION_QUERY 0x0001u
+#define SECTION_MAP_WRITE 0x0002u
+#define SECTION_MAP_READ 0x0004u
+#define SECTION_MAP_EXECUTE 0x0008u
+#define SECTION_EXTEND_SIZE 0x0010u
+#define SECTION_MAP_EXECUTE_EXPLICIT 0x0020u
+#define SECTION_ALL_ACCESS 0x000F001Fu
+#define FILE_MAP_COPY SECTION_QUERY
+#define FILE_MAP_WRITE SECTION_MAP_WRITE
+#define FILE_MAP_READ SECTION_MAP_READ
+#define FILE_MAP_EXECUTE SECTION_MAP_EXECUTE_EXPLICIT
+#define FILE_MAP_ALL_ACCESS SECTION_ALL_ACCESS
+
+/* Windows x64 layout: 48 bytes (PartitionId sits in what was padding). */
+typedef struct _MEMORY_BASIC_INFORMATION {
+	PVOID BaseAddress;
+	PVOID AllocationBase;
+	DWORD AllocationProtect;
+	WORD PartitionId;
+	SIZE_T RegionSize;
+	DWORD State;
+	DWORD Protect;
+	DWORD Type;
+} MEMORY_BASIC_INFORMATION, *PMEMORY_BASIC_INFORMATION;
+
+FLTPORT_WINAPI HANDLE CreateFileMappingA(HANDLE hFile, LPSECURITY_ATTRIBUTES lpAttributes,
+					 DWORD flProtect, DWORD dwMaximumSizeHigh,
+					 DWORD dwMaximumSizeLow, LPCSTR lpName);
+FLTPORT_WINAPI HANDLE CreateFileMappingW(HANDLE hFile, LPSECURITY_ATTRIBUTES lpAttributes,
+					 DWORD flProtect, DWORD dwMaximumSizeHigh,
+					 DWORD dwMaximumSizeLow, LPCWSTR lpName);
+#ifdef UNICODE
+#define CreateFileMapping CreateFileMappingW
+#else
+#define CreateFileMapping CreateFileMappingA
+#endif
+FLTPORT_WINAPI LPVOID MapViewOfFile(HANDLE hFileMappingObject, DWORD dwDesiredAccess,
+				    DWORD dwFileOffsetHigh, DWORD dwFileOffsetLow,
+				    SIZE_T dwNumberOfBytesToMap);
+FLTPORT_WINAPI BOOL UnmapViewOfFile(LPCVOID lpBaseAddress);
+FLTPORT_WINAPI BOOL UnmapViewOfFileEx(PVOID BaseAddress, ULONG UnmapFlags);
+FLTPORT_WINAPI SIZE_T VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer,
+				   SIZE_T dwLength);
+
 /* ---- system directory, modules ----
  * GetSystemDirectory gives "/usr/lib" (no Windows directory exists): paths
  * built from it are only meaningful to LoadLibrary(Ex).  Returns the length

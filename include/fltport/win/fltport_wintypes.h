@@ -78,6 +78,7 @@
 #define _IRQL_requires_max_(x)
 #define _When_(c, a)
 #define _Field_size_bytes_(n)
+#define _Unreferenced_parameter_
 #define _Field_size_(n)
 #define _Use_decl_annotations_
 #define _Function_class_(x)
@@ -103,8 +104,9 @@ typedef unsigned int UINT;
 typedef int32_t LONG;
 typedef uint32_t ULONG;
 typedef uint32_t DWORD;
-typedef int64_t LONGLONG;
-typedef uint64_t ULONGLONG;
+/* long long, as MSVC's __int64: printf's %lld and %llu take them unchanged. */
+typedef long long LONGLONG;
+typedef unsigned long long ULONGLONG;
 typedef uint64_t DWORD64;
 typedef uintptr_t ULONG_PTR;
 typedef intptr_t LONG_PTR;
@@ -177,6 +179,11 @@ typedef union _ULARGE_INTEGER {
 #define FAILED(hr) (((HRESULT)(hr)) < 0)
 #define IS_ERROR(status) ((((ULONG)(status)) >> 31) == 1u)
 #define HRESULT_CODE(hr) ((hr)&0xFFFF)
+#define HRESULT_SEVERITY(hr) ((((ULONG)(hr)) >> 31) & 0x1u)
+#define SEVERITY_SUCCESS 0
+#define SEVERITY_ERROR 1
+#define MAKE_HRESULT(sev, fac, code) \
+	((HRESULT)((((ULONG)(sev)) << 31) | (((ULONG)(fac)) << 16) | ((ULONG)(code))))
 #define HRESULT_FACILITY(hr) ((((ULONG)(hr)) >> 16) & 0x1FFF)
 #define HRESULT_FROM_WIN32(x) \
 	((HRESULT)(((LONG)(x)) <= 0 ? ((ULONG)(x)) : ((((ULONG)(x)) & 0x0000FFFFu) | 0x80070000u)))
@@ -231,6 +238,7 @@ typedef union _ULARGE_INTEGER {
 #define ERROR_ACCESS_DENIED 5L
 #define ERROR_INVALID_HANDLE 6L
 #define ERROR_NOT_ENOUGH_MEMORY 8L
+#define ERROR_INVALID_DATA 13L
 #define ERROR_OUTOFMEMORY 14L
 #define ERROR_NOT_SAME_DEVICE 17L
 #define ERROR_NO_MORE_FILES 18L
@@ -261,6 +269,7 @@ typedef union _ULARGE_INTEGER {
 #define ERROR_DIRECTORY 267L
 #define ERROR_MR_MID_NOT_FOUND 317L
 #define ERROR_ARITHMETIC_OVERFLOW 534L
+#define ERROR_INVALID_ADDRESS 487L
 #define ERROR_ABANDONED_WAIT_0 735L
 #define ERROR_REPARSE 741L
 #define ERROR_OPERATION_ABORTED 995L
@@ -269,6 +278,7 @@ typedef union _ULARGE_INTEGER {
 #define ERROR_NOACCESS 998L
 #define ERROR_FILE_INVALID 1006L
 #define ERROR_IO_DEVICE 1117L
+#define ERROR_MAPPED_ALIGNMENT 1132L
 #define ERROR_NOT_FOUND 1168L
 #define ERROR_REQUEST_ABORTED 1235L
 #define ERROR_RETRY 1237L

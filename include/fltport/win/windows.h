@@ -56,12 +56,19 @@ FLTPORT_WINAPI DWORD WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds,
 FLTPORT_WINAPI DWORD WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
 					    DWORD dwMilliseconds);
 
-/* Threads (pthreads underneath).  dwCreationFlags: 0 or
- * STACK_SIZE_PARAM_IS_A_RESERVATION; CREATE_SUSPENDED is not supported. */
+/* Threads (pthreads underneath).  dwCreationFlags: 0, CREATE_SUSPENDED,
+ * STACK_SIZE_PARAM_IS_A_RESERVATION.  *lpThreadId (may be NULL) gets the
+ * thread's id, the number GetCurrentThreadId() returns in it (its Linux
+ * thread id), before CreateThread returns.  A suspended thread starts when
+ * ResumeThread brings its suspend count to 0; ResumeThread returns the
+ * count before, (DWORD)-1 on failure.  SuspendThread is not provided (a
+ * running thread cannot be stopped safely on Linux: docs/PORTING.md). */
 FLTPORT_WINAPI HANDLE CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
 				   LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter,
 				   DWORD dwCreationFlags, LPDWORD lpThreadId);
 FLTPORT_WINAPI BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
+FLTPORT_WINAPI DWORD ResumeThread(HANDLE hThread);
+FLTPORT_WINAPI DWORD GetThreadId(HANDLE Thread);
 FLTPORT_WINAPI DWORD GetCurrentThreadId(void);
 FLTPORT_WINAPI DWORD GetCurrentProcessId(void);
 FLTPORT_WINAPI void Sleep(DWORD dwMilliseconds);

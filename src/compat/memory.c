@@ -1,0 +1,456 @@
+/*
+ * The process heap, pagefile-backed sections and their views, and
+ * VirtualQuery (fltport_win32.h says what each call accepts).
+ *
+ * A heap block carries a header with its size and a tag, so that HeapSize
+ * and HeapReAlloc(HEAP_ZERO_MEMORY) know the size asked for and a pointer
+ * from elsewhere is refused instead of freed.  A section is a memfd; a view
+ * an mmap of it, listed so that UnmapViewOfFile knows its length and
+ * VirtualQuery its base.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "compat/compat.h"
+
+/* ---- heap ---- */
+
+#define HEAP_TAG 0x48656170466c7450ull /* "PtlFpaeH" */
+
+struct heap_block {
+	SIZE_T size;
+	uint64_t tag;
+	max_align_t data[]; /* malloc's alignment, as HeapAlloc's */
+};
+
+/* A pseudo-handle: never an entry of the handle table. */
+static char process_heap;
+
+static bool heap_ok(HANDLE heap)
+{
+	if (heap != (HANDLE)&process_heap) {
+		SetLastError(ERROR_INVALID_HANDLE);
+		return false;
+	}
+	return true;
+}
+
+static struct heap_block *block_of(LPCVOID mem)
+{
+	struct heap_block *b;
+
+	if (!mem || (uintptr_t)mem % _Alignof(max_align_t) != 0)
+		return NULL;
+	b = (struct heap_block *)((char *)mem - offsetof(struct heap_block, data));
+	return b->tag == HEAP_TAG ? b : NULL;
+}
+
+FLTPORT_WINAPI HANDLE GetProcessHeap(void)
+{
+	return (HANDLE)&process_heap;
+}
+
+FLTPORT_WINAPI LPVOID HeapAlloc(HANDLE heap, DWORD flags, SIZE_T n)
+{
+	struct heap_block *b;
+
+	if (heap != (HANDLE)&process_heap || n > SIZE_MAX - sizeof(*b))
+		return NULL;
+	b = (flags & HEAP_ZERO_MEMORY) ? calloc(1, sizeof(*b) + n) : malloc(sizeof(*b) + n);
+	if (!b)
+		return NULL;
+	b->size = n;
+	b->tag = HEAP_TAG;
+	return b->data;
+}
+
+FLTPORT_WINAPI LPVOID HeapReAlloc(HANDLE heap, DWORD flags, LPVOID mem, SIZE_T n)
+{
+	struct heap_block *b, *nb;
+	SIZE_T old;
+
+	if (heap != (HANDLE)&process_heap)
+		return NULL;
+	b = block_of(mem);
+	if (!b || n > SIZE_MAX - sizeof(*b))
+		return NULL;
+	old = b->size;
+	if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
+		if (n > old)
+			return NULL;
+		b->size = n;
+		return mem;
+	}
+	b->tag = 0; /* realloc may move it: a stale copy is no block */
+	nb = realloc(b, sizeof(*b) + n);
+	if (!nb) {
+		b->tag = HEAP_TAG;
+		return NULL;
+	}
+	if ((flags & HEAP_ZERO_MEMORY) && n > old)
+		memset((char *)nb->data + old, 0, n - old);
+	nb->size = n;
+	nb->tag = HEAP_TAG;
+	return nb->data;
+}
+
+FLTPORT_WINAPI BOOL HeapFree(HANDLE heap, DWORD flags, LPVOID mem)
+{
+	struct heap_block *b;
+
+	(void)flags;
+	if (!heap_ok(heap))
+		return FALSE;
+	if (!mem)
+		return TRUE;
+	b = block_of(mem);
+	if (!b) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	b->tag = 0;
+	free(b);
+	return TRUE;
+}
+
+FLTPORT_WINAPI SIZE_T HeapSize(HANDLE heap, DWORD flags, LPCVOID mem)
+{
+	struct heap_block *b;
+
+	(void)flags;
+	if (!heap_ok(heap))
+		return (SIZE_T)-1;
+	b = block_of(mem);
+	if (!b) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return (SIZE_T)-1;
+	}
+	return b->size;
+}
+
+/* ---- sections ---- */
+
+#define ALLOCATION_GRANULARITY 65536u
+
+struct section {
+	struct fpw_obj obj;
+	int fd;
+	uint64_t size;
+	DWORD protect; /* PAGE_READONLY, PAGE_READWRITE or PAGE_WRITECOPY */
+};
+
+struct view {
+	struct view *next;
+	uintptr_t base;
+	size_t len;
+	DWORD protect; /* the view's, as VirtualQuery's AllocationProtect */
+};
+
+static pthread_mutex_t views_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct view *views;
+
+static void section_destroy(struct fpw_obj *o)
+{
+	struct section *s = (struct section *)o;
+
+	close(s->fd);
+	free(s);
+}
+
+static HANDLE create_mapping(HANDLE file, DWORD protect, DWORD high, DWORD low, bool named)
+{
+	uint64_t size = ((uint64_t)high << 32) | low;
+	DWORD page = protect & ~(DWORD)SEC_COMMIT;
+	struct section *s;
+
+	if (file != INVALID_HANDLE_VALUE) {
+		SetLastError(ERROR_INVALID_HANDLE);
+		return NULL;
+	}
+	if (named) {
+		SetLastError(ERROR_NOT_SUPPORTED);
+		return NULL;
+	}
+	if (size == 0 || size > (uint64_t)INT64_MAX ||
+	    (page != PAGE_READONLY && page != PAGE_READWRITE && page != PAGE_WRITECOPY)) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+		return NULL;
+	}
+	s->fd = memfd_create("fltport-section", MFD_CLOEXEC);
+	if (s->fd < 0 || ftruncate(s->fd, (off_t)size) != 0) {
+		SetLastError(errno == ENOMEM || errno == EFBIG ? ERROR_NOT_ENOUGH_MEMORY
+							       : ERROR_NO_SYSTEM_RESOURCES);
+		if (s->fd >= 0)
+			close(s->fd);
+		free(s);
+		return NULL;
+	}
+	s->size = size;
+	s->protect = page;
+	fpw_obj_init(&s->obj, FPW_SECTION, NULL, section_destroy);
+	SetLastError(ERROR_SUCCESS);
+	return fpw_handle_new(&s->obj);
+}
+
+FLTPORT_WINAPI HANDLE CreateFileMappingA(HANDLE file, LPSECURITY_ATTRIBUTES sa, DWORD protect,
+					 DWORD high, DWORD low, LPCSTR name)
+{
+	(void)sa;
+	return create_mapping(file, protect, high, low, name && name[0]);
+}
+
+FLTPORT_WINAPI HANDLE CreateFileMappingW(HANDLE file, LPSECURITY_ATTRIBUTES sa, DWORD protect,
+					 DWORD high, DWORD low, LPCWSTR name)
+{
+	(void)sa;
+	return create_mapping(file, protect, high, low, name && name[0]);
+}
+
+FLTPORT_WINAPI LPVOID MapViewOfFile(HANDLE h, DWORD access, DWORD high, DWORD low, SIZE_T n)
+{
+	struct fpw_obj *o = fpw_handle_get(h, FPW_SECTION);
+	struct section *s = (struct section *)o;
+	uint64_t off = ((uint64_t)high << 32) | low;
+	int prot, flags = MAP_SHARED;
+	DWORD vprot, err = ERROR_SUCCESS;
+	struct view *v = NULL;
+	void *p = MAP_FAILED;
+
+	if (!o)
+		return NULL;
+	if (access & FILE_MAP_EXECUTE) {
+		err = ERROR_ACCESS_DENIED;
+	} else if (access & FILE_MAP_COPY) {
+		prot = PROT_READ | PROT_WRITE;
+		flags = MAP_PRIVATE;
+		vprot = PAGE_WRITECOPY;
+	} else if (access & FILE_MAP_WRITE) {
+		prot = PROT_READ | PROT_WRITE;
+		vprot = PAGE_READWRITE;
+		if (s->protect != PAGE_READWRITE)
+			err = ERROR_ACCESS_DENIED;
+	} else if (access & FILE_MAP_READ) {
+		prot = PROT_READ;
+		vprot = PAGE_READONLY;
+	} else {
+		err = ERROR_INVALID_PARAMETER;
+	}
+	if (!err && off % ALLOCATION_GRANULARITY != 0)
+		err = ERROR_MAPPED_ALIGNMENT;
+	if (!err && (off >= s->size || (n != 0 && n > s->size - off)))
+		err = ERROR_ACCESS_DENIED;
+	if (!err) {
+		if (n == 0)
+			n = (SIZE_T)(s->size - off);
+		v = malloc(sizeof(*v));
+		if (v)
+			p = mmap(NULL, n, prot, flags, s->fd, (off_t)off);
+		if (!v || p == MAP_FAILED)
+			err = ERROR_NOT_ENOUGH_MEMORY;
+	}
+	fpw_obj_put(o); /* the mapping keeps the memfd's pages */
+	if (err) {
+		free(v);
+		SetLastError(err);
+		return NULL;
+	}
+	v->base = (uintptr_t)p;
+	v->len = n;
+	v->protect = vprot;
+	pthread_mutex_lock(&views_lock);
+	v->next = views;
+	views = v;
+	pthread_mutex_unlock(&views_lock);
+	return p;
+}
+
+static size_t page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The view holding addr (views_lock held), and the link to it. */
+static struct view **view_at(uintptr_t addr)
+{
+	size_t ps = page_size();
+
+	for (struct view **pv = &views; *pv; pv = &(*pv)->next) {
+		uintptr_t end = (*pv)->base + ((*pv)->len + ps - 1) / ps * ps;
+
+		if (addr >= (*pv)->base && addr < end)
+			return pv;
+	}
+	return NULL;
+}
+
+static BOOL unmap_view(const void *addr)
+{
+	struct view **pv, *v = NULL;
+
+	pthread_mutex_lock(&views_lock);
+	pv = view_at((uintptr_t)addr);
+	if (pv) {
+		v = *pv;
+		*pv = v->next;
+	}
+	pthread_mutex_unlock(&views_lock);
+	if (!v) {
+		SetLastError(ERROR_INVALID_ADDRESS);
+		return FALSE;
+	}
+	munmap((void *)v->base, v->len);
+	free(v);
+	return TRUE;
+}
+
+FLTPORT_WINAPI BOOL UnmapViewOfFile(LPCVOID addr)
+{
+	return unmap_view(addr);
+}
+
+FLTPORT_WINAPI BOOL UnmapViewOfFileEx(PVOID addr, ULONG flags)
+{
+	if (flags & ~(ULONG)MEM_UNMAP_WITH_TRANSIENT_BOOST) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	return unmap_view(addr);
+}
+
+/* ---- VirtualQuery ---- */
+
+/* The highest user address plus one of x86-64's (and most 64-bit ABIs')
+ * 47-bit user space. */
+#define USER_SPACE_END ((uintptr_t)1 << 47)
+
+static DWORD page_protect(const char perms[4])
+{
+	bool r = perms[0] == 'r', w = perms[1] == 'w', x = perms[2] == 'x';
+
+	if (x)
+		return w ? PAGE_EXECUTE_READWRITE : r ? PAGE_EXECUTE_READ : PAGE_EXECUTE;
+	if (w)
+		return PAGE_READWRITE;
+	return r ? PAGE_READONLY : PAGE_NOACCESS;
+}
+
+/*
+ * One line of /proc/self/maps for addr: *start and *end of the region
+ * holding it (found), else of the gap holding it (*end: the next region's
+ * start, or USER_SPACE_END).  0, or -1 when the map cannot be read.
+ */
+static int map_region(uintptr_t addr, uintptr_t *start, uintptr_t *end, char perms[5], bool *file,
+		      bool *found)
+{
+	FILE *fp = fopen("/proc/self/maps", "re");
+	uintptr_t prev_end = 0;
+	char line[4096];
+
+	if (!fp)
+		return -1;
+	*found = false;
+	*start = 0;
+	*end = USER_SPACE_END;
+	while (fgets(line, sizeof(line), fp)) {
+		uintptr_t lo, hi;
+		char path[2] = "";
+		int n = 0;
+
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %*s %*s %*s %n", &lo, &hi, perms,
+			   &n) < 3)
+			continue;
+		if (n > 0 && line[n] != '\n' && line[n] != '\0')
+			path[0] = line[n];
+		if (addr < lo) {
+			*start = prev_end;
+			*end = lo;
+			break;
+		}
+		if (addr < hi) {
+			*start = lo;
+			*end = hi;
+			*file = path[0] == '/';
+			*found = true;
+			break;
+		}
+		prev_end = hi;
+		*start = hi;
+	}
+	fclose(fp);
+	return 0;
+}
+
+FLTPORT_WINAPI SIZE_T VirtualQuery(LPCVOID address, PMEMORY_BASIC_INFORMATION mbi, SIZE_T len)
+{
+	size_t ps = page_size();
+	uintptr_t addr = (uintptr_t)address / ps * ps, start, end;
+	MEMORY_BASIC_INFORMATION m = { 0 };
+	char perms[5] = "----";
+	bool file = false, found;
+	struct view **pv;
+
+	if (len < sizeof(*mbi) || !mbi) {
+		SetLastError(ERROR_BAD_LENGTH);
+		return 0;
+	}
+	if (addr >= USER_SPACE_END) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return 0;
+	}
+	if (map_region(addr, &start, &end, perms, &file, &found) != 0) {
+		SetLastError(ERROR_NOACCESS);
+		return 0;
+	}
+	m.BaseAddress = (PVOID)addr;
+	m.RegionSize = end - addr;
+	if (!found) {
+		m.State = MEM_FREE;
+		m.Protect = PAGE_NOACCESS;
+		*mbi = m;
+		return sizeof(*mbi);
+	}
+	m.AllocationBase = (PVOID)start;
+	m.Protect = page_protect(perms);
+	m.AllocationProtect = m.Protect;
+	m.State = MEM_COMMIT;
+	if (perms[3] == 's')
+		m.Type = MEM_MAPPED;
+	else if (file)
+		m.Type = MEM_IMAGE;
+	else
+		m.Type = MEM_PRIVATE;
+	if (m.Protect == PAGE_NOACCESS) {
+		/* An inaccessible private region: address space held, as a
+		 * reservation (guard gaps, PROT_NONE reservations). */
+		m.State = MEM_RESERVE;
+		m.Protect = 0;
+	}
+	pthread_mutex_lock(&views_lock);
+	pv = view_at(addr);
+	if (pv) {
+		uintptr_t vend = (*pv)->base + ((*pv)->len + ps - 1) / ps * ps;
+
+		if (end > vend) /* the kernel merged it with a neighbour */
+			m.RegionSize = vend - addr;
+		m.AllocationBase = (PVOID)(*pv)->base;
+		m.AllocationProtect = (*pv)->protect;
+		m.Type = MEM_MAPPED;
+		if ((*pv)->protect == PAGE_WRITECOPY && m.Protect == PAGE_READWRITE)
+			m.Protect = PAGE_WRITECOPY;
+	}
+	pthread_mutex_unlock(&views_lock);
+	*mbi = m;
+	return sizeof(*mbi);
+}
