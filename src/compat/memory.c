@@ -2,9 +2,10 @@
  * The process heap, pagefile-backed sections and their views, and
  * VirtualQuery (fltport_win32.h says what each call accepts).
  *
- * A heap block carries a header with its size and a tag, so that HeapSize
- * and HeapReAlloc(HEAP_ZERO_MEMORY) know the size asked for and a pointer
- * from elsewhere is refused instead of freed.  A section is a memfd; a view
+ * A heap block carries a header with its size, so that HeapSize and
+ * HeapReAlloc(HEAP_ZERO_MEMORY) know the size asked for, and is listed in a
+ * set of live blocks, so that a pointer from elsewhere (or freed already)
+ * is refused instead of freed.  A section is a memfd; a view
  * an mmap of it, listed so that UnmapViewOfFile knows its length and
  * VirtualQuery its base.
  */
@@ -22,34 +23,96 @@
 
 /* ---- heap ---- */
 
-#define HEAP_TAG 0x48656170466c7450ull /* "PtlFpaeH" */
-
 struct heap_block {
 	SIZE_T size;
-	uint64_t tag;
 	max_align_t data[]; /* malloc's alignment, as HeapAlloc's */
 };
 
 /* A pseudo-handle: never an entry of the handle table. */
 static char process_heap;
 
-static bool heap_ok(HANDLE heap)
+/*
+ * The live blocks: an open-addressing set of their data pointers, so that a
+ * pointer is looked up before anything is read at it — a foreign pointer
+ * or a block freed already is refused, never touched.
+ */
+#define SLOT_EMPTY ((uintptr_t)0)
+#define SLOT_GONE ((uintptr_t)1) /* a removed entry (pointers are aligned) */
+
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t *slots;
+static size_t nslots, nused, nlive; /* nused: live and removed entries */
+
+static size_t slot_of(uintptr_t p)
 {
-	if (heap != (HANDLE)&process_heap) {
-		SetLastError(ERROR_INVALID_HANDLE);
+	return (size_t)(((uint64_t)p >> 4) * 0x9E3779B97F4A7C15ull >> 17) & (nslots - 1);
+}
+
+/* The slot of p, or SIZE_MAX.  heap_lock held. */
+static size_t block_find(const void *p)
+{
+	if (!nslots || !p)
+		return SIZE_MAX;
+	for (size_t i = slot_of((uintptr_t)p);; i = (i + 1) & (nslots - 1)) {
+		if (slots[i] == (uintptr_t)p)
+			return i;
+		if (slots[i] == SLOT_EMPTY)
+			return SIZE_MAX;
+	}
+}
+
+/* Room for one more entry; false when memory is short.  heap_lock held. */
+static bool block_reserve(void)
+{
+	uintptr_t *old = slots;
+	size_t n = 64, oldn = nslots;
+
+	if ((nused + 1) * 2 <= nslots)
+		return true;
+	while (n < (nlive + 1) * 4)
+		n *= 2;
+	slots = calloc(n, sizeof(*slots));
+	if (!slots) {
+		slots = old;
 		return false;
 	}
+	nslots = n;
+	nused = nlive;
+	for (size_t i = 0; i < oldn; i++) {
+		if (old[i] != SLOT_EMPTY && old[i] != SLOT_GONE) {
+			size_t j = slot_of(old[i]);
+
+			while (slots[j] != SLOT_EMPTY)
+				j = (j + 1) & (nslots - 1);
+			slots[j] = old[i];
+		}
+	}
+	free(old);
 	return true;
 }
 
-static struct heap_block *block_of(LPCVOID mem)
+/* After block_reserve().  heap_lock held. */
+static void block_add(const void *p)
 {
-	struct heap_block *b;
+	size_t i = slot_of((uintptr_t)p);
 
-	if (!mem || (uintptr_t)mem % _Alignof(max_align_t) != 0)
-		return NULL;
-	b = (struct heap_block *)((char *)mem - offsetof(struct heap_block, data));
-	return b->tag == HEAP_TAG ? b : NULL;
+	while (slots[i] != SLOT_EMPTY && slots[i] != SLOT_GONE)
+		i = (i + 1) & (nslots - 1);
+	if (slots[i] == SLOT_EMPTY)
+		nused++;
+	slots[i] = (uintptr_t)p;
+	nlive++;
+}
+
+static void block_remove(size_t i)
+{
+	slots[i] = SLOT_GONE;
+	nlive--;
+}
+
+static struct heap_block *header_of(const void *p)
+{
+	return (struct heap_block *)((char *)(uintptr_t)p - offsetof(struct heap_block, data));
 }
 
 FLTPORT_WINAPI HANDLE GetProcessHeap(void)
@@ -59,80 +122,94 @@ FLTPORT_WINAPI HANDLE GetProcessHeap(void)
 
 FLTPORT_WINAPI LPVOID HeapAlloc(HANDLE heap, DWORD flags, SIZE_T n)
 {
-	struct heap_block *b;
+	struct heap_block *b = NULL;
 
 	if (heap != (HANDLE)&process_heap || n > SIZE_MAX - sizeof(*b))
 		return NULL;
-	b = (flags & HEAP_ZERO_MEMORY) ? calloc(1, sizeof(*b) + n) : malloc(sizeof(*b) + n);
-	if (!b)
-		return NULL;
-	b->size = n;
-	b->tag = HEAP_TAG;
-	return b->data;
+	pthread_mutex_lock(&heap_lock);
+	if (block_reserve()) {
+		b = (flags & HEAP_ZERO_MEMORY) ? calloc(1, sizeof(*b) + n) : malloc(sizeof(*b) + n);
+		if (b) {
+			b->size = n;
+			block_add(b->data);
+		}
+	}
+	pthread_mutex_unlock(&heap_lock);
+	return b ? b->data : NULL;
 }
 
 FLTPORT_WINAPI LPVOID HeapReAlloc(HANDLE heap, DWORD flags, LPVOID mem, SIZE_T n)
 {
-	struct heap_block *b, *nb;
-	SIZE_T old;
+	struct heap_block *b, *nb = NULL;
+	size_t i;
 
-	if (heap != (HANDLE)&process_heap)
+	if (heap != (HANDLE)&process_heap || n > SIZE_MAX - sizeof(*b))
 		return NULL;
-	b = block_of(mem);
-	if (!b || n > SIZE_MAX - sizeof(*b))
+	pthread_mutex_lock(&heap_lock);
+	i = block_find(mem);
+	if (i == SIZE_MAX) {
+		pthread_mutex_unlock(&heap_lock);
 		return NULL;
-	old = b->size;
+	}
+	b = header_of(mem);
 	if (flags & HEAP_REALLOC_IN_PLACE_ONLY) {
-		if (n > old)
-			return NULL;
-		b->size = n;
-		return mem;
+		if (n <= b->size) {
+			b->size = n;
+			nb = b;
+		}
+	} else if (block_reserve()) {
+		SIZE_T old = b->size;
+
+		i = block_find(mem); /* the set may have been rebuilt */
+		nb = realloc(b, sizeof(*b) + n);
+		if (nb) {
+			if ((flags & HEAP_ZERO_MEMORY) && n > old)
+				memset((char *)nb->data + old, 0, n - old);
+			nb->size = n;
+			block_remove(i);
+			block_add(nb->data);
+		}
 	}
-	b->tag = 0; /* realloc may move it: a stale copy is no block */
-	nb = realloc(b, sizeof(*b) + n);
-	if (!nb) {
-		b->tag = HEAP_TAG;
-		return NULL;
-	}
-	if ((flags & HEAP_ZERO_MEMORY) && n > old)
-		memset((char *)nb->data + old, 0, n - old);
-	nb->size = n;
-	nb->tag = HEAP_TAG;
-	return nb->data;
+	pthread_mutex_unlock(&heap_lock);
+	return nb ? nb->data : NULL;
 }
 
 FLTPORT_WINAPI BOOL HeapFree(HANDLE heap, DWORD flags, LPVOID mem)
 {
-	struct heap_block *b;
+	size_t i;
 
 	(void)flags;
-	if (!heap_ok(heap))
+	if (heap != (HANDLE)&process_heap) {
+		SetLastError(ERROR_INVALID_HANDLE);
 		return FALSE;
+	}
 	if (!mem)
 		return TRUE;
-	b = block_of(mem);
-	if (!b) {
+	pthread_mutex_lock(&heap_lock);
+	i = block_find(mem);
+	if (i != SIZE_MAX)
+		block_remove(i);
+	pthread_mutex_unlock(&heap_lock);
+	if (i == SIZE_MAX) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return FALSE;
 	}
-	b->tag = 0;
-	free(b);
+	free(header_of(mem));
 	return TRUE;
 }
 
 FLTPORT_WINAPI SIZE_T HeapSize(HANDLE heap, DWORD flags, LPCVOID mem)
 {
-	struct heap_block *b;
+	SIZE_T n = (SIZE_T)-1;
 
 	(void)flags;
-	if (!heap_ok(heap))
-		return (SIZE_T)-1;
-	b = block_of(mem);
-	if (!b) {
-		SetLastError(ERROR_INVALID_PARAMETER);
-		return (SIZE_T)-1;
-	}
-	return b->size;
+	if (heap != (HANDLE)&process_heap)
+		return n;
+	pthread_mutex_lock(&heap_lock);
+	if (block_find(mem) != SIZE_MAX)
+		n = header_of(mem)->size;
+	pthread_mutex_unlock(&heap_lock);
+	return n;
 }
 
 /* ---- sections ---- */
@@ -178,9 +255,13 @@ static HANDLE create_mapping(HANDLE file, DWORD protect, DWORD high, DWORD low, 
 		SetLastError(ERROR_NOT_SUPPORTED);
 		return NULL;
 	}
-	if (size == 0 || size > (uint64_t)INT64_MAX ||
+	if (size == 0 ||
 	    (page != PAGE_READONLY && page != PAGE_READWRITE && page != PAGE_WRITECOPY)) {
 		SetLastError(ERROR_INVALID_PARAMETER);
+		return NULL;
+	}
+	if (size > (uint64_t)SIZE_MAX || (uint64_t)(off_t)size != size || (off_t)size < 0) {
+		SetLastError(ERROR_NOT_ENOUGH_MEMORY); /* more than this process can map */
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -232,15 +313,17 @@ FLTPORT_WINAPI LPVOID MapViewOfFile(HANDLE h, DWORD access, DWORD high, DWORD lo
 		return NULL;
 	if (access & FILE_MAP_EXECUTE) {
 		err = ERROR_ACCESS_DENIED;
-	} else if (access & FILE_MAP_COPY) {
-		prot = PROT_READ | PROT_WRITE;
-		flags = MAP_PRIVATE;
-		vprot = PAGE_WRITECOPY;
 	} else if (access & FILE_MAP_WRITE) {
+		/* FILE_MAP_ALL_ACCESS holds FILE_MAP_COPY's bit and means
+		 * FILE_MAP_WRITE: copy-on-write only without the write bit. */
 		prot = PROT_READ | PROT_WRITE;
 		vprot = PAGE_READWRITE;
 		if (s->protect != PAGE_READWRITE)
 			err = ERROR_ACCESS_DENIED;
+	} else if (access & FILE_MAP_COPY) {
+		prot = PROT_READ | PROT_WRITE;
+		flags = MAP_PRIVATE;
+		vprot = PAGE_WRITECOPY;
 	} else if (access & FILE_MAP_READ) {
 		prot = PROT_READ;
 		vprot = PAGE_READONLY;
@@ -331,9 +414,18 @@ FLTPORT_WINAPI BOOL UnmapViewOfFileEx(PVOID addr, ULONG flags)
 
 /* ---- VirtualQuery ---- */
 
-/* The highest user address plus one of x86-64's (and most 64-bit ABIs')
- * 47-bit user space. */
-#define USER_SPACE_END ((uintptr_t)1 << 47)
+/* The end of user space (one past its last address): x86-64's 47 bits,
+ * other 64-bit ABIs' 48 (larger spaces serve only programs that ask for
+ * addresses above these), all of a 32-bit space. */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#if defined(__x86_64__)
+#define USER_SPACE_END ((uint64_t)1 << 47)
+#else
+#define USER_SPACE_END ((uint64_t)1 << 48)
+#endif
+#else
+#define USER_SPACE_END ((uint64_t)UINTPTR_MAX + 1)
+#endif
 
 static DWORD page_protect(const char perms[4])
 {
@@ -351,11 +443,11 @@ static DWORD page_protect(const char perms[4])
  * holding it (found), else of the gap holding it (*end: the next region's
  * start, or USER_SPACE_END).  0, or -1 when the map cannot be read.
  */
-static int map_region(uintptr_t addr, uintptr_t *start, uintptr_t *end, char perms[5], bool *file,
+static int map_region(uint64_t addr, uint64_t *start, uint64_t *end, char perms[5], bool *file,
 		      bool *found)
 {
 	FILE *fp = fopen("/proc/self/maps", "re");
-	uintptr_t prev_end = 0;
+	uint64_t prev_end = 0;
 	char line[4096];
 
 	if (!fp)
@@ -364,15 +456,23 @@ static int map_region(uintptr_t addr, uintptr_t *start, uintptr_t *end, char per
 	*start = 0;
 	*end = USER_SPACE_END;
 	while (fgets(line, sizeof(line), fp)) {
-		uintptr_t lo, hi;
+		uint64_t lo, hi;
 		char path[2] = "";
 		int n = 0;
 
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %*s %*s %*s %n", &lo, &hi, perms,
+		if (!strchr(line, '\n')) { /* a long path: the rest is no line */
+			int c;
+
+			while ((c = getc(fp)) != EOF && c != '\n')
+				;
+		}
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %*s %*s %*s %n", &lo, &hi, perms,
 			   &n) < 3)
 			continue;
 		if (n > 0 && line[n] != '\n' && line[n] != '\0')
 			path[0] = line[n];
+		if (lo >= USER_SPACE_END) /* x86-64's [vsyscall] page */
+			break;
 		if (addr < lo) {
 			*start = prev_end;
 			*end = lo;
@@ -395,14 +495,18 @@ static int map_region(uintptr_t addr, uintptr_t *start, uintptr_t *end, char per
 FLTPORT_WINAPI SIZE_T VirtualQuery(LPCVOID address, PMEMORY_BASIC_INFORMATION mbi, SIZE_T len)
 {
 	size_t ps = page_size();
-	uintptr_t addr = (uintptr_t)address / ps * ps, start, end;
+	uint64_t addr = (uintptr_t)address / ps * ps, start, end;
 	MEMORY_BASIC_INFORMATION m = { 0 };
 	char perms[5] = "----";
 	bool file = false, found;
 	struct view **pv;
 
-	if (len < sizeof(*mbi) || !mbi) {
+	if (len < sizeof(*mbi)) {
 		SetLastError(ERROR_BAD_LENGTH);
+		return 0;
+	}
+	if (!mbi) {
+		SetLastError(ERROR_NOACCESS);
 		return 0;
 	}
 	if (addr >= USER_SPACE_END) {
@@ -413,15 +517,15 @@ FLTPORT_WINAPI SIZE_T VirtualQuery(LPCVOID address, PMEMORY_BASIC_INFORMATION mb
 		SetLastError(ERROR_NOACCESS);
 		return 0;
 	}
-	m.BaseAddress = (PVOID)addr;
-	m.RegionSize = end - addr;
+	m.BaseAddress = (PVOID)(uintptr_t)addr;
+	m.RegionSize = end - addr <= SIZE_MAX ? (SIZE_T)(end - addr) : SIZE_MAX / ps * ps;
 	if (!found) {
 		m.State = MEM_FREE;
 		m.Protect = PAGE_NOACCESS;
 		*mbi = m;
 		return sizeof(*mbi);
 	}
-	m.AllocationBase = (PVOID)start;
+	m.AllocationBase = (PVOID)(uintptr_t)start;
 	m.Protect = page_protect(perms);
 	m.AllocationProtect = m.Protect;
 	m.State = MEM_COMMIT;
@@ -438,12 +542,12 @@ FLTPORT_WINAPI SIZE_T VirtualQuery(LPCVOID address, PMEMORY_BASIC_INFORMATION mb
 		m.Protect = 0;
 	}
 	pthread_mutex_lock(&views_lock);
-	pv = view_at(addr);
+	pv = view_at((uintptr_t)addr);
 	if (pv) {
-		uintptr_t vend = (*pv)->base + ((*pv)->len + ps - 1) / ps * ps;
+		uint64_t vend = (*pv)->base + ((*pv)->len + ps - 1) / ps * ps;
 
 		if (end > vend) /* the kernel merged it with a neighbour */
-			m.RegionSize = vend - addr;
+			m.RegionSize = (SIZE_T)(vend - addr);
 		m.AllocationBase = (PVOID)(*pv)->base;
 		m.AllocationProtect = (*pv)->protect;
 		m.Type = MEM_MAPPED;

@@ -11,6 +11,9 @@
 #include <criterion/criterion.h>
 #endif
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -18,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -195,19 +200,34 @@ Test(win32_heap, alloc_realloc_size_free, .timeout = 10)
 	cr_assert(HeapFree(heap, HEAP_NO_SERIALIZE, p));
 }
 
+/* A pointer that is not a live block is refused without being read: a
+ * page right after an inaccessible one, a block freed already, a pointer
+ * inside a block, another heap handle. */
 Test(win32_heap, foreign_blocks_and_heaps_are_refused, .timeout = 10)
 {
 	HANDLE heap = GetProcessHeap();
 	unsigned char *p = HeapAlloc(heap, HEAP_ZERO_MEMORY, 256);
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *two =
+		mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	DWORD bogus_heap = 1;
+	void *q;
 
 	cr_assert_not_null(p);
+	cr_assert_neq(two, MAP_FAILED);
+	cr_assert_eq(mprotect(two, ps, PROT_NONE), 0);
+	SetLastError(0);
+	cr_assert_not(HeapFree(heap, 0, two + ps), "a page after an inaccessible one");
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	cr_assert_eq(HeapSize(heap, 0, two + ps), (SIZE_T)-1);
+	cr_assert_null(HeapReAlloc(heap, 0, two + ps, 10));
+	munmap(two, 2 * ps);
 	SetLastError(0);
 	cr_assert_not(HeapFree(heap, 0, p + 64), "not a block's start");
 	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
 	SetLastError(0);
 	cr_assert_eq(HeapSize(heap, 0, p + 64), (SIZE_T)-1);
-	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	cr_assert_eq(GetLastError(), 0, "HeapSize does not set the last error");
 	cr_assert_null(HeapReAlloc(heap, 0, p + 64, 10));
 	SetLastError(0);
 	cr_assert_not(HeapFree(&bogus_heap, 0, p), "another heap handle");
@@ -215,6 +235,62 @@ Test(win32_heap, foreign_blocks_and_heaps_are_refused, .timeout = 10)
 	cr_assert_null(HeapAlloc(&bogus_heap, 0, 10));
 	cr_assert_null(HeapAlloc(heap, 0, SIZE_MAX - 8), "too large: NULL, nothing raised");
 	cr_assert(HeapFree(heap, 0, p), "the block is intact");
+	/* Freed: refused again, also a large block whose memory is gone. */
+	cr_assert_not(HeapFree(heap, 0, p));
+	q = HeapAlloc(heap, 0, 8u << 20);
+	cr_assert_not_null(q);
+	cr_assert(HeapFree(heap, 0, q));
+	SetLastError(0);
+	cr_assert_not(HeapFree(heap, 0, q), "a double free");
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	cr_assert_eq(HeapSize(heap, 0, q), (SIZE_T)-1);
+}
+
+/* Many blocks from many threads: the set of live blocks grows, shrinks and
+ * keeps every block findable. */
+static DWORD WINAPI heap_churn(LPVOID arg)
+{
+	HANDLE heap = GetProcessHeap();
+	void *blocks[500];
+
+	(void)arg;
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 500; i++) {
+			blocks[i] = HeapAlloc(heap, 0, (SIZE_T)(i % 97) + 1);
+			if (!blocks[i])
+				return 1;
+		}
+		for (int i = 0; i < 500; i += 2)
+			if (!(blocks[i] = HeapReAlloc(heap, HEAP_ZERO_MEMORY, blocks[i], 300)))
+				return 2;
+		for (int i = 0; i < 500; i++) {
+			SIZE_T want = (i % 2 == 0) ? 300 : (SIZE_T)(i % 97) + 1;
+
+			if (HeapSize(heap, 0, blocks[i]) != want)
+				return 3;
+			if (!HeapFree(heap, 0, blocks[i]))
+				return 4;
+		}
+	}
+	return 0;
+}
+
+Test(win32_heap, blocks_from_many_threads, .timeout = 60)
+{
+	HANDLE t[4];
+
+	for (int i = 0; i < 4; i++) {
+		t[i] = CreateThread(NULL, 0, heap_churn, NULL, 0, NULL);
+		cr_assert_not_null(t[i]);
+	}
+	cr_assert_eq(WaitForMultipleObjects(4, t, TRUE, 50000), WAIT_OBJECT_0);
+	for (int i = 0; i < 4; i++) {
+		DWORD code = 99;
+
+		cr_assert(GetExitCodeThread(t[i], &code));
+		cr_assert_eq(code, 0, "thread %d failed at step %u", i, code);
+		cr_assert(CloseHandle(t[i]));
+	}
 }
 
 /* ---- sections, views, VirtualQuery ---- */
@@ -242,6 +318,8 @@ Test(win32_memory, views_of_one_section_share_pages, .timeout = 10)
 	cr_assert_eq(r[0], 'A');
 	cr_assert_eq(r[SECTION_SIZE - 1], 'Z');
 	cr_assert_eq(tail[65536 + 99], 'Z', "the view at offset 128 KiB sees the same pages");
+	tail[0] = 'T'; /* FILE_MAP_ALL_ACCESS is FILE_MAP_WRITE, not a private copy */
+	cr_assert_eq(r[2 * 65536], 'T');
 	cr_assert_eq(copy[0], 'A');
 	copy[0] = 'C'; /* copy-on-write: private to this view */
 	cr_assert_eq(r[0], 'A');
@@ -365,8 +443,18 @@ Test(win32_memory, virtual_query_describes_the_process, .timeout = 10)
 	cr_assert_eq(VirtualQuery(&local, &mbi, sizeof(mbi) - 1), 0);
 	cr_assert_eq(GetLastError(), ERROR_BAD_LENGTH);
 	SetLastError(0);
+	cr_assert_eq(VirtualQuery(&local, NULL, sizeof(mbi)), 0);
+	cr_assert_eq(GetLastError(), ERROR_NOACCESS);
+#if defined(__x86_64__)
+	SetLastError(0);
 	cr_assert_eq(VirtualQuery((void *)(uintptr_t)0xffff800000000000ull, &mbi, sizeof(mbi)), 0);
 	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER, "kernel space");
+	/* The free space above the last mapping ends where user space does. */
+	cr_assert_eq(VirtualQuery((void *)(uintptr_t)0x7ffffffff000ull, &mbi, sizeof(mbi)),
+		     sizeof(mbi));
+	if (mbi.State == MEM_FREE)
+		cr_assert_eq(mbi.RegionSize, 4096, "past user space: %zx", (size_t)mbi.RegionSize);
+#endif
 	cr_assert(HeapFree(GetProcessHeap(), 0, heap));
 }
 
@@ -378,12 +466,16 @@ Test(win32_memory, types_and_constants, .timeout = 10)
 	ULONGLONG ull = 0;
 	char buf[64];
 
+#if UINTPTR_MAX > 0xFFFFFFFFu
 	cr_assert_eq(sizeof(MEMORY_BASIC_INFORMATION), 48);
 	cr_assert_eq(offsetof(MEMORY_BASIC_INFORMATION, AllocationProtect), 16);
 	cr_assert_eq(offsetof(MEMORY_BASIC_INFORMATION, PartitionId), 20);
 	cr_assert_eq(offsetof(MEMORY_BASIC_INFORMATION, RegionSize), 24);
 	cr_assert_eq(offsetof(MEMORY_BASIC_INFORMATION, State), 32);
 	cr_assert_eq(offsetof(MEMORY_BASIC_INFORMATION, Type), 40);
+#else
+	cr_assert_eq(sizeof(MEMORY_BASIC_INFORMATION), 28);
+#endif
 	cr_assert_eq(FILE_MAP_COPY, 0x1);
 	cr_assert_eq(FILE_MAP_WRITE, 0x2);
 	cr_assert_eq(FILE_MAP_READ, 0x4);
@@ -585,4 +677,91 @@ Test(win32_avscan, service_scans_through_sections, .timeout = 120)
 	FltportUnloadFilter(NULL);
 	cr_assert_eq(av.ndisc, 1, "DisconnectNotify exactly once");
 	cr_assert_eq(av.nconn, 1);
+}
+
+/* The /proc/self/maps line of the mapping at p, in buf; its length. */
+static size_t maps_line_of(const void *p, char *buf, size_t cap)
+{
+	char want[32];
+	FILE *fp = fopen("/proc/self/maps", "re");
+	size_t n = 0;
+	int c;
+
+	cr_assert_not_null(fp);
+	snprintf(want, sizeof(want), "%" PRIxPTR "-", (uintptr_t)p);
+	for (;;) {
+		n = 0;
+		while ((c = getc(fp)) != EOF && c != '\n')
+			if (n + 1 < cap)
+				buf[n++] = (char)c;
+		buf[n] = '\0';
+		if (strncmp(buf, want, strlen(want)) == 0 || c == EOF)
+			break;
+	}
+	fclose(fp);
+	return n;
+}
+
+/* A mapped file whose path is long enough to cut its maps line past the
+ * parser's 4 KiB buffer, with text after the cut that reads like a region
+ * line for the free page above the mapping: VirtualQuery must not take that
+ * text for a region. */
+Test(win32_memory, a_long_path_in_the_map_is_not_a_region, .timeout = 30)
+{
+	static char line[8192], dir[4096], from[8192], to[8192];
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE), len, prefix, filler;
+	MEMORY_BASIC_INFORMATION mbi;
+	char name[256], fake[96];
+	unsigned char *map, *above;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", tu_temp_dir("fltport-maps"));
+	/* Directories of 200-character names down to ~3,800 characters. */
+	memset(name, 'd', 200);
+	name[200] = '\0';
+	while (strlen(dir) < 3800) {
+		len = strlen(dir);
+		snprintf(dir + len, sizeof(dir) - len, "/%s", name);
+		cr_assert_eq(mkdir(dir, 0700), 0, "mkdir: %s", strerror(errno));
+	}
+	snprintf(from, sizeof(from), "%s/f", dir);
+	fd = open(from, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)ps), 0);
+	/* The file's page with two free pages above it. */
+	map = mmap(NULL, 3 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(map, MAP_FAILED);
+	cr_assert_eq(mmap(map, ps, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0), map);
+	cr_assert_eq(munmap(map + ps, 2 * ps), 0);
+	above = map + ps;
+	close(fd);
+	snprintf(fake, sizeof(fake), "%" PRIxPTR "-%" PRIxPTR " rwxp 00000000 00:00 0",
+		 (uintptr_t)above, (uintptr_t)(above + ps));
+	len = maps_line_of(map, line, sizeof(line));
+	cr_assert_gt(len, strlen(from));
+	prefix = len - strlen(from);
+	/* Rename it so that the fake line starts at byte 4095 of its line. */
+	cr_assert_lt(prefix + strlen(dir) + 2, 4095);
+	filler = 4095 - prefix - strlen(dir) - 1;
+	cr_assert(filler >= 1 && filler + strlen(fake) < sizeof(name), "filler %zu", filler);
+	memset(name, 'x', filler);
+	memcpy(name + filler, fake, strlen(fake) + 1);
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	cr_assert_eq(rename(from, to), 0, "rename: %s", strerror(errno));
+	len = maps_line_of(map, line, sizeof(line));
+	cr_assert_geq(len, 4095 + strlen(fake));
+	cr_assert_eq(memcmp(line + 4095, fake, strlen(fake)), 0, "the cut is where planned");
+
+	cr_assert_eq(VirtualQuery(above, &mbi, sizeof(mbi)), sizeof(mbi));
+	cr_assert_eq(mbi.State, MEM_FREE, "a file name read as a region (state 0x%x)",
+		     (unsigned)mbi.State);
+	cr_assert_geq(mbi.RegionSize, 2 * ps);
+	/* The mapping itself is described. */
+	cr_assert_eq(VirtualQuery(map, &mbi, sizeof(mbi)), sizeof(mbi));
+	cr_assert_eq(mbi.State, MEM_COMMIT);
+	cr_assert_eq(mbi.Type, MEM_MAPPED);
+	cr_assert_eq(mbi.Protect, PAGE_READONLY);
+	cr_assert_eq(mbi.RegionSize, ps);
+	munmap(map, ps);
+	cr_assert_eq(unlink(to), 0);
 }

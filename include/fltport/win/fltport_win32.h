@@ -104,15 +104,16 @@ FLTPORT_WINAPI HLOCAL LocalFree(HLOCAL hMem);
 
 /* ---- heap ----
  * The process heap only (malloc underneath): GetProcessHeap's handle is
- * the one heap the calls accept (another: NULL or FALSE, last error
- * ERROR_INVALID_HANDLE).  A block not from HeapAlloc/HeapReAlloc is refused
- * (FALSE or NULL, ERROR_INVALID_PARAMETER) rather than freed.  On failure
- * HeapAlloc and HeapReAlloc return NULL without setting the last error, as
- * on Windows; HEAP_GENERATE_EXCEPTIONS raises nothing (the result is NULL
- * too); HEAP_NO_SERIALIZE is accepted (the heap is always thread-safe).
- * HeapReAlloc with HEAP_ZERO_MEMORY zeroes the bytes past the old size;
- * HEAP_REALLOC_IN_PLACE_ONLY succeeds only when shrinking.  HeapSize gives
- * the size asked for, (SIZE_T)-1 on failure. */
+ * the one heap the calls accept (another: NULL, FALSE or (SIZE_T)-1).  A
+ * pointer that is not a live block of HeapAlloc/HeapReAlloc (foreign, or
+ * freed already) is looked up, never read, and refused the same way rather
+ * than freed (Windows corrupts its heap).  Only HeapFree sets the last
+ * error (ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER): as on Windows,
+ * HeapAlloc, HeapReAlloc and HeapSize do not.  HEAP_GENERATE_EXCEPTIONS
+ * raises nothing (the result is NULL too); HEAP_NO_SERIALIZE is accepted
+ * (the heap is always thread-safe).  HeapReAlloc with HEAP_ZERO_MEMORY
+ * zeroes the bytes past the old size; HEAP_REALLOC_IN_PLACE_ONLY succeeds
+ * only when shrinking.  HeapSize gives the size asked for. */
 #define HEAP_NO_SERIALIZE 0x00000001u
 #define HEAP_GENERATE_EXCEPTIONS 0x00000004u
 #define HEAP_ZERO_MEMORY 0x00000008u
@@ -144,8 +145,9 @@ FLTPORT_WINAPI SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
  * memory map (docs/PORTING.md: what Linux regions map to): a view of a
  * section gives its base as AllocationBase and MEM_MAPPED; another mapping
  * gives its kernel region's start; unmapped space is MEM_FREE.  dwLength
- * below sizeof(MEMORY_BASIC_INFORMATION): 0, ERROR_BAD_LENGTH; an address
- * above user space: 0, ERROR_INVALID_PARAMETER. */
+ * below sizeof(MEMORY_BASIC_INFORMATION): 0, ERROR_BAD_LENGTH; lpBuffer
+ * NULL: 0, ERROR_NOACCESS; an address above user space: 0,
+ * ERROR_INVALID_PARAMETER. */
 #define PAGE_NOACCESS 0x01u
 #define PAGE_READONLY 0x02u
 #define PAGE_READWRITE 0x04u
@@ -176,12 +178,15 @@ FLTPORT_WINAPI SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
 #define FILE_MAP_EXECUTE SECTION_MAP_EXECUTE_EXPLICIT
 #define FILE_MAP_ALL_ACCESS SECTION_ALL_ACCESS
 
-/* Windows x64 layout: 48 bytes (PartitionId sits in what was padding). */
+/* Windows' layouts: 48 bytes on 64-bit ABIs (PartitionId sits in what was
+ * padding), 28 on 32-bit ones (no PartitionId). */
 typedef struct _MEMORY_BASIC_INFORMATION {
 	PVOID BaseAddress;
 	PVOID AllocationBase;
 	DWORD AllocationProtect;
+#if UINTPTR_MAX > 0xFFFFFFFFu
 	WORD PartitionId;
+#endif
 	SIZE_T RegionSize;
 	DWORD State;
 	DWORD Protect;
