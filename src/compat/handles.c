@@ -177,6 +177,9 @@ FLTPORT_WINAPI BOOL CloseHandle(HANDLE h)
 	struct fpw_obj *o = NULL;
 	uint32_t idx, gen;
 
+	/* GetCurrentProcess(), GetCurrentThread(): closing them does nothing. */
+	if (h == (HANDLE)(LONG_PTR)-1 || h == (HANDLE)(LONG_PTR)-2)
+		return TRUE;
 	if (decode(h, &idx, &gen)) {
 		pthread_mutex_lock(&table_lock);
 		if (idx < table_cap && table[idx].obj && table[idx].gen == gen) {

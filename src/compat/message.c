@@ -88,6 +88,7 @@ static const struct message win32_messages[] = {
 	{ 1117, "The request could not be performed because of an I/O device error." },
 	{ 1132, "The base address or the file offset specified does not have the proper "
 		"alignment." },
+	{ 1167, "The device is not connected." },
 	{ 1168, "Element not found." },
 	{ 1235, "The request was aborted." },
 	{ 1237, "The operation could not be completed. A retry should be performed." },

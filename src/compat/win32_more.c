@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,46 @@
 FLTPORT_WINAPI void ExitProcess(UINT code)
 {
 	exit((int)code);
+}
+
+/* ---- clocks ---- */
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+FLTPORT_WINAPI ULONGLONG GetTickCount64(void)
+{
+	return clock_ns(CLOCK_BOOTTIME) / 1000000u;
+}
+
+FLTPORT_WINAPI DWORD GetTickCount(void)
+{
+	return (DWORD)GetTickCount64();
+}
+
+FLTPORT_WINAPI BOOL QueryPerformanceCounter(LARGE_INTEGER *count)
+{
+	if (!count) {
+		SetLastError(ERROR_NOACCESS);
+		return FALSE;
+	}
+	count->QuadPart = (LONGLONG)(clock_ns(CLOCK_MONOTONIC) / 100u);
+	return TRUE;
+}
+
+FLTPORT_WINAPI BOOL QueryPerformanceFrequency(LARGE_INTEGER *freq)
+{
+	if (!freq) {
+		SetLastError(ERROR_NOACCESS);
+		return FALSE;
+	}
+	freq->QuadPart = 10000000;
+	return TRUE;
 }
 
 /* ---- system directory ---- */

@@ -293,6 +293,28 @@ FLTPORT_WINAPI int WideCharToMultiByte(UINT CodePage, DWORD dwFlags, LPCWCH lpWi
 				       int cchWideChar, LPSTR lpMultiByteStr, int cbMultiByte,
 				       LPCCH lpDefaultChar, LPBOOL lpUsedDefaultChar);
 
+/* ---- clocks ----
+ * GetTickCount(64): milliseconds since boot, suspend included
+ * (CLOCK_BOOTTIME); GetTickCount wraps after 49.7 days as on Windows.
+ * QueryPerformanceCounter counts CLOCK_MONOTONIC in units of 100 ns:
+ * QueryPerformanceFrequency gives 10,000,000, Windows 10's value. */
+FLTPORT_WINAPI DWORD GetTickCount(void);
+FLTPORT_WINAPI ULONGLONG GetTickCount64(void);
+FLTPORT_WINAPI BOOL QueryPerformanceCounter(LARGE_INTEGER *lpPerformanceCount);
+FLTPORT_WINAPI BOOL QueryPerformanceFrequency(LARGE_INTEGER *lpFrequency);
+
+/* The pseudo-handles of the calling process and thread: (HANDLE)-1 and
+ * (HANDLE)-2, as on Windows.  No call of this layer takes them except
+ * CloseHandle, which accepts and ignores them. */
+static inline HANDLE GetCurrentProcess(void)
+{
+	return (HANDLE)(LONG_PTR)-1;
+}
+static inline HANDLE GetCurrentThread(void)
+{
+	return (HANDLE)(LONG_PTR)-2;
+}
+
 /* ---- time ----
  * FILETIMEs up to 0x7FFFFFFFFFFFFFFF (year 30828); beyond, and SYSTEMTIMEs
  * out of range (years 1601..30827): FALSE, ERROR_INVALID_PARAMETER.  Local

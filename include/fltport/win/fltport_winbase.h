@@ -506,4 +506,142 @@ static inline PLIST_ENTRY RemoveTailList(PLIST_ENTRY head)
 #define SEMAPHORE_MODIFY_STATE 0x0002u
 #define SEMAPHORE_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3u)
 
+/* ---- more SAL annotations (empty) ---- */
+#ifndef _In_bytecount_
+#define _In_bytecount_(n)
+#endif
+#ifndef _In_opt_bytecount_
+#define _In_opt_bytecount_(n)
+#endif
+#ifndef _Out_bytecap_
+#define _Out_bytecap_(n)
+#endif
+#ifndef _Out_opt_bytecap_
+#define _Out_opt_bytecap_(n)
+#endif
+#ifndef _Inout_bytecount_
+#define _Inout_bytecount_(n)
+#endif
+#ifndef _In_count_
+#define _In_count_(n)
+#endif
+#ifndef _Out_cap_
+#define _Out_cap_(n)
+#endif
+#ifndef _In_reads_z_
+#define _In_reads_z_(n)
+#endif
+#ifndef _Deref_out_
+#define _Deref_out_
+#endif
+#ifndef _Deref_out_opt_
+#define _Deref_out_opt_
+#endif
+#ifndef _Post_ptr_invalid_
+#define _Post_ptr_invalid_
+#endif
+#ifndef _Return_type_success_
+#define _Return_type_success_(x)
+#endif
+#ifndef _Interlocked_
+#define _Interlocked_
+#endif
+#ifndef _Printf_format_string_params_
+#define _Printf_format_string_params_(n)
+#endif
+#ifndef _Acquires_exclusive_lock_
+#define _Acquires_exclusive_lock_(x)
+#endif
+#ifndef _Releases_exclusive_lock_
+#define _Releases_exclusive_lock_(x)
+#endif
+#ifndef _Acquires_shared_lock_
+#define _Acquires_shared_lock_(x)
+#endif
+#ifndef _Releases_shared_lock_
+#define _Releases_shared_lock_(x)
+#endif
+
+/* ---- basetsd.h's sized types ---- */
+typedef signed char INT8, *PINT8;
+typedef unsigned char UINT8, *PUINT8;
+typedef short INT16, *PINT16;
+typedef unsigned short UINT16, *PUINT16;
+typedef int INT32, *PINT32;
+typedef unsigned int UINT32, *PUINT32;
+typedef int LONG32, *PLONG32;
+typedef unsigned int ULONG32, *PULONG32;
+typedef unsigned int DWORD32, *PDWORD32;
+typedef long long INT64, *PINT64;
+typedef unsigned long long UINT64, *PUINT64;
+typedef long long LONG64, *PLONG64;
+typedef unsigned long long ULONG64, *PULONG64;
+typedef DWORD64 *PDWORD64;
+
+/* ---- winnt.h odds and ends ---- */
+/* A compile-time assertion, at file or block scope. */
+#ifdef __cplusplus
+#define C_ASSERT(e) static_assert((e), "C_ASSERT(" #e ")")
+#else
+#define C_ASSERT(e) _Static_assert((e), "C_ASSERT(" #e ")")
+#endif
+/* Anonymous unions and structures (C11 has them): the names are empty
+ * unless NONAMELESSUNION asks for named ones, as in the SDK. */
+#ifndef NONAMELESSUNION
+#define DUMMYUNIONNAME
+#define DUMMYUNIONNAME2
+#define DUMMYUNIONNAME3
+#define DUMMYUNIONNAME4
+#define DUMMYUNIONNAME5
+#define DUMMYSTRUCTNAME
+#define DUMMYSTRUCTNAME2
+#define DUMMYSTRUCTNAME3
+#define DUMMYSTRUCTNAME4
+#define DUMMYSTRUCTNAME5
+#else
+#define DUMMYUNIONNAME u
+#define DUMMYUNIONNAME2 u2
+#define DUMMYUNIONNAME3 u3
+#define DUMMYUNIONNAME4 u4
+#define DUMMYUNIONNAME5 u5
+#define DUMMYSTRUCTNAME s
+#define DUMMYSTRUCTNAME2 s2
+#define DUMMYSTRUCTNAME3 s3
+#define DUMMYSTRUCTNAME4 s4
+#define DUMMYSTRUCTNAME5 s5
+#endif
+#define DBG_UNREFERENCED_PARAMETER(p) ((void)(p))
+#define DBG_UNREFERENCED_LOCAL_VARIABLE(v) ((void)(v))
+typedef struct _FILE_ID_128 {
+	BYTE Identifier[16];
+} FILE_ID_128, *PFILE_ID_128;
+/* Zeroes memory in a way the compiler cannot drop (RtlSecureZeroMemory). */
+static inline PVOID SecureZeroMemory(PVOID ptr, SIZE_T cnt)
+{
+	volatile char *p = (volatile char *)ptr;
+
+	while (cnt--)
+		*p++ = 0;
+	return ptr;
+}
+#define RtlSecureZeroMemory SecureZeroMemory
+
+/* Event-log types (winnt.h): programs use them as log levels. */
+#define EVENTLOG_SUCCESS 0x0000
+#define EVENTLOG_ERROR_TYPE 0x0001
+#define EVENTLOG_WARNING_TYPE 0x0002
+#define EVENTLOG_INFORMATION_TYPE 0x0004
+#define EVENTLOG_AUDIT_SUCCESS 0x0008
+#define EVENTLOG_AUDIT_FAILURE 0x0010
+
+/* NTSTATUS from a Win32 error (winternl.h): severity error, FACILITY_NTWIN32. */
+#define FACILITY_NTWIN32 0x7
+#define NTSTATUS_FROM_WIN32(x)     \
+	((NTSTATUS)(x) <= 0        \
+		 ? ((NTSTATUS)(x)) \
+		 : ((NTSTATUS)(((x)&0x0000FFFF) | (FACILITY_NTWIN32 << 16) | 0xC0000000u)))
+/* A FltMgr NTSTATUS (0xC01Cxxxx) from fltlib's HRESULT (0x801Fxxxx). */
+#define FILTER_FLT_NTSTATUS_FROM_HRESULT(x) \
+	((NTSTATUS)((((ULONG)(x)) & 0xC0007FFFu) | (0x1Cu << 16) | 0x40000000u))
+
 #endif /* FLTPORT_WINBASE_H */

@@ -107,7 +107,7 @@ typedef uint32_t DWORD;
 /* long long, as MSVC's __int64: printf's %lld and %llu take them unchanged. */
 typedef long long LONGLONG;
 typedef unsigned long long ULONGLONG;
-typedef uint64_t DWORD64;
+typedef unsigned long long DWORD64;
 typedef uintptr_t ULONG_PTR;
 typedef intptr_t LONG_PTR;
 typedef uintptr_t DWORD_PTR;
@@ -279,6 +279,7 @@ typedef union _ULARGE_INTEGER {
 #define ERROR_FILE_INVALID 1006L
 #define ERROR_IO_DEVICE 1117L
 #define ERROR_MAPPED_ALIGNMENT 1132L
+#define ERROR_DEVICE_NOT_CONNECTED 1167L
 #define ERROR_NOT_FOUND 1168L
 #define ERROR_REQUEST_ABORTED 1235L
 #define ERROR_RETRY 1237L

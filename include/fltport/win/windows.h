@@ -105,6 +105,47 @@ FLTPORT_WINAPI BOOL TryEnterCriticalSection(LPCRITICAL_SECTION cs);
 FLTPORT_WINAPI void LeaveCriticalSection(LPCRITICAL_SECTION cs);
 FLTPORT_WINAPI void DeleteCriticalSection(LPCRITICAL_SECTION cs);
 
+/* Slim reader/writer locks and condition variables: one pointer each,
+ * statically initialised with SRWLOCK_INIT / CONDITION_VARIABLE_INIT (all
+ * zero) or by Initialize*; nothing to delete.  Within one process, as on
+ * Windows.  Not recursive; a shared owner cannot upgrade.  Sleep* release
+ * the lock, wait for a Wake* (or a spurious wake-up, which Windows allows
+ * too) and take it again: FALSE with ERROR_TIMEOUT when dwMilliseconds
+ * passed first.  SleepConditionVariableSRW takes the lock shared again with
+ * CONDITION_VARIABLE_LOCKMODE_SHARED, exclusive otherwise. */
+typedef struct _RTL_SRWLOCK {
+	PVOID Ptr;
+} RTL_SRWLOCK, SRWLOCK, *PSRWLOCK;
+#define RTL_SRWLOCK_INIT \
+	{                \
+		0        \
+	}
+#define SRWLOCK_INIT RTL_SRWLOCK_INIT
+typedef struct _RTL_CONDITION_VARIABLE {
+	PVOID Ptr;
+} RTL_CONDITION_VARIABLE, CONDITION_VARIABLE, *PCONDITION_VARIABLE;
+#define RTL_CONDITION_VARIABLE_INIT \
+	{                           \
+		0                   \
+	}
+#define CONDITION_VARIABLE_INIT RTL_CONDITION_VARIABLE_INIT
+#define CONDITION_VARIABLE_LOCKMODE_SHARED 0x1u
+FLTPORT_WINAPI void InitializeSRWLock(PSRWLOCK SRWLock);
+FLTPORT_WINAPI void AcquireSRWLockExclusive(PSRWLOCK SRWLock);
+FLTPORT_WINAPI void AcquireSRWLockShared(PSRWLOCK SRWLock);
+FLTPORT_WINAPI BOOLEAN TryAcquireSRWLockExclusive(PSRWLOCK SRWLock);
+FLTPORT_WINAPI BOOLEAN TryAcquireSRWLockShared(PSRWLOCK SRWLock);
+FLTPORT_WINAPI void ReleaseSRWLockExclusive(PSRWLOCK SRWLock);
+FLTPORT_WINAPI void ReleaseSRWLockShared(PSRWLOCK SRWLock);
+FLTPORT_WINAPI void InitializeConditionVariable(PCONDITION_VARIABLE ConditionVariable);
+FLTPORT_WINAPI BOOL SleepConditionVariableSRW(PCONDITION_VARIABLE ConditionVariable,
+					      PSRWLOCK SRWLock, DWORD dwMilliseconds, ULONG Flags);
+FLTPORT_WINAPI BOOL SleepConditionVariableCS(PCONDITION_VARIABLE ConditionVariable,
+					     PCRITICAL_SECTION CriticalSection,
+					     DWORD dwMilliseconds);
+FLTPORT_WINAPI void WakeConditionVariable(PCONDITION_VARIABLE ConditionVariable);
+FLTPORT_WINAPI void WakeAllConditionVariable(PCONDITION_VARIABLE ConditionVariable);
+
 /* Interlocked operations (full barriers, as on Windows). */
 static inline LONG InterlockedIncrement(LONG volatile *p)
 {
