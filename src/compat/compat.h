@@ -22,7 +22,8 @@ enum fpw_kind {
 	FPW_IOCP,
 	FPW_MGMT,
 	FPW_SEMAPHORE,
-	FPW_SECTION
+	FPW_SECTION,
+	FPW_FILE
 };
 
 struct fpw_obj {
@@ -45,6 +46,13 @@ HANDLE fpw_handle_new(struct fpw_obj *o);
  * ERROR_INVALID_HANDLE set if the handle is not a live handle of `kind`
  * (0: any kind). */
 struct fpw_obj *fpw_handle_get(HANDLE h, enum fpw_kind kind);
+
+/* ---- files (file.c) ---- */
+/* The Win32 error of an errno (file and memory calls). */
+DWORD fpw_errno_to_win32(int e);
+/* The fd of a file object (FPW_FILE) and the access it was opened with;
+ * valid while the caller holds a reference. */
+int fpw_file_fd(struct fpw_obj *o, bool *readable, bool *writable);
 
 /* ---- status mapping (status.c) ---- */
 HRESULT fpw_hresult_from_ntstatus(NTSTATUS s);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "compat/compat.h"
@@ -241,43 +242,96 @@ static void section_destroy(struct fpw_obj *o)
 	free(s);
 }
 
+/* The fd a section of the file behind `file` maps (a copy, so that the
+ * section outlives the file handle, as on Windows), its size settled:
+ * 0 asks for the file's size; a larger one grows a file mapped writable.
+ * -1 with the last error set. */
+static int file_section_fd(HANDLE file, DWORD page, uint64_t *size)
+{
+	struct fpw_obj *o = fpw_handle_get(file, FPW_FILE);
+	DWORD err = ERROR_SUCCESS;
+	bool rd, wr;
+	struct stat st;
+	int ffd, fd = -1;
+
+	if (!o)
+		return -1;
+	ffd = fpw_file_fd(o, &rd, &wr);
+	if (!rd || (page == PAGE_READWRITE && !wr))
+		err = ERROR_ACCESS_DENIED;
+	else if (fstat(ffd, &st) != 0 || !S_ISREG(st.st_mode))
+		err = ERROR_INVALID_HANDLE;
+	else if (*size == 0 && st.st_size == 0)
+		err = ERROR_FILE_INVALID; /* a mapping of nothing */
+	if (!err && *size == 0)
+		*size = (uint64_t)st.st_size;
+	if (!err && *size > (uint64_t)st.st_size) {
+		/* Windows grows the file when the pages are writable, and
+		 * refuses a section larger than a file it may not grow. */
+		if (page != PAGE_READWRITE)
+			err = ERROR_NOT_ENOUGH_MEMORY;
+		else if ((uint64_t)(off_t)*size != *size || ftruncate(ffd, (off_t)*size) != 0)
+			err = fpw_errno_to_win32(errno);
+	}
+	if (!err) {
+		fd = fcntl(ffd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			err = fpw_errno_to_win32(errno);
+	}
+	fpw_obj_put(o);
+	if (err)
+		SetLastError(err);
+	return fd;
+}
+
 static HANDLE create_mapping(HANDLE file, DWORD protect, DWORD high, DWORD low, bool named)
 {
 	uint64_t size = ((uint64_t)high << 32) | low;
 	DWORD page = protect & ~(DWORD)SEC_COMMIT;
 	struct section *s;
+	int fd;
 
-	if (file != INVALID_HANDLE_VALUE) {
-		SetLastError(ERROR_INVALID_HANDLE);
-		return NULL;
-	}
 	if (named) {
 		SetLastError(ERROR_NOT_SUPPORTED);
 		return NULL;
 	}
-	if (size == 0 ||
+	if ((size == 0 && file == INVALID_HANDLE_VALUE) ||
 	    (page != PAGE_READONLY && page != PAGE_READWRITE && page != PAGE_WRITECOPY)) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
+	if (file != INVALID_HANDLE_VALUE) {
+		fd = file_section_fd(file, page, &size);
+		if (fd < 0)
+			return NULL;
+	} else {
+		fd = -1;
+	}
 	if (size > (uint64_t)SIZE_MAX || (uint64_t)(off_t)size != size || (off_t)size < 0) {
+		if (fd >= 0)
+			close(fd);
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY); /* more than this process can map */
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
+		if (fd >= 0)
+			close(fd);
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 		return NULL;
 	}
-	s->fd = memfd_create("fltport-section", MFD_CLOEXEC);
-	if (s->fd < 0 || ftruncate(s->fd, (off_t)size) != 0) {
-		SetLastError(errno == ENOMEM || errno == EFBIG ? ERROR_NOT_ENOUGH_MEMORY
-							       : ERROR_NO_SYSTEM_RESOURCES);
-		if (s->fd >= 0)
-			close(s->fd);
-		free(s);
-		return NULL;
+	if (fd < 0) {
+		fd = memfd_create("fltport-section", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+			SetLastError(errno == ENOMEM || errno == EFBIG ? ERROR_NOT_ENOUGH_MEMORY
+								       : ERROR_NO_SYSTEM_RESOURCES);
+			if (fd >= 0)
+				close(fd);
+			free(s);
+			return NULL;
+		}
 	}
+	s->fd = fd;
 	s->size = size;
 	s->protect = page;
 	fpw_obj_init(&s->obj, FPW_SECTION, NULL, section_destroy);

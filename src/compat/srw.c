@@ -2,13 +2,20 @@
  * Slim reader/writer locks and condition variables (windows.h), on a
  * 32-bit futex word inside their one pointer.
  *
- * Lock word: bit 31 an exclusive owner, bit 30 "someone sleeps", bits 0-29
- * the shared owners.  A thread that must wait sets the sleeper bit and
- * sleeps on the word's value; whoever frees the lock while the bit is set
- * clears it and wakes every sleeper, who try again (and set the bit again
- * if they must sleep).  A wake-up is never lost: a sleeper whose value is
- * gone by the time it sleeps returns at once.  Readers enter whenever no
- * writer holds the lock (no fairness promised, as on Windows).
+ * Lock word: bit 31 an exclusive owner, bit 30 "someone sleeps", bit 29 "a
+ * writer waits", bits 0-28 the shared owners.  A thread that must wait sets
+ * the sleeper bit (a writer also the writer-waits bit) and sleeps on the
+ * word's value; whoever frees the lock while the sleeper bit is set clears
+ * both and wakes every sleeper, who try again (and set the bits again if
+ * they must sleep).  A wake-up is never lost: a sleeper whose value is gone
+ * by the time it sleeps returns at once.  Readers enter while no writer
+ * holds the lock or waits for it, so a stream of readers cannot keep a
+ * writer out (and, as Windows warns, a thread that takes the lock shared
+ * twice can deadlock against a waiting writer).
+ *
+ * The futex is invisible to ThreadSanitizer: when the program using this
+ * (uninstrumented) library runs under TSan, the acquire and release points
+ * are told to it through its __tsan_acquire/__tsan_release hooks.
  *
  * Condition variable: a sequence number.  A sleeper reads it, releases
  * the lock and sleeps while it is unchanged; Wake* bump it and wake one or
@@ -26,7 +33,24 @@
 
 #define SRW_WRITER 0x80000000u
 #define SRW_SLEEPER 0x40000000u
-#define SRW_READERS 0x3FFFFFFFu
+#define SRW_WRITER_WAITS 0x20000000u
+#define SRW_READERS 0x1FFFFFFFu
+
+/* ThreadSanitizer's runtime, when the program has one. */
+extern void __tsan_acquire(void *addr) __attribute__((weak));
+extern void __tsan_release(void *addr) __attribute__((weak));
+
+static void tsan_acquire(void *addr)
+{
+	if (__tsan_acquire)
+		__tsan_acquire(addr);
+}
+
+static void tsan_release(void *addr)
+{
+	if (__tsan_release)
+		__tsan_release(addr);
+}
 
 _Static_assert(sizeof(PVOID) >= sizeof(uint32_t), "room for the futex word");
 
@@ -53,15 +77,15 @@ FLTPORT_WINAPI void InitializeSRWLock(PSRWLOCK l)
 /* Sleep until the word changes from s, after marking a sleeper — only
  * while s still shuts this thread out (`blocking`: the bits that do), or
  * the lock could be free with a sleeper marked and no one left to wake it. */
-static void srw_sleep(uint32_t *w, uint32_t s, uint32_t blocking)
+static void srw_sleep(uint32_t *w, uint32_t s, uint32_t blocking, uint32_t mark)
 {
 	if (!(s & blocking))
 		return; /* freed meanwhile: try again */
-	if (!(s & SRW_SLEEPER)) {
-		if (!__atomic_compare_exchange_n(w, &s, s | SRW_SLEEPER, false, __ATOMIC_RELAXED,
+	if ((s & mark) != mark) {
+		if (!__atomic_compare_exchange_n(w, &s, s | mark, false, __ATOMIC_RELAXED,
 						 __ATOMIC_RELAXED))
 			return; /* it changed: look again */
-		s |= SRW_SLEEPER;
+		s |= mark;
 	}
 	futex_wait(w, s, NULL);
 }
@@ -73,8 +97,10 @@ FLTPORT_WINAPI BOOLEAN TryAcquireSRWLockExclusive(PSRWLOCK l)
 
 	while (!(s & (SRW_WRITER | SRW_READERS))) {
 		if (__atomic_compare_exchange_n(w, &s, s | SRW_WRITER, true, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
+			tsan_acquire(w);
 			return TRUE;
+		}
 	}
 	return FALSE;
 }
@@ -84,10 +110,12 @@ FLTPORT_WINAPI BOOLEAN TryAcquireSRWLockShared(PSRWLOCK l)
 	uint32_t *w = word_of(&l->Ptr);
 	uint32_t s = __atomic_load_n(w, __ATOMIC_RELAXED);
 
-	while (!(s & SRW_WRITER) && (s & SRW_READERS) != SRW_READERS) {
+	while (!(s & (SRW_WRITER | SRW_WRITER_WAITS)) && (s & SRW_READERS) != SRW_READERS) {
 		if (__atomic_compare_exchange_n(w, &s, s + 1, true, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
+			tsan_acquire(w);
 			return TRUE;
+		}
 	}
 	return FALSE;
 }
@@ -97,7 +125,8 @@ FLTPORT_WINAPI void AcquireSRWLockExclusive(PSRWLOCK l)
 	uint32_t *w = word_of(&l->Ptr);
 
 	while (!TryAcquireSRWLockExclusive(l))
-		srw_sleep(w, __atomic_load_n(w, __ATOMIC_RELAXED), SRW_WRITER | SRW_READERS);
+		srw_sleep(w, __atomic_load_n(w, __ATOMIC_RELAXED), SRW_WRITER | SRW_READERS,
+			  SRW_SLEEPER | SRW_WRITER_WAITS);
 }
 
 FLTPORT_WINAPI void AcquireSRWLockShared(PSRWLOCK l)
@@ -105,7 +134,8 @@ FLTPORT_WINAPI void AcquireSRWLockShared(PSRWLOCK l)
 	uint32_t *w = word_of(&l->Ptr);
 
 	while (!TryAcquireSRWLockShared(l))
-		srw_sleep(w, __atomic_load_n(w, __ATOMIC_RELAXED), SRW_WRITER);
+		srw_sleep(w, __atomic_load_n(w, __ATOMIC_RELAXED), SRW_WRITER | SRW_WRITER_WAITS,
+			  SRW_SLEEPER);
 }
 
 FLTPORT_WINAPI void ReleaseSRWLockExclusive(PSRWLOCK l)
@@ -113,6 +143,7 @@ FLTPORT_WINAPI void ReleaseSRWLockExclusive(PSRWLOCK l)
 	uint32_t *w = word_of(&l->Ptr);
 
 	/* With a writer in, there are no readers: the lock becomes free. */
+	tsan_release(w);
 	if (__atomic_exchange_n(w, 0, __ATOMIC_RELEASE) & SRW_SLEEPER)
 		futex_wake(w, INT_MAX);
 }
@@ -120,11 +151,14 @@ FLTPORT_WINAPI void ReleaseSRWLockExclusive(PSRWLOCK l)
 FLTPORT_WINAPI void ReleaseSRWLockShared(PSRWLOCK l)
 {
 	uint32_t *w = word_of(&l->Ptr);
-	uint32_t s = __atomic_sub_fetch(w, 1, __ATOMIC_RELEASE);
+	uint32_t s;
 
-	/* The last reader out with sleepers: free it and wake them, unless
-	 * someone came in meanwhile (their release wakes them then). */
-	if (s == SRW_SLEEPER &&
+	tsan_release(w);
+	s = __atomic_sub_fetch(w, 1, __ATOMIC_RELEASE);
+	/* The last reader out with sleepers (a writer among them, maybe):
+	 * free it and wake them, unless someone came in meanwhile (their
+	 * release wakes them then). */
+	if ((s & SRW_SLEEPER) && !(s & (SRW_WRITER | SRW_READERS)) &&
 	    __atomic_compare_exchange_n(w, &s, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		futex_wake(w, INT_MAX);
 }
@@ -135,17 +169,33 @@ FLTPORT_WINAPI void InitializeConditionVariable(PCONDITION_VARIABLE cv)
 }
 
 /* Sleep on cv's sequence number seq for ms (INFINITE: no limit); false
- * when the time passed. */
+ * when the time passed.  The deadline is absolute, so that signals (which
+ * end a futex wait) do not restart the time. */
 static bool cv_sleep(PCONDITION_VARIABLE cv, uint32_t seq, DWORD ms)
 {
-	struct timespec rel = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	uint32_t *w = word_of(&cv->Ptr);
+	struct timespec at;
 
 	if (ms == 0)
-		return __atomic_load_n(word_of(&cv->Ptr), __ATOMIC_ACQUIRE) != seq;
-	if (futex_wait(word_of(&cv->Ptr), seq, ms == INFINITE ? NULL : &rel) != 0 &&
-	    errno == ETIMEDOUT)
-		return false;
-	return true; /* woken, changed already, or a signal: a spurious wake-up */
+		return __atomic_load_n(w, __ATOMIC_ACQUIRE) != seq;
+	clock_gettime(CLOCK_MONOTONIC, &at);
+	at.tv_sec += ms / 1000;
+	at.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (at.tv_nsec >= 1000000000) {
+		at.tv_sec++;
+		at.tv_nsec -= 1000000000;
+	}
+	for (;;) {
+		long r = syscall(SYS_futex, w, FUTEX_WAIT_BITSET_PRIVATE, seq,
+				 ms == INFINITE ? NULL : &at, NULL, FUTEX_BITSET_MATCH_ANY);
+
+		if (r == 0 || errno == EAGAIN)
+			return true; /* woken, or changed already */
+		if (errno == ETIMEDOUT)
+			return false;
+		if (__atomic_load_n(w, __ATOMIC_ACQUIRE) != seq)
+			return true; /* a signal, after a wake-up */
+	}
 }
 
 FLTPORT_WINAPI BOOL SleepConditionVariableSRW(PCONDITION_VARIABLE cv, PSRWLOCK l, DWORD ms,

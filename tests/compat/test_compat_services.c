@@ -10,12 +10,15 @@
 #include <criterion/criterion.h>
 #endif
 
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -383,4 +386,328 @@ Test(win32_services, srw_lock_hand_over_never_loses_a_waiter, .timeout = 120)
 		cr_assert(CloseHandle(t[i]));
 	cr_assert_eq(handoffs, want);
 	cr_assert_eq(handoff.Ptr, NULL);
+}
+
+/* ---- files ---- */
+
+Test(win32_services, files_create_read_write_seek, .timeout = 30)
+{
+	char path[600], text[64];
+	WCHAR wpath[600];
+	DWORD n = 0, hi = 7;
+	LARGE_INTEGER pos, size;
+	OVERLAPPED ov;
+	HANDLE h, r;
+	size_t i;
+
+	tu_private_dir();
+	snprintf(path, sizeof(path), "%s/log.txt", tu_temp_dir("fltport-files"));
+	for (i = 0; path[i]; i++)
+		wpath[i] = (WCHAR)(unsigned char)path[i];
+	wpath[i] = 0;
+
+	/* OPEN_EXISTING of nothing; CREATE_NEW; CREATE_NEW again. */
+	SetLastError(0);
+	cr_assert_eq(CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL),
+		     INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_FILE_NOT_FOUND);
+	h = CreateFileW(wpath, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_NEW,
+			FILE_ATTRIBUTE_NORMAL, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE, "CreateFileW: error %u", GetLastError());
+	cr_assert_eq(CreateFileA(path, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL),
+		     INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_FILE_EXISTS);
+
+	cr_assert(WriteFile(h, "hello, ", 7, &n, NULL));
+	cr_assert_eq(n, 7);
+	cr_assert(WriteFile(h, "world", 5, &n, NULL));
+	cr_assert(GetFileSizeEx(h, &size));
+	cr_assert_eq(size.QuadPart, 12);
+	cr_assert_eq(GetFileSize(h, &hi), 12);
+	cr_assert_eq(hi, 0);
+	/* Back to the start, read it all; at the end a read gives 0 bytes. */
+	pos.QuadPart = 0;
+	cr_assert(SetFilePointerEx(h, pos, NULL, FILE_BEGIN));
+	memset(text, 0, sizeof(text));
+	cr_assert(ReadFile(h, text, sizeof(text) - 1, &n, NULL));
+	cr_assert_eq(n, 12);
+	cr_assert_str_eq(text, "hello, world");
+	cr_assert(ReadFile(h, text, 10, &n, NULL));
+	cr_assert_eq(n, 0, "end of file: TRUE with 0 bytes");
+	/* Positioned I/O through an OVERLAPPED on a synchronous handle. */
+	memset(&ov, 0, sizeof(ov));
+	ov.Offset = 7;
+	cr_assert(WriteFile(h, "WORLD", 5, NULL, &ov));
+	cr_assert_eq(ov.InternalHigh, 5);
+	memset(&ov, 0, sizeof(ov));
+	ov.Offset = 5;
+	memset(text, 0, sizeof(text));
+	cr_assert(ReadFile(h, text, 4, &n, &ov));
+	cr_assert_str_eq(text, ", WO");
+	cr_assert_eq(SetFilePointer(h, 0, NULL, FILE_CURRENT), 9, "the pointer moved past it");
+	memset(&ov, 0, sizeof(ov));
+	ov.Offset = 100;
+	SetLastError(0);
+	cr_assert_not(ReadFile(h, text, 4, &n, &ov), "past the end with an OVERLAPPED");
+	cr_assert_eq(GetLastError(), ERROR_HANDLE_EOF);
+	ov.Offset = ov.OffsetHigh = 0xFFFFFFFFu; /* append */
+	cr_assert(WriteFile(h, "!", 1, &n, &ov));
+	cr_assert(GetFileSizeEx(h, &size));
+	cr_assert_eq(size.QuadPart, 13);
+	/* Seeks. */
+	pos.QuadPart = -2;
+	cr_assert(SetFilePointerEx(h, pos, &size, FILE_END));
+	cr_assert_eq(size.QuadPart, 11);
+	pos.QuadPart = -100;
+	SetLastError(0);
+	cr_assert_not(SetFilePointerEx(h, pos, NULL, FILE_BEGIN));
+	cr_assert_eq(GetLastError(), ERROR_NEGATIVE_SEEK);
+	cr_assert_not(SetFilePointerEx(h, pos, NULL, 7));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	/* Cut it at 5. */
+	cr_assert_eq(SetFilePointer(h, 5, NULL, FILE_BEGIN), 5);
+	cr_assert(SetEndOfFile(h));
+	cr_assert_eq(GetFileSize(h, NULL), 5);
+	cr_assert(FlushFileBuffers(h));
+	cr_assert(CloseHandle(h));
+
+	/* OPEN_ALWAYS and CREATE_ALWAYS say whether it was there. */
+	r = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_ALWAYS, 0, NULL);
+	cr_assert_neq(r, INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_ALREADY_EXISTS);
+	SetLastError(0);
+	cr_assert_not(WriteFile(r, "x", 1, &n, NULL), "opened for reading only");
+	cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED);
+	cr_assert(CloseHandle(r));
+	h = CreateFileA(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_ALREADY_EXISTS);
+	cr_assert_eq(GetFileSize(h, NULL), 0, "CREATE_ALWAYS truncates");
+	SetLastError(0);
+	cr_assert_not(ReadFile(h, text, 1, &n, NULL));
+	cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED);
+	cr_assert(CloseHandle(h));
+	cr_assert(DeleteFileA(path));
+	SetLastError(0);
+	cr_assert_not(DeleteFileW(wpath));
+	cr_assert_eq(GetLastError(), ERROR_FILE_NOT_FOUND);
+	h = CreateFileA(path, GENERIC_WRITE, 0, NULL, OPEN_ALWAYS, 0, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_SUCCESS, "created: not there before");
+	cr_assert(CloseHandle(h));
+}
+
+Test(win32_services, file_errors_and_flags, .timeout = 30)
+{
+	const char *dir;
+	char path[600], missing[700];
+	HANDLE h;
+	DWORD n;
+
+	tu_private_dir();
+	dir = tu_temp_dir("fltport-files");
+	snprintf(path, sizeof(path), "%s\\back\\slash.txt", dir);
+	snprintf(missing, sizeof(missing), "%s/no-such-dir/x.txt", dir);
+	SetLastError(0);
+	cr_assert_eq(CreateFileA(missing, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL),
+		     INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_PATH_NOT_FOUND);
+	cr_assert_eq(CreateFileA("", GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL),
+		     INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_PATH_NOT_FOUND);
+	cr_assert_eq(CreateFileA(dir, GENERIC_READ, 0, NULL, 9, 0, NULL), INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER, "no such disposition");
+	cr_assert_eq(CreateFileA(dir, GENERIC_READ, 0, NULL, TRUNCATE_EXISTING, 0, NULL),
+		     INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER, "TRUNCATE_EXISTING needs write");
+	cr_assert_eq(CreateFileA(dir, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL),
+		     INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED, "a directory without BACKUP_SEMANTICS");
+	h = CreateFileA(dir, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS,
+			NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	cr_assert(CloseHandle(h));
+	cr_assert_eq(CreateFileA(missing, GENERIC_READ, 0, NULL, OPEN_ALWAYS, FILE_FLAG_OVERLAPPED,
+				 NULL),
+		     INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_NOT_SUPPORTED);
+	SetLastError(0);
+	cr_assert_not(DeleteFileA(dir));
+	cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED, "a directory is not deleted");
+
+	/* '\\' is a separator: "<dir>\\back\\slash.txt" is <dir>/back/slash.txt. */
+	{
+		char sub[600];
+
+		snprintf(sub, sizeof(sub), "%s/back", dir);
+		cr_assert_eq(mkdir(sub, 0700), 0);
+	}
+	h = CreateFileA(path, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_FLAG_DELETE_ON_CLOSE, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE, "error %u", GetLastError());
+	cr_assert(WriteFile(h, "x", 1, &n, NULL));
+	{
+		char real[700];
+
+		snprintf(real, sizeof(real), "%s/back/slash.txt", dir);
+		cr_assert_eq(access(real, F_OK), 0);
+		cr_assert(CloseHandle(h));
+		cr_assert_neq(access(real, F_OK), 0, "FILE_FLAG_DELETE_ON_CLOSE");
+	}
+	/* Append-only access. */
+	snprintf(path, sizeof(path), "%s/append.log", dir);
+	h = CreateFileA(path, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	cr_assert(WriteFile(h, "abc", 3, &n, NULL));
+	cr_assert(CloseHandle(h));
+	h = CreateFileA(path, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+			OPEN_EXISTING, 0, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	cr_assert_eq(SetFilePointer(h, 0, NULL, FILE_BEGIN), 0);
+	cr_assert(WriteFile(h, "def", 3, &n, NULL));
+	cr_assert_eq(GetFileSize(h, NULL), 6, "appended, not written over");
+	cr_assert(CloseHandle(h));
+	SetLastError(0);
+	cr_assert_not(ReadFile((HANDLE)(LONG_PTR)0x7777, path, 1, &n, NULL));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_HANDLE);
+}
+
+Test(win32_services, file_sections_map_the_file, .timeout = 30)
+{
+	char path[600];
+	unsigned char *v, *w;
+	HANDLE h, s, ro;
+	DWORD n;
+	char text[16] = { 0 };
+
+	tu_private_dir();
+	snprintf(path, sizeof(path), "%s/mapped.bin", tu_temp_dir("fltport-files"));
+	h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	SetLastError(0);
+	cr_assert_null(CreateFileMappingA(h, NULL, PAGE_READONLY, 0, 0, NULL));
+	cr_assert_eq(GetLastError(), ERROR_FILE_INVALID, "an empty file, size 0");
+	cr_assert(WriteFile(h, "0123456789", 10, &n, NULL));
+	s = CreateFileMappingA(h, NULL, PAGE_READONLY, 0, 0, NULL);
+	cr_assert_not_null(s, "error %u", GetLastError());
+	v = MapViewOfFile(s, FILE_MAP_READ, 0, 0, 0);
+	cr_assert_not_null(v);
+	cr_assert_eq(memcmp(v, "0123456789", 10), 0);
+	cr_assert_null(MapViewOfFile(s, FILE_MAP_WRITE, 0, 0, 0));
+	cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED);
+	cr_assert_null(CreateFileMappingA(h, NULL, PAGE_READONLY, 0, 4096, NULL));
+	cr_assert_eq(GetLastError(), ERROR_NOT_ENOUGH_MEMORY, "larger than a file it may not grow");
+	/* A writable section grows the file; writes through a view reach it. */
+	ro = CreateFileMappingA(h, NULL, PAGE_READWRITE, 0, 8192, NULL);
+	cr_assert_not_null(ro);
+	cr_assert_eq(GetFileSize(h, NULL), 8192);
+	w = MapViewOfFile(ro, FILE_MAP_ALL_ACCESS, 0, 0, 0);
+	cr_assert_not_null(w);
+	memcpy(w + 2, "AB", 2);
+	cr_assert_eq(v[2], 'A', "both views map the file's pages");
+	cr_assert(CloseHandle(h));
+	cr_assert(CloseHandle(s));
+	cr_assert(CloseHandle(ro));
+	cr_assert_eq(w[3], 'B', "the views outlive every handle");
+	cr_assert(UnmapViewOfFile(w));
+	cr_assert(UnmapViewOfFile(v));
+	h = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+	cr_assert(ReadFile(h, text, 5, &n, NULL));
+	cr_assert_str_eq(text, "01AB4");
+	SetLastError(0);
+	cr_assert_null(CreateFileMappingA(h, NULL, PAGE_READWRITE, 0, 0, NULL));
+	cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED, "a read-only handle");
+	cr_assert(CloseHandle(h));
+}
+
+/* Readers that overlap without a gap do not keep a waiting writer out:
+ * new readers wait while a writer does. */
+static SRWLOCK busy = SRWLOCK_INIT;
+static atomic_int stop_readers;
+
+static DWORD WINAPI overlapping_reader(LPVOID arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop_readers)) {
+		AcquireSRWLockShared(&busy);
+		usleep(200);
+		ReleaseSRWLockShared(&busy);
+	}
+	return 0;
+}
+
+static DWORD WINAPI one_write(LPVOID arg)
+{
+	(void)arg;
+	AcquireSRWLockExclusive(&busy);
+	ReleaseSRWLockExclusive(&busy);
+	return 0;
+}
+
+Test(win32_services, srw_lock_readers_do_not_starve_a_writer, .timeout = 60)
+{
+	HANDLE r[3], w;
+	DWORD got;
+
+	for (int i = 0; i < 3; i++) {
+		r[i] = CreateThread(NULL, 0, overlapping_reader, NULL, 0, NULL);
+		cr_assert_not_null(r[i]);
+	}
+	Sleep(50);
+	w = CreateThread(NULL, 0, one_write, NULL, 0, NULL);
+	cr_assert_not_null(w);
+	got = WaitForSingleObject(w, 20000);
+	atomic_store(&stop_readers, 1);
+	cr_assert_eq(WaitForMultipleObjects(3, r, TRUE, 20000), WAIT_OBJECT_0);
+	cr_assert_eq(got, WAIT_OBJECT_0, "the writer waited 20 s behind readers");
+	cr_assert_eq(WaitForSingleObject(w, 20000), WAIT_OBJECT_0);
+	cr_assert(CloseHandle(w));
+	for (int i = 0; i < 3; i++)
+		cr_assert(CloseHandle(r[i]));
+	cr_assert_eq(busy.Ptr, NULL);
+}
+
+/* Signals end a futex wait; a timed sleep still times out at its time. */
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+struct pester {
+	pthread_t target;
+	atomic_int stop;
+};
+
+static void *pester_thread(void *arg)
+{
+	struct pester *p = arg;
+
+	while (!atomic_load(&p->stop)) {
+		pthread_kill(p->target, SIGUSR1);
+		usleep(5000);
+	}
+	return NULL;
+}
+
+Test(win32_services, condition_variable_timeout_survives_signals, .timeout = 60)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
+	CONDITION_VARIABLE cv = CONDITION_VARIABLE_INIT;
+	SRWLOCK l = SRWLOCK_INIT;
+	struct pester p = { .target = pthread_self() };
+	pthread_t th;
+	BOOL ok = TRUE;
+	int tries = 0;
+
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	cr_assert_eq(pthread_create(&th, NULL, pester_thread, &p), 0);
+	AcquireSRWLockExclusive(&l);
+	/* No one wakes it: every return before the time is a signal's. */
+	while (ok && tries++ < 50)
+		ok = SleepConditionVariableSRW(&cv, &l, 300, 0);
+	ReleaseSRWLockExclusive(&l);
+	atomic_store(&p.stop, 1);
+	pthread_join(th, NULL);
+	cr_assert_not(ok, "300 ms sleeps returned early %d times in a row", tries);
+	cr_assert_eq(GetLastError(), ERROR_TIMEOUT);
+	cr_assert_eq(tries, 1, "the first sleep timed out");
 }

@@ -124,13 +124,115 @@ FLTPORT_WINAPI LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZ
 FLTPORT_WINAPI BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
 FLTPORT_WINAPI SIZE_T HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
 
+/* ---- files ----
+ * CreateFile opens a Linux path ('\\' is taken for '/'; there are no drive
+ * letters) for synchronous I/O: ReadFile, WriteFile (with an OVERLAPPED: at
+ * its Offset, the file pointer moved past the transfer, as Windows does for
+ * a synchronous handle; Offset and OffsetHigh 0xFFFFFFFF: at the end),
+ * GetFileSize(Ex), SetFilePointer(Ex), SetEndOfFile, FlushFileBuffers,
+ * CloseHandle, and CreateFileMapping.  Share modes are accepted and not
+ * enforced (Linux has no mandatory share modes); FILE_FLAG_OVERLAPPED:
+ * INVALID_HANDLE_VALUE, ERROR_NOT_SUPPORTED; a directory opens only with
+ * FILE_FLAG_BACKUP_SEMANTICS (else ERROR_ACCESS_DENIED);
+ * FILE_FLAG_DELETE_ON_CLOSE removes the name when the last handle closes;
+ * FILE_FLAG_WRITE_THROUGH is O_DSYNC; other flags and attributes are
+ * accepted.  CREATE_ALWAYS and OPEN_ALWAYS set the last error to
+ * ERROR_ALREADY_EXISTS when the file was there, 0 otherwise.  Errors:
+ * ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND (a directory on the way is
+ * missing), ERROR_FILE_EXISTS (CREATE_NEW), ERROR_ACCESS_DENIED, ... */
+#define GENERIC_READ 0x80000000u
+#define GENERIC_WRITE 0x40000000u
+#define GENERIC_EXECUTE 0x20000000u
+#define GENERIC_ALL 0x10000000u
+#define FILE_READ_DATA 0x0001u
+#define FILE_LIST_DIRECTORY 0x0001u
+#define FILE_WRITE_DATA 0x0002u
+#define FILE_ADD_FILE 0x0002u
+#define FILE_APPEND_DATA 0x0004u
+#define FILE_READ_EA 0x0008u
+#define FILE_WRITE_EA 0x0010u
+#define FILE_EXECUTE 0x0020u
+#define FILE_READ_ATTRIBUTES 0x0080u
+#define FILE_WRITE_ATTRIBUTES 0x0100u
+#define DELETE 0x00010000u
+#define READ_CONTROL 0x00020000u
+#define STANDARD_RIGHTS_READ READ_CONTROL
+#define STANDARD_RIGHTS_WRITE READ_CONTROL
+#define FILE_GENERIC_READ \
+	(STANDARD_RIGHTS_READ | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE)
+#define FILE_GENERIC_WRITE                                                                 \
+	(STANDARD_RIGHTS_WRITE | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | \
+	 FILE_APPEND_DATA | SYNCHRONIZE)
+#define FILE_SHARE_READ 0x00000001u
+#define FILE_SHARE_WRITE 0x00000002u
+#define FILE_SHARE_DELETE 0x00000004u
+#define CREATE_NEW 1u
+#define CREATE_ALWAYS 2u
+#define OPEN_EXISTING 3u
+#define OPEN_ALWAYS 4u
+#define TRUNCATE_EXISTING 5u
+#define FILE_ATTRIBUTE_READONLY 0x00000001u
+#define FILE_ATTRIBUTE_HIDDEN 0x00000002u
+#define FILE_ATTRIBUTE_SYSTEM 0x00000004u
+#define FILE_ATTRIBUTE_DIRECTORY 0x00000010u
+#define FILE_ATTRIBUTE_ARCHIVE 0x00000020u
+#define FILE_ATTRIBUTE_NORMAL 0x00000080u
+#define FILE_ATTRIBUTE_TEMPORARY 0x00000100u
+#define FILE_FLAG_WRITE_THROUGH 0x80000000u
+#define FILE_FLAG_OVERLAPPED 0x40000000u
+#define FILE_FLAG_NO_BUFFERING 0x20000000u
+#define FILE_FLAG_RANDOM_ACCESS 0x10000000u
+#define FILE_FLAG_SEQUENTIAL_SCAN 0x08000000u
+#define FILE_FLAG_DELETE_ON_CLOSE 0x04000000u
+#define FILE_FLAG_BACKUP_SEMANTICS 0x02000000u
+#define FILE_FLAG_POSIX_SEMANTICS 0x01000000u
+#define FILE_FLAG_OPEN_REPARSE_POINT 0x00200000u
+#define FILE_BEGIN 0u
+#define FILE_CURRENT 1u
+#define FILE_END 2u
+#define INVALID_FILE_SIZE ((DWORD)0xFFFFFFFFu)
+#define INVALID_SET_FILE_POINTER ((DWORD)-1)
+FLTPORT_WINAPI HANDLE CreateFileA(LPCSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
+				  LPSECURITY_ATTRIBUTES lpSecurityAttributes,
+				  DWORD dwCreationDisposition, DWORD dwFlagsAndAttributes,
+				  HANDLE hTemplateFile);
+FLTPORT_WINAPI HANDLE CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
+				  LPSECURITY_ATTRIBUTES lpSecurityAttributes,
+				  DWORD dwCreationDisposition, DWORD dwFlagsAndAttributes,
+				  HANDLE hTemplateFile);
+FLTPORT_WINAPI BOOL ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
+			     LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped);
+FLTPORT_WINAPI BOOL WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite,
+			      LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped);
+FLTPORT_WINAPI BOOL GetFileSizeEx(HANDLE hFile, PLARGE_INTEGER lpFileSize);
+FLTPORT_WINAPI DWORD GetFileSize(HANDLE hFile, LPDWORD lpFileSizeHigh);
+FLTPORT_WINAPI BOOL SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove,
+				     PLARGE_INTEGER lpNewFilePointer, DWORD dwMoveMethod);
+FLTPORT_WINAPI DWORD SetFilePointer(HANDLE hFile, LONG lDistanceToMove, PLONG lpDistanceToMoveHigh,
+				    DWORD dwMoveMethod);
+FLTPORT_WINAPI BOOL SetEndOfFile(HANDLE hFile);
+FLTPORT_WINAPI BOOL FlushFileBuffers(HANDLE hFile);
+FLTPORT_WINAPI BOOL DeleteFileA(LPCSTR lpFileName);
+FLTPORT_WINAPI BOOL DeleteFileW(LPCWSTR lpFileName);
+#ifdef UNICODE
+#define CreateFile CreateFileW
+#define DeleteFile DeleteFileW
+#else
+#define CreateFile CreateFileA
+#define DeleteFile DeleteFileA
+#endif
+
 /* ---- sections and views ----
- * CreateFileMapping makes pagefile-backed sections (hFile
- * INVALID_HANDLE_VALUE: a memfd underneath) of PAGE_READONLY,
- * PAGE_READWRITE or PAGE_WRITECOPY pages (SEC_COMMIT accepted), zero-filled;
- * a file handle: NULL, ERROR_INVALID_HANDLE (this layer opens no files); a
- * name: NULL, ERROR_NOT_SUPPORTED; size 0: ERROR_INVALID_PARAMETER.  The
- * section lives while a handle or a view of it does.
+ * CreateFileMapping makes sections of PAGE_READONLY, PAGE_READWRITE or
+ * PAGE_WRITECOPY pages (SEC_COMMIT accepted): of a file opened with
+ * CreateFile (the handle must allow the pages' access, else
+ * ERROR_ACCESS_DENIED; size 0: the file's size, ERROR_FILE_INVALID for an
+ * empty file; larger than the file: the file grows with PAGE_READWRITE,
+ * ERROR_NOT_ENOUGH_MEMORY otherwise), or pagefile-backed (hFile
+ * INVALID_HANDLE_VALUE: a memfd, zero-filled; size 0:
+ * ERROR_INVALID_PARAMETER).  Another handle: ERROR_INVALID_HANDLE; a name:
+ * NULL, ERROR_NOT_SUPPORTED.  The section lives while a handle or a view of
+ * it does (also after its file's handle is closed).
  *
  * MapViewOfFile: FILE_MAP_READ, FILE_MAP_WRITE (or FILE_MAP_ALL_ACCESS),
  * FILE_MAP_COPY (private copy-on-write); more access than the section's

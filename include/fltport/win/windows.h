@@ -108,7 +108,11 @@ FLTPORT_WINAPI void DeleteCriticalSection(LPCRITICAL_SECTION cs);
 /* Slim reader/writer locks and condition variables: one pointer each,
  * statically initialised with SRWLOCK_INIT / CONDITION_VARIABLE_INIT (all
  * zero) or by Initialize*; nothing to delete.  Within one process, as on
- * Windows.  Not recursive; a shared owner cannot upgrade.  Sleep* release
+ * Windows.  Not recursive; a shared owner cannot upgrade; new readers wait
+ * while a writer does (so a thread that takes it shared twice can deadlock
+ * against a waiting writer, as Windows warns).  SleepConditionVariableCS
+ * needs the critical section entered exactly once (as Windows says: entered
+ * twice, it stays held while the thread sleeps).  Sleep* release
  * the lock, wait for a Wake* (or a spurious wake-up, which Windows allows
  * too) and take it again: FALSE with ERROR_TIMEOUT when dwMilliseconds
  * passed first.  SleepConditionVariableSRW takes the lock shared again with
