@@ -22,7 +22,7 @@ tmp=$(mktemp -d /tmp/fltport-headers.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 headers=(windows.h fltuser.h fltkernel.h ntstatus.h winioctl.h fltUser.h fltKernel.h fltuserstructures.h
-	fltUserStructures.h Windows.h strsafe.h excpt.h tchar.h)
+	fltUserStructures.h Windows.h strsafe.h Strsafe.h excpt.h tchar.h fltport_crt.h)
 
 # The checks shared by C and C++ (FP_SA is _Static_assert / static_assert).
 cat >"$tmp/checks.h" <<'EOT'

@@ -18,7 +18,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -710,4 +713,159 @@ Test(win32_services, condition_variable_timeout_survives_signals, .timeout = 60)
 	cr_assert_not(ok, "300 ms sleeps returned early %d times in a row", tries);
 	cr_assert_eq(GetLastError(), ERROR_TIMEOUT);
 	cr_assert_eq(tries, 1, "the first sleep timed out");
+}
+
+/* ---- the secure CRT ---- */
+
+static atomic_int invalid_calls;
+
+static void count_invalid(const wchar_t *e, const wchar_t *f, const wchar_t *file, unsigned line,
+			  uintptr_t r)
+{
+	(void)e;
+	(void)f;
+	(void)file;
+	(void)line;
+	(void)r;
+	atomic_fetch_add(&invalid_calls, 1);
+}
+
+Test(win32_services, secure_string_functions, .timeout = 10)
+{
+	char s[8];
+	wchar_t w[8];
+	unsigned char m[4] = { 1, 2, 3, 4 };
+
+	cr_assert_null(_set_invalid_parameter_handler(count_invalid));
+	cr_assert_eq(_get_invalid_parameter_handler(), count_invalid);
+	cr_assert_eq(strcpy_s(s, sizeof(s), "abc"), 0);
+	cr_assert_str_eq(s, "abc");
+	cr_assert_eq(strcat_s(s, sizeof(s), "defg"), 0);
+	cr_assert_str_eq(s, "abcdefg");
+	cr_assert_eq(strcat_s(s, sizeof(s), "h"), ERANGE);
+	cr_assert_eq(s[0], 0, "the destination is emptied");
+	cr_assert_eq(atomic_load(&invalid_calls), 1);
+	cr_assert_eq(strcpy_s(s, sizeof(s), "12345678"), ERANGE, "no room for the terminator");
+	cr_assert_eq(strcpy_s(s, sizeof(s), NULL), EINVAL);
+	cr_assert_eq(strcpy_s(NULL, 4, "a"), EINVAL);
+	cr_assert_eq(atomic_load(&invalid_calls), 4);
+	cr_assert_eq(strncpy_s(s, sizeof(s), "0123456789", _TRUNCATE), STRUNCATE);
+	cr_assert_str_eq(s, "0123456");
+	cr_assert_eq(strncpy_s(s, sizeof(s), "0123456789", 3), 0);
+	cr_assert_str_eq(s, "012");
+	cr_assert_eq(strncat_s(s, sizeof(s), "abcdef", 2), 0);
+	cr_assert_str_eq(s, "012ab");
+	cr_assert_eq(strncat_s(s, sizeof(s), "XYZ", _TRUNCATE), STRUNCATE);
+	cr_assert_str_eq(s, "012abXY");
+	cr_assert_eq(strncpy_s(NULL, 0, NULL, 0), 0, "nothing to do");
+	cr_assert_eq(wcscpy_s(w, _countof(w), L"w\u00e9"), 0);
+	cr_assert_eq(wcscat_s(w, _countof(w), L"xyz"), 0);
+	cr_assert(wcscmp(w, L"w\u00e9xyz") == 0);
+	cr_assert_eq(wcscat_s(w, _countof(w), L"123"), ERANGE);
+	cr_assert_eq(w[0], 0);
+	cr_assert_eq(wcsncpy_s(w, _countof(w), L"0123456789", _TRUNCATE), STRUNCATE);
+	cr_assert(wcscmp(w, L"0123456") == 0);
+	cr_assert_eq(memcpy_s(m, sizeof(m), "ab", 2), 0);
+	cr_assert_eq(m[0], 'a');
+	cr_assert_eq(memcpy_s(m, sizeof(m), "abcdef", 6), ERANGE);
+	cr_assert_eq(m[0] | m[1] | m[2] | m[3], 0, "memcpy_s clears the destination");
+	cr_assert_eq(memmove_s(m, sizeof(m), "xyz", 3), 0);
+	cr_assert_eq(memmove_s(m, sizeof(m), "12345", 5), ERANGE);
+	cr_assert_eq(m[0], 'x', "memmove_s leaves it");
+	cr_assert_eq(_set_invalid_parameter_handler(NULL), count_invalid);
+}
+
+Test(win32_services, msvc_printf_family, .timeout = 10)
+{
+	char s[16];
+	wchar_t w[16];
+
+	_set_invalid_parameter_handler(count_invalid);
+	atomic_store(&invalid_calls, 0);
+	cr_assert_eq(sprintf_s(s, sizeof(s), "%d-%s-%I64u", 7, "ab", (ULONGLONG)9), 6);
+	cr_assert_str_eq(s, "7-ab-9");
+	cr_assert_eq(sprintf_s(s, sizeof(s), "%s", "0123456789abcdefgh"), -1);
+	cr_assert_eq(s[0], 0);
+	cr_assert_eq(atomic_load(&invalid_calls), 1);
+	cr_assert_eq(_snprintf_s(s, sizeof(s), _TRUNCATE, "%s", "0123456789abcdefgh"), -1);
+	cr_assert_str_eq(s, "0123456789abcde");
+	cr_assert_eq(_snprintf_s(s, sizeof(s), 4, "%s", "0123456789"), -1);
+	cr_assert_str_eq(s, "0123", "cut at count, terminated");
+	cr_assert_eq(atomic_load(&invalid_calls), 1);
+	/* Wide: %s is a wide string, %S and %hs narrow ones (MSVC). */
+	cr_assert_eq(swprintf_s(w, _countof(w), L"%s|%S|%hs", L"wi", "na", "hs"), 8);
+	cr_assert(wcscmp(w, L"wi|na|hs") == 0);
+	cr_assert_eq(_snwprintf_s(w, _countof(w), _TRUNCATE, L"%d", 123456789), 9);
+	/* _snprintf: no terminator when the output is exactly count long. */
+	memset(s, 'Z', sizeof(s));
+	cr_assert_eq(_snprintf(s, 3, "%d", 123), 3);
+	cr_assert_eq(s[3], 'Z');
+	cr_assert_eq(_snprintf(s, 3, "%d", 12345), -1);
+	cr_assert_eq(memcmp(s, "123Z", 4), 0);
+	cr_assert_eq(_snprintf(s, 8, "%d", 42), 2);
+	cr_assert_str_eq(s, "42");
+	cr_assert_eq(_snprintf(NULL, 0, "%d", 12345), 5, "(NULL, 0) measures");
+	wmemset(w, L'Z', _countof(w));
+	cr_assert_eq(_snwprintf(w, 2, L"%s", L"abc"), -1);
+	cr_assert(w[0] == L'a' && w[1] == L'b' && w[2] == L'Z');
+	_set_invalid_parameter_handler(NULL);
+}
+
+Test(win32_services, crt_comparisons_tokens_files, .timeout = 10)
+{
+	char line[] = "a,b;;c", *ctx = NULL, *tok, path[600], got[8] = { 0 };
+	wchar_t wline[] = L"x y", *wctx = NULL, wpath[600];
+	FILE *f = NULL;
+	size_t i;
+
+	cr_assert_eq(_stricmp("HeLLo", "hello"), 0);
+	cr_assert_lt(_stricmp("abc", "ABD"), 0);
+	cr_assert_eq(_strnicmp("ABCx", "abcy", 3), 0);
+	cr_assert_eq(_wcsicmp(L"WiDe", L"wIdE"), 0);
+	cr_assert_gt(_wcsnicmp(L"b", L"A", 1), 0);
+	tok = strtok_s(line, ",;", &ctx);
+	cr_assert_str_eq(tok, "a");
+	cr_assert_str_eq(strtok_s(NULL, ",;", &ctx), "b");
+	cr_assert_str_eq(strtok_s(NULL, ",;", &ctx), "c");
+	cr_assert_null(strtok_s(NULL, ",;", &ctx));
+	cr_assert(wcscmp(wcstok_s(wline, L" ", &wctx), L"x") == 0);
+	cr_assert(wcscmp(wcstok_s(NULL, L" ", &wctx), L"y") == 0);
+	tok = _strdup("dup");
+	cr_assert_str_eq(tok, "dup");
+	free(tok);
+
+	tu_private_dir();
+	snprintf(path, sizeof(path), "%s/f.txt", tu_temp_dir("fltport-crt"));
+	cr_assert_eq(fopen_s(&f, path, "w"), 0);
+	cr_assert_not_null(f);
+	fputs("crt", f);
+	fclose(f);
+	for (i = 0; path[i]; i++)
+		wpath[i] = (wchar_t)(unsigned char)path[i];
+	wpath[i] = 0;
+	cr_assert_eq(_wfopen_s(&f, wpath, L"r"), 0);
+	cr_assert_not_null(fgets(got, sizeof(got), f));
+	cr_assert_str_eq(got, "crt");
+	fclose(f);
+	f = (FILE *)1;
+	cr_assert_eq(fopen_s(&f, "/nonexistent-dir/x", "r"), ENOENT);
+	cr_assert_null(f);
+}
+
+/* Without a handler, a parameter error ends the process, as MSVC's does. */
+Test(win32_services, invalid_parameter_ends_the_process_by_default, .timeout = 30)
+{
+	int status;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		char small[2];
+
+		freopen("/dev/null", "w", stderr);
+		strcpy_s(small, sizeof(small), "too long");
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status 0x%x", status);
 }

@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "excpt.h"
+#include "fltport_crt.h"
 #include "fltport_win32.h"
 #include "fltport_wintypes.h"
 
