@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "fltport/port.h"
 #include "fltkernel.h"
@@ -53,6 +54,8 @@ DWORD fpw_errno_to_win32(int e);
 /* The fd of a file object (FPW_FILE) and the access it was opened with;
  * valid while the caller holds a reference. */
 int fpw_file_fd(struct fpw_obj *o, bool *readable, bool *writable);
+/* Whether a view (MapViewOfFile) maps the file dev/ino (memory.c). */
+bool fpw_file_mapped(dev_t dev, ino_t ino);
 
 /* ---- status mapping (status.c) ---- */
 HRESULT fpw_hresult_from_ntstatus(NTSTATUS s);

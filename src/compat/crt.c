@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,8 @@ static errno_t invalid(const char *func, errno_t err)
 			func);
 		abort();
 	}
-	h(NULL, NULL, NULL, 0, 0);
 	errno = err;
+	h(NULL, NULL, NULL, 0, 0);
 	return err;
 }
 
@@ -227,14 +228,15 @@ static void term(void *buf, bool wide, size_t i)
 /* _vsnprintf_s and its kin: count _TRUNCATE cuts to fit (-1 when cut);
  * otherwise at most count units must fit in size. */
 static int vsnprintf_s_any(const char *func, void *buf, bool wide, size_t size, size_t count,
-			   const void *fmt, va_list ap)
+			   bool counted, const void *fmt, va_list ap)
 {
 	size_t limit, n;
 	bool fit;
 
-	if (!buf || size == 0 || !fmt) {
-		if (buf && size)
-			term(buf, wide, 0);
+	/* _snprintf_s(NULL, 0, 0, ...): nothing to do, as in the UCRT. */
+	if (counted && count == 0 && !buf && size == 0)
+		return 0;
+	if (!fmt || !buf || size == 0) {
 		invalid(func, EINVAL);
 		return -1;
 	}
@@ -251,7 +253,7 @@ static int vsnprintf_s_any(const char *func, void *buf, bool wide, size_t size, 
 
 FLTPORT_WINAPI int _vsnprintf_s(char *buf, size_t size, size_t count, const char *fmt, va_list ap)
 {
-	return vsnprintf_s_any("_vsnprintf_s", buf, false, size, count, fmt, ap);
+	return vsnprintf_s_any("_vsnprintf_s", buf, false, size, count, true, fmt, ap);
 }
 
 FLTPORT_WINAPI int _snprintf_s(char *buf, size_t size, size_t count, const char *fmt, ...)
@@ -260,14 +262,14 @@ FLTPORT_WINAPI int _snprintf_s(char *buf, size_t size, size_t count, const char 
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf_s_any("_snprintf_s", buf, false, size, count, fmt, ap);
+	n = vsnprintf_s_any("_snprintf_s", buf, false, size, count, true, fmt, ap);
 	va_end(ap);
 	return n;
 }
 
 FLTPORT_WINAPI int vsprintf_s(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	return vsnprintf_s_any("vsprintf_s", buf, false, size, size, fmt, ap);
+	return vsnprintf_s_any("vsprintf_s", buf, false, size, size, false, fmt, ap);
 }
 
 FLTPORT_WINAPI int sprintf_s(char *buf, size_t size, const char *fmt, ...)
@@ -276,7 +278,7 @@ FLTPORT_WINAPI int sprintf_s(char *buf, size_t size, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf_s_any("sprintf_s", buf, false, size, size, fmt, ap);
+	n = vsnprintf_s_any("sprintf_s", buf, false, size, size, false, fmt, ap);
 	va_end(ap);
 	return n;
 }
@@ -284,7 +286,7 @@ FLTPORT_WINAPI int sprintf_s(char *buf, size_t size, const char *fmt, ...)
 FLTPORT_WINAPI int _vsnwprintf_s(wchar_t *buf, size_t size, size_t count, const wchar_t *fmt,
 				 va_list ap)
 {
-	return vsnprintf_s_any("_vsnwprintf_s", buf, true, size, count, fmt, ap);
+	return vsnprintf_s_any("_vsnwprintf_s", buf, true, size, count, true, fmt, ap);
 }
 
 FLTPORT_WINAPI int _snwprintf_s(wchar_t *buf, size_t size, size_t count, const wchar_t *fmt, ...)
@@ -293,14 +295,14 @@ FLTPORT_WINAPI int _snwprintf_s(wchar_t *buf, size_t size, size_t count, const w
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf_s_any("_snwprintf_s", buf, true, size, count, fmt, ap);
+	n = vsnprintf_s_any("_snwprintf_s", buf, true, size, count, true, fmt, ap);
 	va_end(ap);
 	return n;
 }
 
 FLTPORT_WINAPI int vswprintf_s(wchar_t *buf, size_t size, const wchar_t *fmt, va_list ap)
 {
-	return vsnprintf_s_any("vswprintf_s", buf, true, size, size, fmt, ap);
+	return vsnprintf_s_any("vswprintf_s", buf, true, size, size, false, fmt, ap);
 }
 
 FLTPORT_WINAPI int swprintf_s(wchar_t *buf, size_t size, const wchar_t *fmt, ...)
@@ -309,40 +311,44 @@ FLTPORT_WINAPI int swprintf_s(wchar_t *buf, size_t size, const wchar_t *fmt, ...
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf_s_any("swprintf_s", buf, true, size, size, fmt, ap);
+	n = vsnprintf_s_any("swprintf_s", buf, true, size, size, false, fmt, ap);
 	va_end(ap);
 	return n;
 }
 
 /* _vsnprintf: at most count units; the terminator only if there is room;
- * -1 when the output was longer than count. */
+ * -1 when the output was longer than count.  (NULL, 0): the length the
+ * output needs.  The output is measured first, so that the scratch copy
+ * (for a cut without a terminator) is never larger than the output. */
 static int vsnprintf_legacy(void *buf, bool wide, size_t count, const void *fmt, va_list ap)
 {
-	size_t n;
+	size_t w = wide ? sizeof(wchar_t) : 1, need, keep;
+	void *tmp;
 	bool fit;
 
 	if (!fmt || (!buf && count)) {
 		invalid(wide ? "_vsnwprintf" : "_vsnprintf", EINVAL);
 		return -1;
 	}
-	if (count == 0) {
-		/* (NULL, 0): the length the output needs, as MSVC gives it. */
-		n = format(NULL, wide, 0, fmt, ap, &fit);
-		return !buf || n == 0 ? (int)n : -1;
+	need = format(NULL, wide, 0, fmt, ap, &fit);
+	if (need > INT_MAX) {
+		errno = EOVERFLOW;
+		return -1;
 	}
-	/* Room for count units and a terminator that may not be kept. */
-	{
-		void *tmp = malloc((count + 1) * (wide ? sizeof(wchar_t) : 1));
-
-		if (!tmp) {
-			errno = ENOMEM;
-			return -1;
-		}
-		n = format(tmp, wide, count + 1, fmt, ap, &fit);
-		memcpy(buf, tmp, (n + (n < count ? 1 : 0)) * (wide ? sizeof(wchar_t) : 1));
-		free(tmp);
+	if (need < count) /* it fits with its terminator */
+		return (int)format(buf, wide, need + 1, fmt, ap, &fit);
+	if (!buf)
+		return (int)need; /* count is 0 */
+	keep = count;             /* count units, no terminator */
+	tmp = malloc((keep + 1) * w);
+	if (!tmp) {
+		errno = ENOMEM;
+		return -1;
 	}
-	return fit ? (int)n : -1;
+	format(tmp, wide, keep + 1, fmt, ap, &fit);
+	memcpy(buf, tmp, keep * w);
+	free(tmp);
+	return need == count ? (int)need : -1;
 }
 
 FLTPORT_WINAPI int _vsnprintf(char *buf, size_t count, const char *fmt, va_list ap)
@@ -386,6 +392,10 @@ static int lower(int c)
 
 FLTPORT_WINAPI int _strnicmp(const char *a, const char *b, size_t n)
 {
+	if (!a || !b) {
+		invalid("_strnicmp", EINVAL);
+		return _NLSCMPERROR;
+	}
 	for (size_t i = 0; i < n; i++) {
 		int x = lower((unsigned char)a[i]), y = lower((unsigned char)b[i]);
 
@@ -402,6 +412,10 @@ FLTPORT_WINAPI int _stricmp(const char *a, const char *b)
 
 FLTPORT_WINAPI int _wcsnicmp(const wchar_t *a, const wchar_t *b, size_t n)
 {
+	if (!a || !b) {
+		invalid("_wcsnicmp", EINVAL);
+		return _NLSCMPERROR;
+	}
 	for (size_t i = 0; i < n; i++) {
 		wint_t x = towlower((wint_t)a[i]), y = towlower((wint_t)b[i]);
 
@@ -455,7 +469,9 @@ FLTPORT_WINAPI wchar_t *wcstok_s(wchar_t *str, const wchar_t *delim, wchar_t **c
 
 FLTPORT_WINAPI errno_t fopen_s(FILE **pf, const char *name, const char *mode)
 {
-	if (!pf || !name || !mode)
+	if (pf)
+		*pf = NULL;
+	if (!pf || !name || !mode || !name[0])
 		return invalid("fopen_s", EINVAL);
 	*pf = fopen(name, mode);
 	return *pf ? 0 : errno;
@@ -499,7 +515,9 @@ FLTPORT_WINAPI FILE *_wfopen(const wchar_t *name, const wchar_t *mode)
 
 FLTPORT_WINAPI errno_t _wfopen_s(FILE **pf, const wchar_t *name, const wchar_t *mode)
 {
-	if (!pf || !name || !mode)
+	if (pf)
+		*pf = NULL;
+	if (!pf || !name || !mode || !name[0])
 		return invalid("_wfopen_s", EINVAL);
 	*pf = _wfopen(name, mode);
 	return *pf ? 0 : errno;

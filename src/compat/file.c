@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "compat/compat.h"
@@ -18,9 +19,15 @@
 struct file {
 	struct fpw_obj obj;
 	int fd;
-	bool readable, writable;
-	bool delete_on_close;
-	char *path; /* FILE_FLAG_DELETE_ON_CLOSE: unlinked at the last close */
+	bool readable, writable; /* writable: write or append access */
+	bool write_data;         /* write access (not append-only) */
+	/* One transfer or seek at a time, as Windows serialises the I/O of
+	 * a synchronous handle: a transfer at an offset moves the pointer. */
+	pthread_mutex_t io_lock;
+	/* FILE_FLAG_DELETE_ON_CLOSE: the name to remove at the last close,
+	 * in the directory it was opened in (whatever the cwd then). */
+	int dir_fd;
+	char *base;
 };
 
 DWORD fpw_errno_to_win32(int e)
@@ -61,6 +68,8 @@ DWORD fpw_errno_to_win32(int e)
 		return ERROR_SHARING_VIOLATION;
 	case EIO:
 		return ERROR_IO_DEVICE;
+	case EFAULT:
+		return ERROR_NOACCESS;
 	default:
 		return ERROR_GEN_FAILURE;
 	}
@@ -70,10 +79,13 @@ static void file_destroy(struct fpw_obj *o)
 {
 	struct file *f = (struct file *)o;
 
-	if (f->delete_on_close && f->path)
-		unlink(f->path);
+	if (f->dir_fd >= 0) {
+		unlinkat(f->dir_fd, f->base, 0);
+		close(f->dir_fd);
+	}
 	close(f->fd);
-	free(f->path);
+	free(f->base);
+	pthread_mutex_destroy(&f->io_lock);
 	free(f);
 }
 
@@ -82,11 +94,11 @@ int fpw_file_fd(struct fpw_obj *o, bool *readable, bool *writable)
 	struct file *f = (struct file *)o;
 
 	*readable = f->readable;
-	*writable = f->writable;
+	*writable = f->write_data;
 	return f->fd;
 }
 
-enum need { NEED_NOTHING, NEED_READ, NEED_WRITE };
+enum need { NEED_NOTHING, NEED_READ, NEED_WRITE, NEED_WRITE_DATA };
 
 /* The file behind h, with a reference, if it was opened for `need`; else
  * NULL with the last error set. */
@@ -94,7 +106,8 @@ static struct file *file_get(HANDLE h, enum need need)
 {
 	struct file *f = (struct file *)fpw_handle_get(h, FPW_FILE);
 
-	if (f && ((need == NEED_READ && !f->readable) || (need == NEED_WRITE && !f->writable))) {
+	if (f && ((need == NEED_READ && !f->readable) || (need == NEED_WRITE && !f->writable) ||
+		  (need == NEED_WRITE_DATA && !f->write_data))) {
 		fpw_obj_put(&f->obj);
 		SetLastError(ERROR_ACCESS_DENIED);
 		return NULL;
@@ -132,6 +145,7 @@ static DWORD open_error(const char *path, int e)
 static HANDLE create_file(char *path, DWORD access, DWORD disposition, DWORD flags)
 {
 	bool rd = access & ACCESS_READ, wr = access & ACCESS_WRITE, existed = false;
+	bool wdata = access & (GENERIC_WRITE | GENERIC_ALL | FILE_WRITE_DATA);
 	int oflags = O_CLOEXEC | O_NOCTTY, fd = -1;
 	struct file *f;
 	struct stat st;
@@ -141,7 +155,7 @@ static HANDLE create_file(char *path, DWORD access, DWORD disposition, DWORD fla
 		if (*p == '\\')
 			*p = '/';
 	if (!path[0] || disposition < CREATE_NEW || disposition > TRUNCATE_EXISTING ||
-	    (disposition == TRUNCATE_EXISTING && !wr)) {
+	    (disposition == TRUNCATE_EXISTING && !wdata)) {
 		SetLastError(path[0] ? ERROR_INVALID_PARAMETER : ERROR_PATH_NOT_FOUND);
 		free(path);
 		return INVALID_HANDLE_VALUE;
@@ -152,7 +166,7 @@ static HANDLE create_file(char *path, DWORD access, DWORD disposition, DWORD fla
 		return INVALID_HANDLE_VALUE;
 	}
 	oflags |= rd && wr ? O_RDWR : wr ? O_WRONLY : O_RDONLY;
-	if (wr && !(access & (GENERIC_WRITE | GENERIC_ALL | FILE_WRITE_DATA)))
+	if (wr && !wdata)
 		oflags |= O_APPEND; /* FILE_APPEND_DATA alone */
 	if (flags & FILE_FLAG_WRITE_THROUGH)
 		oflags |= O_DSYNC;
@@ -189,8 +203,11 @@ static HANDLE create_file(char *path, DWORD access, DWORD disposition, DWORD fla
 		fd = -1;
 		errno = EACCES;
 	}
-	if (fd < 0 && errno == EISDIR && (flags & FILE_FLAG_BACKUP_SEMANTICS) && !wr)
+	if (fd < 0 && errno == EISDIR && (flags & FILE_FLAG_BACKUP_SEMANTICS) && !wr &&
+	    (disposition == OPEN_EXISTING || disposition == OPEN_ALWAYS)) {
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		existed = fd >= 0;
+	}
 	if (fd < 0) {
 		DWORD err = open_error(path, errno);
 
@@ -208,8 +225,36 @@ static HANDLE create_file(char *path, DWORD access, DWORD disposition, DWORD fla
 	f->fd = fd;
 	f->readable = rd;
 	f->writable = wr;
-	f->delete_on_close = flags & FILE_FLAG_DELETE_ON_CLOSE;
-	f->path = path;
+	f->write_data = wdata;
+	f->dir_fd = -1;
+	pthread_mutex_init(&f->io_lock, NULL);
+	if (flags & FILE_FLAG_DELETE_ON_CLOSE) {
+		char *slash = strrchr(path, '/');
+
+		f->base = strdup(slash ? slash + 1 : path);
+		if (slash == path)
+			f->dir_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		else if (slash) {
+			*slash = '\0';
+			f->dir_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		} else {
+			f->dir_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
+		if (f->dir_fd < 0 || !f->base) {
+			DWORD err = f->base ? fpw_errno_to_win32(errno) : ERROR_NOT_ENOUGH_MEMORY;
+
+			if (f->dir_fd >= 0)
+				close(f->dir_fd);
+			free(f->base);
+			pthread_mutex_destroy(&f->io_lock);
+			free(f);
+			close(fd);
+			free(path);
+			SetLastError(err);
+			return INVALID_HANDLE_VALUE;
+		}
+	}
+	free(path);
 	if (flags & FILE_FLAG_SEQUENTIAL_SCAN)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	else if (flags & FILE_FLAG_RANDOM_ACCESS)
@@ -275,13 +320,19 @@ FLTPORT_WINAPI HANDLE CreateFileW(LPCWSTR name, DWORD access, DWORD share, LPSEC
 	return create_file(path, access, disposition, flags);
 }
 
-/* The offset an OVERLAPPED names for a synchronous handle; -1: the end of
- * the file (Offset and OffsetHigh both 0xFFFFFFFF, WriteFile only). */
-static off_t ov_offset(const OVERLAPPED *ov)
+/* The offset an OVERLAPPED names for a synchronous handle: 0 with *at, or
+ * false for an offset no file has (OffsetHigh with its top bit set, but
+ * for the append marker).  *append: Offset and OffsetHigh both
+ * 0xFFFFFFFF, "at the end" (WriteFile). */
+static bool ov_offset(const OVERLAPPED *ov, off_t *at, bool *append)
 {
-	if (ov->Offset == 0xFFFFFFFFu && ov->OffsetHigh == 0xFFFFFFFFu)
-		return -1;
-	return (off_t)(((uint64_t)ov->OffsetHigh << 32) | ov->Offset);
+	*append = ov->Offset == 0xFFFFFFFFu && ov->OffsetHigh == 0xFFFFFFFFu;
+	if (*append)
+		return true;
+	if (ov->OffsetHigh & 0x80000000u)
+		return false;
+	*at = (off_t)(((uint64_t)ov->OffsetHigh << 32) | ov->Offset);
+	return true;
 }
 
 static void ov_done(LPOVERLAPPED ov, size_t n)
@@ -295,41 +346,54 @@ static void ov_done(LPOVERLAPPED ov, size_t n)
 FLTPORT_WINAPI BOOL ReadFile(HANDLE h, LPVOID buf, DWORD len, LPDWORD done, LPOVERLAPPED ov)
 {
 	struct file *f;
-	ssize_t n;
+	size_t total = 0;
+	bool append = false;
+	off_t at = 0;
+	int err = 0;
 
+	if (done)
+		*done = 0; /* first of all, as on Windows */
 	if (!done && !ov) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	if (ov && (!ov_offset(ov, &at, &append) || append)) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return FALSE;
 	}
 	f = file_get(h, NEED_READ);
 	if (!f)
 		return FALSE;
-	if (done)
-		*done = 0;
-	do {
-		if (ov) {
-			off_t at = ov_offset(ov);
+	pthread_mutex_lock(&f->io_lock);
+	/* A regular file gives all that is there: read until len or the end
+	 * (one read() stops at 2 GiB). */
+	while (total < len) {
+		ssize_t n = ov ? pread(f->fd, (char *)buf + total, len - total, at + (off_t)total)
+			       : read(f->fd, (char *)buf + total, len - total);
 
-			/* As on Windows, a read at an offset moves the file
-			 * pointer past what it read. */
-			n = at < 0 ? -1 : pread(f->fd, buf, len, at);
-			if (at < 0)
-				errno = EINVAL;
-			if (n >= 0)
-				lseek(f->fd, at + n, SEEK_SET);
-		} else {
-			n = read(f->fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
 		}
-	} while (n < 0 && errno == EINTR);
+		if (n == 0)
+			break;
+		total += (size_t)n;
+	}
+	/* As on Windows, a read at an offset moves the file pointer past it. */
+	if (ov && !err)
+		lseek(f->fd, at + (off_t)total, SEEK_SET);
+	pthread_mutex_unlock(&f->io_lock);
 	fpw_obj_put(&f->obj);
-	if (n < 0) {
-		SetLastError(errno == EISDIR ? ERROR_INVALID_FUNCTION : fpw_errno_to_win32(errno));
+	if (done)
+		*done = (DWORD)total;
+	if (err) {
+		SetLastError(err == EISDIR ? ERROR_INVALID_FUNCTION : fpw_errno_to_win32(err));
 		return FALSE;
 	}
-	if (done)
-		*done = (DWORD)n;
-	ov_done(ov, (size_t)n);
-	if (ov && n == 0 && len > 0) {
+	ov_done(ov, total);
+	if (ov && total == 0 && len > 0) {
 		/* Past the end with an OVERLAPPED: ERROR_HANDLE_EOF. */
 		ov->Internal = (ULONG_PTR)(LONG)0xC0000011; /* STATUS_END_OF_FILE */
 		SetLastError(ERROR_HANDLE_EOF);
@@ -338,31 +402,50 @@ FLTPORT_WINAPI BOOL ReadFile(HANDLE h, LPVOID buf, DWORD len, LPDWORD done, LPOV
 	return TRUE;
 }
 
+/* One write at `at` (append: at the end, atomically, RWF_APPEND; its
+ * offset then is the file's end before it). */
+static ssize_t write_at(int fd, const char *p, size_t n, off_t at, bool append)
+{
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
+	ssize_t w;
+
+	if (!append)
+		return pwrite(fd, p, n, at);
+	w = pwritev2(fd, &iov, 1, -1, RWF_APPEND);
+	if (w >= 0 || errno != EOPNOTSUPP)
+		return w;
+	/* Before Linux 4.16: the end under the handle's lock (other handles
+	 * of the file can still interleave). */
+	at = lseek(fd, 0, SEEK_END);
+	return at < 0 ? -1 : pwrite(fd, p, n, at);
+}
+
 FLTPORT_WINAPI BOOL WriteFile(HANDLE h, LPCVOID buf, DWORD len, LPDWORD done, LPOVERLAPPED ov)
 {
 	const char *p = buf;
 	size_t total = 0;
+	bool append = false;
 	struct file *f;
 	off_t at = 0;
 	int err = 0;
 
+	if (done)
+		*done = 0; /* first of all, as on Windows */
 	if (!done && !ov) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	if (ov && !ov_offset(ov, &at, &append)) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return FALSE;
 	}
 	f = file_get(h, NEED_WRITE);
 	if (!f)
 		return FALSE;
-	if (done)
-		*done = 0;
-	if (ov) {
-		at = ov_offset(ov);
-		if (at < 0)
-			at = lseek(f->fd, 0, SEEK_END);
-	}
+	pthread_mutex_lock(&f->io_lock);
 	/* A regular file takes it all but for a full disk: write the rest. */
 	while (total < len) {
-		ssize_t n = ov ? pwrite(f->fd, p + total, len - total, at + (off_t)total)
+		ssize_t n = ov ? write_at(f->fd, p + total, len - total, at + (off_t)total, append)
 			       : write(f->fd, p + total, len - total);
 
 		if (n < 0 && errno == EINTR)
@@ -373,8 +456,13 @@ FLTPORT_WINAPI BOOL WriteFile(HANDLE h, LPCVOID buf, DWORD len, LPDWORD done, LP
 		}
 		total += (size_t)n;
 	}
-	if (ov && total > 0)
-		lseek(f->fd, at + (off_t)total, SEEK_SET);
+	if (ov && total > 0) {
+		if (append)
+			lseek(f->fd, 0, SEEK_END);
+		else
+			lseek(f->fd, at + (off_t)total, SEEK_SET);
+	}
+	pthread_mutex_unlock(&f->io_lock);
 	fpw_obj_put(&f->obj);
 	if (done)
 		*done = (DWORD)total;
@@ -421,67 +509,117 @@ FLTPORT_WINAPI DWORD GetFileSize(HANDLE h, LPDWORD high)
 	return (DWORD)size.QuadPart;
 }
 
+/* The position a move would reach, without moving; false with the last
+ * error set.  io_lock held. */
+static bool seek_target(struct file *f, LONGLONG dist, DWORD method, off_t *target)
+{
+	struct stat st;
+	off_t base;
+
+	switch (method) {
+	case FILE_BEGIN:
+		base = 0;
+		break;
+	case FILE_CURRENT:
+		base = lseek(f->fd, 0, SEEK_CUR);
+		break;
+	case FILE_END:
+		base = fstat(f->fd, &st) == 0 ? st.st_size : -1;
+		break;
+	default:
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return false;
+	}
+	if (base < 0) {
+		SetLastError(fpw_errno_to_win32(errno));
+		return false;
+	}
+	if ((dist < 0 && -(unsigned long long)dist > (unsigned long long)base) ||
+	    (dist > 0 &&
+	     (unsigned long long)dist > (unsigned long long)INT64_MAX - (unsigned long long)base)) {
+		SetLastError(dist < 0 ? ERROR_NEGATIVE_SEEK : ERROR_INVALID_PARAMETER);
+		return false;
+	}
+	*target = base + (off_t)dist;
+	return true;
+}
+
+/* Move to dist from method's base; limit: the highest position accepted
+ * (else ERROR_INVALID_PARAMETER, not moved). */
+static BOOL seek(HANDLE h, LONGLONG dist, DWORD method, off_t limit, off_t *pos)
+{
+	struct file *f = file_get(h, NEED_NOTHING);
+	DWORD err = ERROR_SUCCESS;
+	off_t target = 0;
+
+	if (!f)
+		return FALSE;
+	pthread_mutex_lock(&f->io_lock);
+	if (!seek_target(f, dist, method, &target))
+		err = GetLastError();
+	else if (target > limit)
+		err = ERROR_INVALID_PARAMETER;
+	else if (lseek(f->fd, target, SEEK_SET) < 0)
+		err = fpw_errno_to_win32(errno);
+	pthread_mutex_unlock(&f->io_lock);
+	fpw_obj_put(&f->obj);
+	if (err) {
+		SetLastError(err);
+		return FALSE;
+	}
+	*pos = target;
+	return TRUE;
+}
+
 FLTPORT_WINAPI BOOL SetFilePointerEx(HANDLE h, LARGE_INTEGER dist, PLARGE_INTEGER newpos,
 				     DWORD method)
 {
-	int whence = method == FILE_BEGIN     ? SEEK_SET
-		     : method == FILE_CURRENT ? SEEK_CUR
-		     : method == FILE_END     ? SEEK_END
-					      : -1;
-	struct file *f;
-	off_t at;
+	off_t pos;
 
-	if (whence < 0) {
-		SetLastError(ERROR_INVALID_PARAMETER);
+	if (!seek(h, dist.QuadPart, method, INT64_MAX, &pos))
 		return FALSE;
-	}
-	f = file_get(h, NEED_NOTHING);
-	if (!f)
-		return FALSE;
-	at = lseek(f->fd, (off_t)dist.QuadPart, whence);
-	fpw_obj_put(&f->obj);
-	if (at < 0) {
-		/* Before the start of the file: ERROR_NEGATIVE_SEEK. */
-		SetLastError(errno == EINVAL ? ERROR_NEGATIVE_SEEK : fpw_errno_to_win32(errno));
-		return FALSE;
-	}
 	if (newpos)
-		newpos->QuadPart = (LONGLONG)at;
+		newpos->QuadPart = (LONGLONG)pos;
 	return TRUE;
 }
 
 FLTPORT_WINAPI DWORD SetFilePointer(HANDLE h, LONG lo, PLONG hi, DWORD method)
 {
-	LARGE_INTEGER d, pos;
+	LONGLONG d;
+	off_t pos;
 
-	/* Without lpDistanceToMoveHigh the distance is a signed 32-bit one. */
-	d.QuadPart = hi ? (LONGLONG)(((ULONGLONG)(ULONG)*hi << 32) | (ULONG)lo) : (LONGLONG)lo;
-	if (!SetFilePointerEx(h, d, &pos, method))
+	/* Without lpDistanceToMoveHigh: a signed 32-bit distance, and a
+	 * result that must fit 32 bits (else it fails without moving). */
+	d = hi ? (LONGLONG)(((ULONGLONG)(ULONG)*hi << 32) | (ULONG)lo) : (LONGLONG)lo;
+	if (!seek(h, d, method, hi ? INT64_MAX : (off_t)0xFFFFFFFFu, &pos))
 		return INVALID_SET_FILE_POINTER;
 	if (hi)
-		*hi = (LONG)((ULONGLONG)pos.QuadPart >> 32);
-	else if ((ULONGLONG)pos.QuadPart > 0xFFFFFFFEu) {
-		SetLastError(ERROR_INVALID_PARAMETER); /* does not fit the result */
-		return INVALID_SET_FILE_POINTER;
-	}
-	SetLastError(ERROR_SUCCESS);
-	return (DWORD)pos.QuadPart;
+		*hi = (LONG)((ULONGLONG)pos >> 32);
+	SetLastError(ERROR_SUCCESS); /* a result of 0xFFFFFFFF is no failure */
+	return (DWORD)pos;
 }
 
 FLTPORT_WINAPI BOOL SetEndOfFile(HANDLE h)
 {
-	struct file *f = file_get(h, NEED_WRITE);
+	struct file *f = file_get(h, NEED_WRITE_DATA);
+	DWORD err = ERROR_SUCCESS;
+	struct stat st;
 	off_t at;
-	int rc = -1;
 
 	if (!f)
 		return FALSE;
+	pthread_mutex_lock(&f->io_lock);
 	at = lseek(f->fd, 0, SEEK_CUR);
-	if (at >= 0)
-		rc = ftruncate(f->fd, at);
+	if (at < 0 || fstat(f->fd, &st) != 0)
+		err = fpw_errno_to_win32(errno);
+	else if (at < st.st_size && fpw_file_mapped(st.st_dev, st.st_ino))
+		err = ERROR_USER_MAPPED_FILE; /* a view would lose its pages */
+	else if (ftruncate(f->fd, at) != 0)
+		err = fpw_errno_to_win32(errno);
+	pthread_mutex_unlock(&f->io_lock);
 	fpw_obj_put(&f->obj);
-	if (rc != 0) {
-		SetLastError(fpw_errno_to_win32(errno));
+	if (err) {
+		SetLastError(err);
 		return FALSE;
 	}
 	return TRUE;

@@ -229,6 +229,8 @@ struct view {
 	uintptr_t base;
 	size_t len;
 	DWORD protect; /* the view's, as VirtualQuery's AllocationProtect */
+	dev_t dev;     /* the mapped file's (SetEndOfFile asks) */
+	ino_t ino;
 };
 
 static pthread_mutex_t views_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -362,6 +364,9 @@ FLTPORT_WINAPI LPVOID MapViewOfFile(HANDLE h, DWORD access, DWORD high, DWORD lo
 	DWORD vprot, err = ERROR_SUCCESS;
 	struct view *v = NULL;
 	void *p = MAP_FAILED;
+	struct stat st;
+	dev_t dev = 0;
+	ino_t ino = 0;
 
 	if (!o)
 		return NULL;
@@ -388,6 +393,10 @@ FLTPORT_WINAPI LPVOID MapViewOfFile(HANDLE h, DWORD access, DWORD high, DWORD lo
 		err = ERROR_MAPPED_ALIGNMENT;
 	if (!err && (off >= s->size || (n != 0 && n > s->size - off)))
 		err = ERROR_ACCESS_DENIED;
+	if (!err && fstat(s->fd, &st) == 0) {
+		dev = st.st_dev;
+		ino = st.st_ino;
+	}
 	if (!err) {
 		if (n == 0)
 			n = (SIZE_T)(s->size - off);
@@ -406,6 +415,8 @@ FLTPORT_WINAPI LPVOID MapViewOfFile(HANDLE h, DWORD access, DWORD high, DWORD lo
 	v->base = (uintptr_t)p;
 	v->len = n;
 	v->protect = vprot;
+	v->dev = dev;
+	v->ino = ino;
 	pthread_mutex_lock(&views_lock);
 	v->next = views;
 	views = v;
@@ -450,6 +461,17 @@ static BOOL unmap_view(const void *addr)
 	munmap((void *)v->base, v->len);
 	free(v);
 	return TRUE;
+}
+
+bool fpw_file_mapped(dev_t dev, ino_t ino)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&views_lock);
+	for (struct view *v = views; v && !found; v = v->next)
+		found = v->dev == dev && v->ino == ino;
+	pthread_mutex_unlock(&views_lock);
+	return found;
 }
 
 FLTPORT_WINAPI BOOL UnmapViewOfFile(LPCVOID addr)

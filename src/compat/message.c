@@ -93,6 +93,8 @@ static const struct message win32_messages[] = {
 		"alignment." },
 	{ 1167, "The device is not connected." },
 	{ 1168, "Element not found." },
+	{ 1224, "The requested operation cannot be performed on a file with a user-mapped "
+		"section open." },
 	{ 1235, "The request was aborted." },
 	{ 1237, "The operation could not be completed. A retry should be performed." },
 	{ 1238, "A connection to the server could not be made because the limit on the number of "

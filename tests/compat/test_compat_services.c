@@ -758,6 +758,9 @@ Test(win32_services, secure_string_functions, .timeout = 10)
 	cr_assert_eq(strncat_s(s, sizeof(s), "XYZ", _TRUNCATE), STRUNCATE);
 	cr_assert_str_eq(s, "012abXY");
 	cr_assert_eq(strncpy_s(NULL, 0, NULL, 0), 0, "nothing to do");
+	strcpy(s, "1234567");
+	cr_assert_eq(strncat_s(s, sizeof(s), "ab", 1), ERANGE, "full already");
+	cr_assert_eq(s[0], 0);
 	cr_assert_eq(wcscpy_s(w, _countof(w), L"w\u00e9"), 0);
 	cr_assert_eq(wcscat_s(w, _countof(w), L"xyz"), 0);
 	cr_assert(wcscmp(w, L"w\u00e9xyz") == 0);
@@ -800,14 +803,34 @@ Test(win32_services, msvc_printf_family, .timeout = 10)
 	memset(s, 'Z', sizeof(s));
 	cr_assert_eq(_snprintf(s, 3, "%d", 123), 3);
 	cr_assert_eq(s[3], 'Z');
-	cr_assert_eq(_snprintf(s, 3, "%d", 12345), -1);
-	cr_assert_eq(memcmp(s, "123Z", 4), 0);
+	memset(s, 'Z', sizeof(s));
+	cr_assert_eq(_snprintf(s, 3, "%d", 45678), -1);
+	cr_assert_eq(memcmp(s, "456Z", 4), 0, "cut at count, no terminator");
 	cr_assert_eq(_snprintf(s, 8, "%d", 42), 2);
 	cr_assert_str_eq(s, "42");
 	cr_assert_eq(_snprintf(NULL, 0, "%d", 12345), 5, "(NULL, 0) measures");
 	wmemset(w, L'Z', _countof(w));
 	cr_assert_eq(_snwprintf(w, 2, L"%s", L"abc"), -1);
 	cr_assert(w[0] == L'a' && w[1] == L'b' && w[2] == L'Z');
+	/* Counts far beyond the output (SIZE_MAX / 4 + 1 wide units would
+	 * overflow a scratch size): the output is written whole. */
+	cr_assert_eq(_snwprintf(w, SIZE_MAX / 4 + 1, L"%d", 12345), 5);
+	cr_assert(wcscmp(w, L"12345") == 0);
+	cr_assert_eq(_snprintf(s, SIZE_MAX, "%s", "hello"), 5);
+	cr_assert_str_eq(s, "hello");
+	/* count >= size and too long: the handler, "" and -1. */
+	atomic_store(&invalid_calls, 0);
+	strcpy(s, "keep");
+	cr_assert_eq(_snprintf_s(s, 4, 10, "%s", "0123456789"), -1);
+	cr_assert_eq(s[0], 0);
+	cr_assert_eq(atomic_load(&invalid_calls), 1);
+	cr_assert_eq(_snprintf_s(NULL, 0, 0, "%d", 1), 0, "nothing to do");
+	cr_assert_eq(atomic_load(&invalid_calls), 1);
+	cr_assert_eq(sprintf_s(NULL, 0, "%d", 1), -1);
+	cr_assert_eq(atomic_load(&invalid_calls), 2);
+	strcpy(s, "keep");
+	cr_assert_eq(sprintf_s(s, sizeof(s), NULL), -1);
+	cr_assert_str_eq(s, "keep", "a NULL format leaves the buffer");
 	_set_invalid_parameter_handler(NULL);
 }
 
@@ -850,6 +873,14 @@ Test(win32_services, crt_comparisons_tokens_files, .timeout = 10)
 	f = (FILE *)1;
 	cr_assert_eq(fopen_s(&f, "/nonexistent-dir/x", "r"), ENOENT);
 	cr_assert_null(f);
+	_set_invalid_parameter_handler(count_invalid);
+	f = (FILE *)1;
+	cr_assert_eq(fopen_s(&f, NULL, "r"), EINVAL);
+	cr_assert_null(f, "*pFile cleared on every failure");
+	cr_assert_eq(fopen_s(&f, "", "r"), EINVAL);
+	cr_assert_eq(_stricmp(NULL, "a"), _NLSCMPERROR);
+	cr_assert_eq(_wcsicmp(L"a", NULL), _NLSCMPERROR);
+	_set_invalid_parameter_handler(NULL);
 }
 
 /* Without a handler, a parameter error ends the process, as MSVC's does. */
@@ -868,4 +899,129 @@ Test(win32_services, invalid_parameter_ends_the_process_by_default, .timeout = 3
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status 0x%x", status);
+}
+
+/* ---- files: review cases ---- */
+
+static HANDLE append_h;
+
+static DWORD WINAPI append_lines(LPVOID arg)
+{
+	char line[11];
+
+	snprintf(line, sizeof(line), "thread %d\n", (int)(intptr_t)arg);
+	for (int i = 0; i < 2000; i++) {
+		OVERLAPPED ov = { .Offset = 0xFFFFFFFFu, .OffsetHigh = 0xFFFFFFFFu };
+
+		if (!WriteFile(append_h, line, 9, NULL, &ov))
+			return 1;
+	}
+	return 0;
+}
+
+Test(win32_services, file_appends_and_seeks_are_atomic, .timeout = 60)
+{
+	char path[600];
+	HANDLE t[2];
+	LONG hi;
+	DWORD n = 77;
+
+	tu_private_dir();
+	snprintf(path, sizeof(path), "%s/append.bin", tu_temp_dir("fltport-files"));
+	append_h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	cr_assert_neq(append_h, INVALID_HANDLE_VALUE);
+	for (int i = 0; i < 2; i++)
+		t[i] = CreateThread(NULL, 0, append_lines, (LPVOID)(intptr_t)i, 0, NULL);
+	cr_assert_eq(WaitForMultipleObjects(2, t, TRUE, 50000), WAIT_OBJECT_0);
+	for (int i = 0; i < 2; i++)
+		cr_assert(CloseHandle(t[i]));
+	cr_assert_eq(GetFileSize(append_h, NULL), 2 * 2000 * 9, "no append lost");
+
+	/* SetFilePointer without a high part: a result over 32 bits fails
+	 * and does not move; 0xFFFFFFFF itself is a position. */
+	cr_assert_eq(SetFilePointer(append_h, 100, NULL, FILE_BEGIN), 100);
+	hi = 1;
+	cr_assert_eq(SetFilePointer(append_h, 4, &hi, FILE_BEGIN), 4);
+	cr_assert_eq(hi, 1);
+	SetLastError(0);
+	cr_assert_eq(SetFilePointer(append_h, 8, NULL, FILE_CURRENT), INVALID_SET_FILE_POINTER);
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	hi = 0;
+	cr_assert_eq(SetFilePointer(append_h, 0, &hi, FILE_CURRENT), 4, "not moved");
+	cr_assert_eq(hi, 1);
+	cr_assert_eq(SetFilePointer(append_h, (LONG)0xFFFFFFFF, &hi, FILE_BEGIN), 0xFFFFFFFFu);
+	hi = 0;
+	cr_assert_eq(SetFilePointer(append_h, 0, &hi, FILE_BEGIN), 0);
+	cr_assert_eq(SetFilePointer(append_h, -1, NULL, FILE_CURRENT), INVALID_SET_FILE_POINTER);
+	cr_assert_eq(GetLastError(), ERROR_NEGATIVE_SEEK);
+	/* A count is zeroed before anything is checked. */
+	cr_assert_not(ReadFile((HANDLE)(LONG_PTR)0x7777, path, 1, &n, NULL));
+	cr_assert_eq(n, 0);
+	{
+		OVERLAPPED ov = { .Offset = 0, .OffsetHigh = 0x80000000u };
+
+		SetLastError(0);
+		cr_assert_not(WriteFile(append_h, "x", 1, NULL, &ov), "an offset no file has");
+		cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	}
+	cr_assert(CloseHandle(append_h));
+}
+
+Test(win32_services, file_review_cases, .timeout = 30)
+{
+	char path[600], cwd[600];
+	const char *dir;
+	HANDLE h, s;
+	unsigned char *v;
+	DWORD n;
+
+	tu_private_dir();
+	dir = tu_temp_dir("fltport-files");
+	snprintf(path, sizeof(path), "%s/m.bin", dir);
+	/* Shrinking a mapped file: ERROR_USER_MAPPED_FILE (no SIGBUS). */
+	h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	s = CreateFileMappingA(h, NULL, PAGE_READWRITE, 0, 8192, NULL);
+	cr_assert_not_null(s);
+	v = MapViewOfFile(s, FILE_MAP_WRITE, 0, 0, 0);
+	cr_assert_not_null(v);
+	v[8000] = 7;
+	cr_assert_eq(SetFilePointer(h, 10, NULL, FILE_BEGIN), 10);
+	SetLastError(0);
+	cr_assert_not(SetEndOfFile(h));
+	cr_assert_eq(GetLastError(), ERROR_USER_MAPPED_FILE);
+	cr_assert_eq(v[8000], 7);
+	cr_assert(UnmapViewOfFile(v));
+	cr_assert(CloseHandle(s));
+	cr_assert(SetEndOfFile(h), "no view: it may shrink");
+	cr_assert_eq(GetFileSize(h, NULL), 10);
+	cr_assert(CloseHandle(h));
+	/* Append-only access: no writable section, no TRUNCATE_EXISTING. */
+	h = CreateFileA(path, FILE_READ_DATA | FILE_APPEND_DATA, 0, NULL, OPEN_EXISTING, 0, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	cr_assert_null(CreateFileMappingA(h, NULL, PAGE_READWRITE, 0, 0, NULL));
+	cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED);
+	cr_assert_not(SetEndOfFile(h));
+	cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED);
+	cr_assert(WriteFile(h, "tail", 4, &n, NULL));
+	cr_assert_eq(GetFileSize(h, NULL), 14);
+	cr_assert(CloseHandle(h));
+	cr_assert_eq(CreateFileA(path, FILE_APPEND_DATA, 0, NULL, TRUNCATE_EXISTING, 0, NULL),
+		     INVALID_HANDLE_VALUE);
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	/* A directory is never created over, even with BACKUP_SEMANTICS. */
+	cr_assert_eq(CreateFileA(dir, GENERIC_READ, 0, NULL, CREATE_ALWAYS,
+				 FILE_FLAG_BACKUP_SEMANTICS, NULL),
+		     INVALID_HANDLE_VALUE);
+	/* Delete-on-close of a relative name survives a chdir. */
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert_eq(chdir(dir), 0);
+	h = CreateFileA("rel.tmp", GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_FLAG_DELETE_ON_CLOSE,
+			NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert(CloseHandle(h));
+	snprintf(path, sizeof(path), "%s/rel.tmp", dir);
+	cr_assert_neq(access(path, F_OK), 0, "removed in the directory it was made in");
+	cr_assert_eq(chdir(cwd), 0);
 }

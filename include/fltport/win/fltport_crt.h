@@ -34,6 +34,7 @@ typedef size_t rsize_t;
 #endif
 #define _TRUNCATE ((size_t)-1)
 #define STRUNCATE 80
+#define _NLSCMPERROR 2147483647 /* _stricmp & co. given NULL */
 #ifndef _countof
 #define _countof(a) (sizeof(a) / sizeof((a)[0]))
 #endif
