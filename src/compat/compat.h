@@ -54,6 +54,15 @@ DWORD fpw_errno_to_win32(int e);
 /* The fd of a file object (FPW_FILE) and the access it was opened with;
  * valid while the caller holds a reference. */
 int fpw_file_fd(struct fpw_obj *o, bool *readable, bool *writable);
+/* A Win32 path argument as a malloc'ed Linux path (UTF-8, '\\' taken for
+ * '/'), or NULL with the last error set (NULL name:
+ * ERROR_INVALID_PARAMETER; ERROR_INVALID_NAME, ERROR_NOT_ENOUGH_MEMORY). */
+char *fpw_path_a(LPCSTR name);
+char *fpw_path_w(LPCWSTR name);
+/* The Win32 getters' way of returning text (UTF-8 s) into a buffer of cap
+ * characters, narrow or wide: the length without the terminator when it
+ * fits, else the size needed with it and nothing written. */
+DWORD fpw_put_text(const char *s, void *buf, DWORD cap, bool wide);
 /* Whether a view (MapViewOfFile) maps the file dev/ino (memory.c). */
 bool fpw_file_mapped(dev_t dev, ino_t ino);
 

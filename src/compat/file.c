@@ -151,9 +151,6 @@ static HANDLE create_file(char *path, DWORD access, DWORD disposition, DWORD fla
 	struct stat st;
 	HANDLE h;
 
-	for (char *p = path; *p; p++)
-		if (*p == '\\')
-			*p = '/';
 	if (!path[0] || disposition < CREATE_NEW || disposition > TRUNCATE_EXISTING ||
 	    (disposition == TRUNCATE_EXISTING && !wdata)) {
 		SetLastError(path[0] ? ERROR_INVALID_PARAMETER : ERROR_PATH_NOT_FOUND);
@@ -268,56 +265,95 @@ static HANDLE create_file(char *path, DWORD access, DWORD disposition, DWORD fla
 	return h;
 }
 
-FLTPORT_WINAPI HANDLE CreateFileA(LPCSTR name, DWORD access, DWORD share, LPSECURITY_ATTRIBUTES sa,
-				  DWORD disposition, DWORD flags, HANDLE template_file)
+char *fpw_path_a(LPCSTR name)
 {
 	char *path;
 
-	(void)share;
-	(void)sa;
-	(void)template_file;
 	if (!name) {
 		SetLastError(ERROR_INVALID_PARAMETER);
-		return INVALID_HANDLE_VALUE;
+		return NULL;
 	}
 	path = strdup(name);
 	if (!path) {
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-		return INVALID_HANDLE_VALUE;
+		return NULL;
 	}
-	return create_file(path, access, disposition, flags);
+	for (char *p = path; *p; p++)
+		if (*p == '\\')
+			*p = '/';
+	return path;
 }
 
-FLTPORT_WINAPI HANDLE CreateFileW(LPCWSTR name, DWORD access, DWORD share, LPSECURITY_ATTRIBUTES sa,
-				  DWORD disposition, DWORD flags, HANDLE template_file)
+char *fpw_path_w(LPCWSTR name)
 {
 	size_t n, cap;
 	char *path;
 
-	(void)share;
-	(void)sa;
-	(void)template_file;
 	if (!name) {
 		SetLastError(ERROR_INVALID_PARAMETER);
-		return INVALID_HANDLE_VALUE;
+		return NULL;
 	}
 	n = wcslen(name);
 	if (n > 32767) {
 		SetLastError(ERROR_FILENAME_EXCED_RANGE);
-		return INVALID_HANDLE_VALUE;
+		return NULL;
 	}
 	cap = 4 * n + 1;
 	path = malloc(cap);
 	if (!path) {
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-		return INVALID_HANDLE_VALUE;
+		return NULL;
 	}
 	if (fpw_wname_to_utf8(name, n, path, cap) < 0) {
 		free(path);
 		SetLastError(ERROR_INVALID_NAME);
-		return INVALID_HANDLE_VALUE;
+		return NULL;
 	}
-	return create_file(path, access, disposition, flags);
+	for (char *p = path; *p; p++)
+		if (*p == '\\')
+			*p = '/';
+	return path;
+}
+
+DWORD fpw_put_text(const char *s, void *buf, DWORD cap, bool wide)
+{
+	size_t n;
+
+	if (!wide) {
+		n = strlen(s);
+		if (!buf || n + 1 > cap)
+			return (DWORD)(n + 1);
+		memcpy(buf, s, n + 1);
+		return (DWORD)n;
+	}
+	n = fpw_utf8_to_wname(s, NULL, 0);
+	if (!buf || n + 1 > cap)
+		return (DWORD)(n + 1);
+	fpw_utf8_to_wname(s, buf, n);
+	((wchar_t *)buf)[n] = 0;
+	return (DWORD)n;
+}
+
+FLTPORT_WINAPI HANDLE CreateFileA(LPCSTR name, DWORD access, DWORD share, LPSECURITY_ATTRIBUTES sa,
+				  DWORD disposition, DWORD flags, HANDLE template_file)
+{
+	char *path = fpw_path_a(name);
+
+	(void)share;
+	(void)sa;
+	(void)template_file;
+	return path ? create_file(path, access, disposition, flags) : INVALID_HANDLE_VALUE;
+}
+
+FLTPORT_WINAPI HANDLE CreateFileW(LPCWSTR name, DWORD access, DWORD share, LPSECURITY_ATTRIBUTES sa,
+				  DWORD disposition, DWORD flags, HANDLE template_file)
+{
+	char *path = fpw_path_w(name);
+
+	(void)share;
+	(void)sa;
+	(void)template_file;
+	return path ? create_file(path, access, disposition, flags) : INVALID_HANDLE_VALUE;
 }
 
 /* The offset an OVERLAPPED names for a synchronous handle: 0 with *at, or
@@ -646,9 +682,6 @@ static BOOL delete_file(char *path)
 	struct stat st;
 	int rc, e;
 
-	for (char *p = path; *p; p++)
-		if (*p == '\\')
-			*p = '/';
 	/* A directory is not a file: ERROR_ACCESS_DENIED, as on Windows. */
 	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		free(path);
@@ -670,33 +703,14 @@ static BOOL delete_file(char *path)
 
 FLTPORT_WINAPI BOOL DeleteFileA(LPCSTR name)
 {
-	char *path = name ? strdup(name) : NULL;
+	char *path = fpw_path_a(name);
 
-	if (!path) {
-		SetLastError(name ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_PARAMETER);
-		return FALSE;
-	}
-	return delete_file(path);
+	return path ? delete_file(path) : FALSE;
 }
 
 FLTPORT_WINAPI BOOL DeleteFileW(LPCWSTR name)
 {
-	size_t n = name ? wcslen(name) : 0;
-	char *path;
+	char *path = fpw_path_w(name);
 
-	if (!name) {
-		SetLastError(ERROR_INVALID_PARAMETER);
-		return FALSE;
-	}
-	path = malloc(4 * n + 1);
-	if (!path) {
-		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-		return FALSE;
-	}
-	if (fpw_wname_to_utf8(name, n, path, 4 * n + 1) < 0) {
-		free(path);
-		SetLastError(ERROR_INVALID_NAME);
-		return FALSE;
-	}
-	return delete_file(path);
+	return path ? delete_file(path) : FALSE;
 }

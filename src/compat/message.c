@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "compat/compat.h"
 #include "compat/wfmt.h"
@@ -48,6 +49,7 @@ static const struct message win32_messages[] = {
 	{ 80, "The file exists." },
 	{ 87, "The parameter is incorrect." },
 	{ 109, "The pipe has been ended." },
+	{ 111, "The file name is too long." },
 	{ 112, "There is not enough space on the disk." },
 	{ 121, "The semaphore timeout period has expired." },
 	{ 122, "The data area passed to a system call is too small." },
@@ -59,6 +61,7 @@ static const struct message win32_messages[] = {
 	{ 161, "The specified path is invalid." },
 	{ 170, "The requested resource is in use." },
 	{ 183, "Cannot create a file when that file already exists." },
+	{ 203, "The system could not find the environment option that was entered." },
 	{ 206, "The filename or extension is too long." },
 	{ 223, "The file size exceeds the limit allowed and cannot be saved." },
 	{ 225, "Operation did not complete successfully because the file contains a virus or "
@@ -227,6 +230,102 @@ FLTPORT_WINAPI HMODULE LoadLibraryExW(LPCWSTR name, HANDLE file, DWORD flags)
 FLTPORT_WINAPI HMODULE LoadLibraryW(LPCWSTR name)
 {
 	return LoadLibraryExW(name, NULL, 0);
+}
+
+/* The program's own module: GetModuleHandle(NULL). */
+static const char exe_tag;
+#define EXE_MODULE ((HMODULE)(uintptr_t)&exe_tag)
+
+static HMODULE module_handle(const char *name)
+{
+	if (!name)
+		return EXE_MODULE;
+	if (is_fltlib(name))
+		return FLTLIB_MODULE; /* linked in: always loaded */
+	SetLastError(ERROR_MOD_NOT_FOUND);
+	return NULL;
+}
+
+FLTPORT_WINAPI HMODULE GetModuleHandleA(LPCSTR name)
+{
+	return module_handle(name);
+}
+
+FLTPORT_WINAPI HMODULE GetModuleHandleW(LPCWSTR name)
+{
+	char path[4 * MAX_PATH + 1];
+	size_t len, from;
+	ssize_t n;
+
+	if (!name)
+		return module_handle(NULL);
+	len = wcslen(name);
+	from = len > MAX_PATH ? len - MAX_PATH : 0;
+	n = fpw_wide_to_utf8(name + from, len - from, path, sizeof(path) - 1, false);
+	path[n < 0 ? 0 : (size_t)n] = '\0';
+	return module_handle(path);
+}
+
+/* The module's file: the program's (NULL or GetModuleHandle(NULL)), or
+ * fltlib.dll in the system directory.  As on Windows: the length without
+ * the terminator; a buffer too small gets the name cut to size - 1
+ * characters and terminated, returns size and ERROR_INSUFFICIENT_BUFFER. */
+static DWORD module_file_name(HMODULE m, void *buf, DWORD size, bool wide)
+{
+	char exe[4096];
+	const char *name;
+	DWORD n;
+
+	if (!m || m == EXE_MODULE) {
+		ssize_t r = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+		if (r < 0) {
+			SetLastError(ERROR_GEN_FAILURE);
+			return 0;
+		}
+		exe[r] = '\0';
+		name = exe;
+	} else if (m == FLTLIB_MODULE) {
+		name = "/usr/lib/fltlib.dll";
+	} else {
+		SetLastError(ERROR_MOD_NOT_FOUND);
+		return 0;
+	}
+	if (size == 0 || !buf) {
+		SetLastError(ERROR_INSUFFICIENT_BUFFER);
+		return 0;
+	}
+	n = fpw_put_text(name, buf, size, wide);
+	if (n < size)
+		return n;
+	/* Cut to fit. */
+	if (wide) {
+		wchar_t *w = malloc((size_t)n * sizeof(wchar_t));
+
+		if (!w) {
+			SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+			return 0;
+		}
+		fpw_put_text(name, w, n, true);
+		memcpy(buf, w, (size_t)(size - 1) * sizeof(wchar_t));
+		((wchar_t *)buf)[size - 1] = 0;
+		free(w);
+	} else {
+		memcpy(buf, name, size - 1);
+		((char *)buf)[size - 1] = '\0';
+	}
+	SetLastError(ERROR_INSUFFICIENT_BUFFER);
+	return size;
+}
+
+FLTPORT_WINAPI DWORD GetModuleFileNameA(HMODULE m, LPSTR buf, DWORD size)
+{
+	return module_file_name(m, buf, size, false);
+}
+
+FLTPORT_WINAPI DWORD GetModuleFileNameW(HMODULE m, LPWSTR buf, DWORD size)
+{
+	return module_file_name(m, buf, size, true);
 }
 
 FLTPORT_WINAPI BOOL FreeLibrary(HMODULE m)

@@ -1025,3 +1025,133 @@ Test(win32_services, file_review_cases, .timeout = 30)
 	cr_assert_neq(access(path, F_OK), 0, "removed in the directory it was made in");
 	cr_assert_eq(chdir(cwd), 0);
 }
+
+/* ---- system, environment, modules, directories ---- */
+
+Test(win32_services, system_environment_modules, .timeout = 10)
+{
+	SYSTEM_INFO si;
+	char buf[4096], exe[4096], name[MAX_COMPUTERNAME_LENGTH + 1];
+	wchar_t w[4096];
+	DWORD n, size;
+	ssize_t r;
+
+	GetSystemInfo(&si);
+	cr_assert_eq(si.dwPageSize, (DWORD)sysconf(_SC_PAGESIZE));
+	cr_assert_eq(si.dwAllocationGranularity, 65536);
+	cr_assert_geq(si.dwNumberOfProcessors, 1);
+	cr_assert_neq(si.dwActiveProcessorMask, 0);
+#if defined(__x86_64__)
+	cr_assert_eq(si.wProcessorArchitecture, PROCESSOR_ARCHITECTURE_AMD64);
+	cr_assert_eq(sizeof(SYSTEM_INFO), 48);
+	cr_assert_eq(offsetof(SYSTEM_INFO, dwAllocationGranularity), 40);
+#endif
+	cr_assert_lt((uintptr_t)si.lpMinimumApplicationAddress,
+		     (uintptr_t)si.lpMaximumApplicationAddress);
+
+	cr_assert(SetEnvironmentVariableA("FLTPORT_TEST_VAR", "value"));
+	cr_assert_eq(GetEnvironmentVariableA("FLTPORT_TEST_VAR", buf, sizeof(buf)), 5);
+	cr_assert_str_eq(buf, "value");
+	cr_assert_eq(GetEnvironmentVariableA("FLTPORT_TEST_VAR", buf, 5), 6, "size needed");
+	cr_assert_eq(GetEnvironmentVariableW(L"FLTPORT_TEST_VAR", w, 10), 5);
+	cr_assert(wcscmp(w, L"value") == 0);
+	cr_assert(SetEnvironmentVariableW(L"FLTPORT_TEST_VAR", NULL));
+	SetLastError(0);
+	cr_assert_eq(GetEnvironmentVariableA("FLTPORT_TEST_VAR", buf, sizeof(buf)), 0);
+	cr_assert_eq(GetLastError(), ERROR_ENVVAR_NOT_FOUND);
+	cr_assert_not(SetEnvironmentVariableA("A=B", "x"));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+
+	size = sizeof(name);
+	cr_assert(GetComputerNameA(name, &size));
+	cr_assert_eq(size, strlen(name));
+	cr_assert_leq(size, MAX_COMPUTERNAME_LENGTH);
+	for (DWORD i = 0; i < size; i++)
+		cr_assert(name[i] != '.' && !(name[i] >= 'a' && name[i] <= 'z'), "%s", name);
+	n = 1;
+	SetLastError(0);
+	cr_assert_not(GetComputerNameW(w, &n));
+	cr_assert_eq(GetLastError(), ERROR_BUFFER_OVERFLOW);
+	cr_assert_eq(n, size + 1, "the size needed");
+
+	r = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	cr_assert_gt(r, 0);
+	exe[r] = '\0';
+	cr_assert_not_null(GetModuleHandleA(NULL));
+	cr_assert_eq(GetModuleFileNameA(NULL, buf, sizeof(buf)), (DWORD)r);
+	cr_assert_str_eq(buf, exe);
+	cr_assert_eq(GetModuleFileNameW(GetModuleHandleW(NULL), w, _countof(w)), (DWORD)r);
+	SetLastError(0);
+	cr_assert_eq(GetModuleFileNameA(NULL, buf, 4), 4, "cut: nSize returned");
+	cr_assert_eq(GetLastError(), ERROR_INSUFFICIENT_BUFFER);
+	cr_assert_eq(strlen(buf), 3);
+	cr_assert_eq(memcmp(buf, exe, 3), 0);
+	cr_assert_eq(GetModuleHandleA("fltlib.dll"), LoadLibraryA("fltlib.dll"));
+	cr_assert_null(GetModuleHandleA("kernel32.dll"));
+	cr_assert_eq(GetLastError(), ERROR_MOD_NOT_FOUND);
+	OutputDebugStringA("nothing unless FLTPORT_DEBUG is set");
+}
+
+Test(win32_services, directories_attributes_moves, .timeout = 10)
+{
+	char dir[600], sub[700], file[700], other[700], cwd[600], got[700];
+	HANDLE h;
+	DWORD n;
+
+	tu_private_dir();
+	snprintf(dir, sizeof(dir), "%s", tu_temp_dir("fltport-dirs"));
+	snprintf(sub, sizeof(sub), "%s\\sub", dir);
+	cr_assert(CreateDirectoryA(sub, NULL));
+	SetLastError(0);
+	cr_assert_not(CreateDirectoryA(sub, NULL));
+	cr_assert_eq(GetLastError(), ERROR_ALREADY_EXISTS);
+	snprintf(other, sizeof(other), "%s/no/such", dir);
+	cr_assert_not(CreateDirectoryA(other, NULL));
+	cr_assert_eq(GetLastError(), ERROR_PATH_NOT_FOUND);
+	cr_assert_eq(GetFileAttributesA(sub), FILE_ATTRIBUTE_DIRECTORY);
+	snprintf(file, sizeof(file), "%s/sub/a.txt", dir);
+	h = CreateFileA(file, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	cr_assert_neq(h, INVALID_HANDLE_VALUE);
+	cr_assert(WriteFile(h, "a", 1, &n, NULL));
+	cr_assert(CloseHandle(h));
+	cr_assert_eq(GetFileAttributesA(file), FILE_ATTRIBUTE_NORMAL);
+	cr_assert_eq(chmod(file, 0444), 0);
+	cr_assert_eq(GetFileAttributesA(file), FILE_ATTRIBUTE_READONLY);
+	SetLastError(0);
+	cr_assert_eq(GetFileAttributesA(other), INVALID_FILE_ATTRIBUTES);
+	cr_assert_eq(GetLastError(), ERROR_PATH_NOT_FOUND);
+	cr_assert_not(RemoveDirectoryA(sub));
+	cr_assert_eq(GetLastError(), ERROR_DIR_NOT_EMPTY);
+	cr_assert_not(RemoveDirectoryA(file));
+	cr_assert_eq(GetLastError(), ERROR_DIRECTORY);
+
+	/* Moves: no replace without the flag. */
+	snprintf(other, sizeof(other), "%s/b.txt", dir);
+	cr_assert(MoveFileA(file, other));
+	cr_assert_eq(GetFileAttributesA(file), INVALID_FILE_ATTRIBUTES);
+	cr_assert_eq(GetLastError(), ERROR_FILE_NOT_FOUND);
+	h = CreateFileA(file, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	cr_assert(CloseHandle(h));
+	SetLastError(0);
+	cr_assert_not(MoveFileExA(file, other, 0));
+	cr_assert_eq(GetLastError(), ERROR_ALREADY_EXISTS);
+	cr_assert(MoveFileExW(L"", L"", 0) == FALSE);
+	cr_assert(MoveFileExA(file, other, MOVEFILE_REPLACE_EXISTING));
+	cr_assert_not(MoveFileExA(other, file, MOVEFILE_DELAY_UNTIL_REBOOT));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	cr_assert(RemoveDirectoryA(sub));
+	SetLastError(0);
+	cr_assert_not(RemoveDirectoryA(sub));
+	cr_assert_eq(GetLastError(), ERROR_FILE_NOT_FOUND);
+
+	/* The current directory. */
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert(SetCurrentDirectoryA(dir));
+	n = GetCurrentDirectoryA(sizeof(got), got);
+	cr_assert_eq(n, strlen(dir));
+	cr_assert_str_eq(got, dir);
+	cr_assert_eq(GetCurrentDirectoryA(3, got), strlen(dir) + 1, "the size needed");
+	cr_assert_not(SetCurrentDirectoryA("no-such-dir"));
+	cr_assert_eq(GetLastError(), ERROR_FILE_NOT_FOUND);
+	cr_assert(SetCurrentDirectoryA(cwd));
+}

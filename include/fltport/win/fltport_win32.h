@@ -222,6 +222,115 @@ FLTPORT_WINAPI BOOL DeleteFileW(LPCWSTR lpFileName);
 #define DeleteFile DeleteFileA
 #endif
 
+/* ---- system, environment, modules, directories ----
+ * GetSystemInfo: the CPU architecture, page size, allocation granularity
+ * (64 KiB, as MapViewOfFile's offsets need), the CPUs this process may run
+ * on (at most 64, as one processor group).  GetEnvironmentVariable and the
+ * other getters return the length without the terminator, or the size
+ * needed with it when the buffer is too small (nothing written);
+ * ERROR_ENVVAR_NOT_FOUND.  GetComputerName: the host name's first label
+ * in upper case, at most MAX_COMPUTERNAME_LENGTH characters (Windows'
+ * NetBIOS name); too small: FALSE, ERROR_BUFFER_OVERFLOW, *nSize the size
+ * needed.  GetModuleHandle(NULL) and GetModuleFileName(NULL) name the
+ * program (/proc/self/exe); fltlib.dll is the one other module.
+ * OutputDebugString writes to stderr when FLTPORT_DEBUG is set (no
+ * debugger listens), nothing otherwise.  Paths as CreateFile's. */
+typedef struct _SYSTEM_INFO {
+	union {
+		DWORD dwOemId;
+		struct {
+			WORD wProcessorArchitecture;
+			WORD wReserved;
+		};
+	};
+	DWORD dwPageSize;
+	LPVOID lpMinimumApplicationAddress;
+	LPVOID lpMaximumApplicationAddress;
+	DWORD_PTR dwActiveProcessorMask;
+	DWORD dwNumberOfProcessors;
+	DWORD dwProcessorType;
+	DWORD dwAllocationGranularity;
+	WORD wProcessorLevel;
+	WORD wProcessorRevision;
+} SYSTEM_INFO, *LPSYSTEM_INFO;
+#define PROCESSOR_ARCHITECTURE_INTEL 0
+#define PROCESSOR_ARCHITECTURE_ARM 5
+#define PROCESSOR_ARCHITECTURE_AMD64 9
+#define PROCESSOR_ARCHITECTURE_ARM64 12
+#define PROCESSOR_ARCHITECTURE_UNKNOWN 0xFFFF
+#define PROCESSOR_INTEL_PENTIUM 586
+#define PROCESSOR_AMD_X8664 8664
+#define MAX_COMPUTERNAME_LENGTH 15
+#define INVALID_FILE_ATTRIBUTES ((DWORD)-1)
+#define MOVEFILE_REPLACE_EXISTING 0x00000001u
+#define MOVEFILE_COPY_ALLOWED 0x00000002u
+#define MOVEFILE_DELAY_UNTIL_REBOOT 0x00000004u
+#define MOVEFILE_WRITE_THROUGH 0x00000008u
+FLTPORT_WINAPI void GetSystemInfo(LPSYSTEM_INFO lpSystemInfo);
+FLTPORT_WINAPI void GetNativeSystemInfo(LPSYSTEM_INFO lpSystemInfo);
+FLTPORT_WINAPI DWORD GetEnvironmentVariableA(LPCSTR lpName, LPSTR lpBuffer, DWORD nSize);
+FLTPORT_WINAPI DWORD GetEnvironmentVariableW(LPCWSTR lpName, LPWSTR lpBuffer, DWORD nSize);
+FLTPORT_WINAPI BOOL SetEnvironmentVariableA(LPCSTR lpName, LPCSTR lpValue);
+FLTPORT_WINAPI BOOL SetEnvironmentVariableW(LPCWSTR lpName, LPCWSTR lpValue);
+FLTPORT_WINAPI BOOL GetComputerNameA(LPSTR lpBuffer, LPDWORD nSize);
+FLTPORT_WINAPI BOOL GetComputerNameW(LPWSTR lpBuffer, LPDWORD nSize);
+FLTPORT_WINAPI HMODULE GetModuleHandleA(LPCSTR lpModuleName);
+FLTPORT_WINAPI HMODULE GetModuleHandleW(LPCWSTR lpModuleName);
+FLTPORT_WINAPI DWORD GetModuleFileNameA(HMODULE hModule, LPSTR lpFilename, DWORD nSize);
+FLTPORT_WINAPI DWORD GetModuleFileNameW(HMODULE hModule, LPWSTR lpFilename, DWORD nSize);
+FLTPORT_WINAPI void OutputDebugStringA(LPCSTR lpOutputString);
+FLTPORT_WINAPI void OutputDebugStringW(LPCWSTR lpOutputString);
+FLTPORT_WINAPI DWORD GetCurrentDirectoryA(DWORD nBufferLength, LPSTR lpBuffer);
+FLTPORT_WINAPI DWORD GetCurrentDirectoryW(DWORD nBufferLength, LPWSTR lpBuffer);
+FLTPORT_WINAPI BOOL SetCurrentDirectoryA(LPCSTR lpPathName);
+FLTPORT_WINAPI BOOL SetCurrentDirectoryW(LPCWSTR lpPathName);
+FLTPORT_WINAPI BOOL CreateDirectoryA(LPCSTR lpPathName, LPSECURITY_ATTRIBUTES lpSecurityAttributes);
+FLTPORT_WINAPI BOOL CreateDirectoryW(LPCWSTR lpPathName,
+				     LPSECURITY_ATTRIBUTES lpSecurityAttributes);
+FLTPORT_WINAPI BOOL RemoveDirectoryA(LPCSTR lpPathName);
+FLTPORT_WINAPI BOOL RemoveDirectoryW(LPCWSTR lpPathName);
+/* FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_READONLY (no owner write
+ * permission), else FILE_ATTRIBUTE_NORMAL; INVALID_FILE_ATTRIBUTES. */
+FLTPORT_WINAPI DWORD GetFileAttributesA(LPCSTR lpFileName);
+FLTPORT_WINAPI DWORD GetFileAttributesW(LPCWSTR lpFileName);
+/* Without MOVEFILE_REPLACE_EXISTING an existing target gives
+ * ERROR_ALREADY_EXISTS; across file systems ERROR_NOT_SAME_DEVICE (no
+ * copy, even with MOVEFILE_COPY_ALLOWED); MOVEFILE_DELAY_UNTIL_REBOOT:
+ * ERROR_INVALID_PARAMETER. */
+FLTPORT_WINAPI BOOL MoveFileExA(LPCSTR lpExistingFileName, LPCSTR lpNewFileName, DWORD dwFlags);
+FLTPORT_WINAPI BOOL MoveFileExW(LPCWSTR lpExistingFileName, LPCWSTR lpNewFileName, DWORD dwFlags);
+FLTPORT_WINAPI BOOL MoveFileA(LPCSTR lpExistingFileName, LPCSTR lpNewFileName);
+FLTPORT_WINAPI BOOL MoveFileW(LPCWSTR lpExistingFileName, LPCWSTR lpNewFileName);
+#ifdef UNICODE
+#define GetEnvironmentVariable GetEnvironmentVariableW
+#define SetEnvironmentVariable SetEnvironmentVariableW
+#define GetComputerName GetComputerNameW
+#define GetModuleHandle GetModuleHandleW
+#define GetModuleFileName GetModuleFileNameW
+#define OutputDebugString OutputDebugStringW
+#define GetCurrentDirectory GetCurrentDirectoryW
+#define SetCurrentDirectory SetCurrentDirectoryW
+#define CreateDirectory CreateDirectoryW
+#define RemoveDirectory RemoveDirectoryW
+#define GetFileAttributes GetFileAttributesW
+#define MoveFileEx MoveFileExW
+#define MoveFile MoveFileW
+#else
+#define GetEnvironmentVariable GetEnvironmentVariableA
+#define SetEnvironmentVariable SetEnvironmentVariableA
+#define GetComputerName GetComputerNameA
+#define GetModuleHandle GetModuleHandleA
+#define GetModuleFileName GetModuleFileNameA
+#define OutputDebugString OutputDebugStringA
+#define GetCurrentDirectory GetCurrentDirectoryA
+#define SetCurrentDirectory SetCurrentDirectoryA
+#define CreateDirectory CreateDirectoryA
+#define RemoveDirectory RemoveDirectoryA
+#define GetFileAttributes GetFileAttributesA
+#define MoveFileEx MoveFileExA
+#define MoveFile MoveFileA
+#endif
+
 /* ---- sections and views ----
  * CreateFileMapping makes sections of PAGE_READONLY, PAGE_READWRITE or
  * PAGE_WRITECOPY pages (SEC_COMMIT accepted): of a file opened with
