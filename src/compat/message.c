@@ -277,13 +277,18 @@ static DWORD module_file_name(HMODULE m, void *buf, DWORD size, bool wide)
 	DWORD n;
 
 	if (!m || m == EXE_MODULE) {
+		static const char deleted[] = " (deleted)";
+		const size_t dl = sizeof(deleted) - 1;
 		ssize_t r = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
-		if (r < 0) {
+		if (r < 0 || (size_t)r >= sizeof(exe) - 1) {
 			SetLastError(ERROR_GEN_FAILURE);
 			return 0;
 		}
 		exe[r] = '\0';
+		/* Replaced or removed since the program started: its name. */
+		if ((size_t)r > dl && strcmp(exe + r - dl, deleted) == 0)
+			exe[r - dl] = '\0';
 		name = exe;
 	} else if (m == FLTLIB_MODULE) {
 		name = "/usr/lib/fltlib.dll";
@@ -311,8 +316,13 @@ static DWORD module_file_name(HMODULE m, void *buf, DWORD size, bool wide)
 		((wchar_t *)buf)[size - 1] = 0;
 		free(w);
 	} else {
-		memcpy(buf, name, size - 1);
-		((char *)buf)[size - 1] = '\0';
+		size_t cut = size - 1;
+
+		/* Not inside a UTF-8 sequence. */
+		while (cut > 0 && ((unsigned char)name[cut] & 0xC0) == 0x80)
+			cut--;
+		memcpy(buf, name, cut);
+		memset((char *)buf + cut, 0, size - cut);
 	}
 	SetLastError(ERROR_INSUFFICIENT_BUFFER);
 	return size;

@@ -5,10 +5,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,17 +61,92 @@ FLTPORT_WINAPI void GetNativeSystemInfo(LPSYSTEM_INFO si)
 	GetSystemInfo(si);
 }
 
-/* ---- environment ---- */
+/* ---- environment ----
+ *
+ * The Win32 environment is a block of its own, as on Windows (where the C
+ * runtime keeps a separate copy for getenv): taken from environ at first
+ * use, then changed by SetEnvironmentVariable only, under one lock.  So a
+ * change never races with getenv() elsewhere in the process (glibc's
+ * setenv frees the array a concurrent getenv may read), names compare
+ * ignoring case as Windows' do, and C's getenv() does not see Win32
+ * changes — as on Windows. */
+
+struct env_var {
+	char *name, *value;
+};
+
+static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct env_var *env;
+static size_t env_n, env_cap;
+static bool env_loaded;
+
+extern char **environ;
+
+static bool env_put(const char *name, size_t nlen, const char *value)
+{
+	struct env_var v;
+
+	if (env_n == env_cap) {
+		size_t cap = env_cap ? 2 * env_cap : 64;
+		struct env_var *e = realloc(env, cap * sizeof(*e));
+
+		if (!e)
+			return false;
+		env = e;
+		env_cap = cap;
+	}
+	v.name = strndup(name, nlen);
+	v.value = strdup(value);
+	if (!v.name || !v.value) {
+		free(v.name);
+		free(v.value);
+		return false;
+	}
+	env[env_n++] = v;
+	return true;
+}
+
+/* env_lock held. */
+static void env_load(void)
+{
+	if (env_loaded)
+		return;
+	env_loaded = true;
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+
+		if (eq && eq != *e)
+			env_put(*e, (size_t)(eq - *e), eq + 1);
+	}
+}
+
+/* The variable named name (ignoring case), or NULL.  env_lock held. */
+static struct env_var *env_find(const char *name)
+{
+	for (size_t i = 0; i < env_n; i++)
+		if (strcasecmp(env[i].name, name) == 0)
+			return &env[i];
+	return NULL;
+}
 
 static DWORD get_env(const char *name, void *buf, DWORD cap, bool wide)
 {
-	const char *v = name ? getenv(name) : NULL;
+	struct env_var *v;
+	DWORD n = 0;
 
-	if (!v) {
-		SetLastError(name ? ERROR_ENVVAR_NOT_FOUND : ERROR_INVALID_PARAMETER);
+	if (!name) {
+		SetLastError(ERROR_INVALID_PARAMETER);
 		return 0;
 	}
-	return fpw_put_text(v, buf, cap, wide);
+	pthread_mutex_lock(&env_lock);
+	env_load();
+	v = env_find(name);
+	if (v)
+		n = fpw_put_text(v->value, buf, cap, wide);
+	pthread_mutex_unlock(&env_lock);
+	if (!v)
+		SetLastError(ERROR_ENVVAR_NOT_FOUND);
+	return n;
 }
 
 FLTPORT_WINAPI DWORD GetEnvironmentVariableA(LPCSTR name, LPSTR buf, DWORD size)
@@ -77,8 +154,9 @@ FLTPORT_WINAPI DWORD GetEnvironmentVariableA(LPCSTR name, LPSTR buf, DWORD size)
 	return get_env(name, buf, size, false);
 }
 
-/* A wide string as a malloc'ed UTF-8 one; NULL with the last error set. */
-static char *utf8_dup(LPCWSTR w)
+/* A wide string as a malloc'ed UTF-8 one; NULL with the last error set
+ * (strict: an invalid code point gives ERROR_NO_UNICODE_TRANSLATION). */
+static char *utf8_dup(LPCWSTR w, bool strict)
 {
 	ssize_t n;
 	char *s;
@@ -87,7 +165,7 @@ static char *utf8_dup(LPCWSTR w)
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
-	n = fpw_wide_to_utf8(w, wcslen(w), NULL, 0, true);
+	n = fpw_wide_to_utf8(w, wcslen(w), NULL, 0, strict);
 	if (n < 0) {
 		SetLastError(ERROR_NO_UNICODE_TRANSLATION);
 		return NULL;
@@ -97,14 +175,14 @@ static char *utf8_dup(LPCWSTR w)
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 		return NULL;
 	}
-	fpw_wide_to_utf8(w, wcslen(w), s, (size_t)n, true);
+	fpw_wide_to_utf8(w, wcslen(w), s, (size_t)n, strict);
 	s[n] = '\0';
 	return s;
 }
 
 FLTPORT_WINAPI DWORD GetEnvironmentVariableW(LPCWSTR name, LPWSTR buf, DWORD size)
 {
-	char *n = utf8_dup(name);
+	char *n = utf8_dup(name, true);
 	DWORD r;
 
 	if (!n)
@@ -116,11 +194,33 @@ FLTPORT_WINAPI DWORD GetEnvironmentVariableW(LPCWSTR name, LPWSTR buf, DWORD siz
 
 static BOOL set_env(const char *name, const char *value)
 {
+	struct env_var *v;
+	bool ok = true;
+
 	if (!name[0] || strchr(name, '=')) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return FALSE;
 	}
-	if (value ? setenv(name, value, 1) : unsetenv(name)) {
+	pthread_mutex_lock(&env_lock);
+	env_load();
+	v = env_find(name);
+	if (v && value) {
+		char *copy = strdup(value);
+
+		ok = copy != NULL;
+		if (ok) {
+			free(v->value);
+			v->value = copy; /* the name keeps its case, as on Windows */
+		}
+	} else if (v) {
+		free(v->name);
+		free(v->value);
+		*v = env[--env_n];
+	} else if (value) {
+		ok = env_put(name, strlen(name), value);
+	}
+	pthread_mutex_unlock(&env_lock);
+	if (!ok) {
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 		return FALSE;
 	}
@@ -138,10 +238,10 @@ FLTPORT_WINAPI BOOL SetEnvironmentVariableA(LPCSTR name, LPCSTR value)
 
 FLTPORT_WINAPI BOOL SetEnvironmentVariableW(LPCWSTR name, LPCWSTR value)
 {
-	char *n = utf8_dup(name), *v = NULL;
+	char *n = utf8_dup(name, true), *v = NULL;
 	BOOL ok = FALSE;
 
-	if (n && (!value || (v = utf8_dup(value))))
+	if (n && (!value || (v = utf8_dup(value, true))))
 		ok = set_env(n, v);
 	free(n);
 	free(v);
@@ -209,11 +309,13 @@ FLTPORT_WINAPI void OutputDebugStringA(LPCSTR text)
 
 FLTPORT_WINAPI void OutputDebugStringW(LPCWSTR text)
 {
-	char *s = text ? utf8_dup(text) : NULL;
+	DWORD err = GetLastError();
+	char *s = text ? utf8_dup(text, false) : NULL;
 
 	if (s)
 		OutputDebugStringA(s);
 	free(s);
+	SetLastError(err); /* it reports nothing */
 }
 
 /* ---- directories, attributes, moves ---- */
@@ -267,6 +369,7 @@ static DWORD path_error(const char *path, int e, DWORD last_missing)
 }
 
 static int do_rmdir(const char *p);
+static int do_chdir(const char *p);
 
 /* Run op(path) for a path argument; TRUE, or FALSE with the last error. */
 static BOOL path_op(char *path, int (*op)(const char *p), DWORD last_missing)
@@ -280,9 +383,15 @@ static BOOL path_op(char *path, int (*op)(const char *p), DWORD last_missing)
 		return TRUE;
 	}
 	e = errno;
-	if (op == do_rmdir && e == ENOTDIR) {
+	if (e == ENOTDIR && (op == do_rmdir || op == do_chdir)) {
+		struct stat st;
+		DWORD err = ERROR_PATH_NOT_FOUND; /* a file on the way */
+
+		/* The name itself is a file: ERROR_DIRECTORY. */
+		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+			err = ERROR_DIRECTORY;
 		free(path);
-		SetLastError(ERROR_DIRECTORY); /* a file is no directory */
+		SetLastError(err);
 		return FALSE;
 	}
 	SetLastError(e == EEXIST      ? ERROR_ALREADY_EXISTS
@@ -304,6 +413,12 @@ static int do_mkdir(const char *p)
 
 static int do_rmdir(const char *p)
 {
+	struct stat st;
+
+	/* A symbolic link to a directory goes, as a directory link does on
+	 * Windows (not what it points to). */
+	if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode) && stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+		return unlink(p);
 	return rmdir(p);
 }
 
@@ -369,6 +484,31 @@ FLTPORT_WINAPI DWORD GetFileAttributesW(LPCWSTR name)
 	return attributes(fpw_path_w(name));
 }
 
+/* rename() that never replaces: RENAME_NOREPLACE, or where the file
+ * system refuses the flag (NFS, CIFS, old kernels), link() + unlink() for
+ * a file (atomic too) and a look first for anything else. */
+static int rename_noreplace(const char *from, const char *to)
+{
+	struct stat st;
+
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (lstat(from, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		if (link(from, to) != 0)
+			return -1;
+		return unlink(from);
+	}
+	if (lstat(to, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(from, to);
+}
+
 static BOOL move(char *from, char *to, DWORD flags)
 {
 	DWORD err = ERROR_SUCCESS;
@@ -384,21 +524,28 @@ static BOOL move(char *from, char *to, DWORD flags)
 	    ~(DWORD)(MOVEFILE_REPLACE_EXISTING | MOVEFILE_COPY_ALLOWED | MOVEFILE_WRITE_THROUGH)) {
 		err = ERROR_INVALID_PARAMETER;
 	} else {
-		/* Without MOVEFILE_REPLACE_EXISTING an existing target stays. */
-		if (flags & MOVEFILE_REPLACE_EXISTING) {
-			/* Windows replaces files, never directories. */
-			if (stat(to, &st) == 0 && S_ISDIR(st.st_mode))
-				errno = EEXIST, rc = -1;
+		/* Without MOVEFILE_REPLACE_EXISTING an existing target stays;
+		 * Windows replaces files, never directories. */
+		if (!(flags & MOVEFILE_REPLACE_EXISTING))
+			rc = rename_noreplace(from, to);
+		else if (stat(to, &st) == 0 && S_ISDIR(st.st_mode))
+			errno = EISDIR, rc = -1;
+		else
+			rc = rename(from, to);
+		if (rc != 0) {
+			int e = errno;
+
+			if (e == ENOENT && lstat(from, &st) == 0)
+				err = ERROR_PATH_NOT_FOUND; /* the target's directory */
+			else if (e == EEXIST)
+				err = ERROR_ALREADY_EXISTS;
+			else if (e == EXDEV)
+				err = ERROR_NOT_SAME_DEVICE;
+			else if (e == ENOTEMPTY || e == EISDIR)
+				err = ERROR_ACCESS_DENIED;
 			else
-				rc = rename(from, to);
-		} else {
-			rc = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+				err = path_error(from, e, ERROR_FILE_NOT_FOUND);
 		}
-		if (rc != 0)
-			err = errno == EEXIST      ? ERROR_ALREADY_EXISTS
-			      : errno == EXDEV     ? ERROR_NOT_SAME_DEVICE
-			      : errno == ENOTEMPTY ? ERROR_ACCESS_DENIED
-						   : path_error(from, errno, ERROR_FILE_NOT_FOUND);
 	}
 	free(from);
 	free(to);

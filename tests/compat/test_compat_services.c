@@ -1080,7 +1080,14 @@ Test(win32_services, system_environment_modules, .timeout = 10)
 	cr_assert_not_null(GetModuleHandleA(NULL));
 	cr_assert_eq(GetModuleFileNameA(NULL, buf, sizeof(buf)), (DWORD)r);
 	cr_assert_str_eq(buf, exe);
+	cr_assert_eq(GetModuleHandleA(NULL), GetModuleHandleW(NULL));
 	cr_assert_eq(GetModuleFileNameW(GetModuleHandleW(NULL), w, _countof(w)), (DWORD)r);
+	for (ssize_t i = 0; i <= r; i++)
+		cr_assert_eq(w[i], (wchar_t)(unsigned char)exe[i], "character %zd", i);
+	SetLastError(0);
+	cr_assert_eq(GetModuleFileNameW(NULL, w, 5), 5);
+	cr_assert_eq(GetLastError(), ERROR_INSUFFICIENT_BUFFER);
+	cr_assert_eq(wcslen(w), 4);
 	SetLastError(0);
 	cr_assert_eq(GetModuleFileNameA(NULL, buf, 4), 4, "cut: nSize returned");
 	cr_assert_eq(GetLastError(), ERROR_INSUFFICIENT_BUFFER);
@@ -1090,6 +1097,68 @@ Test(win32_services, system_environment_modules, .timeout = 10)
 	cr_assert_null(GetModuleHandleA("kernel32.dll"));
 	cr_assert_eq(GetLastError(), ERROR_MOD_NOT_FOUND);
 	OutputDebugStringA("nothing unless FLTPORT_DEBUG is set");
+	SetLastError(1234);
+	OutputDebugStringW(L"a lone surrogate \xD800 is no error");
+	cr_assert_eq(GetLastError(), 1234, "it reports nothing");
+}
+
+/* The Win32 environment: names ignore case, an empty value is a value,
+ * changes are safe beside other threads' reads and do not reach getenv()
+ * (as on Windows, where the C runtime keeps its own copy). */
+static atomic_int env_stop;
+
+static DWORD WINAPI env_reader(LPVOID arg)
+{
+	char buf[64];
+
+	(void)arg;
+	while (!atomic_load(&env_stop))
+		if (GetEnvironmentVariableA("FLTPORT_ALWAYS", buf, sizeof(buf)) != 6 ||
+		    strcmp(buf, "always") != 0)
+			return 1;
+	return 0;
+}
+
+Test(win32_services, environment_block, .timeout = 60)
+{
+	char buf[64], name[32];
+	HANDLE t[2];
+	DWORD code;
+
+	cr_assert(SetEnvironmentVariableA("MixedCase", "x"));
+	cr_assert_eq(GetEnvironmentVariableA("MIXEDCASE", buf, sizeof(buf)), 1);
+	cr_assert(SetEnvironmentVariableA("mixedcase", "y"), "replaces, whatever the case");
+	cr_assert_eq(GetEnvironmentVariableA("MixedCase", buf, sizeof(buf)), 1);
+	cr_assert_str_eq(buf, "y");
+	cr_assert_null(getenv("MixedCase"), "getenv() does not see Win32 changes");
+	cr_assert(SetEnvironmentVariableA("FLTPORT_EMPTY", ""));
+	SetLastError(1234);
+	strcpy(buf, "junk");
+	cr_assert_eq(GetEnvironmentVariableA("FLTPORT_EMPTY", buf, sizeof(buf)), 0);
+	cr_assert_eq(GetLastError(), 1234, "found: the last error stays");
+	cr_assert_str_eq(buf, "");
+	cr_assert_eq(GetEnvironmentVariableA("FLTPORT_EMPTY", NULL, 0), 1);
+	/* A variable of the real environment is there from the start. */
+	cr_assert_gt(GetEnvironmentVariableA("PATH", NULL, 0), 1);
+	cr_assert_eq(GetEnvironmentVariableA("path", NULL, 0),
+		     GetEnvironmentVariableA("PATH", NULL, 0));
+
+	cr_assert(SetEnvironmentVariableA("FLTPORT_ALWAYS", "always"));
+	for (int i = 0; i < 2; i++) {
+		t[i] = CreateThread(NULL, 0, env_reader, NULL, 0, NULL);
+		cr_assert_not_null(t[i]);
+	}
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "FLTPORT_V%d", i % 500);
+		cr_assert(SetEnvironmentVariableA(name, i % 2 ? "a somewhat longer value" : NULL));
+	}
+	atomic_store(&env_stop, 1);
+	cr_assert_eq(WaitForMultipleObjects(2, t, TRUE, 20000), WAIT_OBJECT_0);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(GetExitCodeThread(t[i], &code));
+		cr_assert_eq(code, 0, "a reader lost a variable that was always there");
+		cr_assert(CloseHandle(t[i]));
+	}
 }
 
 Test(win32_services, directories_attributes_moves, .timeout = 10)
@@ -1136,9 +1205,36 @@ Test(win32_services, directories_attributes_moves, .timeout = 10)
 	cr_assert_not(MoveFileExA(file, other, 0));
 	cr_assert_eq(GetLastError(), ERROR_ALREADY_EXISTS);
 	cr_assert(MoveFileExW(L"", L"", 0) == FALSE);
+	{
+		char lost[800];
+
+		snprintf(lost, sizeof(lost), "%s/no-dir/x", dir);
+		SetLastError(0);
+		cr_assert_not(MoveFileA(file, lost));
+		cr_assert_eq(GetLastError(), ERROR_PATH_NOT_FOUND, "the target's directory");
+		SetLastError(0);
+		cr_assert_not(MoveFileExA(file, sub, MOVEFILE_REPLACE_EXISTING));
+		cr_assert_eq(GetLastError(), ERROR_ACCESS_DENIED, "a directory is not replaced");
+		snprintf(lost, sizeof(lost), "%s/x", file);
+		cr_assert_not(RemoveDirectoryA(lost));
+		cr_assert_eq(GetLastError(), ERROR_PATH_NOT_FOUND, "a file on the way");
+		cr_assert_not(SetCurrentDirectoryA(file));
+		cr_assert_eq(GetLastError(), ERROR_DIRECTORY);
+	}
 	cr_assert(MoveFileExA(file, other, MOVEFILE_REPLACE_EXISTING));
 	cr_assert_not(MoveFileExA(other, file, MOVEFILE_DELAY_UNTIL_REBOOT));
 	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	{
+		char link[800];
+
+		char target[800];
+
+		snprintf(link, sizeof(link), "%s/link", dir);
+		snprintf(target, sizeof(target), "%s/sub", dir);
+		cr_assert_eq(symlink(target, link), 0);
+		cr_assert(RemoveDirectoryA(link), "a link to a directory goes");
+		cr_assert_eq(GetFileAttributesA(sub), FILE_ATTRIBUTE_DIRECTORY, "not its target");
+	}
 	cr_assert(RemoveDirectoryA(sub));
 	SetLastError(0);
 	cr_assert_not(RemoveDirectoryA(sub));

@@ -228,7 +228,11 @@ FLTPORT_WINAPI BOOL DeleteFileW(LPCWSTR lpFileName);
  * on (at most 64, as one processor group).  GetEnvironmentVariable and the
  * other getters return the length without the terminator, or the size
  * needed with it when the buffer is too small (nothing written);
- * ERROR_ENVVAR_NOT_FOUND.  GetComputerName: the host name's first label
+ * ERROR_ENVVAR_NOT_FOUND.  The Win32 environment is a block of its own, as
+ * on Windows: read from environ at first use, changed only by
+ * SetEnvironmentVariable (under a lock), names compared ignoring case;
+ * getenv() does not see its changes (nor does the C runtime's on Windows).
+ * GetComputerName: the host name's first label
  * in upper case, at most MAX_COMPUTERNAME_LENGTH characters (Windows'
  * NetBIOS name); too small: FALSE, ERROR_BUFFER_OVERFLOW, *nSize the size
  * needed.  GetModuleHandle(NULL) and GetModuleFileName(NULL) name the
@@ -241,8 +245,8 @@ typedef struct _SYSTEM_INFO {
 		struct {
 			WORD wProcessorArchitecture;
 			WORD wReserved;
-		};
-	};
+		} DUMMYSTRUCTNAME;
+	} DUMMYUNIONNAME;
 	DWORD dwPageSize;
 	LPVOID lpMinimumApplicationAddress;
 	LPVOID lpMaximumApplicationAddress;
