@@ -30,6 +30,10 @@
 #include <windows.h>
 #include <ntstatus.h>
 #include <fltuser.h>
+#include <fltkernel.h>
+
+#include "clients/service_wire.h"
+#include "winport.h"
 
 /* ---- types and macros ---- */
 
@@ -1250,4 +1254,117 @@ Test(win32_services, directories_attributes_moves, .timeout = 10)
 	cr_assert_not(SetCurrentDirectoryA("no-such-dir"));
 	cr_assert_eq(GetLastError(), ERROR_FILE_NOT_FOUND);
 	cr_assert(SetCurrentDirectoryA(cwd));
+}
+
+/* ---- a Windows-style service end to end ---- */
+
+#define SVC_MESSAGES 200
+
+static struct {
+	pthread_mutex_t lock;
+	PFLT_PORT server, client;
+	int ndisc;
+} svc = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static NTSTATUS svc_connect(PFLT_PORT client, PVOID server_cookie, PVOID ctx, ULONG ctx_len,
+			    PVOID *conn_cookie)
+{
+	(void)server_cookie;
+	(void)ctx;
+	(void)ctx_len;
+	pthread_mutex_lock(&svc.lock);
+	svc.client = client;
+	pthread_mutex_unlock(&svc.lock);
+	*conn_cookie = &svc.client;
+	return STATUS_SUCCESS;
+}
+
+static VOID svc_disconnect(PVOID conn_cookie)
+{
+	pthread_mutex_lock(&svc.lock);
+	svc.ndisc++;
+	pthread_mutex_unlock(&svc.lock);
+	FltCloseClientPort(NULL, (PFLT_PORT *)conn_cookie);
+}
+
+static bool svc_disconnected(void *arg)
+{
+	bool done;
+
+	(void)arg;
+	pthread_mutex_lock(&svc.lock);
+	done = svc.ndisc > 0;
+	pthread_mutex_unlock(&svc.lock);
+	return done;
+}
+
+/* win_service (SRW lock and condition-variable queue, workers, a log file
+ * written with WriteFile, sprintf_s, strcpy_s, _stricmp) answers every
+ * request, logs each once, and exits cleanly when the filter closes. */
+Test(win32_services, windows_style_service_end_to_end, .timeout = 120)
+{
+	static bool seen[SVC_MESSAGES];
+	char line[256], logpath[600], arg[128];
+	const char *name;
+	struct tu_proc p;
+	NTSTATUS st;
+	FILE *f;
+	int rc, lines = 0;
+
+	tu_private_dir();
+	name = tu_port_name("svc");
+	snprintf(logpath, sizeof(logpath), "%s/service.log", tu_temp_dir("fltport-svc"));
+	st = tw_open_port(name, svc_connect, svc_disconnect, NULL, &svc.server);
+	cr_assert_eq(st, STATUS_SUCCESS, "FltCreateCommunicationPort: 0x%08X", (unsigned)st);
+	snprintf(arg, sizeof(arg), "\\%s", name);
+	p = tu_spawn("win_service", (const char *const[]){ arg, logpath, NULL });
+	cr_assert(tu_expect(&p, "SYSINFO", line, sizeof(line), 15000));
+	cr_assert_str_eq(line, "SYSINFO granularity=65536");
+	cr_assert(tu_expect(&p, "CONNECTED", line, sizeof(line), 15000), "no CONNECTED (%s)", line);
+	cr_assert_str_eq(line, "CONNECTED hr=0x00000000");
+	for (ULONG seq = 0; seq < SVC_MESSAGES; seq++) {
+		SVC_REQUEST rq;
+		SVC_REPLY r;
+		ULONG rlen = sizeof(r), want = 0;
+		LARGE_INTEGER timeout;
+
+		memset(&rq, 0, sizeof(rq));
+		rq.Seq = seq;
+		strcpy(rq.Command, seq % 10 == 9 ? "nope" : seq % 2 ? "SUM" : "sum");
+		snprintf(rq.Text, sizeof(rq.Text), "text %lu", (unsigned long)seq * 7);
+		for (const char *c = rq.Text; *c; c++)
+			want += (unsigned char)*c;
+		if (seq % 10 == 9)
+			want = 0xFFFFFFFFu;
+		timeout.QuadPart = -100000000LL;
+		st = FltSendMessage(NULL, &svc.client, &rq, sizeof(rq), &r, &rlen, &timeout);
+		cr_assert_eq(st, STATUS_SUCCESS, "seq %lu: 0x%08X", (unsigned long)seq,
+			     (unsigned)st);
+		cr_assert_eq(rlen, sizeof(r));
+		cr_assert_eq(r.Seq, seq);
+		cr_assert_eq(r.Sum, want, "seq %lu", (unsigned long)seq);
+	}
+	FltCloseClientPort(NULL, &svc.client);
+	cr_assert(tu_expect(&p, "DONE", line, sizeof(line), 30000), "no DONE (%s)", line);
+	snprintf(arg, sizeof(arg), "DONE answered=%d bad=0", SVC_MESSAGES);
+	cr_assert_str_eq(line, arg);
+	rc = tu_wait(&p, 10000);
+	cr_assert_eq(rc, 0, "win_service exit code %d", rc);
+	cr_assert(tu_wait_until(svc_disconnected, NULL, 10000));
+	FltCloseCommunicationPort(svc.server);
+	FltportUnloadFilter(NULL);
+
+	f = fopen(logpath, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long seq, sum;
+
+		cr_assert_eq(sscanf(line, "seq=%lu sum=%lu", &seq, &sum), 2, "%s", line);
+		cr_assert_lt(seq, SVC_MESSAGES);
+		cr_assert_not(seen[seq], "seq %lu logged twice", seq);
+		seen[seq] = true;
+		lines++;
+	}
+	fclose(f);
+	cr_assert_eq(lines, SVC_MESSAGES);
 }
