@@ -534,35 +534,12 @@ Test(win32_memory, sal_unreferenced_parameter_compiles, .timeout = 10)
 #define AV_SENDERS 3
 #define AV_PER_SENDER 40
 
+static struct tw_conn av_conn = TW_CONN_INIT;
 static struct {
 	pthread_mutex_t lock;
-	PFLT_PORT server, client;
-	int nconn, ndisc;
 	atomic_long answered, infected, bad;
 	char first_bad[200];
 } av = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static NTSTATUS av_connect(PFLT_PORT client, PVOID server_cookie, PVOID ctx, ULONG ctx_len,
-			   PVOID *conn_cookie)
-{
-	(void)server_cookie;
-	(void)ctx;
-	(void)ctx_len;
-	pthread_mutex_lock(&av.lock);
-	av.client = client;
-	av.nconn++;
-	pthread_mutex_unlock(&av.lock);
-	*conn_cookie = &av.client;
-	return STATUS_SUCCESS;
-}
-
-static VOID av_disconnect(PVOID conn_cookie)
-{
-	pthread_mutex_lock(&av.lock);
-	av.ndisc++;
-	pthread_mutex_unlock(&av.lock);
-	FltCloseClientPort(NULL, (PFLT_PORT *)conn_cookie);
-}
 
 static void av_bad(const char *what, long seq, unsigned v)
 {
@@ -596,7 +573,7 @@ static void *av_sender(void *arg)
 			memcpy(rq.Content + (size_t)seq % (rq.Length - k + 1), AV_SIGNATURE, k);
 		memset(&r, 0xEE, sizeof(r));
 		timeout.QuadPart = -100000000LL; /* 10 s */
-		st = FltSendMessage(NULL, &av.client, &rq, sizeof(rq), &r, &rlen, &timeout);
+		st = FltSendMessage(NULL, &av_conn.client, &rq, sizeof(rq), &r, &rlen, &timeout);
 		if (st != STATUS_SUCCESS) {
 			av_bad("FltSendMessage", seq, (unsigned)st);
 			continue;
@@ -616,17 +593,6 @@ static void *av_sender(void *arg)
 	return NULL;
 }
 
-static bool av_disconnected(void *arg)
-{
-	bool done;
-
-	(void)arg;
-	pthread_mutex_lock(&av.lock);
-	done = av.ndisc > 0;
-	pthread_mutex_unlock(&av.lock);
-	return done;
-}
-
 /* The avscan shape end to end: three workers created suspended, found by
  * id, scanning through section views, answering concurrent senders; then
  * FltCloseClientPort ends every posted read and the service exits clean. */
@@ -641,7 +607,7 @@ Test(win32_avscan, service_scans_through_sections, .timeout = 120)
 
 	tu_private_dir();
 	name = tu_port_name("avscan");
-	st = tw_open_port(name, av_connect, av_disconnect, NULL, &av.server);
+	st = tw_open_conn_port(name, &av_conn, NULL);
 	cr_assert_eq(st, STATUS_SUCCESS, "FltCreateCommunicationPort: 0x%08X", (unsigned)st);
 
 	snprintf(arg, sizeof(arg), "\\%s", name);
@@ -665,18 +631,18 @@ Test(win32_avscan, service_scans_through_sections, .timeout = 120)
 	cr_assert_eq(atomic_load(&av.answered), AV_SENDERS * AV_PER_SENDER);
 	cr_assert_eq(atomic_load(&av.infected), AV_SENDERS * AV_PER_SENDER / 4);
 
-	FltCloseClientPort(NULL, &av.client);
+	FltCloseClientPort(NULL, &av_conn.client);
 	cr_assert(tu_expect(&p, "DONE", line, sizeof(line), 15000), "no DONE (%s)", line);
 	snprintf(arg, sizeof(arg), "DONE scanned=%d infected=%d bad=0 wait=0",
 		 AV_SENDERS * AV_PER_SENDER, AV_SENDERS * AV_PER_SENDER / 4);
 	cr_assert_str_eq(line, arg);
 	rc = tu_wait(&p, 10000);
 	cr_assert_eq(rc, 0, "win_avscan exit code %d", rc);
-	cr_assert(tu_wait_until(av_disconnected, NULL, 10000), "DisconnectNotify");
-	FltCloseCommunicationPort(av.server);
+	cr_assert(tu_wait_until(tw_disconnected, &av_conn, 10000), "DisconnectNotify");
+	FltCloseCommunicationPort(av_conn.server);
 	FltportUnloadFilter(NULL);
-	cr_assert_eq(av.ndisc, 1, "DisconnectNotify exactly once");
-	cr_assert_eq(av.nconn, 1);
+	cr_assert_eq(av_conn.ndisc, 1, "DisconnectNotify exactly once");
+	cr_assert_eq(av_conn.nconn, 1);
 }
 
 /* The /proc/self/maps line of the mapping at p, in buf; its length. */

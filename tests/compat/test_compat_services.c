@@ -1260,43 +1260,7 @@ Test(win32_services, directories_attributes_moves, .timeout = 10)
 
 #define SVC_MESSAGES 200
 
-static struct {
-	pthread_mutex_t lock;
-	PFLT_PORT server, client;
-	int ndisc;
-} svc = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static NTSTATUS svc_connect(PFLT_PORT client, PVOID server_cookie, PVOID ctx, ULONG ctx_len,
-			    PVOID *conn_cookie)
-{
-	(void)server_cookie;
-	(void)ctx;
-	(void)ctx_len;
-	pthread_mutex_lock(&svc.lock);
-	svc.client = client;
-	pthread_mutex_unlock(&svc.lock);
-	*conn_cookie = &svc.client;
-	return STATUS_SUCCESS;
-}
-
-static VOID svc_disconnect(PVOID conn_cookie)
-{
-	pthread_mutex_lock(&svc.lock);
-	svc.ndisc++;
-	pthread_mutex_unlock(&svc.lock);
-	FltCloseClientPort(NULL, (PFLT_PORT *)conn_cookie);
-}
-
-static bool svc_disconnected(void *arg)
-{
-	bool done;
-
-	(void)arg;
-	pthread_mutex_lock(&svc.lock);
-	done = svc.ndisc > 0;
-	pthread_mutex_unlock(&svc.lock);
-	return done;
-}
+static struct tw_conn svc = TW_CONN_INIT;
 
 /* win_service (SRW lock and condition-variable queue, workers, a log file
  * written with WriteFile, sprintf_s, strcpy_s, _stricmp) answers every
@@ -1314,7 +1278,7 @@ Test(win32_services, windows_style_service_end_to_end, .timeout = 120)
 	tu_private_dir();
 	name = tu_port_name("svc");
 	snprintf(logpath, sizeof(logpath), "%s/service.log", tu_temp_dir("fltport-svc"));
-	st = tw_open_port(name, svc_connect, svc_disconnect, NULL, &svc.server);
+	st = tw_open_conn_port(name, &svc, NULL);
 	cr_assert_eq(st, STATUS_SUCCESS, "FltCreateCommunicationPort: 0x%08X", (unsigned)st);
 	snprintf(arg, sizeof(arg), "\\%s", name);
 	p = tu_spawn("win_service", (const char *const[]){ arg, logpath, NULL });
@@ -1350,7 +1314,8 @@ Test(win32_services, windows_style_service_end_to_end, .timeout = 120)
 	cr_assert_str_eq(line, arg);
 	rc = tu_wait(&p, 10000);
 	cr_assert_eq(rc, 0, "win_service exit code %d", rc);
-	cr_assert(tu_wait_until(svc_disconnected, NULL, 10000));
+	cr_assert(tu_wait_until(tw_disconnected, &svc, 10000));
+	cr_assert_eq(svc.nconn, 1);
 	FltCloseCommunicationPort(svc.server);
 	FltportUnloadFilter(NULL);
 
