@@ -231,6 +231,7 @@ struct view {
 	DWORD protect; /* the view's, as VirtualQuery's AllocationProtect */
 	dev_t dev;     /* the mapped file's (SetEndOfFile asks) */
 	ino_t ino;
+	bool alloc; /* a VirtualAlloc region, not a view */
 };
 
 static pthread_mutex_t views_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -417,6 +418,7 @@ FLTPORT_WINAPI LPVOID MapViewOfFile(HANDLE h, DWORD access, DWORD high, DWORD lo
 	v->protect = vprot;
 	v->dev = dev;
 	v->ino = ino;
+	v->alloc = false;
 	pthread_mutex_lock(&views_lock);
 	v->next = views;
 	views = v;
@@ -430,7 +432,7 @@ static size_t page_size(void)
 }
 
 /* The view holding addr (views_lock held), and the link to it. */
-static struct view **view_at(uintptr_t addr)
+static struct view **region_at(uintptr_t addr)
 {
 	size_t ps = page_size();
 
@@ -441,6 +443,14 @@ static struct view **view_at(uintptr_t addr)
 			return pv;
 	}
 	return NULL;
+}
+
+/* The view (not VirtualAlloc region) holding addr.  views_lock held. */
+static struct view **view_at(uintptr_t addr)
+{
+	struct view **pv = region_at(addr);
+
+	return pv && !(*pv)->alloc ? pv : NULL;
 }
 
 static BOOL unmap_view(const void *addr)
@@ -618,7 +628,7 @@ FLTPORT_WINAPI SIZE_T VirtualQuery(LPCVOID address, PMEMORY_BASIC_INFORMATION mb
 		m.Protect = 0;
 	}
 	pthread_mutex_lock(&views_lock);
-	pv = view_at((uintptr_t)addr);
+	pv = region_at((uintptr_t)addr);
 	if (pv) {
 		uint64_t vend = (*pv)->base + ((*pv)->len + ps - 1) / ps * ps;
 
@@ -626,11 +636,196 @@ FLTPORT_WINAPI SIZE_T VirtualQuery(LPCVOID address, PMEMORY_BASIC_INFORMATION mb
 			m.RegionSize = (SIZE_T)(vend - addr);
 		m.AllocationBase = (PVOID)(*pv)->base;
 		m.AllocationProtect = (*pv)->protect;
-		m.Type = MEM_MAPPED;
+		m.Type = (*pv)->alloc ? MEM_PRIVATE : MEM_MAPPED;
 		if ((*pv)->protect == PAGE_WRITECOPY && m.Protect == PAGE_READWRITE)
 			m.Protect = PAGE_WRITECOPY;
 	}
 	pthread_mutex_unlock(&views_lock);
 	*mbi = m;
 	return sizeof(*mbi);
+}
+
+/* ---- VirtualAlloc ---- */
+
+static int prot_of(DWORD protect)
+{
+	switch (protect) {
+	case PAGE_NOACCESS:
+		return PROT_NONE;
+	case PAGE_READONLY:
+		return PROT_READ;
+	case PAGE_READWRITE:
+		return PROT_READ | PROT_WRITE;
+	case PAGE_EXECUTE:
+		return PROT_EXEC;
+	case PAGE_EXECUTE_READ:
+		return PROT_READ | PROT_EXEC;
+	case PAGE_EXECUTE_READWRITE:
+		return PROT_READ | PROT_WRITE | PROT_EXEC;
+	default:
+		return -1; /* WRITECOPY, GUARD, NOCACHE...: not for private memory here */
+	}
+}
+
+/* A new region of size bytes at a 64 KiB boundary (at `at` if not NULL),
+ * reserved (PROT_NONE) or committed; MAP_FAILED on failure. */
+static void *reserve(void *at, size_t size, int prot)
+{
+	size_t span;
+	char *p, *base;
+
+	if (at) {
+		p = mmap(at, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != MAP_FAILED && p != at) { /* an old kernel took it as a hint */
+			munmap(p, size);
+			return MAP_FAILED;
+		}
+		return p;
+	}
+	if (size > SIZE_MAX - ALLOCATION_GRANULARITY)
+		return MAP_FAILED;
+	span = size + ALLOCATION_GRANULARITY;
+	p = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	base = (char *)(((uintptr_t)p + ALLOCATION_GRANULARITY - 1) &
+			~(uintptr_t)(ALLOCATION_GRANULARITY - 1));
+	if (base > p)
+		munmap(p, (size_t)(base - p));
+	if (p + span > base + size)
+		munmap(base + size, (size_t)(p + span - (base + size)));
+	return base;
+}
+
+FLTPORT_WINAPI LPVOID VirtualAlloc(LPVOID addr, SIZE_T size, DWORD type, DWORD protect)
+{
+	size_t ps = page_size();
+	int prot = prot_of(protect);
+	struct view **pv, *v;
+	uintptr_t lo, hi;
+	void *p;
+
+	if (size == 0 || prot < 0 || !(type & (MEM_COMMIT | MEM_RESERVE)) ||
+	    (type & ~(DWORD)(MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN)) || size > SIZE_MAX - ps) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return NULL;
+	}
+	if ((type & MEM_RESERVE) || !addr) {
+		/* A new region: reserved only, or committed at once. */
+		uintptr_t at = (uintptr_t)addr & ~(uintptr_t)(ALLOCATION_GRANULARITY - 1);
+		size_t len = ((uintptr_t)addr + size - at + ps - 1) / ps * ps;
+
+		if (!addr)
+			len = (size + ps - 1) / ps * ps;
+		v = malloc(sizeof(*v));
+		if (!v) {
+			SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+			return NULL;
+		}
+		p = reserve(addr ? (void *)at : NULL, len, (type & MEM_COMMIT) ? prot : PROT_NONE);
+		if (p == MAP_FAILED) {
+			free(v);
+			SetLastError(addr ? ERROR_INVALID_ADDRESS : ERROR_NOT_ENOUGH_MEMORY);
+			return NULL;
+		}
+		*v = (struct view){
+			.base = (uintptr_t)p, .len = len, .protect = protect, .alloc = true
+		};
+		pthread_mutex_lock(&views_lock);
+		v->next = views;
+		views = v;
+		pthread_mutex_unlock(&views_lock);
+		return p;
+	}
+	/* MEM_COMMIT inside a reserved region: pages become accessible. */
+	lo = (uintptr_t)addr / ps * ps;
+	hi = ((uintptr_t)addr + size + ps - 1) / ps * ps;
+	pthread_mutex_lock(&views_lock);
+	pv = region_at(lo);
+	if (!pv || !(*pv)->alloc || hi > (*pv)->base + (*pv)->len ||
+	    mprotect((void *)lo, hi - lo, prot) != 0) {
+		pthread_mutex_unlock(&views_lock);
+		SetLastError(ERROR_INVALID_ADDRESS);
+		return NULL;
+	}
+	pthread_mutex_unlock(&views_lock);
+	return (LPVOID)lo;
+}
+
+FLTPORT_WINAPI BOOL VirtualFree(LPVOID addr, SIZE_T size, DWORD type)
+{
+	size_t ps = page_size();
+	struct view **pv, *v = NULL;
+	DWORD err = ERROR_SUCCESS;
+	uintptr_t lo, hi;
+
+	if (type != MEM_RELEASE && type != MEM_DECOMMIT) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	pthread_mutex_lock(&views_lock);
+	pv = region_at((uintptr_t)addr);
+	if (!pv || !(*pv)->alloc) {
+		err = ERROR_INVALID_ADDRESS;
+	} else if (type == MEM_RELEASE) {
+		/* The whole region, by its base, size 0. */
+		if (size != 0)
+			err = ERROR_INVALID_PARAMETER;
+		else if ((uintptr_t)addr != (*pv)->base)
+			err = ERROR_INVALID_ADDRESS;
+		else {
+			v = *pv;
+			*pv = v->next;
+		}
+	} else {
+		lo = (uintptr_t)addr / ps * ps;
+		hi = size ? ((uintptr_t)addr + size + ps - 1) / ps * ps : (*pv)->base + (*pv)->len;
+		if (size == 0 && (uintptr_t)addr != (*pv)->base)
+			err = ERROR_INVALID_PARAMETER;
+		else if (hi > (*pv)->base + (*pv)->len)
+			err = ERROR_INVALID_ADDRESS;
+		else if (mmap((void *)lo, hi - lo, PROT_NONE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+			      0) == MAP_FAILED)
+			err = ERROR_NOT_ENOUGH_MEMORY; /* fresh pages: the contents go */
+	}
+	pthread_mutex_unlock(&views_lock);
+	if (v) {
+		munmap((void *)v->base, v->len);
+		free(v);
+	}
+	if (err) {
+		SetLastError(err);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+FLTPORT_WINAPI BOOL VirtualProtect(LPVOID addr, SIZE_T size, DWORD protect, PDWORD old)
+{
+	size_t ps = page_size();
+	int prot = prot_of(protect);
+	MEMORY_BASIC_INFORMATION mbi;
+	uintptr_t lo, hi;
+
+	if (!old) {
+		SetLastError(ERROR_NOACCESS);
+		return FALSE;
+	}
+	if (prot < 0 || size == 0) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return FALSE;
+	}
+	if (VirtualQuery(addr, &mbi, sizeof(mbi)) != sizeof(mbi) || mbi.State == MEM_FREE) {
+		SetLastError(ERROR_INVALID_ADDRESS);
+		return FALSE;
+	}
+	lo = (uintptr_t)addr / ps * ps;
+	hi = ((uintptr_t)addr + size + ps - 1) / ps * ps;
+	if (mprotect((void *)lo, hi - lo, prot) != 0) {
+		SetLastError(errno == ENOMEM ? ERROR_INVALID_ADDRESS : ERROR_ACCESS_DENIED);
+		return FALSE;
+	}
+	*old = mbi.Protect ? mbi.Protect : PAGE_NOACCESS;
+	return TRUE;
 }

@@ -737,3 +737,74 @@ Test(win32_memory, a_long_path_in_the_map_is_not_a_region, .timeout = 30)
 	munmap(map, ps);
 	cr_assert_eq(unlink(to), 0);
 }
+
+/* ---- VirtualAlloc ---- */
+
+Test(win32_memory, virtual_alloc_reserve_commit_protect_free, .timeout = 10)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *p, *r, *c;
+	DWORD old = 0;
+
+	p = VirtualAlloc(NULL, 10000, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+	cr_assert_not_null(p, "error %u", GetLastError());
+	cr_assert_eq((uintptr_t)p % 65536, 0, "at the allocation granularity");
+	cr_assert_eq(p[9999], 0, "zero-filled");
+	p[0] = 1;
+	cr_assert_eq(VirtualQuery(p + 5000, &mbi, sizeof(mbi)), sizeof(mbi));
+	cr_assert_eq(mbi.AllocationBase, p);
+	cr_assert_eq(mbi.State, MEM_COMMIT);
+	cr_assert_eq(mbi.Type, MEM_PRIVATE);
+	cr_assert_eq(mbi.Protect, PAGE_READWRITE);
+	cr_assert_eq(mbi.AllocationProtect, PAGE_READWRITE);
+	cr_assert(VirtualProtect(p, ps, PAGE_READONLY, &old));
+	cr_assert_eq(old, PAGE_READWRITE);
+	cr_assert_eq(VirtualQuery(p, &mbi, sizeof(mbi)), sizeof(mbi));
+	cr_assert_eq(mbi.Protect, PAGE_READONLY);
+	cr_assert_eq(mbi.RegionSize, ps, "one page changed");
+	SetLastError(0);
+	cr_assert_not(VirtualProtect(p, ps, PAGE_READWRITE, NULL));
+	cr_assert_eq(GetLastError(), ERROR_NOACCESS);
+	cr_assert_not(VirtualFree(p, 100, MEM_RELEASE));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER, "MEM_RELEASE takes size 0");
+	cr_assert_not(VirtualFree(p + ps, 0, MEM_RELEASE));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_ADDRESS, "not the base");
+	cr_assert_not(UnmapViewOfFile(p), "not a view");
+	cr_assert(VirtualFree(p, 0, MEM_RELEASE));
+	cr_assert_eq(VirtualQuery(p, &mbi, sizeof(mbi)), sizeof(mbi));
+	cr_assert_eq(mbi.State, MEM_FREE);
+
+	/* Reserve 1 MiB, commit 64 KiB in the middle, decommit it. */
+	r = VirtualAlloc(NULL, 1 << 20, MEM_RESERVE, PAGE_READWRITE);
+	cr_assert_not_null(r);
+	cr_assert_eq(VirtualQuery(r, &mbi, sizeof(mbi)), sizeof(mbi));
+	cr_assert_eq(mbi.State, MEM_RESERVE);
+	cr_assert_eq(mbi.AllocationBase, r);
+	c = VirtualAlloc(r + 65536 + 10, 65536, MEM_COMMIT, PAGE_READWRITE);
+	cr_assert_eq(c, r + 65536, "committed from the page holding the address");
+	memset(c, 0x5A, 65536);
+	cr_assert_eq(VirtualQuery(c, &mbi, sizeof(mbi)), sizeof(mbi));
+	cr_assert_eq(mbi.State, MEM_COMMIT);
+	cr_assert_eq(mbi.AllocationBase, r);
+	cr_assert(VirtualFree(c, 65536, MEM_DECOMMIT));
+	cr_assert_eq(VirtualQuery(c, &mbi, sizeof(mbi)), sizeof(mbi));
+	cr_assert_eq(mbi.State, MEM_RESERVE);
+	cr_assert_eq(VirtualAlloc(c, ps, MEM_COMMIT, PAGE_READWRITE), c);
+	cr_assert_eq(c[0], 0, "a decommitted page comes back zeroed");
+	cr_assert_null(VirtualAlloc(r + (1 << 20) - ps, 2 * ps, MEM_COMMIT, PAGE_READWRITE));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_ADDRESS, "past the reservation");
+	cr_assert(VirtualFree(r, 0, MEM_RELEASE));
+
+	SetLastError(0);
+	cr_assert_null(VirtualAlloc(NULL, 0, MEM_COMMIT, PAGE_READWRITE));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	cr_assert_null(VirtualAlloc(NULL, 4096, MEM_COMMIT, PAGE_WRITECOPY));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	cr_assert_null(VirtualAlloc(NULL, 4096, 0, PAGE_READWRITE));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	cr_assert_not(VirtualFree(&old, 0, MEM_RELEASE));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_ADDRESS, "not VirtualAlloc's");
+	cr_assert_eq(MEM_RELEASE, 0x8000);
+	cr_assert_eq(MEM_DECOMMIT, 0x4000);
+}

@@ -426,6 +426,23 @@ FLTPORT_WINAPI BOOL UnmapViewOfFile(LPCVOID lpBaseAddress);
 FLTPORT_WINAPI BOOL UnmapViewOfFileEx(PVOID BaseAddress, ULONG UnmapFlags);
 FLTPORT_WINAPI SIZE_T VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer,
 				   SIZE_T dwLength);
+/* Private memory: VirtualAlloc reserves (MEM_RESERVE: inaccessible pages)
+ * and/or commits (MEM_COMMIT: zero-filled pages) a region at a 64 KiB
+ * boundary, or commits pages inside a reserved region; PAGE_NOACCESS,
+ * PAGE_READONLY, PAGE_READWRITE and the PAGE_EXECUTE forms (others:
+ * ERROR_INVALID_PARAMETER).  VirtualFree: MEM_RELEASE of a whole region by
+ * its base with size 0 (else ERROR_INVALID_PARAMETER / ERROR_INVALID_ADDRESS),
+ * MEM_DECOMMIT of pages (their contents go).  VirtualProtect: *lpflOldProtect
+ * gets the first page's protection (NULL: ERROR_NOACCESS).  VirtualQuery
+ * shows these regions as MEM_PRIVATE with their base. */
+#define MEM_DECOMMIT 0x00004000u
+#define MEM_RELEASE 0x00008000u
+#define MEM_TOP_DOWN 0x00100000u
+FLTPORT_WINAPI LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType,
+				   DWORD flProtect);
+FLTPORT_WINAPI BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType);
+FLTPORT_WINAPI BOOL VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
+				   PDWORD lpflOldProtect);
 
 /* ---- system directory, modules ----
  * GetSystemDirectory gives "/usr/lib" (no Windows directory exists): paths
