@@ -706,7 +706,8 @@ FLTPORT_WINAPI LPVOID VirtualAlloc(LPVOID addr, SIZE_T size, DWORD type, DWORD p
 	void *p;
 
 	if (size == 0 || prot < 0 || !(type & (MEM_COMMIT | MEM_RESERVE)) ||
-	    (type & ~(DWORD)(MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN)) || size > SIZE_MAX - ps) {
+	    (type & ~(DWORD)(MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN)) ||
+	    size > UINTPTR_MAX - ALLOCATION_GRANULARITY - (uintptr_t)addr) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
@@ -715,6 +716,10 @@ FLTPORT_WINAPI LPVOID VirtualAlloc(LPVOID addr, SIZE_T size, DWORD type, DWORD p
 		uintptr_t at = (uintptr_t)addr & ~(uintptr_t)(ALLOCATION_GRANULARITY - 1);
 		size_t len = ((uintptr_t)addr + size - at + ps - 1) / ps * ps;
 
+		if (addr && at == 0) {
+			SetLastError(ERROR_INVALID_ADDRESS); /* below the first 64 KiB */
+			return NULL;
+		}
 		if (!addr)
 			len = (size + ps - 1) / ps * ps;
 		v = malloc(sizeof(*v));
@@ -759,7 +764,8 @@ FLTPORT_WINAPI BOOL VirtualFree(LPVOID addr, SIZE_T size, DWORD type)
 	DWORD err = ERROR_SUCCESS;
 	uintptr_t lo, hi;
 
-	if (type != MEM_RELEASE && type != MEM_DECOMMIT) {
+	if ((type != MEM_RELEASE && type != MEM_DECOMMIT) ||
+	    size > UINTPTR_MAX - ps - (uintptr_t)addr) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return FALSE;
 	}
@@ -806,13 +812,15 @@ FLTPORT_WINAPI BOOL VirtualProtect(LPVOID addr, SIZE_T size, DWORD protect, PDWO
 	size_t ps = page_size();
 	int prot = prot_of(protect);
 	MEMORY_BASIC_INFORMATION mbi;
+	DWORD err = ERROR_SUCCESS;
+	struct view **pv;
 	uintptr_t lo, hi;
 
 	if (!old) {
 		SetLastError(ERROR_NOACCESS);
 		return FALSE;
 	}
-	if (prot < 0 || size == 0) {
+	if (prot < 0 || size == 0 || size > UINTPTR_MAX - ps - (uintptr_t)addr) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return FALSE;
 	}
@@ -822,8 +830,28 @@ FLTPORT_WINAPI BOOL VirtualProtect(LPVOID addr, SIZE_T size, DWORD protect, PDWO
 	}
 	lo = (uintptr_t)addr / ps * ps;
 	hi = ((uintptr_t)addr + size + ps - 1) / ps * ps;
-	if (mprotect((void *)lo, hi - lo, prot) != 0) {
-		SetLastError(errno == ENOMEM ? ERROR_INVALID_ADDRESS : ERROR_ACCESS_DENIED);
+	/* Every page in one region, as Windows requires: one of ours (a
+	 * VirtualAlloc region or a view), else one kernel mapping — never
+	 * whatever is mapped next.  Checked and changed under the lock, so
+	 * that no VirtualFree or unmap comes in between. */
+	pthread_mutex_lock(&views_lock);
+	pv = region_at(lo);
+	if (pv) {
+		if (hi > (*pv)->base + ((*pv)->len + ps - 1) / ps * ps)
+			err = ERROR_INVALID_ADDRESS;
+	} else {
+		uint64_t start, end;
+		char perms[5] = "----";
+		bool file = false, found = false;
+
+		if (map_region(lo, &start, &end, perms, &file, &found) != 0 || !found || hi > end)
+			err = ERROR_INVALID_ADDRESS;
+	}
+	if (!err && mprotect((void *)lo, hi - lo, prot) != 0)
+		err = errno == ENOMEM ? ERROR_INVALID_ADDRESS : ERROR_ACCESS_DENIED;
+	pthread_mutex_unlock(&views_lock);
+	if (err) {
+		SetLastError(err);
 		return FALSE;
 	}
 	*old = mbi.Protect ? mbi.Protect : PAGE_NOACCESS;

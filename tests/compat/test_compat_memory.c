@@ -807,4 +807,38 @@ Test(win32_memory, virtual_alloc_reserve_commit_protect_free, .timeout = 10)
 	cr_assert_eq(GetLastError(), ERROR_INVALID_ADDRESS, "not VirtualAlloc's");
 	cr_assert_eq(MEM_RELEASE, 0x8000);
 	cr_assert_eq(MEM_DECOMMIT, 0x4000);
+	cr_assert_null(VirtualAlloc((LPVOID)(uintptr_t)0x1000, 65536, MEM_RESERVE, PAGE_READWRITE));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_ADDRESS, "below the first 64 KiB");
+}
+
+/* VirtualProtect stays inside one region: a range running into the next
+ * mapping fails and changes nothing there. */
+Test(win32_memory, virtual_protect_stays_in_its_region, .timeout = 10)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *a, *next;
+	DWORD old = 0;
+
+	a = VirtualAlloc(NULL, 65536, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+	cr_assert_not_null(a);
+	/* A mapping of someone else's right after it. */
+	next = mmap(a + 65536, ps, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (next != a + 65536) {
+		if (next != MAP_FAILED)
+			munmap(next, ps);
+		VirtualFree(a, 0, MEM_RELEASE);
+		cr_skip("the page after the region is taken");
+	}
+	SetLastError(0);
+	cr_assert_not(VirtualProtect(a, 65536 + ps, PAGE_NOACCESS, &old));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_ADDRESS);
+	next[0] = 1; /* still writable */
+	a[0] = 1;    /* unchanged too */
+	cr_assert(VirtualProtect(a, 65536, PAGE_READONLY, &old));
+	cr_assert_eq(old, PAGE_READWRITE);
+	cr_assert_not(VirtualFree(a + 5, SIZE_MAX, MEM_DECOMMIT));
+	cr_assert_eq(GetLastError(), ERROR_INVALID_PARAMETER, "a size that wraps");
+	munmap(next, ps);
+	cr_assert(VirtualFree(a, 0, MEM_RELEASE));
 }
