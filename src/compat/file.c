@@ -379,6 +379,27 @@ static void ov_done(LPOVERLAPPED ov, size_t n)
 	}
 }
 
+/* The checks ReadFile and WriteFile share, in Windows' order (the count
+ * zeroed first): the file, its io_lock taken, and an OVERLAPPED's offset
+ * (the append marker for writes only); NULL with the last error set. */
+static struct file *io_begin(HANDLE h, LPDWORD done, LPOVERLAPPED ov, enum need need, off_t *at,
+			     bool *append)
+{
+	struct file *f;
+
+	if (done)
+		*done = 0;
+	if ((!done && !ov) ||
+	    (ov && (!ov_offset(ov, at, append) || (*append && need != NEED_WRITE)))) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return NULL;
+	}
+	f = file_get(h, need);
+	if (f)
+		pthread_mutex_lock(&f->io_lock);
+	return f;
+}
+
 FLTPORT_WINAPI BOOL ReadFile(HANDLE h, LPVOID buf, DWORD len, LPDWORD done, LPOVERLAPPED ov)
 {
 	struct file *f;
@@ -387,20 +408,9 @@ FLTPORT_WINAPI BOOL ReadFile(HANDLE h, LPVOID buf, DWORD len, LPDWORD done, LPOV
 	off_t at = 0;
 	int err = 0;
 
-	if (done)
-		*done = 0; /* first of all, as on Windows */
-	if (!done && !ov) {
-		SetLastError(ERROR_INVALID_PARAMETER);
-		return FALSE;
-	}
-	if (ov && (!ov_offset(ov, &at, &append) || append)) {
-		SetLastError(ERROR_INVALID_PARAMETER);
-		return FALSE;
-	}
-	f = file_get(h, NEED_READ);
+	f = io_begin(h, done, ov, NEED_READ, &at, &append);
 	if (!f)
 		return FALSE;
-	pthread_mutex_lock(&f->io_lock);
 	/* A regular file gives all that is there: read until len or the end
 	 * (one read() stops at 2 GiB). */
 	while (total < len) {
@@ -465,20 +475,9 @@ FLTPORT_WINAPI BOOL WriteFile(HANDLE h, LPCVOID buf, DWORD len, LPDWORD done, LP
 	off_t at = 0;
 	int err = 0;
 
-	if (done)
-		*done = 0; /* first of all, as on Windows */
-	if (!done && !ov) {
-		SetLastError(ERROR_INVALID_PARAMETER);
-		return FALSE;
-	}
-	if (ov && !ov_offset(ov, &at, &append)) {
-		SetLastError(ERROR_INVALID_PARAMETER);
-		return FALSE;
-	}
-	f = file_get(h, NEED_WRITE);
+	f = io_begin(h, done, ov, NEED_WRITE, &at, &append);
 	if (!f)
 		return FALSE;
-	pthread_mutex_lock(&f->io_lock);
 	/* A regular file takes it all but for a full disk: write the rest. */
 	while (total < len) {
 		ssize_t n = ov ? write_at(f->fd, p + total, len - total, at + (off_t)total, append)
