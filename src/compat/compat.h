@@ -63,6 +63,9 @@ char *fpw_path_w(LPCWSTR name);
  * characters, narrow or wide: the length without the terminator when it
  * fits, else the size needed with it and nothing written. */
 DWORD fpw_put_text(const char *s, void *buf, DWORD cap, bool wide);
+/* prefix + text as one line on stderr, only if stderr has room now (a
+ * pipe nobody reads drops it rather than block): system.c. */
+void fpw_stderr_line(const char *prefix, const char *text);
 /* Whether a view (MapViewOfFile) maps the file dev/ino (memory.c). */
 bool fpw_file_mapped(dev_t dev, ino_t ino);
 

@@ -45,10 +45,11 @@ static errno_t invalid(const char *func, errno_t err)
 	_invalid_parameter_handler h = _get_invalid_parameter_handler();
 
 	if (!h) {
-		fprintf(stderr,
-			"fltport: %s: invalid parameter (the MSVC runtime ends the process here; "
-			"_set_invalid_parameter_handler() can change that)\n",
-			func);
+		char prefix[64];
+
+		snprintf(prefix, sizeof(prefix), "fltport: %s", func);
+		fpw_stderr_line(prefix, ": invalid parameter (the MSVC runtime ends the process "
+					"here; _set_invalid_parameter_handler() can change that)");
 		abort();
 	}
 	errno = err;

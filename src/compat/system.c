@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +297,25 @@ FLTPORT_WINAPI BOOL GetComputerNameW(LPWSTR buf, LPDWORD size)
 
 /* ---- debug output ---- */
 
+void fpw_stderr_line(const char *prefix, const char *text)
+{
+	struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
+	size_t n = strlen(text);
+	char line[1024];
+	int len;
+
+	len = snprintf(line, sizeof(line), "%s%s%s", prefix, text,
+		       n && text[n - 1] == '\n' ? "" : "\n");
+	if (len < 0)
+		return;
+	if ((size_t)len >= sizeof(line))
+		len = sizeof(line) - 1;
+	/* Written only if stderr has room now: a pipe nobody reads never
+	 * blocks the caller (the line is dropped). */
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT))
+		(void)!write(STDERR_FILENO, line, (size_t)len);
+}
+
 /* No debugger listens: the text goes to stderr when FLTPORT_DEBUG is set
  * (as DebugView would show it), nowhere otherwise. */
 FLTPORT_WINAPI void OutputDebugStringA(LPCSTR text)
@@ -303,8 +323,7 @@ FLTPORT_WINAPI void OutputDebugStringA(LPCSTR text)
 	const char *d = getenv("FLTPORT_DEBUG");
 
 	if (text && d && d[0] && strcmp(d, "0") != 0)
-		fprintf(stderr, "fltport: debug string: %s%s", text,
-			text[0] && text[strlen(text) - 1] == '\n' ? "" : "\n");
+		fpw_stderr_line("fltport: debug string: ", text);
 }
 
 FLTPORT_WINAPI void OutputDebugStringW(LPCWSTR text)

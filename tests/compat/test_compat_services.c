@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1332,4 +1333,63 @@ Test(win32_services, windows_style_service_end_to_end, .timeout = 120)
 	}
 	fclose(f);
 	cr_assert_eq(lines, SVC_MESSAGES);
+}
+
+/* A stderr nobody reads (a full pipe) never blocks: OutputDebugString
+ * drops its lines, and a parameter error still ends the process.  Each in a
+ * child whose alarm turns a hang into SIGALRM. */
+static void stderr_full_pipe(void)
+{
+	int p[2], fl;
+	char junk[4096];
+
+	memset(junk, 'j', sizeof(junk));
+	if (pipe(p) != 0)
+		_exit(90);
+	fl = fcntl(p[1], F_GETFL);
+	fcntl(p[1], F_SETFL, fl | O_NONBLOCK);
+	while (write(p[1], junk, sizeof(junk)) > 0)
+		;
+	fcntl(p[1], F_SETFL, fl); /* a blocking write would hang now */
+	dup2(p[1], STDERR_FILENO);
+}
+
+static int child_status(void (*body)(void))
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		alarm(10);
+		stderr_full_pipe();
+		body();
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+static void debug_strings(void)
+{
+	setenv("FLTPORT_DEBUG", "1", 1);
+	for (int i = 0; i < 100; i++)
+		OutputDebugStringA("a line nobody reads");
+}
+
+static void bad_strcpy(void)
+{
+	char small[2];
+
+	strcpy_s(small, sizeof(small), "too long");
+}
+
+Test(win32_services, a_stderr_nobody_reads_blocks_nothing, .timeout = 60)
+{
+	int status = child_status(debug_strings);
+
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "debug output: status 0x%x",
+		  status);
+	status = child_status(bad_strcpy);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+		  "a parameter error: status 0x%x (SIGALRM 14: it hung)", status);
 }

@@ -5,7 +5,7 @@
  *
  * Parameter errors follow MSVC: the destination (when there is one) gets
  * "", then the invalid-parameter handler runs.  The default handler ends
- * the process as MSVC's does (one line on stderr, then abort()); with a
+ * the process as MSVC's does (one line on stderr if it has room, then abort()); with a
  * handler installed by _set_invalid_parameter_handler() that returns, the
  * call returns EINVAL or ERANGE (sprintf_s & co.: -1).
  *

@@ -238,7 +238,8 @@ FLTPORT_WINAPI BOOL DeleteFileW(LPCWSTR lpFileName);
  * needed.  GetModuleHandle(NULL) and GetModuleFileName(NULL) name the
  * program (/proc/self/exe); fltlib.dll is the one other module.
  * OutputDebugString writes to stderr when FLTPORT_DEBUG is set (no
- * debugger listens), nothing otherwise.  Paths as CreateFile's. */
+ * debugger listens) and stderr has room (never blocking: a line that does
+ * not fit is dropped), nothing otherwise.  Paths as CreateFile's. */
 typedef struct _SYSTEM_INFO {
 	union {
 		DWORD dwOemId;
