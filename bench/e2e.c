@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -159,6 +161,90 @@ static int raw_allow(int fan, int fd)
 	return 0;
 }
 
+/* PIDFD_GET_INFO (Linux 6.13), as the engine asks it (its first 64 bytes). */
+struct raw_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t spare0;
+};
+#define RAW_PIDFD_GET_INFO _IOWR(0xFF, 11, struct raw_pidfd_info)
+#define RAW_PIDFD_INFO_CREDS 0x2u
+
+/* The event's pidfd record, or -1. */
+static int raw_event_pidfd(const struct fanotify_event_metadata *m)
+{
+	const char *p = (const char *)m + m->metadata_len, *end = (const char *)m + m->event_len;
+
+	while (p + sizeof(struct fanotify_event_info_header) <= end) {
+		const struct fanotify_event_info_header *h = (const void *)p;
+
+		if (h->len < sizeof(*h) || p + h->len > end)
+			break;
+		if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD &&
+		    h->len >= sizeof(struct fanotify_event_info_pidfd))
+			return ((const struct fanotify_event_info_pidfd *)p)->pidfd;
+		p += h->len;
+	}
+	return -1;
+}
+
+/* INFO: what the engine's default works out before a callback. */
+static int raw_info(struct e2e_raw *r, const struct fanotify_event_metadata *m)
+{
+	char link[32], path[4096], exe[4096];
+	struct raw_pidfd_info info;
+	int pidfd = raw_event_pidfd(m);
+
+	snprintf(link, sizeof(link), "%d", m->fd);
+	if (readlinkat(r->selffd_dir, link, path, sizeof(path) - 1) < 0)
+		return -errno;
+	snprintf(link, sizeof(link), "%d/exe", (int)m->pid);
+	(void)readlinkat(r->proc_dir, link, exe, sizeof(exe) - 1); /* the opener may be gone */
+	if (r->last_pidfd >= 0)
+		close(r->last_pidfd);
+	r->last_pidfd = pidfd;
+	if (pidfd >= 0) {
+		memset(&info, 0, sizeof(info));
+		info.mask = RAW_PIDFD_INFO_CREDS;
+		(void)ioctl(pidfd, RAW_PIDFD_GET_INFO, &info); /* ENOTTY before 6.13 */
+	}
+	return 0;
+}
+
+/* ASK: the event fd to the service, and its answer. */
+static int raw_ask(struct e2e_raw *r, int fd)
+{
+	unsigned char msg[E2E_MSG_SIZE] = { 0 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { msg, sizeof(msg) };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	ssize_t n;
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	do
+		n = sendmsg(r->ask_fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(msg))
+		return n < 0 ? -errno : -EIO;
+	do
+		n = recv(r->ask_fd, msg, sizeof(msg), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(msg))
+		return n < 0 ? -errno : -EPIPE;
+	return 0;
+}
+
 /* Answer one batch of events.  Every event fd is closed, also after an
  * error; a permission event left unanswered is allowed when the group is
  * closed. */
@@ -171,6 +257,10 @@ static int raw_batch(struct e2e_raw *r, struct fanotify_event_metadata *m, ssize
 			return -EPROTO;
 		if (m->fd < 0)
 			continue;
+		if (!err && (r->mode & E2E_RAW_INFO))
+			err = raw_info(r, m);
+		if (!err && (r->mode & E2E_RAW_ASK))
+			err = raw_ask(r, m->fd);
 		if (!err && (m->mask & FAN_OPEN_PERM)) {
 			err = raw_allow(r->fan, m->fd);
 			if (!err)
@@ -184,14 +274,16 @@ static int raw_batch(struct e2e_raw *r, struct fanotify_event_metadata *m, ssize
 static void *raw_listen(void *arg)
 {
 	struct e2e_raw *r = arg;
-	struct fanotify_event_metadata buf[64];
+	uint64_t buf[4096 / sizeof(uint64_t)]; /* events with their info records */
 
 	for (;;) {
 		ssize_t len = read(r->fan, buf, sizeof(buf));
 
 		if (len < 0 && errno == EINTR)
 			continue;
-		r->err = len > 0 ? raw_batch(r, buf, len) : len < 0 ? -errno : -EIO;
+		r->err = len > 0   ? raw_batch(r, (struct fanotify_event_metadata *)buf, len)
+			 : len < 0 ? -errno
+				   : -EIO;
 		if (r->err)
 			break;
 		if (atomic_load(&r->stop))
@@ -204,17 +296,50 @@ static void *raw_listen(void *arg)
 	return NULL;
 }
 
-int e2e_raw_start(struct e2e_raw *r, const char *dir)
+static void raw_close(struct e2e_raw *r)
 {
+	if (r->fan >= 0)
+		close(r->fan);
+	if (r->selffd_dir >= 0)
+		close(r->selffd_dir);
+	if (r->proc_dir >= 0)
+		close(r->proc_dir);
+	if (r->last_pidfd >= 0)
+		close(r->last_pidfd);
+	r->fan = r->selffd_dir = r->proc_dir = r->last_pidfd = -1;
+}
+
+int e2e_raw_start(struct e2e_raw *r, const char *dir, enum e2e_raw_mode mode, int ask_fd)
+{
+	unsigned flags = FAN_CLASS_CONTENT | FAN_CLOEXEC;
 	int rc = e2e_fs_check(dir);
 
 	if (rc)
 		return rc;
+	if ((mode & E2E_RAW_ASK) && ask_fd < 0)
+		return -EINVAL;
 	memset(r, 0, sizeof(*r));
 	atomic_init(&r->stop, false);
-	r->fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
-	if (r->fan < 0)
-		return -errno;
+	r->mode = mode;
+	r->ask_fd = ask_fd;
+	r->selffd_dir = r->proc_dir = r->last_pidfd = -1;
+	if (mode & E2E_RAW_INFO) {
+		r->selffd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		r->proc_dir = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (r->selffd_dir < 0 || r->proc_dir < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		flags |= FAN_REPORT_PIDFD;
+	}
+	r->fan = fanotify_init(flags, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	if (r->fan < 0 && (flags & FAN_REPORT_PIDFD) && errno == EINVAL) /* before 5.15 */
+		r->fan = fanotify_init(flags & ~FAN_REPORT_PIDFD,
+				       O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	if (r->fan < 0) {
+		rc = -errno;
+		goto fail;
+	}
 	if (fanotify_mark(r->fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_PERM, AT_FDCWD,
 			  dir) < 0) {
 		rc = -errno;
@@ -225,8 +350,7 @@ int e2e_raw_start(struct e2e_raw *r, const char *dir)
 		goto fail;
 	return 0;
 fail:
-	close(r->fan);
-	r->fan = -1;
+	raw_close(r);
 	return rc;
 }
 
@@ -243,9 +367,7 @@ int e2e_raw_stop(struct e2e_raw *r, const char *file)
 	else
 		close(fd);
 	pthread_join(r->thread, NULL);
-	if (r->fan >= 0)
-		close(r->fan);
-	r->fan = -1;
+	raw_close(r);
 	return r->err ? r->err : rc;
 }
 

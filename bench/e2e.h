@@ -58,18 +58,45 @@ int e2e_fs_teardown(struct e2e_fs *fs);
  * detaching lazily.  Async-signal-safe; does nothing if nothing is mounted. */
 void e2e_fs_abort(void);
 
-/* The floor: a raw in-process listener, one thread answering FAN_ALLOW. */
+/*
+ * The floors: a raw in-process listener, one thread answering FAN_ALLOW,
+ * doing per event only what a mode says (and nothing of fltport's):
+ *   PLAIN  nothing: e2e-fanotify-raw, the floor of the issue-7 targets.
+ *   INFO   what the engine's default hands a callback: the group reports a
+ *          pidfd (FAN_REPORT_PIDFD, kept until the next event's, as the
+ *          engine keeps it), and the listener reads the file's path
+ *          (readlinkat of /proc/self/fd/N), the opener's executable
+ *          (readlinkat of /proc/PID/exe) and its credentials
+ *          (PIDFD_GET_INFO): e2e-fanotify-raw-info.
+ *   ASK    passes the event fd to a service process over a SOCK_SEQPACKET
+ *          socket (SCM_RIGHTS, 64 bytes) and waits for its 64-byte answer
+ *          before allowing: e2e-fanotify-raw-ask.
+ *   INFO_ASK  both: e2e-fanotify-raw-info-ask.
+ */
+enum e2e_raw_mode {
+	E2E_RAW_PLAIN = 0,
+	E2E_RAW_INFO = 1,
+	E2E_RAW_ASK = 2,
+	E2E_RAW_INFO_ASK = E2E_RAW_INFO | E2E_RAW_ASK,
+};
+
 struct e2e_raw {
 	int fan; /* the fanotify group; the thread closes it on its own error */
 	pthread_t thread;
 	atomic_bool stop;
+	enum e2e_raw_mode mode;
+	int ask_fd;     /* ASK: the socket to the service (not owned) */
+	int selffd_dir; /* INFO: /proc/self/fd and /proc, O_PATH */
+	int proc_dir;
+	int last_pidfd;    /* INFO: the previous event's pidfd, or -1 */
 	uint64_t answered; /* read after e2e_raw_stop() only */
 	int err;           /* the thread's first error (negative errno), or 0 */
 };
 
 /* Create a FAN_CLASS_CONTENT group, mark the tmpfs at `dir` for
- * FAN_OPEN_PERM (FAN_MARK_FILESYSTEM) and start the thread. */
-int e2e_raw_start(struct e2e_raw *r, const char *dir);
+ * FAN_OPEN_PERM (FAN_MARK_FILESYSTEM) and start the thread.  `ask_fd`: the
+ * service's socket for the ASK modes, else -1. */
+int e2e_raw_start(struct e2e_raw *r, const char *dir, enum e2e_raw_mode mode, int ask_fd);
 
 /* Stop the thread (this thread opens `file` once so that the listener wakes
  * to see the stop flag), join it, close the group.  Returns the thread's

@@ -34,6 +34,14 @@
  *
  *   e2e-bare           no listener (baseline of e2e-cached, e2e-scanner-hit)
  *   e2e-fanotify-raw   a minimal raw fanotify listener answering FAN_ALLOW (the floor)
+ *   e2e-fanotify-raw-info, e2e-fanotify-raw-ask, e2e-fanotify-raw-info-ask
+ *                      the same raw listener doing an engine row's work and
+ *                      nothing of fltport's: the path and identity the
+ *                      engine's default hands a callback; the event fd to a
+ *                      service process over a raw SEQPACKET socket and its
+ *                      64-byte answer (peer "fd-echo"); both.  Each is the
+ *                      floor of the engine row that does the same work
+ *                      (e2e_floor[]), measured in the same run
  *   e2e-engine-allow   the filter engine, pre_open returns FLTPORT_ALLOW
  *   e2e-engine-port    the filter engine, pre_open asks a service process over
  *                      a port (fltport_send of the event fd, reply wanted)
@@ -661,6 +669,49 @@ static int peer_echo(int argc, char **argv)
 	return 0;
 }
 
+/* fd-echo: a raw service for e2e-fanotify-raw-ask: take each request with
+ * the fd it carries (as a service takes an event's fd), close the fd, answer
+ * E2E_MSG_SIZE bytes; until EOF. */
+static int peer_fd_echo(int argc, char **argv)
+{
+	unsigned char buf[E2E_MSG_SIZE];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	int fd;
+
+	if (argc != 1)
+		fail("fd-echo: FD");
+	fd = (int)arg_long(argv[0]);
+	for (;;) {
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
+		struct cmsghdr *c;
+		ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fail("fd-echo: recvmsg: %s", strerror(errno));
+		if (n == 0)
+			return 0;
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				int got;
+
+				memcpy(&got, CMSG_DATA(c), sizeof(got));
+				close(got);
+			}
+		}
+		if (raw_send(fd, buf, sizeof(buf)))
+			fail("fd-echo: send: %s", strerror(errno));
+	}
+}
+
 /* sink: read `bytes` bytes in datagrams, answer MSG_SIZE bytes; until EOF. */
 static int peer_sink(int argc, char **argv)
 {
@@ -1147,6 +1198,8 @@ static int peer_main(int argc, char **argv)
 		return peer_echo(argc - 1, argv + 1);
 	if (!strcmp(role, "sink"))
 		return peer_sink(argc - 1, argv + 1);
+	if (!strcmp(role, "fd-echo"))
+		return peer_fd_echo(argc - 1, argv + 1);
 	if (!strcmp(role, "request"))
 		return peer_request(argc - 1, argv + 1);
 	if (!strcmp(role, "reader"))
@@ -1492,6 +1545,9 @@ enum {
 	ROW_FP_LARGE,
 	ROW_E2E_BARE,
 	ROW_E2E_RAW,
+	ROW_E2E_RAW_INFO,
+	ROW_E2E_RAW_ASK,
+	ROW_E2E_RAW_INFO_ASK,
 	ROW_E2E_ALLOW,
 	ROW_E2E_PORT,
 	ROW_E2E_ALLOW_LAZY,
@@ -1537,6 +1593,7 @@ struct row {
 	uint64_t listened; /* e2e: opens that reached the listener, a callback or the service */
 	uint64_t cached;   /* e2e: verdicts the engine placed in the kernel cache */
 	bool uncounted;    /* e2e: listened and cached not known (ClamAV's programs) */
+	bool floor;        /* e2e: a raw listener doing an engine row's work (e2e_floor[]) */
 };
 
 static struct row rows[NROWS] = {
@@ -1598,6 +1655,12 @@ static struct row rows[NROWS] = {
 			   .kind = K_FP_SEND },
 	[ROW_E2E_BARE] = { "e2e-bare", "e2e open+close, no listener", -1, 0, true, K_E2E },
 	[ROW_E2E_RAW] = { "e2e-fanotify-raw", "e2e raw fanotify listener", -1, 0, true, K_E2E },
+	[ROW_E2E_RAW_INFO] = { "e2e-fanotify-raw-info", "e2e raw listener + path, identity",
+			       ROW_E2E_RAW, 0, true, K_E2E, .floor = true },
+	[ROW_E2E_RAW_ASK] = { "e2e-fanotify-raw-ask", "e2e raw listener + raw service", ROW_E2E_RAW,
+			      0, true, K_E2E, .floor = true },
+	[ROW_E2E_RAW_INFO_ASK] = { "e2e-fanotify-raw-info-ask", "e2e raw listener + info + service",
+				   ROW_E2E_RAW, 0, true, K_E2E, .floor = true },
 	[ROW_E2E_ALLOW] = { "e2e-engine-allow", "e2e engine, callback allows", ROW_E2E_RAW, 0, true,
 			    K_E2E },
 	[ROW_E2E_PORT] = { "e2e-engine-port", "e2e engine, asks service (port)", ROW_E2E_RAW, 0,
@@ -1636,8 +1699,21 @@ static bool row_measured(const struct row *row)
 static bool is_fltport_row(const struct row *row)
 {
 	return row->kind == K_FP_REQUEST || row->kind == K_FP_SEND ||
-	       row->kind == K_FP_SEND_NOREPLY || (row->kind == K_E2E && row->base >= 0);
+	       row->kind == K_FP_SEND_NOREPLY ||
+	       (row->kind == K_E2E && row->base >= 0 && !row->floor);
 }
+
+/* Each engine row with a target, and the raw listener that does the same
+ * work without fltport: what the row costs over its floor is what fltport
+ * adds, and the floor's own ratio to e2e-fanotify-raw is the lowest ratio
+ * that work allows on this machine. */
+static const struct {
+	int row, floor;
+} e2e_floor[] = {
+	{ ROW_E2E_ALLOW, ROW_E2E_RAW_INFO },    { ROW_E2E_ALLOW_LAZY, ROW_E2E_RAW },
+	{ ROW_E2E_ALLOW_MINIMAL, ROW_E2E_RAW }, { ROW_E2E_PORT, ROW_E2E_RAW_INFO_ASK },
+	{ ROW_E2E_PORT_LAZY, ROW_E2E_RAW_ASK },
+};
 
 static unsigned row_threads(const struct row *row)
 {
@@ -2034,21 +2110,37 @@ static void run_e2e_bare(int idx)
 	usage_account(row, &u);
 }
 
-static void run_e2e_raw(int idx)
+/* The raw listener rows; the ASK modes with a raw service peer ("fd-echo"). */
+static void run_e2e_raw(int idx, enum e2e_raw_mode mode)
 {
 	struct row *row = &rows[idx];
 	struct e2e_raw raw;
 	struct usage u;
-	int rc;
+	pid_t svc_pid = 0;
+	int rc, sv[2] = { -1, -1 };
 
 	row_begin(row, opt.e2e_run_ns, &u);
-	rc = e2e_raw_start(&raw, e2e.dir);
+	if (mode & E2E_RAW_ASK) {
+		char fdarg[16];
+		const char *args[] = { "fd-echo", fdarg, NULL };
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+			fail("socketpair: %s", strerror(errno));
+		fmt_num(fdarg, sizeof(fdarg), sv[1]);
+		svc_pid = spawn_peer(args, &sv[1], 1);
+		close(sv[1]);
+	}
+	rc = e2e_raw_start(&raw, e2e.dir, mode, sv[0]);
 	if (rc)
 		fail("%s: start: %s", row->name, strerror(-rc));
 	e2e_time_opens(row);
 	rc = e2e_raw_stop(&raw, e2e.file);
 	if (rc)
 		fail("%s: listener: %s", row->name, strerror(-rc));
+	if (svc_pid) {
+		close(sv[0]); /* EOF ends the service */
+		wait_peer(svc_pid);
+	}
 	usage_account(row, &u);
 	row->listened = raw.answered;
 	e2e_check_listened(row);
@@ -2356,6 +2448,9 @@ static void e2e_row_note(int i, const struct row *row)
 	case ROW_ONACC_HIT:
 		break;
 	case ROW_E2E_RAW:
+	case ROW_E2E_RAW_INFO:
+	case ROW_E2E_RAW_ASK:
+	case ROW_E2E_RAW_INFO_ASK:
 		printf(", %" PRIu64 " answered by the listener", row->listened);
 		break;
 	case ROW_E2E_CACHED:
@@ -2384,6 +2479,32 @@ static void e2e_row_note(int i, const struct row *row)
 		printf(" of files never opened before");
 	if (i == ROW_ONACC_HIT)
 		printf(" of %u files clamd has scanned, in turn", SCAN_HIT_FILES);
+}
+
+/* Each engine row against the raw listener doing the same work: the
+ * floor's ratio to e2e-fanotify-raw (no engine can do that work for less,
+ * on this machine, in this run) and what the engine adds on top. */
+static void report_e2e_floors(void)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < sizeof(e2e_floor) / sizeof(e2e_floor[0]); i++) {
+		const struct row *row = &rows[e2e_floor[i].row], *fl = &rows[e2e_floor[i].floor];
+
+		if (!row_measured(row) || !row_measured(fl))
+			continue;
+		if (!any)
+			printf("\nthe same work without fltport (a raw listener doing it; medians, "
+			       "ops/s ratio in brackets):\n");
+		any = true;
+		if (e2e_floor[i].floor == ROW_E2E_RAW) {
+			printf("  %-24s floor: e2e-fanotify-raw itself\n", row->name);
+			continue;
+		}
+		printf("  %-24s floor %-26s %.2f x raw (%.2f)   engine / floor %.2f (%.2f)\n",
+		       row->name, fl->name, row_median_ratio(fl), row_ratio(fl),
+		       row->r.median_us / fl->r.median_us, fl->r.ops_per_s / row->r.ops_per_s);
+	}
 }
 
 /* The e2e rows per open, what reached the listener, and the issue-7 targets. */
@@ -2436,6 +2557,7 @@ static void report_e2e(void)
 		       rows[row->base].name, row_ratio(row), row_median_ratio(row), goals[i].target,
 		       met_text(mean_ok, median_ok));
 	}
+	report_e2e_floors();
 }
 
 /* Allocation calls per measured operation, or NAN where not counted. */
@@ -3060,6 +3182,9 @@ static void select_rows(const char *list)
 		rows[i].run = true;
 		if (rows[i].base >= 0)
 			rows[rows[i].base].run = true;
+		for (size_t f = 0; f < sizeof(e2e_floor) / sizeof(e2e_floor[0]); f++)
+			if (e2e_floor[f].row == i)
+				rows[e2e_floor[f].floor].run = true;
 	}
 	free(copy);
 }
@@ -3237,7 +3362,13 @@ static void run_e2e_rows(void)
 	if (rows[ROW_E2E_CACHED].run)
 		run_e2e_engine(ROW_E2E_CACHED, E2E_ALLOW_CACHE);
 	if (rows[ROW_E2E_RAW].run)
-		run_e2e_raw(ROW_E2E_RAW);
+		run_e2e_raw(ROW_E2E_RAW, E2E_RAW_PLAIN);
+	if (rows[ROW_E2E_RAW_INFO].run)
+		run_e2e_raw(ROW_E2E_RAW_INFO, E2E_RAW_INFO);
+	if (rows[ROW_E2E_RAW_ASK].run)
+		run_e2e_raw(ROW_E2E_RAW_ASK, E2E_RAW_ASK);
+	if (rows[ROW_E2E_RAW_INFO_ASK].run)
+		run_e2e_raw(ROW_E2E_RAW_INFO_ASK, E2E_RAW_INFO_ASK);
 	if (rows[ROW_E2E_ALLOW].run)
 		run_e2e_engine(ROW_E2E_ALLOW, E2E_ALLOW);
 	if (rows[ROW_E2E_PORT].run)
