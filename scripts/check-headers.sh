@@ -256,6 +256,57 @@ for c in "${compilers[@]}"; do
 	compile "all headers, reverse order" "$tmp/all-rev.c" "$c"
 done
 
+# Programs' own NTSTATUS definitions (windows.h has none on Windows): the
+# SDK's spelling is no redefinition, and under WIN32_NO_STATUS windows.h
+# defines none, so any spelling is; ntstatus.h after it defines them all.
+cat >"$tmp/status-sdk.c" <<'EOT'
+#include <windows.h>
+#include <fltuser.h>
+#define STATUS_SUCCESS ((NTSTATUS)0x00000000L)
+#define STATUS_INFO_LENGTH_MISMATCH ((NTSTATUS)0xC0000004L)
+#define STATUS_ACCESS_DENIED ((NTSTATUS)0xC0000022L)
+#define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
+int fp_status(NTSTATUS s);
+int fp_status(NTSTATUS s) { return NT_SUCCESS(s) && s != STATUS_ACCESS_DENIED && s != STATUS_TIMEOUT; }
+EOT
+cat >"$tmp/status-none.c" <<'EOT'
+#define WIN32_NO_STATUS
+#include <windows.h>
+#include <fltuser.h>
+#define STATUS_SUCCESS 0
+#define STATUS_ACCESS_DENIED 0xC0000022
+#ifdef STATUS_TIMEOUT
+#error "WIN32_NO_STATUS: windows.h defined STATUS_TIMEOUT"
+#endif
+int fp_status(NTSTATUS s);
+int fp_status(NTSTATUS s) { return NT_SUCCESS(s) && (ULONG)s != STATUS_ACCESS_DENIED; }
+EOT
+cat >"$tmp/status-pattern.c" <<'EOT'
+#define WIN32_NO_STATUS
+#include <windows.h>
+#undef WIN32_NO_STATUS
+#include <ntstatus.h>
+#include <fltuser.h>
+int fp_status(NTSTATUS s);
+int fp_status(NTSTATUS s) { return s == STATUS_TIMEOUT || s == STATUS_PORT_DISCONNECTED || s < 0; }
+EOT
+# In C, a FARPROC is called with the arguments its real function takes.
+cat >"$tmp/farproc.c" <<'EOT'
+#include <windows.h>
+int fp_call(HMODULE m);
+int fp_call(HMODULE m)
+{
+	FARPROC p = GetProcAddress(m, "FilterConnectCommunicationPort");
+	return p ? (int)p(L"\\x", 0, NULL, 0, NULL, NULL) : 0;
+}
+EOT
+for c in "${compilers[@]}"; do
+	for f in status-sdk status-none status-pattern; do
+		compile "$f.c" "$tmp/$f.c" "$c"
+	done
+	case $c in *"-x c "*) compile farproc.c "$tmp/farproc.c" "$c" ;; esac
+done
+
 # excpt.h: a try statement is two statements here, so `if (c) __try` must
 # not compile (it would detach the __finally block from the `if`).
 printf '#include <windows.h>\nint fp_bad(int c);\nint fp_bad(int c) { int r = 0; if (c) __try { r = 1; } __finally { r = 2; } return r; }\n' \

@@ -587,7 +587,7 @@ Test(win32, every_error_has_a_text, .timeout = 30)
 		has_fltlib_text);
 	cr_assert_geq(found, 8, "only %d ERROR_FLT_* names found", found);
 	found = each_header_define(
-		"^#define (STATUS_[A-Z0-9_]+)[ \t]+\\(\\(NTSTATUS\\)(0x[0-9A-F]+)u?\\)",
+		"^#define (STATUS_[A-Z0-9_]+)[ \t]+\\(\\(NTSTATUS\\)(0x[0-9A-F]+)[uL]?\\)",
 		status_has_text);
 	cr_assert_gt(found, 80, "only %d STATUS_* names found", found);
 	for (size_t i = 0; fpw_dos_map_entry(i, &st, &w32); i++) {

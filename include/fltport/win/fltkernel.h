@@ -15,6 +15,7 @@
 
 #include "excpt.h"
 #include "fltport_wintypes.h"
+#include "ntstatus.h" /* also under WIN32_NO_STATUS, as ntifs.h includes it */
 
 typedef struct _FLT_FILTER *PFLT_FILTER;
 typedef struct _FLT_PORT *PFLT_PORT;

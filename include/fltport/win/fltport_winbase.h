@@ -271,7 +271,16 @@
 typedef void *HMODULE;
 typedef void *HINSTANCE;
 typedef void *HLOCAL;
+/* In C, FARPROC takes any arguments (Windows: `()`), so that the result of
+ * GetProcAddress can be called, or cast, as the SDK allows. */
+#if defined(__cplusplus)
 typedef INT_PTR(WINAPI *FARPROC)(void);
+#else
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+typedef INT_PTR(WINAPI *FARPROC)();
+#pragma GCC diagnostic pop
+#endif
 typedef const CHAR *LPCCH, *PCCH;
 typedef const WCHAR *LPCWCH, *PCWCH;
 typedef CHAR *LPCH, *PCH;
