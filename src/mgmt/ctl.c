@@ -23,6 +23,8 @@
 
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 #define REQ_TIMEOUT_MS 500    /* a permitted peer must send its request within this */
+#define CTL_BACKLOG 64        /* connections waiting for the control thread */
+#define DRAIN_MAX 8           /* packets taken from a refused peer */
 #define REFUSE_TIMEOUT_MS 100 /* a refused one: its request is read, not waited for long */
 
 struct fp_mgmt_out {
@@ -124,6 +126,14 @@ static struct fp_mgmt_reg *find_id(uint64_t id)
 	return NULL;
 }
 
+/* Take what a refused peer sent, at most a few packets: one that keeps
+ * sending cannot hold the control thread. */
+static void drain(int fd, uint8_t *buf, size_t len)
+{
+	for (int i = 0; i < DRAIN_MAX && recv(fd, buf, len, MSG_DONTWAIT) > 0; i++)
+		;
+}
+
 /* One request on an accepted connection.  reg_lock not held: r is kept
  * registered by its busy count. */
 static void serve(struct fp_mgmt_reg *r, int fd)
@@ -149,11 +159,10 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 		 * sent is taken first (closing with it unread would reset the
 		 * connection and lose the answer); what it sends later finds
 		 * the answer queued and the socket closed. */
-		while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-			;
+		drain(fd, buf, sizeof(buf));
 		send_end(fd, 0, (uint16_t)r->kind, -EACCES, 0, MSG_DONTWAIT);
-		while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-			; /* a request that came meanwhile (the asker copes if one is still late) */
+		drain(fd, buf, sizeof(buf)); /* a request that came meanwhile (the asker
+					      * copes if one is still late) */
 		return;
 	}
 	do
@@ -299,13 +308,15 @@ static int bind_ctl(struct fp_mgmt_reg *r)
 				rc = -errno;
 		}
 	}
-	/* Anyone may connect; the peer's credentials decide (serve()). */
-	if (rc == 0 && (chmod(r->addr.sun_path, 0666) != 0 || stat(r->addr.sun_path, &st) != 0))
+	/* Only its owner (and root) may connect: the kernel refuses anyone
+	 * else at connect(), so another user can neither fill the backlog
+	 * nor hold the control thread.  serve() checks the credentials too. */
+	if (rc == 0 && (chmod(r->addr.sun_path, 0600) != 0 || stat(r->addr.sun_path, &st) != 0))
 		rc = -errno;
 	if (rc == 0) {
 		r->dev = st.st_dev;
 		r->ino = st.st_ino;
-		if (listen(r->lfd, 16) != 0) {
+		if (listen(r->lfd, CTL_BACKLOG) != 0) {
 			rc = -errno;
 			unlink(r->addr.sun_path);
 		}

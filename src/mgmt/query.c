@@ -147,6 +147,41 @@ static bool refused_here(const struct sockaddr_un *sa)
 	return me != 0 && stat(sa->sun_path, &st) == 0 && st.st_uid != me;
 }
 
+/* A connection to the object at sa by the deadline: the fd, or -ENOENT
+ * (nothing listens there: a stale socket is removed), -ETIMEDOUT (its
+ * backlog stayed full: it is alive but busy), another negative errno
+ * (-EACCES: not ours to ask).  A full backlog is tried again, with a
+ * growing pause, until the deadline. */
+static int connect_by(const struct sockaddr_un *sa, socklen_t salen, int64_t deadline)
+{
+	int64_t pause_ns = 500000; /* 0.5 ms, doubling to 16 ms */
+
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int64_t left;
+
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (const struct sockaddr *)sa, salen) == 0)
+			return fd;
+		close(fd);
+		if (errno == ECONNREFUSED) {
+			remove_stale(sa, salen);
+			return -ENOENT;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		left = deadline - fp_now();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (left > pause_ns)
+			left = pause_ns;
+		(void)nanosleep(&(struct timespec){ .tv_nsec = (long)left }, NULL);
+		if (pause_ns < 16000000)
+			pause_ns *= 2;
+	}
+}
+
 /* Ask one object.  Each record is passed to `each` (if any).  Returns the
  * object's status: 0 or a negative errno; -ENOENT when nothing answers
  * there (a stale socket is removed). */
@@ -165,15 +200,10 @@ static int ask(const struct sockaddr_un *sa, socklen_t salen, enum fp_mgmt_op op
 	unsigned nrec = 0;
 	int fd, rc;
 
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, salen) != 0) {
-		rc = errno == ECONNREFUSED ? -ENOENT : -errno;
-		if (errno == ECONNREFUSED)
-			remove_stale(sa, salen);
-		else if (errno == EAGAIN)
-			rc = -ETIMEDOUT; /* alive but not accepting */
+	fd = connect_by(sa, salen, deadline);
+	if (fd < 0) {
+		rc = fd;
+		fd = -1;
 		goto out;
 	}
 	/* An object that refuses us answers before reading the request and
@@ -246,7 +276,8 @@ static int ask(const struct sockaddr_un *sa, socklen_t salen, enum fp_mgmt_op op
 	}
 out:
 	free(buf);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	/* A refusal is answered without waiting for the request; when the
 	 * request lands just as the object closes, the kernel resets the
 	 * connection and the answer is lost.  Who the object answers is no

@@ -18,7 +18,10 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -258,6 +261,97 @@ Test(mgmt, other_users_are_refused, .timeout = 60)
 	close(go[1]);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+	fltport_server_destroy(srv);
+}
+
+/* As another user: connect to every port control socket under dir/.ctl and
+ * close, as fast as possible, until killed.  Exits 20 if it could not even
+ * find one to try, 21 if one ever accepted it. */
+static void flood_controls(const char *dir)
+{
+	char ctl[300];
+	unsigned tried = 0;
+
+	snprintf(ctl, sizeof(ctl), "%s/.ctl", dir);
+	for (;;) {
+		DIR *d = opendir(ctl);
+		struct dirent *de;
+
+		if (!d)
+			_exit(20);
+		while ((de = readdir(d)) != NULL) {
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			int fd;
+
+			if (strncmp(de->d_name, "p.", 2) != 0)
+				continue;
+			if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", ctl,
+					     de->d_name) >= sizeof(sa.sun_path))
+				continue;
+			for (int i = 0; i < 64; i++) {
+				fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+				if (fd < 0)
+					_exit(22);
+				if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+					/* accepted: the refusal is then served to us */
+					(void)!send(fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+					tried |= 2;
+				}
+				close(fd);
+				tried |= 1;
+			}
+		}
+		closedir(d);
+		if (!tried)
+			usleep(1000);
+	}
+}
+
+/* Another user hammering a port's control socket (connect, close, again)
+ * cannot make root's queries fail: 199 of 200 failed with -ETIMEDOUT at
+ * once before the sockets were made owner-only (the backlog stayed full
+ * and a full backlog was taken for an answer). */
+Test(mgmt, other_users_cannot_starve_queries, .timeout = 120)
+{
+	struct fltport_port_info one;
+	fltport_server *srv;
+	const char *name;
+	int st, go[2], failed = 0, first_rc = 0;
+	pid_t pid;
+	char c;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: the flood runs as another user");
+	tu_private_dir();
+	name = tu_port_name("mgmt-flood");
+	cr_assert_eq(chmod(fltport_dir(), 0755), 0);
+	cr_assert_eq(pipe(go), 0);
+	pid = fork(); /* before any thread */
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(9);
+		if (tu_drop_to(65534, 65534) != 0)
+			_exit(10);
+		flood_controls(fltport_dir());
+	}
+	close(go[0]);
+	srv = make_port(name, NULL);
+	cr_assert_eq(write(go[1], "G", 1), 1);
+	close(go[1]);
+	usleep(200000); /* the flood is under way */
+	for (int i = 0; i < 200; i++) {
+		int rc = fltport_mgmt_port(name, &one);
+
+		if (rc != 0 && !failed++)
+			first_rc = rc;
+	}
+	cr_expect_eq(waitpid(pid, &st, WNOHANG), 0, "the flooder stopped early (status %d)", st);
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect_eq(failed, 0, "%d of 200 queries failed, the first with %s", failed,
+		     strerror(-first_rc));
 	fltport_server_destroy(srv);
 }
 
