@@ -194,8 +194,15 @@ struct fltport_filter_config {
 	/* An attach or detach request from the management plane (FilterAttach,
 	 * fltportctl attach/detach): return 0 to let the engine do it, or a
 	 * negative errno to refuse (the requester gets it).  `volume` is the
-	 * mount point; `instance` the instance name.  NULL: every request is
-	 * done.  Runs on the engine's management thread. */
+	 * mount point of the file system concerned (an attach: of the path
+	 * asked, resolved; a detach: of the instance found); `instance` the
+	 * instance's name (an attach without one: "<name> Instance"; a detach
+	 * without one: the name of the instance it would remove, the first on
+	 * that path — and only that instance goes).  Asked only about a request
+	 * that can be done: an attach of a path that does not resolve or of a
+	 * file system already attached, and a detach of no attached instance,
+	 * fail without asking.  NULL: every request is done.  Runs on the
+	 * engine's management thread. */
 	int (*instance_setup)(void *cookie, const char *volume, const char *instance, bool detach);
 	/* Post-operation notifications of data access (FLTPORT_OP_ACCESS,
 	 * FLTPORT_OP_MODIFY): a file's data was read (read, readv, sendfile,

@@ -318,6 +318,40 @@ static int name_scope(struct fltport_filter *f, struct fp_filter_scope *s, const
 	return 0;
 }
 
+/* Does the attached scope o already filter `path` (of file system fsid),
+ * attached as `how`?  A file-system mark covers every mount of it; a mount
+ * mark only its own mount. */
+static bool scope_covers(const struct fp_filter_scope *o, uint64_t fsid, unsigned how,
+			 const char *path)
+{
+	return o->fsid == fsid && (!(o->flags & FLTPORT_ATTACH_MOUNT) ||
+				   (how == FAN_MARK_MOUNT && strcmp(o->path, path) == 0));
+}
+
+int fp_filter_attach_check(struct fltport_filter *f, const char *real, unsigned flags,
+			   char *volume, size_t cap)
+{
+	unsigned how = (flags & FLTPORT_ATTACH_MOUNT) ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM;
+	struct statfs sfs;
+	uint64_t fsid = 0;
+	unsigned n;
+	int rc = 0;
+
+	if (statfs(real, &sfs) != 0)
+		return -errno;
+	memcpy(&fsid, &sfs.f_fsid,
+	       sizeof(fsid) < sizeof(sfs.f_fsid) ? sizeof(fsid) : sizeof(sfs.f_fsid));
+	pthread_mutex_lock(&f->scope_lock);
+	n = atomic_load(&f->nscope);
+	for (unsigned i = 0; i < n && !rc; i++)
+		if (!atomic_load(&f->scope[i].detached) && scope_covers(&f->scope[i], fsid, how, real))
+			rc = -EEXIST;
+	pthread_mutex_unlock(&f->scope_lock);
+	if (!rc && fp_mgmt_mount_point(real, volume, cap) != 0)
+		snprintf(volume, cap, "%s", real);
+	return rc;
+}
+
 /* Mark one file system (or mount) and record it.  scope_lock held; takes
  * ownership of `path`.  Already attached: 0, or -EEXIST when `strict`
  * (a management-plane attach names a new instance). */
@@ -349,10 +383,7 @@ static int attach_one(struct fltport_filter *f, char *path, unsigned flags, cons
 				reuse = i;
 			continue;
 		}
-		/* A file-system mark covers every mount of it; a mount mark
-		 * only its own mount. */
-		if (o->fsid == s.fsid && (!(o->flags & FLTPORT_ATTACH_MOUNT) ||
-					  (how == FAN_MARK_MOUNT && strcmp(o->path, path) == 0))) {
+		if (scope_covers(o, s.fsid, how, path)) {
 			rc = strict ? -EEXIST : 0; /* already attached */
 			goto fail;
 		}

@@ -134,26 +134,40 @@ static void unwatch(struct fltport_filter *f, const char *path)
 	}
 }
 
+/* The first attached instance on `p` (a realpath: as attached, or its
+ * volume), named `instance` if not NULL, or NULL.  scope_lock held. */
+static struct fp_filter_scope *find_scope(struct fltport_filter *f, const char *p,
+					  const char *instance)
+{
+	unsigned n = atomic_load(&f->nscope);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct fp_filter_scope *s = &f->scope[i];
+
+		if (atomic_load(&s->detached) ||
+		    (strcmp(s->path, p) != 0 && (!s->volume || strcmp(s->volume, p) != 0)) ||
+		    (instance && (!s->instance || strcmp(s->instance, instance) != 0)))
+			continue;
+		return s;
+	}
+	return NULL;
+}
+
 /* Detach the instance on `path` (as attached, or its volume), named
  * `instance` if not NULL.  0 or -ENXIO. */
 static int detach(struct fltport_filter *f, const char *path, const char *instance)
 {
 	char *real = realpath(path, NULL);
 	const char *p = real ? real : path;
-	unsigned n;
+	struct fp_filter_scope *s;
 	int rc = -ENXIO;
 
 	pthread_mutex_lock(&f->scope_lock);
-	n = atomic_load(&f->nscope);
-	for (unsigned i = 0; i < n; i++) {
-		struct fp_filter_scope *s = &f->scope[i];
+	s = find_scope(f, p, instance);
+	if (s) {
 		unsigned how =
 			(s->flags & FLTPORT_ATTACH_MOUNT) ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM;
 
-		if (atomic_load(&s->detached) ||
-		    (strcmp(s->path, p) != 0 && (!s->volume || strcmp(s->volume, p) != 0)) ||
-		    (instance && (!s->instance || strcmp(s->instance, instance) != 0)))
-			continue;
 		/* Through the fd attached, not the path: something mounted
 		 * over the path since would be another file system. */
 		if ((f->perm_fd >= 0 && f->perm_mask &&
@@ -166,13 +180,13 @@ static int detach(struct fltport_filter *f, const char *path, const char *instan
 		     errno != ENOENT)) {
 			rc = -errno;
 			fp_filter_debug("detach %s: %s", s->path, strerror(errno));
-			break;
+		} else {
+			atomic_store(&s->detached, true);
+			unwatch(f, s->path);
+			fp_filter_debug("detached %s (%s)", s->path,
+					s->instance ? s->instance : "");
+			rc = 0;
 		}
-		atomic_store(&s->detached, true);
-		unwatch(f, s->path);
-		fp_filter_debug("detached %s (%s)", s->path, s->instance ? s->instance : "");
-		rc = 0;
-		break;
 	}
 	pthread_mutex_unlock(&f->scope_lock);
 	free(real);
@@ -186,11 +200,50 @@ int fltport_filter_detach(fltport_filter *f, const char *path)
 	return detach(f, path, NULL);
 }
 
+/*
+ * What a management-plane request would do, before instance_setup is asked
+ * about it: the instance's name and its volume (mount point) as they will
+ * be.  An attach of a path that does not resolve, or of a file system
+ * already attached, and a detach of no attached instance fail here,
+ * without asking.  A detach names the instance it found, so that what the
+ * filter allowed is what goes (a request with no instance name: the first
+ * instance on the path).  0 or a negative errno.
+ */
+static int resolve_request(struct fltport_filter *f, enum fp_mgmt_op op,
+			   const struct fp_mgmt_attach *a, char *inst, size_t inst_cap,
+			   char *volume, size_t vol_cap)
+{
+	char *real = realpath(a->volume, NULL);
+	struct fp_filter_scope *s;
+	int rc;
+
+	if (op == FP_MGMT_ATTACH) {
+		if (!real)
+			return -errno;
+		if (a->instance[0])
+			snprintf(inst, inst_cap, "%s", a->instance);
+		else
+			snprintf(inst, inst_cap, "%s Instance", f->name);
+		rc = fp_filter_attach_check(f, real, a->flags & FLTPORT_ATTACH_MOUNT, volume,
+					    vol_cap);
+		free(real);
+		return rc;
+	}
+	pthread_mutex_lock(&f->scope_lock);
+	s = find_scope(f, real ? real : a->volume, a->instance[0] ? a->instance : NULL);
+	if (s) {
+		snprintf(inst, inst_cap, "%s", s->instance ? s->instance : "");
+		snprintf(volume, vol_cap, "%s", s->volume ? s->volume : s->path);
+	}
+	pthread_mutex_unlock(&f->scope_lock);
+	free(real);
+	return s ? 0 : -ENXIO;
+}
+
 static int on_attach(struct fltport_filter *f, enum fp_mgmt_op op, const void *in, size_t len)
 {
 	struct fp_mgmt_attach a;
-	char def[FLTPORT_NAME_MAX + 16];
-	const char *inst;
+	char inst[FLTPORT_NAME_MAX + 16], volume[PATH_MAX];
 	int rc;
 
 	if (len != sizeof(a))
@@ -202,21 +255,22 @@ static int on_attach(struct fltport_filter *f, enum fp_mgmt_op op, const void *i
 	if (!a.volume[0] || (a.altitude[0] && !altitude_valid(a.altitude)) ||
 	    (a.flags & ~(FLTPORT_ATTACH_MOUNT | FLTPORT_ATTACH_SUBMOUNTS)))
 		return -EINVAL;
-	snprintf(def, sizeof(def), "%s Instance", f->name);
-	inst = a.instance[0] ? a.instance : def;
+	rc = resolve_request(f, op, &a, inst, sizeof(inst), volume, sizeof(volume));
+	if (rc < 0)
+		return rc;
 	if (f->cfg.instance_setup) {
-		rc = f->cfg.instance_setup(f->cfg.cookie, a.volume, inst, op == FP_MGMT_DETACH);
+		rc = f->cfg.instance_setup(f->cfg.cookie, volume, inst, op == FP_MGMT_DETACH);
 		if (rc > 0 || rc < -4095)
 			rc = -EPERM;
 		if (rc < 0) {
 			fp_filter_debug("%s of %s on %s refused by the filter: %s",
-					op == FP_MGMT_DETACH ? "detach" : "attach", inst, a.volume,
+					op == FP_MGMT_DETACH ? "detach" : "attach", inst, volume,
 					strerror(-rc));
 			return rc;
 		}
 	}
 	if (op == FP_MGMT_DETACH)
-		return detach(f, a.volume, a.instance[0] ? a.instance : NULL);
+		return detach(f, a.volume, inst[0] ? inst : NULL);
 	return fp_filter_attach_instance(f, a.volume, a.flags, inst,
 					 a.altitude[0] ? a.altitude : NULL, true);
 }

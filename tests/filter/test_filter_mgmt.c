@@ -12,6 +12,8 @@
 #endif
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -196,6 +198,83 @@ Test(mgmt, filter_refuses_an_instance)
 	cr_expect_eq(n, 0);
 	fltport_mgmt_free(in);
 	cr_assert_eq(probe_seen(), 0);
+}
+
+/* What instance_setup was asked, in order (the management thread asks). */
+static struct {
+	pthread_mutex_t lock;
+	int n;
+	char volume[4][PATH_MAX], instance[4][64];
+	bool detach[4];
+} asked = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int keep_setup(void *cookie, const char *volume, const char *instance, bool detach)
+{
+	(void)cookie;
+	pthread_mutex_lock(&asked.lock);
+	if (asked.n < 4) {
+		snprintf(asked.volume[asked.n], sizeof(asked.volume[0]), "%s", volume);
+		snprintf(asked.instance[asked.n], sizeof(asked.instance[0]), "%s", instance);
+		asked.detach[asked.n] = detach;
+	}
+	asked.n++;
+	pthread_mutex_unlock(&asked.lock);
+	return detach && strncmp(instance, "Keep", 4) == 0 ? -EPERM : 0;
+}
+
+static int asked_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&asked.lock);
+	n = asked.n;
+	pthread_mutex_unlock(&asked.lock);
+	return n;
+}
+
+/* instance_setup is told what will happen: the mount point of the file
+ * system (not the path the request named), and for a detach without an
+ * instance name the instance that would go — a filter that keeps "Keep*"
+ * instances used to be told "<name> Instance" and lose "Keepme" anyway.
+ * Requests that cannot be done fail without asking it. */
+Test(mgmt, instance_setup_is_told_what_will_happen)
+{
+	struct fltport_filter_config cfg = { .pre_open = count_open,
+					     .name = "Holder",
+					     .altitude = "320000",
+					     .instance_setup = keep_setup };
+	struct fltport_instance_info *in;
+	char sub[PATH_MAX];
+	size_t n;
+
+	tu_private_dir();
+	fsbox_filter_create(&cfg);
+	snprintf(sub, sizeof(sub), "%s", fsbox_path("sub"));
+	cr_assert_eq(mkdir(sub, 0755), 0);
+
+	cr_assert_eq(fltport_mgmt_attach("Holder", sub, "Keepme", NULL, 0), 0);
+	cr_assert_eq(asked_count(), 1);
+	cr_expect_str_eq(asked.volume[0], fsbox_mnt, "attach: the mount point, not the path");
+	cr_expect_str_eq(asked.instance[0], "Keepme");
+	cr_expect(!asked.detach[0]);
+	cr_assert_eq(probe_seen(), 1);
+
+	/* No instance named: the filter is asked about the one that would go. */
+	cr_expect_eq(fltport_mgmt_detach("Holder", fsbox_mnt, NULL), -EPERM);
+	cr_assert_eq(asked_count(), 2);
+	cr_expect_str_eq(asked.instance[1], "Keepme", "detach: the instance found");
+	cr_expect_str_eq(asked.volume[1], fsbox_mnt);
+	cr_expect(asked.detach[1]);
+	cr_assert_eq(fltport_mgmt_instances("Holder", &in, &n, NULL), 0);
+	cr_expect_eq(n, 1, "a refused detach removed the instance");
+	fltport_mgmt_free(in);
+	cr_expect_eq(probe_seen(), 1, "a refused detach stopped the filtering");
+
+	/* Not doable: not asked. */
+	cr_expect_eq(fltport_mgmt_attach("Holder", fsbox_mnt, "Again", NULL, 0), -EEXIST);
+	cr_expect_eq(fltport_mgmt_attach("Holder", fsbox_path("nowhere"), NULL, NULL, 0), -ENOENT);
+	cr_expect_eq(fltport_mgmt_detach("Holder", fsbox_mnt, "Other"), -ENXIO);
+	cr_expect_eq(asked_count(), 2, "asked about requests that could not be done");
 }
 
 Test(mgmt, names_are_unique_and_checked)
