@@ -328,8 +328,8 @@ static bool scope_covers(const struct fp_filter_scope *o, uint64_t fsid, unsigne
 				   (how == FAN_MARK_MOUNT && strcmp(o->path, path) == 0));
 }
 
-int fp_filter_attach_check(struct fltport_filter *f, const char *real, unsigned flags,
-			   char *volume, size_t cap)
+int fp_filter_attach_check(struct fltport_filter *f, const char *real, unsigned flags, char *volume,
+			   size_t cap)
 {
 	unsigned how = (flags & FLTPORT_ATTACH_MOUNT) ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM;
 	struct statfs sfs;
@@ -344,7 +344,8 @@ int fp_filter_attach_check(struct fltport_filter *f, const char *real, unsigned 
 	pthread_mutex_lock(&f->scope_lock);
 	n = atomic_load(&f->nscope);
 	for (unsigned i = 0; i < n && !rc; i++)
-		if (!atomic_load(&f->scope[i].detached) && scope_covers(&f->scope[i], fsid, how, real))
+		if (!atomic_load(&f->scope[i].detached) &&
+		    scope_covers(&f->scope[i], fsid, how, real))
 			rc = -EEXIST;
 	pthread_mutex_unlock(&f->scope_lock);
 	if (!rc && fp_mgmt_mount_point(real, volume, cap) != 0)
