@@ -227,8 +227,8 @@ int fp_filter_attach_found(struct fltport_filter *f, const char *mount_point);
 /* Before a management-plane attach asks the filter's instance_setup: 0 if
  * `real` (a realpath) is not filtered yet, with its mount point in
  * `volume`; -EEXIST if it is, or statfs()'s errno. */
-int fp_filter_attach_check(struct fltport_filter *f, const char *real, unsigned flags,
-			   char *volume, size_t cap);
+int fp_filter_attach_check(struct fltport_filter *f, const char *real, unsigned flags, char *volume,
+			   size_t cap);
 int fp_filter_attach_instance(struct fltport_filter *f, const char *path, unsigned flags,
 			      const char *instance, const char *altitude, bool strict);
 
