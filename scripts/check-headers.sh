@@ -300,7 +300,21 @@ int fp_call(HMODULE m)
 	return p ? (int)p(L"\\x", 0, NULL, 0, NULL, NULL) : 0;
 }
 EOT
+# _tmain is wmain with _UNICODE; in C++ windows.h gives wmain C linkage.
+cat >"$tmp/tmain.c" <<'EOT'
+#define UNICODE
+#define _UNICODE
+#include <windows.h>
+#include <tchar.h>
+#ifdef __cplusplus
+static_assert(sizeof(_TCHAR) == sizeof(wchar_t), "_TCHAR");
+#else
+int _tmain(int argc, _TCHAR *argv[]);
+#endif
+int _tmain(int argc, _TCHAR *argv[]) { return argv[argc - 1][0] == L'x'; }
+EOT
 for c in "${compilers[@]}"; do
+	compile tmain.c "$tmp/tmain.c" "$c"
 	for f in status-sdk status-none status-pattern; do
 		compile "$f.c" "$tmp/$f.c" "$c"
 	done

@@ -40,7 +40,12 @@ fail=0
 for src in "${srcs[@]}"; do
 	name=$(basename "$src" .c)
 	# The fltport headers must not be on the path: only mingw-w64's.
-	if "$mingw" -std=c11 -Wall -Wextra -Werror -O2 -o "$tmp/$name.exe" "$src" -lfltlib; then
+	# A program that starts at wmain is linked with -municode, as mingw-w64 wants.
+	entry=()
+	if grep -q '^int __cdecl wmain\|^int wmain' "$src"; then
+		entry=(-municode)
+	fi
+	if "$mingw" -std=c11 -Wall -Wextra -Werror -O2 "${entry[@]}" -o "$tmp/$name.exe" "$src" -lfltlib; then
 		echo "cross-compile-clients: $src -> $name.exe"
 	else
 		echo "cross-compile-clients: FAILED: $src" >&2

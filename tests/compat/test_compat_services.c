@@ -1393,3 +1393,31 @@ Test(win32_services, a_stderr_nobody_reads_blocks_nothing, .timeout = 60)
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
 		  "a parameter error: status 0x%x (SIGALRM 14: it hung)", status);
 }
+
+/* A program that starts at wmain (with envp) and has no main: it runs,
+ * with its arguments decoded from UTF-8 (an invalid byte is U+FFFD, an
+ * empty argument stays), its environment, and its exit code. */
+Test(win32_services, a_program_starting_at_wmain_runs, .timeout = 60)
+{
+	char line[256];
+	struct tu_proc p;
+	int rc;
+
+	setenv("WIN_WMAIN_PROBE", "1", 1);
+	p = tu_spawn("win_wmain", (const char *const[]){ "h\xc3\xa9", "\xff", "", "a b", NULL });
+	unsetenv("WIN_WMAIN_PROBE");
+	cr_assert(tu_expect(&p, "ARGC", line, sizeof(line), 15000), "no ARGC line");
+	cr_expect_str_eq(line, "ARGC 5");
+	cr_assert(tu_expect(&p, "ARG 1", line, sizeof(line), 5000));
+	cr_expect_str_eq(line, "ARG 1 68 E9");
+	cr_assert(tu_expect(&p, "ARG 2", line, sizeof(line), 5000));
+	cr_expect_str_eq(line, "ARG 2 FFFD");
+	cr_assert(tu_expect(&p, "ARG 3", line, sizeof(line), 5000));
+	cr_expect_str_eq(line, "ARG 3");
+	cr_assert(tu_expect(&p, "ARG 4", line, sizeof(line), 5000));
+	cr_expect_str_eq(line, "ARG 4 61 20 62");
+	cr_assert(tu_expect(&p, "ENV", line, sizeof(line), 5000));
+	cr_expect_str_eq(line, "ENV WIN_WMAIN_PROBE=1");
+	rc = tu_wait(&p, 10000);
+	cr_expect_eq(rc, 45, "exit code %d", rc);
+}

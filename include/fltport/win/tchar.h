@@ -2,9 +2,10 @@
  * fltport Windows layer: tchar.h — _TCHAR and _T / _TEXT, which follow
  * _UNICODE (windows.h's TCHAR and TEXT follow UNICODE; define both, as
  * Windows projects do).  Only the string routines whose wide forms behave
- * the same on Linux are mapped; no _tmain (Linux has no wmain) and no
- * _tprintf (glibc's wide printf reads %s as narrow: see strsafe.h's
- * StringCchPrintf for MSVC's rules).
+ * the same on Linux are mapped, and _tmain (wmain with _UNICODE: libfltport-win
+ * starts a program that has wmain and no main); no _tprintf (glibc's wide
+ * printf reads %s as narrow: see strsafe.h's StringCchPrintf for MSVC's
+ * rules).
  */
 #ifndef FLTPORT_TCHAR_H
 #define FLTPORT_TCHAR_H
@@ -14,6 +15,7 @@
 
 #ifdef _UNICODE
 typedef wchar_t _TCHAR;
+#define _tmain wmain
 #define __T(x) L##x
 #define _tcslen wcslen
 #define _tcscpy wcscpy
@@ -26,6 +28,7 @@ typedef wchar_t _TCHAR;
 #define _tcsstr wcsstr
 #else
 typedef char _TCHAR;
+#define _tmain main
 #define __T(x) x
 #define _tcslen strlen
 #define _tcscpy strcpy

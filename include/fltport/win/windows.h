@@ -20,6 +20,13 @@
 #include "fltport_win32.h"
 #include "fltport_wintypes.h"
 
+/* A program may start at wmain (_tmain with _UNICODE) instead of main:
+ * libfltport-win has a main that calls it (src/compat/wmain.c).  C++ gives
+ * wmain C linkage through this declaration, as MSVC treats it like main. */
+#ifdef __cplusplus
+extern "C" int wmain(int argc, wchar_t **argv);
+#endif
+
 typedef DWORD(WINAPI *PTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
 typedef PTHREAD_START_ROUTINE LPTHREAD_START_ROUTINE;
 

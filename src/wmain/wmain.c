@@ -1,0 +1,69 @@
+/*
+ * libfltport-wmain — the entry point of a Windows program that starts at
+ * wmain (or _tmain with _UNICODE) and has no main.  Linux starts every
+ * program at main(): link this static library (-lfltport-wmain, as
+ * mingw-w64 wants -municode for the same program) and its main calls the
+ * program's wmain with the arguments and the environment decoded from UTF-8
+ * (as Windows hands a console program its wide command line).  A program
+ * linked with it that has no wmain gets one line on stderr and exit status
+ * 127.
+ *
+ * Not part of libfltport-win itself: a main there would also replace the
+ * main that a program takes from another library (a test framework's, a
+ * toolkit's).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <wchar.h>
+
+#include "compat/wname.h"
+
+/* The program's, if it has one (C, or C++ through windows.h's extern "C"
+ * declaration).  The third argument is MSVC's optional envp. */
+extern int wmain(int argc, wchar_t **argv, wchar_t **envp) __attribute__((weak));
+
+extern char **environ;
+
+int main(int argc, char **argv);
+
+/* Kept for the life of the process, as the C runtime keeps argv. */
+static wchar_t **wargv, **wenvp;
+
+/* A NULL-terminated wide copy of a NULL-terminated vector, one block. */
+static wchar_t **widen(char *const *v)
+{
+	size_t n = 0, chars = 0;
+	wchar_t **out, *p;
+
+	for (; v && v[n]; n++)
+		chars += fpw_utf8_to_wname(v[n], NULL, 0) + 1;
+	out = malloc((n + 1) * sizeof(*out) + chars * sizeof(wchar_t));
+	if (!out)
+		return NULL;
+	p = (wchar_t *)(out + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = fpw_utf8_to_wname(v[i], NULL, 0);
+
+		fpw_utf8_to_wname(v[i], p, len);
+		p[len] = L'\0';
+		out[i] = p;
+		p += len + 1;
+	}
+	out[n] = NULL;
+	return out;
+}
+
+int main(int argc, char **argv)
+{
+	if (!wmain) {
+		fputs("libfltport-wmain: this program has no wmain\n", stderr);
+		return 127;
+	}
+	wargv = widen(argv);
+	wenvp = widen(environ);
+	if (!wargv || !wenvp) {
+		fputs("libfltport-wmain: out of memory for wmain's arguments\n", stderr);
+		return 127;
+	}
+	return wmain(argc, wargv, wenvp);
+}
