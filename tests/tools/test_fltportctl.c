@@ -771,6 +771,11 @@ Test(attach, detach_then_attach_changes_what_the_filter_sees)
 	cr_expect(strstr(r->err, "no instance"), "%s", r->err);
 	doc = JSON(1, "detach", fname, fsbox_mnt);
 	cr_expect_str_eq(str(tj_get(doc, "error"), "code"), "ENXIO");
+	/* A relative path that does not resolve: an error document too (it
+	 * used to print nothing on stdout). */
+	doc = JSON(1, "attach", fname, "no/such/relative/dir");
+	cr_expect_str_eq(str(tj_get(doc, "error"), "code"), "ENOENT");
+	cr_expect_str_eq(str(tj_get(doc, "error"), "volume"), "no/such/relative/dir");
 
 	/* Attach again, with an instance name and an altitude of our own. */
 	doc = JSON(0, "attach", fname, fsbox_mnt, "-i", "ctl inst", "-a", "123456.5");

@@ -870,8 +870,9 @@ static bool altitude_valid(const char *a)
 /* The volume as the filter process must see it: it has its own working
  * directory, so a relative path is resolved here; an absolute one is
  * resolved when it exists (symbolic links), else sent as given (detach of
- * a path gone since). */
-static int volume_arg(const char *cmd, const char *in, char *out, size_t cap)
+ * a path gone since).  0, or the exit code after reporting (with --json,
+ * an error document too). */
+static int volume_arg(const char *cmd, const char *filter, const char *in, char *out, size_t cap)
 {
 	char real[PATH_MAX];
 
@@ -880,8 +881,9 @@ static int volume_arg(const char *cmd, const char *in, char *out, size_t cap)
 		return 0;
 	}
 	if (in[0] != '/') {
-		fprintf(stderr, PROG " %s: %s: %s\n", cmd, vis(in), strerror(errno));
-		return -1;
+		int err = -errno;
+
+		return fail(cmd, "filter", filter, in, err, strerror(-err));
 	}
 	snprintf(out, cap, "%s", in);
 	return 0;
@@ -945,8 +947,9 @@ static int cmd_attach(int argc, char **argv)
 			FLTPORT_NAME_MAX);
 		return CTL_USAGE;
 	}
-	if (volume_arg("attach", argv[optind + 1], volume, sizeof(volume)) < 0)
-		return CTL_ERR;
+	rc = volume_arg("attach", filter, argv[optind + 1], volume, sizeof(volume));
+	if (rc)
+		return rc;
 	rc = fltport_mgmt_attach(filter, volume, opt_instance, opt_altitude, opt_flags);
 	if (rc < 0)
 		return fail("attach", "filter", filter, volume, rc, perm_hint(rc, "attach"));
@@ -989,8 +992,9 @@ static int cmd_detach(int argc, char **argv)
 		}
 		opt_instance = argv[optind + 2];
 	}
-	if (volume_arg("detach", argv[optind + 1], volume, sizeof(volume)) < 0)
-		return CTL_ERR;
+	rc = volume_arg("detach", filter, argv[optind + 1], volume, sizeof(volume));
+	if (rc)
+		return rc;
 	rc = fltport_mgmt_detach(filter, volume, opt_instance);
 	if (rc < 0)
 		return fail("detach", "filter", filter, volume, rc, perm_hint(rc, "detach"));
