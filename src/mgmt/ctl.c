@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/debug.h"
 #include "core/names.h"
 
@@ -25,14 +27,39 @@
 #define REQ_TIMEOUT_MS 500    /* a permitted peer must send its request within this */
 #define CTL_BACKLOG 64        /* connections waiting for the control thread */
 #define DRAIN_MAX 8           /* packets taken from a refused peer */
+#define ANSWER_BUDGET_MS 2000 /* all of one answer's packets: a peer that reads slowly
+			       * holds the control thread no longer than this */
 #define REFUSE_TIMEOUT_MS 100 /* a refused one: its request is read, not waited for long */
 
 struct fp_mgmt_out {
 	int fd;
 	uint16_t op, kind;
 	uint32_t count;
-	int err; /* first send error */
+	int err;          /* first send error */
+	int64_t deadline; /* for every packet of the answer */
 };
+
+/* Send one packet by the deadline (the whole answer's, not each packet's).
+ * 0, -ETIMEDOUT, or the send's errno. */
+static int send_by(int fd, const struct msghdr *m, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int rc;
+
+		if (sendmsg(fd, m, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		rc = poll(&p, 1, fp_poll_ms(deadline));
+		if (rc == 0)
+			return -ETIMEDOUT;
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+	}
+}
 
 /* A control thread and what it waits on.  A new one is made when the
  * first object registers after the last unregistered (that one is joined
@@ -90,17 +117,15 @@ int fp_mgmt_emit(struct fp_mgmt_out *out, const void *rec, size_t len)
 
 	if (out->err)
 		return out->err;
-	while (sendmsg(out->fd, &m, MSG_NOSIGNAL) < 0) {
-		if (errno == EINTR)
-			continue;
-		out->err = -errno;
+	out->err = send_by(out->fd, &m, out->deadline);
+	if (out->err)
 		return out->err;
-	}
 	out->count++;
 	return 0;
 }
 
-static void send_end(int fd, uint16_t op, uint16_t kind, int status, uint32_t count, int flags)
+static void send_end(int fd, uint16_t op, uint16_t kind, int status, uint32_t count,
+		     int64_t deadline)
 {
 	struct fp_mgmt_hdr h = { .magic = FP_MGMT_MAGIC,
 				 .version = FP_MGMT_VERSION,
@@ -109,9 +134,10 @@ static void send_end(int fd, uint16_t op, uint16_t kind, int status, uint32_t co
 				 .kind = kind,
 				 .status = status,
 				 .count = count };
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	while (send(fd, &h, sizeof(h), MSG_NOSIGNAL | flags) < 0 && errno == EINTR)
-		;
+	(void)send_by(fd, &m, deadline);
 }
 
 static void ctl_free(struct ctl *c);
@@ -140,7 +166,6 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 {
 	uint8_t buf[sizeof(struct fp_mgmt_hdr) + sizeof(struct fp_mgmt_attach) + 64];
 	const struct timeval tv = { .tv_sec = 0, .tv_usec = REQ_TIMEOUT_MS * 1000 };
-	const struct timeval stv = { .tv_sec = 2, .tv_usec = 0 };
 	struct fp_mgmt_out out = { .fd = fd, .kind = (uint16_t)r->kind };
 	struct fp_mgmt_hdr h;
 	struct ucred cr;
@@ -149,7 +174,6 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 	int rc;
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stv, sizeof(stv));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0)
 		return;
 	if (cr.uid != 0 && cr.uid != geteuid()) {
@@ -160,7 +184,7 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 		 * connection and lose the answer); what it sends later finds
 		 * the answer queued and the socket closed. */
 		drain(fd, buf, sizeof(buf));
-		send_end(fd, 0, (uint16_t)r->kind, -EACCES, 0, MSG_DONTWAIT);
+		send_end(fd, 0, (uint16_t)r->kind, -EACCES, 0, fp_now()); /* never waits */
 		drain(fd, buf, sizeof(buf)); /* a request that came meanwhile (the asker
 					      * copes if one is still late) */
 		return;
@@ -170,20 +194,21 @@ static void serve(struct fp_mgmt_reg *r, int fd)
 	while (n < 0 && errno == EINTR);
 	if (n < (ssize_t)sizeof(h))
 		return;
+	out.deadline = fp_deadline((int64_t)ANSWER_BUDGET_MS * 1000000);
 	memcpy(&h, buf, sizeof(h));
 	if (h.magic != FP_MGMT_MAGIC || h.type != FP_MGMT_T_REQ || h.len != (size_t)n - sizeof(h)) {
-		send_end(fd, h.op, (uint16_t)r->kind, -EPROTO, 0, 0);
+		send_end(fd, h.op, (uint16_t)r->kind, -EPROTO, 0, out.deadline);
 		return;
 	}
 	if (h.version != FP_MGMT_VERSION) {
-		send_end(fd, h.op, (uint16_t)r->kind, -EPROTONOSUPPORT, 0, 0);
+		send_end(fd, h.op, (uint16_t)r->kind, -EPROTONOSUPPORT, 0, out.deadline);
 		return;
 	}
 	out.op = h.op;
 	rc = r->fn(r->obj, (enum fp_mgmt_op)h.op, buf + sizeof(h), h.len, &out);
 	if (out.err)
 		return; /* the requester went away, or stopped reading */
-	send_end(fd, h.op, (uint16_t)r->kind, rc, out.count, 0);
+	send_end(fd, h.op, (uint16_t)r->kind, rc, out.count, out.deadline);
 }
 
 /* A connection on a control socket.  The registry lock is held only to

@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +355,87 @@ Test(mgmt, other_users_cannot_starve_queries, .timeout = 120)
 	cr_expect_eq(failed, 0, "%d of 200 queries failed, the first with %s", failed,
 		     strerror(-first_rc));
 	fltport_server_destroy(srv);
+}
+
+/* The management wire header (docs/PROTOCOL.md, "Management protocol"). */
+struct wire_hdr {
+	uint32_t magic;
+	uint16_t version, type, op, kind;
+	int32_t status;
+	uint32_t len, count;
+};
+
+struct slow_reader {
+	int fd;
+	atomic_bool stop;
+	int records;
+};
+
+/* Read the answer one packet a second, until its end or told to stop. */
+static void *read_slowly(void *arg)
+{
+	struct slow_reader *sr = arg;
+	static char buf[65536];
+
+	while (!atomic_load(&sr->stop)) {
+		ssize_t n = recv(sr->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+		if (n > 0)
+			sr->records++;
+		tu_sleep_ms(1000);
+	}
+	return NULL;
+}
+
+/* A peer (allowed: our own user) that asks for a long answer and reads it
+ * slowly holds the control thread — and so every other query, and the
+ * port's destroy — for the answer's budget (2 s) at most.  Each packet had
+ * a 2 s send timeout of its own: with 80 connections listed one record a
+ * second, destroy waited for the half of them the socket buffer did not
+ * hold, one second each. */
+Test(mgmt, a_slow_reader_holds_the_control_thread_briefly, .timeout = 120)
+{
+	struct fltport_server_config cfg = { .on_connect = on_connect,
+					     .on_disconnect = on_disconnect,
+					     .on_message = on_message,
+					     .max_connections = 100 };
+	enum { NCONN = 80 };
+	static fltport_conn *conns[NCONN];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct wire_hdr h = { .magic = 0x474d5046u, .version = 1, .type = 1, .op = 3 };
+	struct slow_reader sr = { .fd = -1 };
+	fltport_server *srv;
+	const char *name;
+	pthread_t t;
+	int64_t t0, took;
+
+	tu_private_dir();
+	name = tu_port_name("mgmt-slow");
+	cr_assert_eq(fltport_server_create(name, &cfg, &srv), 0);
+	for (int i = 0; i < NCONN; i++)
+		cr_assert_eq(fltport_connect(name, NULL, 0, 0, 5 * SEC, &conns[i], NULL), 0,
+			     "connection %d", i);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.ctl/p.%s", fltport_dir(), name);
+	sr.fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(sr.fd, 0);
+	cr_assert_eq(connect(sr.fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s: %s", sa.sun_path,
+		     strerror(errno));
+	cr_assert_eq(send(sr.fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	atomic_init(&sr.stop, false);
+	cr_assert_eq(pthread_create(&t, NULL, read_slowly, &sr), 0);
+	tu_sleep_ms(300); /* the answer fills the socket */
+	for (int i = 0; i < NCONN; i++)
+		fltport_close(conns[i]);
+	t0 = tu_now_ms();
+	fltport_server_destroy(srv);
+	took = tu_now_ms() - t0;
+	atomic_store(&sr.stop, true);
+	pthread_join(t, NULL);
+	close(sr.fd);
+	cr_expect_gt(sr.records, 0, "the slow reader read nothing");
+	cr_expect_lt(took, 10000, "destroy waited %lld ms behind a slow reader", (long long)took);
 }
 
 /* A port whose process died is not listed, and its control socket goes. */
