@@ -27,9 +27,9 @@
 #define REQ_TIMEOUT_MS 500 /* a permitted peer must send its request within this */
 #define CTL_BACKLOG 64     /* connections waiting for the control thread */
 #define DRAIN_MAX 8        /* packets taken from a refused peer */
-#define ANSWER_BUDGET_MS \
-	2000                  /* all of one answer's packets: a peer that reads slowly
-			       * holds the control thread no longer than this */
+/* All of one answer's packets: a peer that reads slowly holds the control
+ * thread no longer than this. */
+#define ANSWER_BUDGET_MS 2000
 #define REFUSE_TIMEOUT_MS 100 /* a refused one: its request is read, not waited for long */
 
 struct fp_mgmt_out {
