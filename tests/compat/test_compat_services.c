@@ -1421,3 +1421,93 @@ Test(win32_services, a_program_starting_at_wmain_runs, .timeout = 60)
 	rc = tu_wait(&p, 10000);
 	cr_expect_eq(rc, 45, "exit code %d", rc);
 }
+
+/* Is `sig` in the /proc/PID/status mask on the line starting `key`? */
+static bool sig_mask_has(pid_t pid, const char *key, int sig)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0)
+			found = sscanf(line + strlen(key), "%llx", &mask) == 1;
+	fclose(f);
+	return found && (mask >> (sig - 1)) & 1u;
+}
+
+/* Start win_ctrl in `mode` and wait for its "READY". */
+static struct tu_proc ctrl_start(const char *mode)
+{
+	char line[128];
+	struct tu_proc p = tu_spawn("win_ctrl", (const char *const[]){ mode, NULL });
+
+	cr_assert(tu_expect(&p, "READY", line, sizeof(line), 15000), "win_ctrl %s: no READY", mode);
+	return p;
+}
+
+/* SIGINT is CTRL_C_EVENT: the handler runs on a thread of its own, returns
+ * TRUE and the program goes on; SIGTERM is CTRL_SHUTDOWN_EVENT: the handler
+ * runs, and the process ends by the signal all the same. */
+Test(win32_services, ctrl_c_runs_the_handler_and_the_program_goes_on, .timeout = 60)
+{
+	struct tu_proc p = ctrl_start("handle");
+	char line[128];
+	int rc;
+
+	kill(p.pid, SIGINT);
+	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000), "no handler call");
+	cr_expect_str_eq(line, "EVENT handler=1 type=0");
+	cr_assert(tu_expect(&p, "MAIN", line, sizeof(line), 15000),
+		  "the main thread was not woken");
+	kill(p.pid, SIGINT); /* again: handled again */
+	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "EVENT handler=1 type=0");
+	cr_assert(tu_expect(&p, "MAIN", line, sizeof(line), 15000));
+	kill(p.pid, SIGTERM);
+	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "EVENT handler=1 type=6");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 128 + SIGTERM, "exit %d", rc);
+}
+
+/* A handler that returns FALSE: the default action, the process ends by
+ * SIGINT.  Ignored Ctrl+C reaches no handler; removal takes the handler
+ * out, and a second removal fails with ERROR_INVALID_PARAMETER. */
+Test(win32_services, ctrl_handlers_pass_ignore_and_remove, .timeout = 60)
+{
+	struct tu_proc p = ctrl_start("pass");
+	char line[128];
+	int rc;
+
+	kill(p.pid, SIGINT);
+	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "EVENT handler=1 type=0");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 128 + SIGINT, "pass: exit %d", rc);
+
+	p = ctrl_start("ignore");
+	cr_expect(sig_mask_has(p.pid, "SigIgn:", SIGINT), "ignore: SIGINT not ignored");
+	cr_expect(sig_mask_has(p.pid, "SigCgt:", SIGHUP), "ignore: SIGHUP not caught");
+	kill(p.pid, SIGINT);
+	kill(p.pid, SIGHUP);
+	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "EVENT handler=1 type=2", "ignore: Ctrl+C reached the handler");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 128 + SIGHUP, "ignore: exit %d", rc);
+
+	p = tu_spawn("win_ctrl", (const char *const[]){ "remove", NULL });
+	cr_assert(tu_expect(&p, "REMOVE", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "REMOVE again ok=0 err=87");
+	cr_assert(tu_expect(&p, "READY", line, sizeof(line), 15000));
+	kill(p.pid, SIGTERM);
+	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "EVENT handler=1 type=6", "remove: a removed handler ran");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 128 + SIGTERM, "remove: exit %d", rc);
+}

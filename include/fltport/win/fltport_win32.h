@@ -50,6 +50,23 @@ FLTPORT_WINAPI HANDLE OpenEventW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPC
 #define OpenEvent OpenEventA
 #endif
 
+/* ---- console control handlers ----
+ * SIGINT is CTRL_C_EVENT, SIGHUP CTRL_CLOSE_EVENT, SIGTERM
+ * CTRL_SHUTDOWN_EVENT (CTRL_BREAK_EVENT and CTRL_LOGOFF_EVENT never come).
+ * Handlers run on a new thread per event, the last registered first, until
+ * one returns TRUE; if none does, the process ends by the signal.  After a
+ * CTRL_CLOSE_EVENT or CTRL_SHUTDOWN_EVENT it ends by the signal when the
+ * handlers return, or after 5 s / 20 s.  SetConsoleCtrlHandler(NULL, TRUE)
+ * ignores Ctrl+C (children inherit it), (NULL, FALSE) restores it.
+ * Removing a handler not registered: FALSE, ERROR_INVALID_PARAMETER. */
+#define CTRL_C_EVENT 0
+#define CTRL_BREAK_EVENT 1
+#define CTRL_CLOSE_EVENT 2
+#define CTRL_LOGOFF_EVENT 5
+#define CTRL_SHUTDOWN_EVENT 6
+typedef BOOL(WINAPI *PHANDLER_ROUTINE)(DWORD CtrlType);
+FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add);
+
 /* exit(uExitCode): atexit handlers run and stdio is flushed; other threads
  * are not stopped first. */
 FLTPORT_WINAPI __attribute__((noreturn)) void ExitProcess(UINT uExitCode);

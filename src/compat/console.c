@@ -1,0 +1,237 @@
+/*
+ * Console control handlers (SetConsoleCtrlHandler) on Linux signals.
+ *
+ * A Windows console program stops cleanly when its handler runs on Ctrl+C
+ * (typically: cancel the pending FilterGetMessage calls, close the port).
+ * Here the signals a Linux terminal or service manager sends stand for the
+ * console's events: SIGINT for CTRL_C_EVENT, SIGHUP for CTRL_CLOSE_EVENT,
+ * SIGTERM for CTRL_SHUTDOWN_EVENT.  Once a handler is registered, the
+ * library catches those three; the signal handler only writes the event to
+ * a pipe, and a dispatcher thread runs, for each event, a new thread that
+ * calls the handlers, the last registered first, until one returns TRUE —
+ * as Windows runs them on a thread it creates.  When none returns TRUE,
+ * the default action follows: the signal's own (the process ends by it, as
+ * it would without handlers).  After CTRL_CLOSE_EVENT and
+ * CTRL_SHUTDOWN_EVENT the process ends by its signal whatever the handlers
+ * returned, as Windows ends it when they return — or when they have not
+ * returned after Windows' time-outs, 5 s and 20 s.
+ *
+ * SetConsoleCtrlHandler(NULL, TRUE) ignores Ctrl+C (SIGINT ignored, which
+ * children inherit, as on Windows); (NULL, FALSE) restores it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat/compat.h"
+
+static const struct {
+	int sig;
+	DWORD event;
+} ctrl_sigs[] = {
+	{ SIGINT, CTRL_C_EVENT },
+	{ SIGHUP, CTRL_CLOSE_EVENT },
+	{ SIGTERM, CTRL_SHUTDOWN_EVENT },
+};
+#define NSIGS (sizeof(ctrl_sigs) / sizeof(ctrl_sigs[0]))
+
+static pthread_mutex_t ctrl_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under ctrl_lock: */
+static PHANDLER_ROUTINE *handlers; /* in registration order */
+static size_t nhandlers, cap_handlers;
+static bool ignore_ctrl_c;
+static bool started; /* the pipe and the dispatcher exist */
+static int pipe_rd = -1;
+static volatile sig_atomic_t pipe_wr = -1; /* read by the signal handler */
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (pipe_wr >= 0)
+		(void)!write(pipe_wr, &b, 1);
+	errno = saved;
+}
+
+/* The signal's own action: default disposition, then the signal again. */
+static void default_action(int sig)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+}
+
+static DWORD event_of(int sig)
+{
+	for (size_t i = 0; i < NSIGS; i++)
+		if (ctrl_sigs[i].sig == sig)
+			return ctrl_sigs[i].event;
+	return CTRL_C_EVENT;
+}
+
+/* One event, on a thread of its own. */
+static void *run_event(void *arg)
+{
+	int sig = (int)(intptr_t)arg;
+	DWORD event = event_of(sig);
+	PHANDLER_ROUTINE *copy = NULL;
+	size_t n;
+	bool handled = false;
+
+	pthread_mutex_lock(&ctrl_lock);
+	n = nhandlers;
+	if (n && (copy = malloc(n * sizeof(*copy))) != NULL)
+		memcpy(copy, handlers, n * sizeof(*copy));
+	pthread_mutex_unlock(&ctrl_lock);
+	for (size_t i = n; copy && i-- > 0 && !handled;)
+		handled = copy[i](event) != FALSE;
+	free(copy);
+	if (!handled || event != CTRL_C_EVENT)
+		default_action(sig);
+	return NULL;
+}
+
+static void *dispatch(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		unsigned char b;
+		pthread_attr_t attr;
+		pthread_t t;
+		ssize_t n = read(pipe_rd, &b, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != 1)
+			return NULL;
+		DWORD event = event_of(b);
+
+		pthread_attr_init(&attr);
+		if (event == CTRL_C_EVENT)
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, run_event, (void *)(intptr_t)b) != 0) {
+			run_event((void *)(intptr_t)b); /* no thread: run it here */
+		} else if (event != CTRL_C_EVENT) {
+			/* The process ends: when the handlers return, or after
+			 * Windows' time-out for the event. */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += event == CTRL_CLOSE_EVENT ? 5 : 20;
+			if (pthread_timedjoin_np(t, NULL, &ts) != 0)
+				default_action(b);
+		}
+		pthread_attr_destroy(&attr);
+	}
+}
+
+/* The pipe and the dispatcher, once.  ctrl_lock held. */
+static bool start(void)
+{
+	sigset_t all, old;
+	pthread_t t;
+	int p[2], rc;
+
+	if (started)
+		return true;
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return false;
+	(void)fcntl(p[1], F_SETFL, O_NONBLOCK); /* a signal never blocks on it */
+	/* The dispatcher takes none of the signals itself. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&t, NULL, dispatch, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		close(p[0]);
+		close(p[1]);
+		return false;
+	}
+	pthread_detach(t);
+	pipe_rd = p[0];
+	pipe_wr = p[1];
+	started = true;
+	return true;
+}
+
+/* Catch, ignore or restore each signal as the registrations say.
+ * ctrl_lock held. */
+static void apply(void)
+{
+	for (size_t i = 0; i < NSIGS; i++) {
+		struct sigaction sa;
+		int sig = ctrl_sigs[i].sig;
+
+		memset(&sa, 0, sizeof(sa));
+		sigemptyset(&sa.sa_mask);
+		if (sig == SIGINT && ignore_ctrl_c)
+			sa.sa_handler = SIG_IGN;
+		else if (nhandlers)
+			sa.sa_handler = on_signal;
+		else
+			sa.sa_handler = SIG_DFL;
+		sa.sa_flags = SA_RESTART;
+		sigaction(sig, &sa, NULL);
+	}
+}
+
+FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE routine, BOOL add)
+{
+	BOOL ok = TRUE;
+
+	pthread_mutex_lock(&ctrl_lock);
+	if (!routine) {
+		ignore_ctrl_c = add != FALSE;
+	} else if (add) {
+		if (!start()) {
+			SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+			ok = FALSE;
+		} else if (nhandlers == cap_handlers) {
+			size_t cap = cap_handlers ? cap_handlers * 2 : 8;
+			PHANDLER_ROUTINE *v = realloc(handlers, cap * sizeof(*v));
+
+			if (!v) {
+				SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+				ok = FALSE;
+			} else {
+				handlers = v;
+				cap_handlers = cap;
+			}
+		}
+		if (ok)
+			handlers[nhandlers++] = routine;
+	} else {
+		size_t i = nhandlers;
+
+		/* The last registration of it goes, as on Windows. */
+		while (i > 0 && handlers[i - 1] != routine)
+			i--;
+		if (i == 0) {
+			SetLastError(ERROR_INVALID_PARAMETER);
+			ok = FALSE;
+		} else {
+			memmove(&handlers[i - 1], &handlers[i],
+				(nhandlers - i) * sizeof(*handlers));
+			nhandlers--;
+		}
+	}
+	if (ok)
+		apply();
+	pthread_mutex_unlock(&ctrl_lock);
+	return ok;
+}
