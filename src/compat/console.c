@@ -46,8 +46,7 @@ static pthread_mutex_t ctrl_lock = PTHREAD_MUTEX_INITIALIZER;
 static PHANDLER_ROUTINE *handlers; /* in registration order */
 static size_t nhandlers, cap_handlers;
 static bool ignore_ctrl_c;
-static bool started; /* the pipe and the dispatcher exist */
-static int pipe_rd = -1;
+static bool started;                       /* the pipe and the dispatcher exist */
 static volatile sig_atomic_t pipe_wr = -1; /* read by the signal handler */
 
 static void on_signal(int sig)
@@ -108,12 +107,13 @@ static void *run_event(void *arg)
 
 static void *dispatch(void *arg)
 {
-	(void)arg;
+	int rd = (int)(intptr_t)arg; /* the pipe's read end, ours alone */
+
 	for (;;) {
 		unsigned char b;
 		pthread_attr_t attr;
 		pthread_t t;
-		ssize_t n = read(pipe_rd, &b, 1);
+		ssize_t n = read(rd, &b, 1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -155,7 +155,7 @@ static bool start(void)
 	/* The dispatcher takes none of the signals itself. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&t, NULL, dispatch, NULL);
+	rc = pthread_create(&t, NULL, dispatch, (void *)(intptr_t)p[0]);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		close(p[0]);
@@ -163,7 +163,6 @@ static bool start(void)
 		return false;
 	}
 	pthread_detach(t);
-	pipe_rd = p[0];
 	pipe_wr = p[1];
 	started = true;
 	return true;

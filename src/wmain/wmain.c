@@ -26,8 +26,11 @@ extern char **environ;
 
 int main(int argc, char **argv);
 
-/* Kept for the life of the process, as the C runtime keeps argv. */
-static wchar_t **wargv, **wenvp;
+/* Kept for the life of the process, as the C runtime keeps argv (not
+ * static: a store only this file could read would be optimised away, and
+ * the blocks would look leaked at exit). */
+extern wchar_t **fltport_wmain_argv, **fltport_wmain_envp;
+wchar_t **fltport_wmain_argv, **fltport_wmain_envp;
 
 /* A NULL-terminated wide copy of a NULL-terminated vector, one block. */
 static wchar_t **widen(char *const *v)
@@ -59,11 +62,11 @@ int main(int argc, char **argv)
 		fputs("libfltport-wmain: this program has no wmain\n", stderr);
 		return 127;
 	}
-	wargv = widen(argv);
-	wenvp = widen(environ);
-	if (!wargv || !wenvp) {
+	fltport_wmain_argv = widen(argv);
+	fltport_wmain_envp = widen(environ);
+	if (!fltport_wmain_argv || !fltport_wmain_envp) {
 		fputs("libfltport-wmain: out of memory for wmain's arguments\n", stderr);
 		return 127;
 	}
-	return wmain(argc, wargv, wenvp);
+	return wmain(argc, fltport_wmain_argv, fltport_wmain_envp);
 }
