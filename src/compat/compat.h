@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <wchar.h>
 #include <sys/types.h>
 
 #include "fltport/port.h"
@@ -140,5 +141,9 @@ struct fpw_obj *fpw_iocp_obj(struct fpw_iocp *q);
 /* Complete an OVERLAPPED: Internal/InternalHigh, then its event, then the
  * completion port (unless hEvent has its low bit set). */
 void fpw_complete(LPOVERLAPPED ov, NTSTATUS status, DWORD bytes, struct fpw_iocp *q, ULONG_PTR key);
+
+/* towlower by Unicode's case mapping whatever the program's locale (glibc's
+ * "C" locale lowers ASCII only; Windows folds every letter). */
+wint_t fpw_towlower(wint_t c);
 
 #endif

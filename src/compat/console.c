@@ -17,7 +17,10 @@
  * returned after Windows' time-outs, 5 s and 20 s.
  *
  * SetConsoleCtrlHandler(NULL, TRUE) ignores Ctrl+C (SIGINT ignored, which
- * children inherit, as on Windows); (NULL, FALSE) restores it.
+ * children inherit, as on Windows); (NULL, FALSE) restores it.  A SIGINT
+ * ignored when the program started stays ignored (the inherited flag).
+ * Dispositions the program sets itself are left alone (see apply()); a
+ * child forked without exec starts with no handlers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,17 +49,24 @@ static pthread_mutex_t ctrl_lock = PTHREAD_MUTEX_INITIALIZER;
 static PHANDLER_ROUTINE *handlers; /* in registration order */
 static size_t nhandlers, cap_handlers;
 static bool ignore_ctrl_c;
+static bool ctrl_c_set; /* SetConsoleCtrlHandler(NULL, ...) was called */
+static bool initialized;
+static struct sigaction saved[NSIGS]; /* each signal's disposition before us */
+enum disp { D_SAVED, D_CATCH, D_IGNORE, D_DEFAULT };
+static enum disp installed[NSIGS];         /* what we set last (D_SAVED: nothing) */
 static bool started;                       /* the pipe and the dispatcher exist */
+static int pipe_rd = -1;                   /* the dispatcher's; closed in a forked child */
+static sigset_t base_mask;                 /* the mask handlers run with */
 static volatile sig_atomic_t pipe_wr = -1; /* read by the signal handler */
 
 static void on_signal(int sig)
 {
-	int saved = errno;
+	int saved_errno = errno;
 	unsigned char b = (unsigned char)sig;
 
 	if (pipe_wr >= 0)
 		(void)!write(pipe_wr, &b, 1);
-	errno = saved;
+	errno = saved_errno;
 }
 
 /* The signal's own action: default disposition, then the signal again. */
@@ -83,7 +93,9 @@ static DWORD event_of(int sig)
 	return CTRL_C_EVENT;
 }
 
-/* One event, on a thread of its own. */
+/* One event, on a thread of its own, with the signal mask the program had
+ * (not the dispatcher's, which blocks everything: threads and processes a
+ * handler starts inherit it). */
 static void *run_event(void *arg)
 {
 	int sig = (int)(intptr_t)arg;
@@ -93,6 +105,7 @@ static void *run_event(void *arg)
 	bool handled = false;
 
 	pthread_mutex_lock(&ctrl_lock);
+	pthread_sigmask(SIG_SETMASK, &base_mask, NULL);
 	n = nhandlers;
 	if (n && (copy = malloc(n * sizeof(*copy))) != NULL)
 		memcpy(copy, handlers, n * sizeof(*copy));
@@ -107,20 +120,20 @@ static void *run_event(void *arg)
 
 static void *dispatch(void *arg)
 {
-	int rd = (int)(intptr_t)arg; /* the pipe's read end, ours alone */
+	int rd = (int)(intptr_t)arg; /* the pipe's read end */
 
 	for (;;) {
 		unsigned char b;
 		pthread_attr_t attr;
 		pthread_t t;
 		ssize_t n = read(rd, &b, 1);
+		DWORD event;
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n != 1)
 			return NULL;
-		DWORD event = event_of(b);
-
+		event = event_of(b);
 		pthread_attr_init(&attr);
 		if (event == CTRL_C_EVENT)
 			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -131,19 +144,100 @@ static void *dispatch(void *arg)
 			 * Windows' time-out for the event. */
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += event == CTRL_CLOSE_EVENT ? 5 : 20;
-			if (pthread_timedjoin_np(t, NULL, &ts) != 0)
+			if (pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &ts) != 0)
 				default_action(b);
 		}
 		pthread_attr_destroy(&attr);
 	}
 }
 
+/* Set each signal's disposition to what the registrations want, touching
+ * only those whose wanted disposition changed since we last set it: a
+ * disposition the program set meanwhile stays.  SIGINT is caught while
+ * handlers exist unless Ctrl+C is ignored; SIGHUP and SIGTERM while handlers
+ * exist unless they were ignored before (nohup); with no handler each goes
+ * back to what it was before us (SIGINT: the default after (NULL, FALSE)
+ * if it was ignored then).  ctrl_lock held. */
+static void apply(void)
+{
+	for (size_t i = 0; i < NSIGS; i++) {
+		bool was_ignored = saved[i].sa_handler == SIG_IGN;
+		enum disp want;
+		struct sigaction sa;
+
+		if (ctrl_sigs[i].sig == SIGINT && ignore_ctrl_c)
+			want = D_IGNORE;
+		else if (ctrl_sigs[i].sig == SIGINT && nhandlers)
+			want = D_CATCH;
+		else if (ctrl_sigs[i].sig == SIGINT)
+			want = was_ignored && ctrl_c_set ? D_DEFAULT : D_SAVED;
+		else
+			want = nhandlers && !was_ignored ? D_CATCH : D_SAVED;
+		if (want == installed[i])
+			continue;
+		installed[i] = want;
+		if (want == D_SAVED) {
+			sigaction(ctrl_sigs[i].sig, &saved[i], NULL);
+			continue;
+		}
+		memset(&sa, 0, sizeof(sa));
+		sigemptyset(&sa.sa_mask);
+		sa.sa_handler = want == D_CATCH ? on_signal : want == D_IGNORE ? SIG_IGN : SIG_DFL;
+		sa.sa_flags = SA_RESTART;
+		sigaction(ctrl_sigs[i].sig, &sa, NULL);
+	}
+}
+
+/* fork(): the child is a process of its own, as a Windows child is: no
+ * dispatcher, no pipe, no handlers (their signals back to what they were
+ * before us); an ignored Ctrl+C stays ignored, as a Windows child inherits
+ * it. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&ctrl_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&ctrl_lock);
+}
+
+static void fork_child(void)
+{
+	if (started) {
+		close(pipe_rd);
+		close(pipe_wr);
+	}
+	pipe_wr = -1;
+	pipe_rd = -1;
+	started = false;
+	nhandlers = 0;
+	apply();
+	pthread_mutex_unlock(&ctrl_lock);
+}
+
+/* What the signals were before us, once.  ctrl_lock held. */
+static void init(void)
+{
+	if (initialized)
+		return;
+	for (size_t i = 0; i < NSIGS; i++) {
+		sigaction(ctrl_sigs[i].sig, NULL, &saved[i]);
+		installed[i] = D_SAVED;
+	}
+	/* Ignored by whoever started us: stays ignored, as the Windows flag
+	 * a child inherits. */
+	ignore_ctrl_c = saved[0].sa_handler == SIG_IGN;
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	initialized = true;
+}
+
 /* The pipe and the dispatcher, once.  ctrl_lock held. */
 static bool start(void)
 {
-	sigset_t all, old;
+	sigset_t all;
 	pthread_t t;
 	int p[2], rc;
 
@@ -154,39 +248,19 @@ static bool start(void)
 	(void)fcntl(p[1], F_SETFL, O_NONBLOCK); /* a signal never blocks on it */
 	/* The dispatcher takes none of the signals itself. */
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_sigmask(SIG_BLOCK, &all, &base_mask);
 	rc = pthread_create(&t, NULL, dispatch, (void *)(intptr_t)p[0]);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_sigmask(SIG_SETMASK, &base_mask, NULL);
 	if (rc != 0) {
 		close(p[0]);
 		close(p[1]);
 		return false;
 	}
 	pthread_detach(t);
+	pipe_rd = p[0];
 	pipe_wr = p[1];
 	started = true;
 	return true;
-}
-
-/* Catch, ignore or restore each signal as the registrations say.
- * ctrl_lock held. */
-static void apply(void)
-{
-	for (size_t i = 0; i < NSIGS; i++) {
-		struct sigaction sa;
-		int sig = ctrl_sigs[i].sig;
-
-		memset(&sa, 0, sizeof(sa));
-		sigemptyset(&sa.sa_mask);
-		if (sig == SIGINT && ignore_ctrl_c)
-			sa.sa_handler = SIG_IGN;
-		else if (nhandlers)
-			sa.sa_handler = on_signal;
-		else
-			sa.sa_handler = SIG_DFL;
-		sa.sa_flags = SA_RESTART;
-		sigaction(sig, &sa, NULL);
-	}
 }
 
 FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE routine, BOOL add)
@@ -194,8 +268,10 @@ FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE routine, BOOL add)
 	BOOL ok = TRUE;
 
 	pthread_mutex_lock(&ctrl_lock);
+	init();
 	if (!routine) {
 		ignore_ctrl_c = add != FALSE;
+		ctrl_c_set = true;
 	} else if (add) {
 		if (!start()) {
 			SetLastError(ERROR_NOT_ENOUGH_MEMORY);

@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +411,23 @@ FLTPORT_WINAPI int _strnicmp(const char *a, const char *b, size_t n)
 FLTPORT_WINAPI int _stricmp(const char *a, const char *b)
 {
 	return _strnicmp(a, b, SIZE_MAX);
+}
+
+static locale_t utf8_ctype;
+
+static void utf8_init(void)
+{
+	utf8_ctype = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* For lstrcmpi, which folds by the user's locale on Windows (the CRT's
+ * _wcsicmp folds by the C locale, ASCII only in "C", as here). */
+wint_t fpw_towlower(wint_t c)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, utf8_init);
+	return utf8_ctype ? towlower_l(c, utf8_ctype) : towlower(c);
 }
 
 FLTPORT_WINAPI int _wcsnicmp(const wchar_t *a, const wchar_t *b, size_t n)

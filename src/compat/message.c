@@ -87,6 +87,7 @@ static const struct message win32_messages[] = {
 	{ 996, "Overlapped I/O event is not in a signaled state." },
 	{ 997, "Overlapped I/O operation is in progress." },
 	{ 998, "Invalid access to memory location." },
+	{ 1003, "Cannot complete this function." },
 	{ 1004, "Invalid flags." },
 	{ 1006, "The volume for a file has been externally altered so that the opened file is no "
 		"longer valid." },

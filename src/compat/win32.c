@@ -448,6 +448,22 @@ FLTPORT_WINAPI DWORD WaitForMultipleObjects(DWORD n, const HANDLE *hs, BOOL all,
 	return wait_objects(n, hs, all, ms);
 }
 
+/* No APC is ever queued here: an alertable wait is an ordinary one and
+ * never returns WAIT_IO_COMPLETION. */
+FLTPORT_WINAPI DWORD WaitForMultipleObjectsEx(DWORD n, const HANDLE *hs, BOOL all, DWORD ms,
+					      BOOL alertable)
+{
+	(void)alertable;
+	return wait_objects(n, hs, all, ms);
+}
+
+FLTPORT_WINAPI DWORD SleepEx(DWORD ms, BOOL alertable)
+{
+	(void)alertable;
+	Sleep(ms);
+	return 0;
+}
+
 /* ---- critical sections ---- */
 
 FLTPORT_WINAPI void InitializeCriticalSection(LPCRITICAL_SECTION cs)

@@ -2,13 +2,17 @@
  * The rest of the Win32 subset for minispy-style programs: process exit,
  * the system directory, time conversions, code pages, full path names.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
+#include <wctype.h>
 
 #include "compat/compat.h"
 #include "compat/wfmt.h"
@@ -504,4 +508,113 @@ FLTPORT_WINAPI DWORD GetFullPathNameW(LPCWSTR name, DWORD cap, LPWSTR buf, LPWST
 	}
 	free(full);
 	return r;
+}
+
+/* ---- kernel32 string routines (fltport_win32.h) ---- */
+
+FLTPORT_WINAPI int lstrlenA(LPCSTR s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+FLTPORT_WINAPI int lstrlenW(LPCWSTR s)
+{
+	size_t n = s ? wcslen(s) : 0;
+
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+FLTPORT_WINAPI LPSTR lstrcpyA(LPSTR d, LPCSTR s)
+{
+	return d && s ? strcpy(d, s) : NULL;
+}
+
+FLTPORT_WINAPI LPWSTR lstrcpyW(LPWSTR d, LPCWSTR s)
+{
+	return d && s ? wcscpy(d, s) : NULL;
+}
+
+FLTPORT_WINAPI LPSTR lstrcpynA(LPSTR d, LPCSTR s, int max)
+{
+	int i = 0;
+
+	if (!d || !s)
+		return NULL;
+	if (max <= 0)
+		return d;
+	for (; i < max - 1 && s[i]; i++)
+		d[i] = s[i];
+	d[i] = '\0';
+	return d;
+}
+
+FLTPORT_WINAPI LPWSTR lstrcpynW(LPWSTR d, LPCWSTR s, int max)
+{
+	int i = 0;
+
+	if (!d || !s)
+		return NULL;
+	if (max <= 0)
+		return d;
+	for (; i < max - 1 && s[i]; i++)
+		d[i] = s[i];
+	d[i] = L'\0';
+	return d;
+}
+
+FLTPORT_WINAPI LPSTR lstrcatA(LPSTR d, LPCSTR s)
+{
+	return d && s ? strcat(d, s) : NULL;
+}
+
+FLTPORT_WINAPI LPWSTR lstrcatW(LPWSTR d, LPCWSTR s)
+{
+	return d && s ? wcscat(d, s) : NULL;
+}
+
+static int sign_of(long long v)
+{
+	return v < 0 ? -1 : v > 0;
+}
+
+/* NULL first, then by code point (after fpw_towlower when `fold`). */
+static int lstr_cmp(const void *a, const void *b, bool wide, bool fold)
+{
+	if (!a || !b)
+		return a ? 1 : b ? -1 : 0;
+	for (size_t i = 0;; i++) {
+		long long x = wide ? (long long)((const wchar_t *)a)[i]
+				   : (long long)((const unsigned char *)a)[i];
+		long long y = wide ? (long long)((const wchar_t *)b)[i]
+				   : (long long)((const unsigned char *)b)[i];
+
+		if (fold) {
+			x = wide ? (long long)fpw_towlower((wint_t)x) : (long long)tolower((int)x);
+			y = wide ? (long long)fpw_towlower((wint_t)y) : (long long)tolower((int)y);
+		}
+		if (x != y || !x)
+			return sign_of(x - y);
+	}
+}
+
+FLTPORT_WINAPI int lstrcmpA(LPCSTR a, LPCSTR b)
+{
+	return lstr_cmp(a, b, false, false);
+}
+
+FLTPORT_WINAPI int lstrcmpW(LPCWSTR a, LPCWSTR b)
+{
+	return lstr_cmp(a, b, true, false);
+}
+
+FLTPORT_WINAPI int lstrcmpiA(LPCSTR a, LPCSTR b)
+{
+	return lstr_cmp(a, b, false, true);
+}
+
+FLTPORT_WINAPI int lstrcmpiW(LPCWSTR a, LPCWSTR b)
+{
+	return lstr_cmp(a, b, true, true);
 }

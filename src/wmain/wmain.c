@@ -5,8 +5,7 @@
  * mingw-w64 wants -municode for the same program) and its main calls the
  * program's wmain with the arguments and the environment decoded from UTF-8
  * (as Windows hands a console program its wide command line).  A program
- * linked with it that has no wmain gets one line on stderr and exit status
- * 127.
+ * linked with it that has no wmain does not link.
  *
  * Not part of libfltport-win itself: a main there would also replace the
  * main that a program takes from another library (a test framework's, a
@@ -18,9 +17,12 @@
 
 #include "compat/wname.h"
 
-/* The program's, if it has one (C, or C++ through windows.h's extern "C"
- * declaration).  The third argument is MSVC's optional envp. */
-extern int wmain(int argc, wchar_t **argv, wchar_t **envp) __attribute__((weak));
+/* The program's (C, or C++ through windows.h's or tchar.h's extern "C"
+ * declaration).  A strong reference: a program linked with this library
+ * and no wmain fails to link (rather than failing at run time), and a wmain
+ * inside a static library of the program's is found.  The third argument is
+ * MSVC's optional envp. */
+extern int wmain(int argc, wchar_t **argv, wchar_t **envp);
 
 extern char **environ;
 
@@ -58,10 +60,6 @@ static wchar_t **widen(char *const *v)
 
 int main(int argc, char **argv)
 {
-	if (!wmain) {
-		fputs("libfltport-wmain: this program has no wmain\n", stderr);
-		return 127;
-	}
 	fltport_wmain_argv = widen(argv);
 	fltport_wmain_envp = widen(environ);
 	if (!fltport_wmain_argv || !fltport_wmain_envp) {

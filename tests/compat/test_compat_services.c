@@ -1511,3 +1511,114 @@ Test(win32_services, ctrl_handlers_pass_ignore_and_remove, .timeout = 60)
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGTERM, "remove: exit %d", rc);
 }
+
+/* kernel32's string routines, as services use them: NULL-tolerant lengths,
+ * lstrcpyn's count with its terminator, -1/0/1 comparisons. */
+Test(win32_services, lstr_routines)
+{
+	char a[8];
+	WCHAR w[8];
+
+	cr_expect_eq(lstrlenA(NULL), 0);
+	cr_expect_eq(lstrlenW(NULL), 0);
+	cr_expect_eq(lstrlenW(L"port"), 4);
+	cr_expect_eq(lstrcpyA(a, "ab"), a);
+	cr_expect_eq(lstrcatA(a, "cd"), a);
+	cr_expect_str_eq(a, "abcd");
+	cr_expect_null(lstrcpyA(NULL, "x"));
+	cr_expect_null(lstrcatW(w, NULL));
+	memset(a, 'z', sizeof(a));
+	cr_expect_eq(lstrcpynA(a, "abcdef", 4), a);
+	cr_expect_str_eq(a, "abc", "lstrcpyn copies iMaxLength - 1 and ends the copy");
+	cr_expect_eq(lstrcpynA(a, "q", 0), a);
+	cr_expect_str_eq(a, "abc", "iMaxLength 0 writes nothing");
+	cr_expect_eq(lstrcpynW(w, L"scanner", 8), w);
+	cr_expect(wcscmp(w, L"scanner") == 0);
+	cr_expect_eq(lstrcmpW(L"abc", L"abd"), -1);
+	cr_expect_eq(lstrcmpA("abd", "abc"), 1);
+	cr_expect_eq(lstrcmpA("abc", "abc"), 0);
+	cr_expect_eq(lstrcmpA("ABC", "abc"), -1);
+	cr_expect_eq(lstrcmpiA("ABC", "abc"), 0);
+	cr_expect_eq(lstrcmpiW(L"\u00c9T\u00c9", L"\u00e9t\u00e9"), 0);
+	cr_expect_eq(lstrcmpA(NULL, "a"), -1);
+	cr_expect_eq(lstrcmpiW(L"a", NULL), 1);
+	cr_expect_eq(lstrcmpA(NULL, NULL), 0);
+}
+
+/* Alertable waits are ordinary waits: no APC is ever queued. */
+Test(win32_services, alertable_waits)
+{
+	HANDLE e[2] = { CreateEventW(NULL, TRUE, FALSE, NULL),
+			CreateEventW(NULL, TRUE, TRUE, NULL) };
+	char text[128];
+
+	cr_assert_not_null(e[0]);
+	cr_assert_not_null(e[1]);
+	cr_expect_eq(WaitForMultipleObjectsEx(2, e, FALSE, 0, TRUE), WAIT_OBJECT_0 + 1);
+	cr_expect_eq(WaitForMultipleObjectsEx(2, e, TRUE, 10, TRUE), WAIT_TIMEOUT);
+	cr_expect_eq(SleepEx(1, TRUE), 0);
+	SetEvent(e[0]);
+	cr_expect_eq(WaitForMultipleObjectsEx(2, e, TRUE, INFINITE, FALSE), WAIT_OBJECT_0);
+	CloseHandle(e[0]);
+	CloseHandle(e[1]);
+	cr_expect_gt(FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+				    NULL, ERROR_CAN_NOT_COMPLETE, 0, text, sizeof(text), NULL),
+		     0);
+	cr_expect_str_eq(text, "Cannot complete this function.\r\n");
+}
+
+/* A child forked without exec after the registration is a process of its
+ * own: SIGTERM ends it by its default action and reaches no handler of the
+ * parent (it used to write into the parent's pipe: the parent ran its
+ * handlers and died).  The parent's handlers still work afterwards. */
+Test(win32_services, ctrl_handlers_stay_with_their_process, .timeout = 60)
+{
+	struct tu_proc p = tu_spawn("win_ctrl", (const char *const[]){ "fork", NULL });
+	char line[128];
+	long child;
+	int rc;
+
+	cr_assert(tu_expect(&p, "CHILDPID", line, sizeof(line), 15000));
+	child = strtol(line + 9, NULL, 10);
+	cr_assert_gt(child, 0);
+	cr_assert(tu_expect(&p, "READY", line, sizeof(line), 15000));
+	kill((pid_t)child, SIGTERM);
+	if (!tu_read_line(&p, line, sizeof(line), 15000))
+		line[0] = '\0';
+	kill((pid_t)child, SIGKILL); /* whatever happened: no child left behind */
+	cr_expect_str_eq(line, "CHILD signal=15", "the child's SIGTERM reached the parent");
+	kill(p.pid, SIGINT);
+	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "EVENT handler=1 type=0");
+	kill(p.pid, SIGTERM);
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 128 + SIGTERM, "exit %d", rc);
+}
+
+/* What the program was started with stays: a SIGHUP ignored (nohup) is
+ * not caught, an ignored SIGINT stays ignored (the inherited flag); and the
+ * handlers run with the program's signal mask, not the dispatcher's. */
+Test(win32_services, ctrl_handlers_keep_inherited_dispositions, .timeout = 60)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_hup, old_int;
+	struct tu_proc p;
+	char line[128];
+	int rc;
+
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGHUP, &ign, &old_hup);
+	sigaction(SIGINT, &ign, &old_int);
+	p = ctrl_start("mask");
+	sigaction(SIGHUP, &old_hup, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	cr_expect(sig_mask_has(p.pid, "SigIgn:", SIGHUP), "an ignored SIGHUP is caught");
+	cr_expect(sig_mask_has(p.pid, "SigIgn:", SIGINT), "an inherited ignored SIGINT is caught");
+	cr_expect(sig_mask_has(p.pid, "SigCgt:", SIGTERM), "SIGTERM not caught");
+	kill(p.pid, SIGTERM);
+	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "EVENT handler=1 type=6");
+	cr_assert(tu_expect(&p, "MASK", line, sizeof(line), 15000));
+	cr_expect_str_eq(line, "MASK 0000000000000000", "handlers run with every signal blocked");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 128 + SIGTERM, "exit %d", rc);
+}

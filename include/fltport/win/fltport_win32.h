@@ -50,6 +50,42 @@ FLTPORT_WINAPI HANDLE OpenEventW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPC
 #define OpenEvent OpenEventA
 #endif
 
+/* ---- kernel32 string routines ----
+ * lstrlen of NULL is 0; lstrcpy/lstrcpyn/lstrcat with a NULL string give
+ * NULL (Windows catches the access violation and gives NULL).  lstrcpyn
+ * copies at most iMaxLength - 1 characters and always ends the copy
+ * (iMaxLength <= 0: nothing written).  lstrcmp/lstrcmpi return -1, 0 or 1
+ * by code point (lstrcmpi after towlower): Windows compares by the user
+ * locale's word sort (hyphens and apostrophes count less), so orders differ
+ * there; NULL sorts before any string. */
+FLTPORT_WINAPI int lstrlenA(LPCSTR lpString);
+FLTPORT_WINAPI int lstrlenW(LPCWSTR lpString);
+FLTPORT_WINAPI LPSTR lstrcpyA(LPSTR lpString1, LPCSTR lpString2);
+FLTPORT_WINAPI LPWSTR lstrcpyW(LPWSTR lpString1, LPCWSTR lpString2);
+FLTPORT_WINAPI LPSTR lstrcpynA(LPSTR lpString1, LPCSTR lpString2, int iMaxLength);
+FLTPORT_WINAPI LPWSTR lstrcpynW(LPWSTR lpString1, LPCWSTR lpString2, int iMaxLength);
+FLTPORT_WINAPI LPSTR lstrcatA(LPSTR lpString1, LPCSTR lpString2);
+FLTPORT_WINAPI LPWSTR lstrcatW(LPWSTR lpString1, LPCWSTR lpString2);
+FLTPORT_WINAPI int lstrcmpA(LPCSTR lpString1, LPCSTR lpString2);
+FLTPORT_WINAPI int lstrcmpW(LPCWSTR lpString1, LPCWSTR lpString2);
+FLTPORT_WINAPI int lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2);
+FLTPORT_WINAPI int lstrcmpiW(LPCWSTR lpString1, LPCWSTR lpString2);
+#ifdef UNICODE
+#define lstrlen lstrlenW
+#define lstrcpy lstrcpyW
+#define lstrcpyn lstrcpynW
+#define lstrcat lstrcatW
+#define lstrcmp lstrcmpW
+#define lstrcmpi lstrcmpiW
+#else
+#define lstrlen lstrlenA
+#define lstrcpy lstrcpyA
+#define lstrcpyn lstrcpynA
+#define lstrcat lstrcatA
+#define lstrcmp lstrcmpA
+#define lstrcmpi lstrcmpiA
+#endif
+
 /* ---- console control handlers ----
  * SIGINT is CTRL_C_EVENT, SIGHUP CTRL_CLOSE_EVENT, SIGTERM
  * CTRL_SHUTDOWN_EVENT (CTRL_BREAK_EVENT and CTRL_LOGOFF_EVENT never come).

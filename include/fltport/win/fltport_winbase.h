@@ -268,6 +268,7 @@
 #endif /* !__cplusplus */
 
 /* ---- more types ---- */
+typedef unsigned char boolean; /* rpcndr.h's, which windows.h brings */
 typedef void *HMODULE;
 typedef void *HINSTANCE;
 typedef void *HLOCAL;

@@ -2,8 +2,8 @@
  * fltport Windows layer: tchar.h — _TCHAR and _T / _TEXT, which follow
  * _UNICODE (windows.h's TCHAR and TEXT follow UNICODE; define both, as
  * Windows projects do).  Only the string routines whose wide forms behave
- * the same on Linux are mapped, and _tmain (wmain with _UNICODE: libfltport-win
- * starts a program that has wmain and no main); no _tprintf (glibc's wide
+ * the same on Linux are mapped, and _tmain (wmain with _UNICODE: link
+ * -lfltport-wmain, whose main calls it); no _tprintf (glibc's wide
  * printf reads %s as narrow: see strsafe.h's StringCchPrintf for MSVC's
  * rules).
  */
@@ -16,6 +16,11 @@
 #ifdef _UNICODE
 typedef wchar_t _TCHAR;
 #define _tmain wmain
+#ifdef __cplusplus
+/* C linkage for the program's wmain, as MSVC gives it (windows.h has the
+ * same declaration). */
+extern "C" int wmain(int argc, wchar_t **argv);
+#endif
 #define __T(x) L##x
 #define _tcslen wcslen
 #define _tcscpy wcscpy

@@ -21,8 +21,9 @@
 #include "fltport_wintypes.h"
 
 /* A program may start at wmain (_tmain with _UNICODE) instead of main:
- * libfltport-win has a main that calls it (src/compat/wmain.c).  C++ gives
- * wmain C linkage through this declaration, as MSVC treats it like main. */
+ * linked with -lfltport-wmain, whose main calls it (src/wmain/wmain.c).
+ * C++ gives wmain C linkage through this declaration, as MSVC treats it
+ * like main. */
 #ifdef __cplusplus
 extern "C" int wmain(int argc, wchar_t **argv);
 #endif
@@ -63,6 +64,11 @@ FLTPORT_WINAPI DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
 FLTPORT_WINAPI DWORD WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
 FLTPORT_WINAPI DWORD WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
 					    DWORD dwMilliseconds);
+/* bAlertable is accepted: no APC is ever queued, so these never return
+ * WAIT_IO_COMPLETION (SleepEx returns 0). */
+FLTPORT_WINAPI DWORD WaitForMultipleObjectsEx(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
+					      DWORD dwMilliseconds, BOOL bAlertable);
+FLTPORT_WINAPI DWORD SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
 
 /* Threads (pthreads underneath).  dwCreationFlags: 0, CREATE_SUSPENDED,
  * STACK_SIZE_PARAM_IS_A_RESERVATION.  *lpThreadId (may be NULL) gets the

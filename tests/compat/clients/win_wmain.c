@@ -1,7 +1,7 @@
 /*
  * win_wmain — a Windows console program that starts at wmain (with MSVC's
- * optional envp) and has no main: on Linux libfltport-win's main calls it
- * (src/compat/wmain.c).  For test_compat_services.c; the same source
+ * optional envp) and has no main: on Linux it links libfltport-wmain, whose
+ * main calls it (src/wmain/wmain.c).  For test_compat_services.c; the same source
  * cross-compiles with mingw-w64 (-municode).
  *
  *   win_wmain ARG...   prints "ARGC n", one "ARG i" line per argument with
