@@ -28,6 +28,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define E2E_TMPFS_OPTS "size=1m,nr_inodes=64,mode=0700"
@@ -189,26 +190,55 @@ static int raw_event_pidfd(const struct fanotify_event_metadata *m)
 	return -1;
 }
 
-/* INFO: what the engine's default works out before a callback. */
+/* The opener's credentials from /proc/PID/status, as the engine reads them
+ * where PIDFD_GET_INFO is missing (before Linux 6.13). */
+static void raw_creds_from_proc(struct e2e_raw *r, pid_t pid)
+{
+	char path[32], buf[2048];
+	unsigned uid = 0, gid = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%d/status", (int)pid);
+	fd = openat(r->proc_dir, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if (strstr(buf, "\nUid:"))
+		(void)sscanf(strstr(buf, "\nUid:") + 5, "%*u %u", &uid);
+	if (strstr(buf, "\nGid:"))
+		(void)sscanf(strstr(buf, "\nGid:") + 5, "%*u %u", &gid);
+}
+
+/* INFO: what the engine's default works out before a callback: the same
+ * calls, kernel by kernel (identity.c). */
 static int raw_info(struct e2e_raw *r, const struct fanotify_event_metadata *m)
 {
 	char link[32], path[4096], exe[4096];
 	struct raw_pidfd_info info;
 	int pidfd = raw_event_pidfd(m);
 
+	/* Kept until the next event's, as the engine keeps it (and closed
+	 * whatever happens below). */
+	if (r->last_pidfd >= 0)
+		close(r->last_pidfd);
+	r->last_pidfd = pidfd;
 	snprintf(link, sizeof(link), "%d", m->fd);
 	if (readlinkat(r->selffd_dir, link, path, sizeof(path) - 1) < 0)
 		return -errno;
 	snprintf(link, sizeof(link), "%d/exe", (int)m->pid);
 	(void)readlinkat(r->proc_dir, link, exe, sizeof(exe) - 1); /* the opener may be gone */
-	if (r->last_pidfd >= 0)
-		close(r->last_pidfd);
-	r->last_pidfd = pidfd;
-	if (pidfd >= 0) {
-		memset(&info, 0, sizeof(info));
-		info.mask = RAW_PIDFD_INFO_CREDS;
-		(void)ioctl(pidfd, RAW_PIDFD_GET_INFO, &info); /* ENOTTY before 6.13 */
-	}
+	memset(&info, 0, sizeof(info));
+	info.mask = RAW_PIDFD_INFO_CREDS;
+	if (pidfd >= 0 && ioctl(pidfd, RAW_PIDFD_GET_INFO, &info) == 0)
+		return 0;
+	raw_creds_from_proc(r, m->pid); /* before 6.13 */
+	if (pidfd >= 0)
+		(void)syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0);
 	return 0;
 }
 
@@ -257,6 +287,8 @@ static int raw_batch(struct e2e_raw *r, struct fanotify_event_metadata *m, ssize
 			return -EPROTO;
 		if (m->fd < 0)
 			continue;
+		if (err && (r->mode & E2E_RAW_INFO) && raw_event_pidfd(m) >= 0)
+			close(raw_event_pidfd(m)); /* not looked at: closed */
 		if (!err && (r->mode & E2E_RAW_INFO))
 			err = raw_info(r, m);
 		if (!err && (r->mode & E2E_RAW_ASK))
