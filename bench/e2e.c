@@ -293,6 +293,17 @@ static int raw_batch(struct e2e_raw *r, struct fanotify_event_metadata *m, ssize
 			err = raw_info(r, m);
 		if (!err && (r->mode & E2E_RAW_ASK))
 			err = raw_ask(r, m->fd);
+		if (!err && (m->mask & FAN_OPEN_PERM) && (r->mode & E2E_RAW_CACHE)) {
+			/* As the engine's cache: FAN_MARK_IGNORE where the
+			 * kernel has it (6.0), else the ignored mask. */
+			if (fanotify_mark(r->fan,
+					  FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_EVICTABLE,
+					  FAN_OPEN_PERM, m->fd, NULL) == 0 ||
+			    fanotify_mark(r->fan,
+					  FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_EVICTABLE,
+					  FAN_OPEN_PERM, m->fd, NULL) == 0)
+				r->cached++;
+		}
 		if (!err && (m->mask & FAN_OPEN_PERM)) {
 			err = raw_allow(r->fan, m->fd);
 			if (!err)
@@ -390,10 +401,23 @@ int e2e_raw_stop(struct e2e_raw *r, const char *file)
 {
 	int fd, rc = 0;
 
+	char wake[256];
+	const char *slash = strrchr(file, '/');
+
 	atomic_store(&r->stop, true);
 	/* Our own open is an event like any other: the thread answers it, then
-	 * sees the flag.  (The file exists, so the open does raise the event.) */
-	fd = open(file, O_RDONLY | O_CLOEXEC);
+	 * sees the flag.  (The file exists, so the open does raise the event.)
+	 * CACHE: the kernel answers opens of that file from the ignore mark,
+	 * so a new file beside it raises the event. */
+	if ((r->mode & E2E_RAW_CACHE) && slash &&
+	    (size_t)snprintf(wake, sizeof(wake), "%.*s/.wake", (int)(slash - file), file) <
+		    sizeof(wake)) {
+		fd = open(wake, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			unlink(wake);
+	} else {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		rc = -errno;
 	else

@@ -72,12 +72,17 @@ void e2e_fs_abort(void);
  *          socket (SCM_RIGHTS, 64 bytes) and waits for its 64-byte answer
  *          before allowing: e2e-fanotify-raw-ask.
  *   INFO_ASK  both: e2e-fanotify-raw-info-ask.
+ *   CACHE  places, with its answer, the ignore mark the engine's cache
+ *          places (FAN_MARK_IGNORE | FAN_MARK_EVICTABLE on the file, for
+ *          FAN_OPEN_PERM): later opens are answered by the kernel —
+ *          e2e-fanotify-raw-cached, the floor of e2e-cached.
  */
 enum e2e_raw_mode {
 	E2E_RAW_PLAIN = 0,
 	E2E_RAW_INFO = 1,
 	E2E_RAW_ASK = 2,
 	E2E_RAW_INFO_ASK = E2E_RAW_INFO | E2E_RAW_ASK,
+	E2E_RAW_CACHE = 4,
 };
 
 struct e2e_raw {
@@ -90,6 +95,7 @@ struct e2e_raw {
 	int proc_dir;
 	int last_pidfd;    /* INFO: the previous event's pidfd, or -1 */
 	uint64_t answered; /* read after e2e_raw_stop() only */
+	uint64_t cached;   /* CACHE: ignore marks placed */
 	int err;           /* the thread's first error (negative errno), or 0 */
 };
 

@@ -34,12 +34,15 @@
  *
  *   e2e-bare           no listener (baseline of e2e-cached, e2e-scanner-hit)
  *   e2e-fanotify-raw   a minimal raw fanotify listener answering FAN_ALLOW (the floor)
- *   e2e-fanotify-raw-info, e2e-fanotify-raw-ask, e2e-fanotify-raw-info-ask
+ *   e2e-fanotify-raw-info, e2e-fanotify-raw-ask, e2e-fanotify-raw-info-ask,
+ *   e2e-fanotify-raw-cached
  *                      the same raw listener doing an engine row's work and
  *                      nothing of fltport's: the path and identity the
  *                      engine's default hands a callback; the event fd to a
  *                      service process over a raw SEQPACKET socket and its
- *                      64-byte answer (peer "fd-echo"); both.  Each is the
+ *                      64-byte answer (peer "fd-echo"); both; the engine
+ *                      cache's ignore mark placed with its first answer.
+ *                      Each is the
  *                      floor of the engine row that does the same work
  *                      (e2e_floor[]), measured in the same run
  *   e2e-engine-allow   the filter engine, pre_open returns FLTPORT_ALLOW
@@ -1548,6 +1551,7 @@ enum {
 	ROW_E2E_RAW_INFO,
 	ROW_E2E_RAW_ASK,
 	ROW_E2E_RAW_INFO_ASK,
+	ROW_E2E_RAW_CACHED,
 	ROW_E2E_ALLOW,
 	ROW_E2E_PORT,
 	ROW_E2E_ALLOW_LAZY,
@@ -1661,6 +1665,8 @@ static struct row rows[NROWS] = {
 			      0, true, K_E2E, .floor = true },
 	[ROW_E2E_RAW_INFO_ASK] = { "e2e-fanotify-raw-info-ask", "e2e raw listener + info + service",
 				   ROW_E2E_RAW, 0, true, K_E2E, .floor = true },
+	[ROW_E2E_RAW_CACHED] = { "e2e-fanotify-raw-cached", "e2e raw listener's ignore mark",
+				 ROW_E2E_BARE, 0, true, K_E2E, .floor = true },
 	[ROW_E2E_ALLOW] = { "e2e-engine-allow", "e2e engine, callback allows", ROW_E2E_RAW, 0, true,
 			    K_E2E },
 	[ROW_E2E_PORT] = { "e2e-engine-port", "e2e engine, asks service (port)", ROW_E2E_RAW, 0,
@@ -1712,7 +1718,7 @@ static const struct {
 } e2e_floor[] = {
 	{ ROW_E2E_ALLOW, ROW_E2E_RAW_INFO },    { ROW_E2E_ALLOW_LAZY, ROW_E2E_RAW },
 	{ ROW_E2E_ALLOW_MINIMAL, ROW_E2E_RAW }, { ROW_E2E_PORT, ROW_E2E_RAW_INFO_ASK },
-	{ ROW_E2E_PORT_LAZY, ROW_E2E_RAW_ASK },
+	{ ROW_E2E_PORT_LAZY, ROW_E2E_RAW_ASK }, { ROW_E2E_CACHED, ROW_E2E_RAW_CACHED },
 };
 
 static unsigned row_threads(const struct row *row)
@@ -2143,7 +2149,9 @@ static void run_e2e_raw(int idx, enum e2e_raw_mode mode)
 	}
 	usage_account(row, &u);
 	row->listened = raw.answered;
-	e2e_check_listened(row);
+	row->cached = raw.cached;
+	if (!(mode & E2E_RAW_CACHE))
+		e2e_check_listened(row);
 }
 
 /* Engine rows; with E2E_ASK_SERVICE also a service peer (one reader thread)
@@ -2453,6 +2461,10 @@ static void e2e_row_note(int i, const struct row *row)
 	case ROW_E2E_RAW_INFO_ASK:
 		printf(", %" PRIu64 " answered by the listener", row->listened);
 		break;
+	case ROW_E2E_RAW_CACHED:
+		printf(", %" PRIu64 " answered by the listener, ignore marks %" PRIu64,
+		       row->listened, row->cached);
+		break;
 	case ROW_E2E_CACHED:
 		printf(", %" PRIu64 " reached the callback, cached verdicts %" PRIu64,
 		       row->listened, row->cached);
@@ -2501,8 +2513,9 @@ static void report_e2e_floors(void)
 			printf("  %-24s floor: e2e-fanotify-raw itself\n", row->name);
 			continue;
 		}
-		printf("  %-24s floor %-26s %.2f x raw (%.2f)   engine / floor %.2f (%.2f)\n",
-		       row->name, fl->name, row_median_ratio(fl), row_ratio(fl),
+		printf("  %-24s floor %-26s %.2f x %s (%.2f)   engine / floor %.2f (%.2f)\n",
+		       row->name, fl->name, row_median_ratio(fl),
+		       fl->base == ROW_E2E_BARE ? "bare" : "raw", row_ratio(fl),
 		       row->r.median_us / fl->r.median_us, fl->r.ops_per_s / row->r.ops_per_s);
 	}
 }
@@ -3369,6 +3382,8 @@ static void run_e2e_rows(void)
 		run_e2e_raw(ROW_E2E_RAW_ASK, E2E_RAW_ASK);
 	if (rows[ROW_E2E_RAW_INFO_ASK].run)
 		run_e2e_raw(ROW_E2E_RAW_INFO_ASK, E2E_RAW_INFO_ASK);
+	if (rows[ROW_E2E_RAW_CACHED].run)
+		run_e2e_raw(ROW_E2E_RAW_CACHED, E2E_RAW_CACHE);
 	if (rows[ROW_E2E_ALLOW].run)
 		run_e2e_engine(ROW_E2E_ALLOW, E2E_ALLOW);
 	if (rows[ROW_E2E_PORT].run)
