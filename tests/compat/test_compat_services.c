@@ -1441,14 +1441,42 @@ static bool sig_mask_has(pid_t pid, const char *key, int sig)
 	return found && (mask >> (sig - 1)) & 1u;
 }
 
-/* Start win_ctrl in `mode` and wait for its "READY". */
+/* The console tests assert the kernel's delivery of signals to the
+ * helper's handler.  Under ThreadSanitizer the runtime defers a signal that
+ * lands on a thread blocked outside its interceptors (our futex waits) until
+ * that thread next enters one: 1 run in 3 lost it.  The native and ASan
+ * passes run them. */
+#ifdef __SANITIZE_THREAD__
+#define SKIP_SIGNALS_UNDER_TSAN() \
+	cr_skip_test("signal delivery is ThreadSanitizer's, not the kernel's, under TSan")
+#else
+#define SKIP_SIGNALS_UNDER_TSAN() ((void)0)
+#endif
+
+/* Start win_ctrl in `mode` and wait for its "READY" (killed if it does
+ * not come: no helper outlives a test, holding the runner's pipes). */
 static struct tu_proc ctrl_start(const char *mode)
 {
 	char line[128];
 	struct tu_proc p = tu_spawn("win_ctrl", (const char *const[]){ mode, NULL });
+	bool ready = tu_expect(&p, "READY", line, sizeof(line), 15000);
 
-	cr_assert(tu_expect(&p, "READY", line, sizeof(line), 15000), "win_ctrl %s: no READY", mode);
+	if (!ready)
+		tu_kill(&p, SIGKILL);
+	cr_assert(ready, "win_ctrl %s: no READY", mode);
 	return p;
+}
+
+/* The next line of p starting with `prefix`, or "" (a failed expectation:
+ * the test goes on to its end, where tu_wait() kills a helper that stays). */
+static const char *ctrl_line(struct tu_proc *p, const char *prefix, char *line, size_t n)
+{
+	bool got = tu_expect(p, prefix, line, n, 15000);
+
+	cr_expect(got, "no %s line", prefix);
+	if (!got)
+		line[0] = '\0';
+	return line;
 }
 
 /* SIGINT is CTRL_C_EVENT: the handler runs on a thread of its own, returns
@@ -1456,21 +1484,23 @@ static struct tu_proc ctrl_start(const char *mode)
  * runs, and the process ends by the signal all the same. */
 Test(win32_services, ctrl_c_runs_the_handler_and_the_program_goes_on, .timeout = 60)
 {
-	struct tu_proc p = ctrl_start("handle");
+	struct tu_proc p;
 	char line[128];
 	int rc;
 
+	SKIP_SIGNALS_UNDER_TSAN();
+	p = ctrl_start("handle");
+
 	kill(p.pid, SIGINT);
-	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000), "no handler call");
+	ctrl_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=0");
-	cr_assert(tu_expect(&p, "MAIN", line, sizeof(line), 15000),
-		  "the main thread was not woken");
+	ctrl_line(&p, "MAIN", line, sizeof(line));
 	kill(p.pid, SIGINT); /* again: handled again */
-	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	ctrl_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=0");
-	cr_assert(tu_expect(&p, "MAIN", line, sizeof(line), 15000));
+	ctrl_line(&p, "MAIN", line, sizeof(line));
 	kill(p.pid, SIGTERM);
-	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	ctrl_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=6");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGTERM, "exit %d", rc);
@@ -1481,12 +1511,15 @@ Test(win32_services, ctrl_c_runs_the_handler_and_the_program_goes_on, .timeout =
  * out, and a second removal fails with ERROR_INVALID_PARAMETER. */
 Test(win32_services, ctrl_handlers_pass_ignore_and_remove, .timeout = 60)
 {
-	struct tu_proc p = ctrl_start("pass");
+	struct tu_proc p;
 	char line[128];
 	int rc;
 
+	SKIP_SIGNALS_UNDER_TSAN();
+	p = ctrl_start("pass");
+
 	kill(p.pid, SIGINT);
-	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	ctrl_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=0");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGINT, "pass: exit %d", rc);
@@ -1496,17 +1529,17 @@ Test(win32_services, ctrl_handlers_pass_ignore_and_remove, .timeout = 60)
 	cr_expect(sig_mask_has(p.pid, "SigCgt:", SIGHUP), "ignore: SIGHUP not caught");
 	kill(p.pid, SIGINT);
 	kill(p.pid, SIGHUP);
-	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	ctrl_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=2", "ignore: Ctrl+C reached the handler");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGHUP, "ignore: exit %d", rc);
 
 	p = tu_spawn("win_ctrl", (const char *const[]){ "remove", NULL });
-	cr_assert(tu_expect(&p, "REMOVE", line, sizeof(line), 15000));
+	ctrl_line(&p, "REMOVE", line, sizeof(line));
 	cr_expect_str_eq(line, "REMOVE again ok=0 err=87");
-	cr_assert(tu_expect(&p, "READY", line, sizeof(line), 15000));
+	ctrl_line(&p, "READY", line, sizeof(line));
 	kill(p.pid, SIGTERM);
-	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	ctrl_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=6", "remove: a removed handler ran");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGTERM, "remove: exit %d", rc);
@@ -1573,22 +1606,26 @@ Test(win32_services, alertable_waits)
  * handlers and died).  The parent's handlers still work afterwards. */
 Test(win32_services, ctrl_handlers_stay_with_their_process, .timeout = 60)
 {
-	struct tu_proc p = tu_spawn("win_ctrl", (const char *const[]){ "fork", NULL });
+	struct tu_proc p;
 	char line[128];
-	long child;
+	long child = 0;
 	int rc;
 
-	cr_assert(tu_expect(&p, "CHILDPID", line, sizeof(line), 15000));
-	child = strtol(line + 9, NULL, 10);
-	cr_assert_gt(child, 0);
-	cr_assert(tu_expect(&p, "READY", line, sizeof(line), 15000));
-	kill((pid_t)child, SIGTERM);
-	if (!tu_read_line(&p, line, sizeof(line), 15000))
-		line[0] = '\0';
-	kill((pid_t)child, SIGKILL); /* whatever happened: no child left behind */
+	SKIP_SIGNALS_UNDER_TSAN();
+	p = tu_spawn("win_ctrl", (const char *const[]){ "fork", NULL });
+	if (*ctrl_line(&p, "CHILDPID", line, sizeof(line)))
+		child = strtol(line + 9, NULL, 10);
+	ctrl_line(&p, "READY", line, sizeof(line));
+	line[0] = '\0';
+	if (child > 0) {
+		kill((pid_t)child, SIGTERM);
+		if (!tu_read_line(&p, line, sizeof(line), 15000))
+			line[0] = '\0';
+		kill((pid_t)child, SIGKILL); /* whatever happened: no child left behind */
+	}
 	cr_expect_str_eq(line, "CHILD signal=15", "the child's SIGTERM reached the parent");
 	kill(p.pid, SIGINT);
-	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	ctrl_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=0");
 	kill(p.pid, SIGTERM);
 	rc = tu_wait(&p, 15000);
@@ -1605,6 +1642,8 @@ Test(win32_services, ctrl_handlers_keep_inherited_dispositions, .timeout = 60)
 	char line[128];
 	int rc;
 
+	SKIP_SIGNALS_UNDER_TSAN();
+
 	sigemptyset(&ign.sa_mask);
 	sigaction(SIGHUP, &ign, &old_hup);
 	sigaction(SIGINT, &ign, &old_int);
@@ -1615,9 +1654,9 @@ Test(win32_services, ctrl_handlers_keep_inherited_dispositions, .timeout = 60)
 	cr_expect(sig_mask_has(p.pid, "SigIgn:", SIGINT), "an inherited ignored SIGINT is caught");
 	cr_expect(sig_mask_has(p.pid, "SigCgt:", SIGTERM), "SIGTERM not caught");
 	kill(p.pid, SIGTERM);
-	cr_assert(tu_expect(&p, "EVENT", line, sizeof(line), 15000));
+	ctrl_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=6");
-	cr_assert(tu_expect(&p, "MASK", line, sizeof(line), 15000));
+	ctrl_line(&p, "MASK", line, sizeof(line));
 	cr_expect_str_eq(line, "MASK 0000000000000000", "handlers run with every signal blocked");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGTERM, "exit %d", rc);
