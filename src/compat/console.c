@@ -194,14 +194,28 @@ static void apply(void)
  * dispatcher, no pipe, no handlers (their signals back to what they were
  * before us); an ignored Ctrl+C stays ignored, as a Windows child inherits
  * it. */
+static sigset_t fork_mask; /* the forking thread's, under ctrl_lock */
+
+/* The three signals are blocked in the forking thread across fork(): a
+ * signal sent to the child before its handler below has run would reach
+ * on_signal there, and the pipe it shares with the parent. */
 static void fork_prepare(void)
 {
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < NSIGS; i++)
+		sigaddset(&set, ctrl_sigs[i].sig);
 	pthread_mutex_lock(&ctrl_lock);
+	pthread_sigmask(SIG_BLOCK, &set, &fork_mask);
 }
 
 static void fork_parent(void)
 {
+	sigset_t mask = fork_mask;
+
 	pthread_mutex_unlock(&ctrl_lock);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
 static void fork_child(void)
@@ -216,6 +230,7 @@ static void fork_child(void)
 	nhandlers = 0;
 	apply();
 	pthread_mutex_unlock(&ctrl_lock);
+	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL); /* now a signal finds the child's own */
 }
 
 /* What the signals were before us, once.  ctrl_lock held. */

@@ -1455,10 +1455,28 @@ static bool sig_mask_has(pid_t pid, const char *key, int sig)
 
 /* Start win_ctrl in `mode` and wait for its "READY" (killed if it does
  * not come: no helper outlives a test, holding the runner's pipes). */
+/* Spawn win_ctrl with the three signals at their defaults, whatever this
+ * runner inherited (a shell's background job ignores SIGINT, and the
+ * helper would keep that, as a Windows child keeps an ignored Ctrl+C). */
+static struct tu_proc ctrl_spawn(const char *mode)
+{
+	static const int sigs[] = { SIGINT, SIGHUP, SIGTERM };
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old[3];
+	struct tu_proc p;
+
+	sigemptyset(&dfl.sa_mask);
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &dfl, &old[i]);
+	p = tu_spawn("win_ctrl", (const char *const[]){ mode, NULL });
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	return p;
+}
+
 static struct tu_proc ctrl_start(const char *mode)
 {
 	char line[128];
-	struct tu_proc p = tu_spawn("win_ctrl", (const char *const[]){ mode, NULL });
+	struct tu_proc p = ctrl_spawn(mode);
 	bool ready = tu_expect(&p, "READY", line, sizeof(line), 15000);
 
 	if (!ready)
@@ -1534,7 +1552,7 @@ Test(win32_services, ctrl_handlers_pass_ignore_and_remove, .timeout = 60)
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGHUP, "ignore: exit %d", rc);
 
-	p = tu_spawn("win_ctrl", (const char *const[]){ "remove", NULL });
+	p = ctrl_spawn("remove");
 	ctrl_line(&p, "REMOVE", line, sizeof(line));
 	cr_expect_str_eq(line, "REMOVE again ok=0 err=87");
 	ctrl_line(&p, "READY", line, sizeof(line));
@@ -1612,7 +1630,7 @@ Test(win32_services, ctrl_handlers_stay_with_their_process, .timeout = 60)
 	int rc;
 
 	SKIP_SIGNALS_UNDER_TSAN();
-	p = tu_spawn("win_ctrl", (const char *const[]){ "fork", NULL });
+	p = ctrl_spawn("fork");
 	if (*ctrl_line(&p, "CHILDPID", line, sizeof(line)))
 		child = strtol(line + 9, NULL, 10);
 	ctrl_line(&p, "READY", line, sizeof(line));
@@ -1647,9 +1665,10 @@ Test(win32_services, ctrl_handlers_keep_inherited_dispositions, .timeout = 60)
 	sigemptyset(&ign.sa_mask);
 	sigaction(SIGHUP, &ign, &old_hup);
 	sigaction(SIGINT, &ign, &old_int);
-	p = ctrl_start("mask");
+	p = tu_spawn("win_ctrl", (const char *const[]){ "mask", NULL }); /* with the ignores */
 	sigaction(SIGHUP, &old_hup, NULL);
 	sigaction(SIGINT, &old_int, NULL);
+	ctrl_line(&p, "READY", line, sizeof(line));
 	cr_expect(sig_mask_has(p.pid, "SigIgn:", SIGHUP), "an ignored SIGHUP is caught");
 	cr_expect(sig_mask_has(p.pid, "SigIgn:", SIGINT), "an inherited ignored SIGINT is caught");
 	cr_expect(sig_mask_has(p.pid, "SigCgt:", SIGTERM), "SIGTERM not caught");
