@@ -30,7 +30,6 @@
 /* All of one answer's packets: a peer that reads slowly holds the control
  * thread no longer than this. */
 #define ANSWER_BUDGET_MS 2000
-#define REFUSE_TIMEOUT_MS 100 /* a refused one: its request is read, not waited for long */
 
 struct fp_mgmt_out {
 	int fd;
