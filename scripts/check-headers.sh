@@ -22,7 +22,7 @@ tmp=$(mktemp -d /tmp/fltport-headers.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 headers=(windows.h fltuser.h fltkernel.h ntstatus.h winioctl.h fltUser.h fltKernel.h fltuserstructures.h
-	fltUserStructures.h Windows.h strsafe.h Strsafe.h excpt.h tchar.h fltport_crt.h)
+	fltUserStructures.h Windows.h strsafe.h Strsafe.h excpt.h tchar.h fltport_crt.h winsvc.h)
 
 # The checks shared by C and C++ (FP_SA is _Static_assert / static_assert).
 cat >"$tmp/checks.h" <<'EOT'
@@ -165,6 +165,15 @@ FP_SA(ERROR_NO_UNICODE_TRANSLATION == 1113 && ERROR_INVALID_FLAGS == 1004, "ERRO
 FP_SA(FORMAT_MESSAGE_FROM_SYSTEM == 0x1000 && FORMAT_MESSAGE_ALLOCATE_BUFFER == 0x100, "FORMAT_*");
 FP_SA(CP_UTF8 == 65001 && MAX_PATH == 260 && UNICODE_NULL == 0, "CP_UTF8, MAX_PATH");
 FP_SA(sizeof(TEXT("x")[0]) == sizeof(TCHAR) && EXCEPTION_EXECUTE_HANDLER == 1, "TCHAR, excpt.h");
+/* winsvc.h: the service side of the SCM API. */
+FP_SA(sizeof(SERVICE_STATUS) == 28 && offsetof(SERVICE_STATUS, dwWaitHint) == 24, "SERVICE_STATUS");
+FP_SA(offsetof(SERVICE_STATUS, dwWin32ExitCode) == 12, "SERVICE_STATUS");
+FP_SA(sizeof(SERVICE_TABLE_ENTRYW) == 2 * sizeof(void *) && sizeof(SERVICE_STATUS_HANDLE) == sizeof(void *), "");
+FP_SA(SERVICE_WIN32_OWN_PROCESS == 0x10 && SERVICE_RUNNING == 4 && SERVICE_STOP_PENDING == 3, "");
+FP_SA(SERVICE_CONTROL_STOP == 1 && SERVICE_CONTROL_SHUTDOWN == 5 && SERVICE_CONTROL_PARAMCHANGE == 6, "");
+FP_SA(SERVICE_CONTROL_PRESHUTDOWN == 0xF && SERVICE_ACCEPT_PRESHUTDOWN == 0x100, "");
+FP_SA(ERROR_FAILED_SERVICE_CONTROLLER_CONNECT == 1063 && ERROR_SERVICE_ALREADY_RUNNING == 1056, "");
+FP_SA(ERROR_SERVICE_NOT_IN_EXE == 1083 && ERROR_SERVICE_SPECIFIC_ERROR == 1066, "");
 
 _Must_inspect_result_ DWORD fp_use_win32(_In_opt_z_ LPCWSTR name);
 _Must_inspect_result_ DWORD fp_use_win32(_In_opt_z_ LPCWSTR name)

@@ -49,6 +49,16 @@ HANDLE fpw_handle_new(struct fpw_obj *o);
  * (0: any kind). */
 struct fpw_obj *fpw_handle_get(HANDLE h, enum fpw_kind kind);
 
+/* ---- console signals (console.c) ---- */
+/* While `route` is set (service.c's control dispatcher), SIGINT, SIGHUP and
+ * SIGTERM are caught (unless ignored before the library touched them) and
+ * each goes to route(sig), on the console's dispatcher thread, instead of
+ * the console handlers; NULL gives them back.  False if that thread cannot
+ * start. */
+bool fpw_console_route(void (*route)(int sig));
+/* The signal's default action, now: the process ends by it. */
+void fpw_signal_default(int sig);
+
 /* ---- files (file.c) ---- */
 /* The Win32 error of an errno (file and memory calls). */
 DWORD fpw_errno_to_win32(int e);

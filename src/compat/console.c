@@ -21,6 +21,9 @@
  * ignored when the program started stays ignored (the inherited flag).
  * Dispositions the program sets itself are left alone (see apply()); a
  * child forked without exec starts with no handlers.
+ *
+ * While a service's control dispatcher runs (service.c), the three signals
+ * are its controls instead: fpw_console_route().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +61,7 @@ static bool started;                       /* the pipe and the dispatcher exist 
 static int pipe_rd = -1;                   /* the dispatcher's; closed in a forked child */
 static sigset_t base_mask;                 /* the mask handlers run with */
 static volatile sig_atomic_t pipe_wr = -1; /* read by the signal handler */
+static void (*svc_route)(int sig);         /* fpw_console_route() */
 
 static void on_signal(int sig)
 {
@@ -124,6 +128,7 @@ static void *dispatch(void *arg)
 
 	for (;;) {
 		unsigned char b;
+		void (*route)(int sig);
 		pthread_attr_t attr;
 		pthread_t t;
 		ssize_t n = read(rd, &b, 1);
@@ -133,6 +138,13 @@ static void *dispatch(void *arg)
 			continue;
 		if (n != 1)
 			return NULL;
+		pthread_mutex_lock(&ctrl_lock);
+		route = svc_route;
+		pthread_mutex_unlock(&ctrl_lock);
+		if (route) { /* a service's control: service.c */
+			route(b);
+			continue;
+		}
 		event = event_of(b);
 		pthread_attr_init(&attr);
 		if (event == CTRL_C_EVENT)
@@ -159,7 +171,9 @@ static void *dispatch(void *arg)
  * handlers exist unless Ctrl+C is ignored; SIGHUP and SIGTERM while handlers
  * exist unless they were ignored before (nohup); with no handler each goes
  * back to what it was before us (SIGINT: the default after (NULL, FALSE)
- * if it was ignored then).  ctrl_lock held. */
+ * if it was ignored then).  While a service's control dispatcher runs
+ * (svc_route), the three are caught unless ignored before us.  ctrl_lock
+ * held. */
 static void apply(void)
 {
 	for (size_t i = 0; i < NSIGS; i++) {
@@ -169,6 +183,8 @@ static void apply(void)
 
 		if (ctrl_sigs[i].sig == SIGINT && ignore_ctrl_c)
 			want = D_IGNORE;
+		else if (svc_route)
+			want = was_ignored ? D_SAVED : D_CATCH;
 		else if (ctrl_sigs[i].sig == SIGINT && nhandlers)
 			want = D_CATCH;
 		else if (ctrl_sigs[i].sig == SIGINT)
@@ -228,6 +244,7 @@ static void fork_child(void)
 	pipe_rd = -1;
 	started = false;
 	nhandlers = 0;
+	svc_route = NULL; /* the service is the parent */
 	apply();
 	pthread_mutex_unlock(&ctrl_lock);
 	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL); /* now a signal finds the child's own */
@@ -320,6 +337,27 @@ FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE routine, BOOL add)
 			nhandlers--;
 		}
 	}
+	if (ok)
+		apply();
+	pthread_mutex_unlock(&ctrl_lock);
+	return ok;
+}
+
+void fpw_signal_default(int sig)
+{
+	default_action(sig);
+}
+
+bool fpw_console_route(void (*route)(int sig))
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&ctrl_lock);
+	init();
+	if (route && !start())
+		ok = false;
+	else
+		svc_route = route;
 	if (ok)
 		apply();
 	pthread_mutex_unlock(&ctrl_lock);

@@ -51,6 +51,7 @@ static const struct message win32_messages[] = {
 	{ 109, "The pipe has been ended." },
 	{ 111, "The file name is too long." },
 	{ 112, "There is not enough space on the disk." },
+	{ 120, "This function is not supported on this system." },
 	{ 121, "The semaphore timeout period has expired." },
 	{ 122, "The data area passed to a system call is too small." },
 	{ 123, "The filename, directory name, or volume label syntax is incorrect." },
@@ -91,6 +92,15 @@ static const struct message win32_messages[] = {
 	{ 1004, "Invalid flags." },
 	{ 1006, "The volume for a file has been externally altered so that the opened file is no "
 		"longer valid." },
+	{ 1052, "The requested control is not valid for this service." },
+	{ 1056, "An instance of the service is already running." },
+	{ 1060, "The specified service does not exist as an installed service." },
+	{ 1061, "The service cannot accept control messages at this time." },
+	{ 1062, "The service has not been started." },
+	{ 1063, "The service process could not connect to the service controller." },
+	{ 1066, "The service has returned a service-specific error code." },
+	{ 1083, "The executable program that this service is configured to run in does not "
+		"implement the service." },
 	{ 1113, "No mapping for the Unicode character exists in the target multi-byte code page." },
 	{ 1117, "The request could not be performed because of an I/O device error." },
 	{ 1132, "The base address or the file offset specified does not have the proper "

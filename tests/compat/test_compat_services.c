@@ -1441,36 +1441,11 @@ static bool sig_mask_has(pid_t pid, const char *key, int sig)
 	return found && (mask >> (sig - 1)) & 1u;
 }
 
-/* The console tests assert the kernel's delivery of signals to the
- * helper's handler.  Under ThreadSanitizer the runtime defers a signal that
- * lands on a thread blocked outside its interceptors (our futex waits) until
- * that thread next enters one: 1 run in 3 lost it.  The native and ASan
- * passes run them. */
-#ifdef __SANITIZE_THREAD__
-#define SKIP_SIGNALS_UNDER_TSAN() \
-	cr_skip_test("signal delivery is ThreadSanitizer's, not the kernel's, under TSan")
-#else
-#define SKIP_SIGNALS_UNDER_TSAN() ((void)0)
-#endif
-
 /* Start win_ctrl in `mode` and wait for its "READY" (killed if it does
  * not come: no helper outlives a test, holding the runner's pipes). */
-/* Spawn win_ctrl with the three signals at their defaults, whatever this
- * runner inherited (a shell's background job ignores SIGINT, and the
- * helper would keep that, as a Windows child keeps an ignored Ctrl+C). */
 static struct tu_proc ctrl_spawn(const char *mode)
 {
-	static const int sigs[] = { SIGINT, SIGHUP, SIGTERM };
-	struct sigaction dfl = { .sa_handler = SIG_DFL }, old[3];
-	struct tu_proc p;
-
-	sigemptyset(&dfl.sa_mask);
-	for (int i = 0; i < 3; i++)
-		sigaction(sigs[i], &dfl, &old[i]);
-	p = tu_spawn("win_ctrl", (const char *const[]){ mode, NULL });
-	for (int i = 0; i < 3; i++)
-		sigaction(sigs[i], &old[i], NULL);
-	return p;
+	return tw_spawn_sigdfl("win_ctrl", (const char *const[]){ mode, NULL });
 }
 
 static struct tu_proc ctrl_start(const char *mode)
@@ -1485,18 +1460,6 @@ static struct tu_proc ctrl_start(const char *mode)
 	return p;
 }
 
-/* The next line of p starting with `prefix`, or "" (a failed expectation:
- * the test goes on to its end, where tu_wait() kills a helper that stays). */
-static const char *ctrl_line(struct tu_proc *p, const char *prefix, char *line, size_t n)
-{
-	bool got = tu_expect(p, prefix, line, n, 15000);
-
-	cr_expect(got, "no %s line", prefix);
-	if (!got)
-		line[0] = '\0';
-	return line;
-}
-
 /* SIGINT is CTRL_C_EVENT: the handler runs on a thread of its own, returns
  * TRUE and the program goes on; SIGTERM is CTRL_SHUTDOWN_EVENT: the handler
  * runs, and the process ends by the signal all the same. */
@@ -1506,19 +1469,19 @@ Test(win32_services, ctrl_c_runs_the_handler_and_the_program_goes_on, .timeout =
 	char line[128];
 	int rc;
 
-	SKIP_SIGNALS_UNDER_TSAN();
+	TW_SKIP_SIGNALS_UNDER_TSAN();
 	p = ctrl_start("handle");
 
 	kill(p.pid, SIGINT);
-	ctrl_line(&p, "EVENT", line, sizeof(line));
+	tw_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=0");
-	ctrl_line(&p, "MAIN", line, sizeof(line));
+	tw_line(&p, "MAIN", line, sizeof(line));
 	kill(p.pid, SIGINT); /* again: handled again */
-	ctrl_line(&p, "EVENT", line, sizeof(line));
+	tw_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=0");
-	ctrl_line(&p, "MAIN", line, sizeof(line));
+	tw_line(&p, "MAIN", line, sizeof(line));
 	kill(p.pid, SIGTERM);
-	ctrl_line(&p, "EVENT", line, sizeof(line));
+	tw_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=6");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGTERM, "exit %d", rc);
@@ -1533,11 +1496,11 @@ Test(win32_services, ctrl_handlers_pass_ignore_and_remove, .timeout = 60)
 	char line[128];
 	int rc;
 
-	SKIP_SIGNALS_UNDER_TSAN();
+	TW_SKIP_SIGNALS_UNDER_TSAN();
 	p = ctrl_start("pass");
 
 	kill(p.pid, SIGINT);
-	ctrl_line(&p, "EVENT", line, sizeof(line));
+	tw_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=0");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGINT, "pass: exit %d", rc);
@@ -1547,17 +1510,17 @@ Test(win32_services, ctrl_handlers_pass_ignore_and_remove, .timeout = 60)
 	cr_expect(sig_mask_has(p.pid, "SigCgt:", SIGHUP), "ignore: SIGHUP not caught");
 	kill(p.pid, SIGINT);
 	kill(p.pid, SIGHUP);
-	ctrl_line(&p, "EVENT", line, sizeof(line));
+	tw_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=2", "ignore: Ctrl+C reached the handler");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGHUP, "ignore: exit %d", rc);
 
 	p = ctrl_spawn("remove");
-	ctrl_line(&p, "REMOVE", line, sizeof(line));
+	tw_line(&p, "REMOVE", line, sizeof(line));
 	cr_expect_str_eq(line, "REMOVE again ok=0 err=87");
-	ctrl_line(&p, "READY", line, sizeof(line));
+	tw_line(&p, "READY", line, sizeof(line));
 	kill(p.pid, SIGTERM);
-	ctrl_line(&p, "EVENT", line, sizeof(line));
+	tw_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=6", "remove: a removed handler ran");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGTERM, "remove: exit %d", rc);
@@ -1629,11 +1592,11 @@ Test(win32_services, ctrl_handlers_stay_with_their_process, .timeout = 60)
 	long child = 0;
 	int rc;
 
-	SKIP_SIGNALS_UNDER_TSAN();
+	TW_SKIP_SIGNALS_UNDER_TSAN();
 	p = ctrl_spawn("fork");
-	if (*ctrl_line(&p, "CHILDPID", line, sizeof(line)))
+	if (*tw_line(&p, "CHILDPID", line, sizeof(line)))
 		child = strtol(line + 9, NULL, 10);
-	ctrl_line(&p, "READY", line, sizeof(line));
+	tw_line(&p, "READY", line, sizeof(line));
 	line[0] = '\0';
 	if (child > 0) {
 		kill((pid_t)child, SIGTERM);
@@ -1643,7 +1606,7 @@ Test(win32_services, ctrl_handlers_stay_with_their_process, .timeout = 60)
 	}
 	cr_expect_str_eq(line, "CHILD signal=15", "the child's SIGTERM reached the parent");
 	kill(p.pid, SIGINT);
-	ctrl_line(&p, "EVENT", line, sizeof(line));
+	tw_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=0");
 	kill(p.pid, SIGTERM);
 	rc = tu_wait(&p, 15000);
@@ -1660,7 +1623,7 @@ Test(win32_services, ctrl_handlers_keep_inherited_dispositions, .timeout = 60)
 	char line[128];
 	int rc;
 
-	SKIP_SIGNALS_UNDER_TSAN();
+	TW_SKIP_SIGNALS_UNDER_TSAN();
 
 	sigemptyset(&ign.sa_mask);
 	sigaction(SIGHUP, &ign, &old_hup);
@@ -1668,14 +1631,14 @@ Test(win32_services, ctrl_handlers_keep_inherited_dispositions, .timeout = 60)
 	p = tu_spawn("win_ctrl", (const char *const[]){ "mask", NULL }); /* with the ignores */
 	sigaction(SIGHUP, &old_hup, NULL);
 	sigaction(SIGINT, &old_int, NULL);
-	ctrl_line(&p, "READY", line, sizeof(line));
+	tw_line(&p, "READY", line, sizeof(line));
 	cr_expect(sig_mask_has(p.pid, "SigIgn:", SIGHUP), "an ignored SIGHUP is caught");
 	cr_expect(sig_mask_has(p.pid, "SigIgn:", SIGINT), "an inherited ignored SIGINT is caught");
 	cr_expect(sig_mask_has(p.pid, "SigCgt:", SIGTERM), "SIGTERM not caught");
 	kill(p.pid, SIGTERM);
-	ctrl_line(&p, "EVENT", line, sizeof(line));
+	tw_line(&p, "EVENT", line, sizeof(line));
 	cr_expect_str_eq(line, "EVENT handler=1 type=6");
-	ctrl_line(&p, "MASK", line, sizeof(line));
+	tw_line(&p, "MASK", line, sizeof(line));
 	cr_expect_str_eq(line, "MASK 0000000000000000", "handlers run with every signal blocked");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 128 + SIGTERM, "exit %d", rc);

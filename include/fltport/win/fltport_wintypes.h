@@ -122,6 +122,15 @@ typedef void *LPVOID;
 typedef const void *LPCVOID;
 typedef const void *PCVOID;
 typedef void *HANDLE;
+/* A handle type of its own (winnt.h): a pointer to a distinct struct, so
+ * that handle kinds do not mix silently. */
+#ifndef DECLARE_HANDLE
+#define DECLARE_HANDLE(name) \
+	struct name##__ {    \
+		int unused;  \
+	};                   \
+	typedef struct name##__ *name
+#endif
 typedef HANDLE *PHANDLE;
 typedef HANDLE *LPHANDLE;
 typedef char *PSTR, *LPSTR, *PCHAR;
@@ -258,6 +267,7 @@ typedef union _ULARGE_INTEGER {
 #define ERROR_BROKEN_PIPE 109L
 #define ERROR_BUFFER_OVERFLOW 111L
 #define ERROR_DISK_FULL 112L
+#define ERROR_CALL_NOT_IMPLEMENTED 120L
 #define ERROR_SEM_TIMEOUT 121L
 #define ERROR_INSUFFICIENT_BUFFER 122L
 #define ERROR_INVALID_NAME 123L
@@ -284,6 +294,14 @@ typedef union _ULARGE_INTEGER {
 #define ERROR_IO_PENDING 997L
 #define ERROR_NOACCESS 998L
 #define ERROR_FILE_INVALID 1006L
+#define ERROR_INVALID_SERVICE_CONTROL 1052L
+#define ERROR_SERVICE_ALREADY_RUNNING 1056L
+#define ERROR_SERVICE_DOES_NOT_EXIST 1060L
+#define ERROR_SERVICE_CANNOT_ACCEPT_CTRL 1061L
+#define ERROR_SERVICE_NOT_ACTIVE 1062L
+#define ERROR_FAILED_SERVICE_CONTROLLER_CONNECT 1063L
+#define ERROR_SERVICE_SPECIFIC_ERROR 1066L
+#define ERROR_SERVICE_NOT_IN_EXE 1083L
 #define ERROR_IO_DEVICE 1117L
 #define ERROR_MAPPED_ALIGNMENT 1132L
 #define ERROR_CAN_NOT_COMPLETE 1003L

@@ -19,6 +19,9 @@
 #include "fltport_crt.h"
 #include "fltport_win32.h"
 #include "fltport_wintypes.h"
+#ifndef NOSERVICE
+#include "winsvc.h"
+#endif
 
 /* A program may start at wmain (_tmain with _UNICODE) instead of main:
  * linked with -lfltport-wmain, whose main calls it (src/wmain/wmain.c).

@@ -1,0 +1,171 @@
+/*
+ * fltport Windows layer: the service side of the Service Control Manager
+ * API (winsvc.h; windows.h includes it unless NOSERVICE is defined).  A
+ * Windows service — the user-mode half of most minifilters — starts the
+ * same way here, under systemd or any service manager:
+ *
+ *   StartServiceCtrlDispatcher runs the table's service when the process was
+ *   started by a service manager: FLTPORT_SERVICE=1 in the environment, or
+ *   (without FLTPORT_SERVICE) NOTIFY_SOCKET set, or INVOCATION_ID set with
+ *   systemd as the parent.  Otherwise it fails at once with
+ *   ERROR_FAILED_SERVICE_CONTROLLER_CONNECT, as on Windows from a console,
+ *   so a program's console fallback runs.  ServiceMain runs on a new thread
+ *   with the service name as its only argument; the handler runs on the
+ *   thread that called StartServiceCtrlDispatcher, which returns TRUE once
+ *   the service has reported SERVICE_STOPPED.  Several table entries: the
+ *   one named by FLTPORT_SERVICE_NAME runs, else the first.
+ *
+ *   The service manager's requests are signals: SIGTERM (systemctl stop)
+ *   and SIGINT are SERVICE_CONTROL_STOP when the service accepts it, else
+ *   SERVICE_CONTROL_SHUTDOWN, else SERVICE_CONTROL_PRESHUTDOWN when it
+ *   accepts that, else the process ends by the signal; SIGHUP (systemctl reload with ExecReload=kill -HUP $MAINPID)
+ *   is SERVICE_CONTROL_PARAMCHANGE when accepted, else ignored, as the SCM
+ *   refuses a control a service does not accept.  While the dispatcher
+ *   runs, console control handlers get none of the three.
+ *
+ *   SetServiceStatus also tells systemd (NOTIFY_SOCKET, for Type=notify):
+ *   SERVICE_RUNNING is READY=1, SERVICE_STOP_PENDING STOPPING=1, a wait hint
+ *   EXTEND_TIMEOUT_USEC, every state a STATUS= line.
+ */
+#ifndef FLTPORT_WINSVC_H
+#define FLTPORT_WINSVC_H
+
+#include "fltport_wintypes.h"
+
+/* Service types (SERVICE_STATUS.dwServiceType) */
+#define SERVICE_KERNEL_DRIVER 0x00000001
+#define SERVICE_FILE_SYSTEM_DRIVER 0x00000002
+#define SERVICE_WIN32_OWN_PROCESS 0x00000010
+#define SERVICE_WIN32_SHARE_PROCESS 0x00000020
+#define SERVICE_WIN32 (SERVICE_WIN32_OWN_PROCESS | SERVICE_WIN32_SHARE_PROCESS)
+#define SERVICE_USER_SERVICE 0x00000040
+#define SERVICE_USER_OWN_PROCESS (SERVICE_USER_SERVICE | SERVICE_WIN32_OWN_PROCESS)
+#define SERVICE_USER_SHARE_PROCESS (SERVICE_USER_SERVICE | SERVICE_WIN32_SHARE_PROCESS)
+#define SERVICE_INTERACTIVE_PROCESS 0x00000100
+
+/* States (dwCurrentState) */
+#define SERVICE_STOPPED 0x00000001
+#define SERVICE_START_PENDING 0x00000002
+#define SERVICE_STOP_PENDING 0x00000003
+#define SERVICE_RUNNING 0x00000004
+#define SERVICE_CONTINUE_PENDING 0x00000005
+#define SERVICE_PAUSE_PENDING 0x00000006
+#define SERVICE_PAUSED 0x00000007
+
+/* Controls (a handler's dwControl) */
+#define SERVICE_CONTROL_STOP 0x00000001
+#define SERVICE_CONTROL_PAUSE 0x00000002
+#define SERVICE_CONTROL_CONTINUE 0x00000003
+#define SERVICE_CONTROL_INTERROGATE 0x00000004
+#define SERVICE_CONTROL_SHUTDOWN 0x00000005
+#define SERVICE_CONTROL_PARAMCHANGE 0x00000006
+#define SERVICE_CONTROL_NETBINDADD 0x00000007
+#define SERVICE_CONTROL_NETBINDREMOVE 0x00000008
+#define SERVICE_CONTROL_NETBINDENABLE 0x00000009
+#define SERVICE_CONTROL_NETBINDDISABLE 0x0000000A
+#define SERVICE_CONTROL_DEVICEEVENT 0x0000000B
+#define SERVICE_CONTROL_HARDWAREPROFILECHANGE 0x0000000C
+#define SERVICE_CONTROL_POWEREVENT 0x0000000D
+#define SERVICE_CONTROL_SESSIONCHANGE 0x0000000E
+#define SERVICE_CONTROL_PRESHUTDOWN 0x0000000F
+#define SERVICE_CONTROL_TIMECHANGE 0x00000010
+#define SERVICE_CONTROL_TRIGGEREVENT 0x00000020
+#define SERVICE_CONTROL_USERMODEREBOOT 0x00000040
+
+/* Controls accepted (dwControlsAccepted) */
+#define SERVICE_ACCEPT_STOP 0x00000001
+#define SERVICE_ACCEPT_PAUSE_CONTINUE 0x00000002
+#define SERVICE_ACCEPT_SHUTDOWN 0x00000004
+#define SERVICE_ACCEPT_PARAMCHANGE 0x00000008
+#define SERVICE_ACCEPT_NETBINDCHANGE 0x00000010
+#define SERVICE_ACCEPT_HARDWAREPROFILECHANGE 0x00000020
+#define SERVICE_ACCEPT_POWEREVENT 0x00000040
+#define SERVICE_ACCEPT_SESSIONCHANGE 0x00000080
+#define SERVICE_ACCEPT_PRESHUTDOWN 0x00000100
+#define SERVICE_ACCEPT_TIMECHANGE 0x00000200
+#define SERVICE_ACCEPT_TRIGGEREVENT 0x00000400
+#define SERVICE_ACCEPT_USERMODEREBOOT 0x00000800
+
+typedef struct _SERVICE_STATUS {
+	DWORD dwServiceType;
+	DWORD dwCurrentState;
+	DWORD dwControlsAccepted;
+	DWORD dwWin32ExitCode;
+	DWORD dwServiceSpecificExitCode;
+	DWORD dwCheckPoint;
+	DWORD dwWaitHint;
+} SERVICE_STATUS, *LPSERVICE_STATUS;
+
+DECLARE_HANDLE(SERVICE_STATUS_HANDLE);
+
+typedef VOID WINAPI SERVICE_MAIN_FUNCTIONW(DWORD dwNumServicesArgs, LPWSTR *lpServiceArgVectors);
+typedef VOID WINAPI SERVICE_MAIN_FUNCTIONA(DWORD dwNumServicesArgs, LPSTR *lpServiceArgVectors);
+typedef SERVICE_MAIN_FUNCTIONW *LPSERVICE_MAIN_FUNCTIONW;
+typedef SERVICE_MAIN_FUNCTIONA *LPSERVICE_MAIN_FUNCTIONA;
+
+typedef struct _SERVICE_TABLE_ENTRYA {
+	LPSTR lpServiceName;
+	LPSERVICE_MAIN_FUNCTIONA lpServiceProc;
+} SERVICE_TABLE_ENTRYA, *LPSERVICE_TABLE_ENTRYA;
+
+typedef struct _SERVICE_TABLE_ENTRYW {
+	LPWSTR lpServiceName;
+	LPSERVICE_MAIN_FUNCTIONW lpServiceProc;
+} SERVICE_TABLE_ENTRYW, *LPSERVICE_TABLE_ENTRYW;
+
+typedef VOID WINAPI HANDLER_FUNCTION(DWORD dwControl);
+typedef DWORD WINAPI HANDLER_FUNCTION_EX(DWORD dwControl, DWORD dwEventType, LPVOID lpEventData,
+					 LPVOID lpContext);
+typedef HANDLER_FUNCTION *LPHANDLER_FUNCTION;
+typedef HANDLER_FUNCTION_EX *LPHANDLER_FUNCTION_EX;
+
+/* The table ends at its first entry without a name or a routine.  No
+ * service manager: FALSE, ERROR_FAILED_SERVICE_CONTROLLER_CONNECT; called
+ * again while it runs: FALSE, ERROR_SERVICE_ALREADY_RUNNING; no entry: FALSE,
+ * ERROR_INVALID_PARAMETER; FLTPORT_SERVICE_NAME naming no entry: FALSE,
+ * ERROR_SERVICE_NOT_IN_EXE.  It may be called from any thread; the handler
+ * runs on that thread.  It returns once SERVICE_STOPPED is reported, whether
+ * or not ServiceMain has returned. */
+FLTPORT_WINAPI BOOL StartServiceCtrlDispatcherA(const SERVICE_TABLE_ENTRYA *lpServiceStartTable);
+FLTPORT_WINAPI BOOL StartServiceCtrlDispatcherW(const SERVICE_TABLE_ENTRYW *lpServiceStartTable);
+
+/* Called by ServiceMain.  The name is not checked when the table has one
+ * entry (as Windows does not for SERVICE_WIN32_OWN_PROCESS); with several,
+ * a name not in it: NULL, ERROR_SERVICE_NOT_IN_EXE.  No dispatcher running:
+ * NULL, ERROR_SERVICE_NOT_IN_EXE.  A NULL handler: NULL,
+ * ERROR_INVALID_PARAMETER.  A second registration replaces the handler. */
+FLTPORT_WINAPI SERVICE_STATUS_HANDLE RegisterServiceCtrlHandlerA(LPCSTR lpServiceName,
+								 LPHANDLER_FUNCTION lpHandlerProc);
+FLTPORT_WINAPI SERVICE_STATUS_HANDLE RegisterServiceCtrlHandlerW(LPCWSTR lpServiceName,
+								 LPHANDLER_FUNCTION lpHandlerProc);
+FLTPORT_WINAPI SERVICE_STATUS_HANDLE RegisterServiceCtrlHandlerExA(
+	LPCSTR lpServiceName, LPHANDLER_FUNCTION_EX lpHandlerProc, LPVOID lpContext);
+FLTPORT_WINAPI SERVICE_STATUS_HANDLE RegisterServiceCtrlHandlerExW(
+	LPCWSTR lpServiceName, LPHANDLER_FUNCTION_EX lpHandlerProc, LPVOID lpContext);
+
+/* A handle not from RegisterServiceCtrlHandler*: FALSE, ERROR_INVALID_HANDLE;
+ * a NULL status: FALSE, ERROR_INVALID_ADDRESS; a state outside 1..7, an
+ * unknown accept bit or a type MS-SCMR rejects: FALSE, ERROR_INVALID_DATA.
+ * After STOP, SHUTDOWN or PRESHUTDOWN no further control is sent. */
+FLTPORT_WINAPI BOOL SetServiceStatus(SERVICE_STATUS_HANDLE hServiceStatus,
+				     LPSERVICE_STATUS lpServiceStatus);
+
+#ifdef UNICODE
+#define SERVICE_TABLE_ENTRY SERVICE_TABLE_ENTRYW
+#define LPSERVICE_TABLE_ENTRY LPSERVICE_TABLE_ENTRYW
+#define SERVICE_MAIN_FUNCTION SERVICE_MAIN_FUNCTIONW
+#define LPSERVICE_MAIN_FUNCTION LPSERVICE_MAIN_FUNCTIONW
+#define StartServiceCtrlDispatcher StartServiceCtrlDispatcherW
+#define RegisterServiceCtrlHandler RegisterServiceCtrlHandlerW
+#define RegisterServiceCtrlHandlerEx RegisterServiceCtrlHandlerExW
+#else
+#define SERVICE_TABLE_ENTRY SERVICE_TABLE_ENTRYA
+#define LPSERVICE_TABLE_ENTRY LPSERVICE_TABLE_ENTRYA
+#define SERVICE_MAIN_FUNCTION SERVICE_MAIN_FUNCTIONA
+#define LPSERVICE_MAIN_FUNCTION LPSERVICE_MAIN_FUNCTIONA
+#define StartServiceCtrlDispatcher StartServiceCtrlDispatcherA
+#define RegisterServiceCtrlHandler RegisterServiceCtrlHandlerA
+#define RegisterServiceCtrlHandlerEx RegisterServiceCtrlHandlerExA
+#endif
+
+#endif

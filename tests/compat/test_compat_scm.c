@@ -1,0 +1,274 @@
+/*
+ * The service side of the SCM API (winsvc.h): a Windows service
+ * (clients/win_svc.c) started the way a service manager starts it, stopped
+ * and reloaded by its signals, telling its states through NOTIFY_SOCKET —
+ * and its console fallback when no service manager started it.
+ */
+#ifdef FP_PLAIN
+#include "plain_criterion.h"
+#else
+#include <criterion/criterion.h>
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include <windows.h>
+#include <fltuser.h>
+#include <fltkernel.h>
+
+#include "winport.h"
+
+/* A NOTIFY_SOCKET of our own, as systemd gives a Type=notify service. */
+struct notify_sock {
+	int fd;
+	char path[108];
+};
+
+static struct notify_sock notify_open(void)
+{
+	struct notify_sock n = { .fd = -1 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(n.path, sizeof(n.path), "%s/notify", tu_temp_dir("fltport-scm"));
+	memcpy(sa.sun_path, n.path, strlen(n.path) + 1);
+	n.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(n.fd, 0);
+	cr_assert_eq(bind(n.fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind: %s",
+		     strerror(errno));
+	return n;
+}
+
+/* The next notification (NUL-terminated), or "" after 15 s. */
+static const char *notify_next(struct notify_sock *n, char *buf, size_t cap)
+{
+	struct pollfd p = { .fd = n->fd, .events = POLLIN };
+	ssize_t len = -1;
+
+	if (poll(&p, 1, 15000) == 1)
+		len = recv(n->fd, buf, cap - 1, 0);
+	buf[len > 0 ? len : 0] = '\0';
+	return buf;
+}
+
+/* Spawn win_svc in `mode` with the environment a service manager gives
+ * (`notify`: NOTIFY_SOCKET, else FLTPORT_SERVICE=1), the signals at their
+ * defaults. */
+static struct tu_proc svc_spawn(const char *mode, const struct notify_sock *notify)
+{
+	struct tu_proc p;
+
+	unsetenv("INVOCATION_ID");
+	if (notify) {
+		unsetenv("FLTPORT_SERVICE");
+		setenv("NOTIFY_SOCKET", notify->path, 1);
+	} else {
+		setenv("FLTPORT_SERVICE", "1", 1);
+		unsetenv("NOTIFY_SOCKET");
+	}
+	p = tw_spawn_sigdfl("win_svc", (const char *const[]){ mode, NULL });
+	unsetenv("FLTPORT_SERVICE");
+	unsetenv("NOTIFY_SOCKET");
+	return p;
+}
+
+/* Started with a NOTIFY_SOCKET (a Type=notify unit): ServiceMain runs with
+ * the service name; its states reach the socket as sd_notify lines;
+ * SIGHUP is PARAMCHANGE and SIGTERM STOP, each run on the dispatcher's
+ * thread; StartServiceCtrlDispatcher returns TRUE once SERVICE_STOPPED is
+ * reported, and the program exits on its own. */
+Test(scm, a_service_runs_stops_and_tells_systemd, .timeout = 60)
+{
+	struct notify_sock n;
+	struct tu_proc p;
+	char line[128], msg[256];
+	int rc;
+
+	TW_SKIP_SIGNALS_UNDER_TSAN();
+	n = notify_open();
+	p = svc_spawn("run", &n);
+	tw_line(&p, "MAIN", line, sizeof(line));
+	cr_expect_str_eq(line, "MAIN argc=1 name=FltSvc");
+	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)),
+			 "EXTEND_TIMEOUT_USEC=5000000\nSTATUS=Starting");
+	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "READY=1\nSTATUS=Running");
+	tw_line(&p, "READY", line, sizeof(line));
+
+	kill(p.pid, SIGHUP);
+	tw_line(&p, "CONTROL", line, sizeof(line));
+	cr_expect_str_eq(line, "CONTROL 6 dispatcher=1");
+	kill(p.pid, SIGTERM);
+	tw_line(&p, "CONTROL", line, sizeof(line));
+	cr_expect_str_eq(line, "CONTROL 1 dispatcher=1");
+	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)),
+			 "STOPPING=1\nEXTEND_TIMEOUT_USEC=3000000\nSTATUS=Stopping");
+	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "STATUS=Stopped");
+	tw_line(&p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 0, "exit %d", rc);
+	close(n.fd);
+}
+
+/* The A functions and a plain Handler: SIGINT stops it as SIGTERM does. */
+Test(scm, the_ansi_service_stops_on_sigint, .timeout = 60)
+{
+	struct tu_proc p;
+	char line[128];
+	int rc;
+
+	TW_SKIP_SIGNALS_UNDER_TSAN();
+	p = svc_spawn("ansi", NULL);
+	tw_line(&p, "MAIN", line, sizeof(line));
+	cr_expect_str_eq(line, "MAIN argc=1 name=FltSvc");
+	tw_line(&p, "READY", line, sizeof(line));
+	kill(p.pid, SIGINT);
+	tw_line(&p, "CONTROL", line, sizeof(line));
+	cr_expect_str_eq(line, "CONTROL 1 dispatcher=1");
+	tw_line(&p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 0, "exit %d", rc);
+}
+
+/* Only the controls a service accepts reach it, as the SCM refuses the
+ * others: one that accepts SHUTDOWN only gets SHUTDOWN for SIGTERM; one
+ * that accepts neither STOP nor SHUTDOWN is ended by SIGTERM, and SIGHUP
+ * reaches it as PARAMCHANGE. */
+Test(scm, only_accepted_controls_reach_the_handler, .timeout = 60)
+{
+	struct tu_proc p;
+	char line[128];
+	int rc;
+
+	TW_SKIP_SIGNALS_UNDER_TSAN();
+	p = svc_spawn("shutdown", NULL);
+	tw_line(&p, "READY", line, sizeof(line));
+	kill(p.pid, SIGHUP); /* PARAMCHANGE not accepted: ignored */
+	kill(p.pid, SIGTERM);
+	tw_line(&p, "CONTROL", line, sizeof(line));
+	cr_expect_str_eq(line, "CONTROL 5 dispatcher=1");
+	tw_line(&p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 0, "shutdown: exit %d", rc);
+
+	p = svc_spawn("nostop", NULL);
+	tw_line(&p, "READY", line, sizeof(line));
+	kill(p.pid, SIGHUP);
+	tw_line(&p, "CONTROL", line, sizeof(line));
+	cr_expect_str_eq(line, "CONTROL 6 dispatcher=1");
+	kill(p.pid, SIGTERM);
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 128 + SIGTERM, "nostop: exit %d", rc);
+}
+
+/* What the calls give for bad arguments inside a running service, and a
+ * stop with a service-specific error, which systemd is told. */
+Test(scm, service_calls_refuse_bad_arguments, .timeout = 60)
+{
+	struct notify_sock n;
+	struct tu_proc p;
+	char line[160], msg[256];
+	int rc;
+
+	n = notify_open();
+	p = svc_spawn("errors", &n);
+	tw_line(&p, "ERRORS", line, sizeof(line));
+	cr_expect_str_eq(line, "ERRORS badhandle=0/6 badstate=0/13 badtype=0/13 again=0/1056 "
+			       "badaccept=0/13 nostatus=0/487");
+	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)),
+			 "EXTEND_TIMEOUT_USEC=5000000\nSTATUS=Starting");
+	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "STATUS=Stopped (service error 42)");
+	tw_line(&p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 0, "exit %d", rc);
+	close(n.fd);
+}
+
+/* Not started by a service manager (no NOTIFY_SOCKET, no INVOCATION_ID
+ * under systemd, or FLTPORT_SERVICE=0 whatever else is set): the dispatcher
+ * fails with ERROR_FAILED_SERVICE_CONTROLLER_CONNECT, as from a Windows
+ * console, and the program's console fallback runs; a handler cannot be
+ * registered outside a service. */
+Test(scm, from_a_console_the_dispatcher_fails_with_1063, .timeout = 60)
+{
+	struct tu_proc p;
+	char line[128];
+	int rc;
+
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("INVOCATION_ID");
+	unsetenv("FLTPORT_SERVICE");
+	p = tu_spawn("win_svc", (const char *const[]){ "run", NULL });
+	tw_line(&p, "CONSOLE", line, sizeof(line));
+	cr_expect_str_eq(line, "CONSOLE reg=0 err=1083");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 3, "exit %d", rc);
+
+	setenv("FLTPORT_SERVICE", "0", 1);
+	setenv("NOTIFY_SOCKET", "/nonexistent/notify", 1);
+	p = tu_spawn("win_svc", (const char *const[]){ "run", NULL });
+	unsetenv("FLTPORT_SERVICE");
+	unsetenv("NOTIFY_SOCKET");
+	tw_line(&p, "CONSOLE", line, sizeof(line));
+	cr_expect_str_eq(line, "CONSOLE reg=0 err=1083");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 3, "FLTPORT_SERVICE=0: exit %d", rc);
+}
+
+static VOID WINAPI never_main(DWORD argc, LPWSTR *argv)
+{
+	(void)argc;
+	(void)argv;
+}
+
+/* In this process, with no service manager: tables without an entry, a
+ * status handle that is not one, and the errors' texts. */
+Test(scm, calls_outside_a_service, .timeout = 30)
+{
+	SERVICE_TABLE_ENTRYW empty[] = { { NULL, NULL } };
+	SERVICE_TABLE_ENTRYW noproc[] = { { (LPWSTR)L"X", NULL }, { NULL, NULL } };
+	SERVICE_TABLE_ENTRYW one[] = { { (LPWSTR)L"", never_main }, { NULL, NULL } };
+	SERVICE_STATUS st = { .dwServiceType = SERVICE_WIN32_OWN_PROCESS,
+			      .dwCurrentState = SERVICE_RUNNING };
+	char text[160];
+
+	setenv("FLTPORT_SERVICE", "0", 1);
+	SetLastError(0);
+	cr_expect_not(StartServiceCtrlDispatcherW(NULL));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	SetLastError(0);
+	cr_expect_not(StartServiceCtrlDispatcherW(empty));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	SetLastError(0);
+	cr_expect_not(StartServiceCtrlDispatcherW(noproc)); /* ends the table: empty */
+	cr_expect_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	SetLastError(0);
+	cr_expect_not(StartServiceCtrlDispatcherW(one));
+	cr_expect_eq(GetLastError(), ERROR_FAILED_SERVICE_CONTROLLER_CONNECT);
+	unsetenv("FLTPORT_SERVICE");
+
+	SetLastError(0);
+	cr_expect_not(SetServiceStatus(NULL, &st));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_HANDLE);
+	SetLastError(0);
+	cr_expect_null(RegisterServiceCtrlHandlerW(L"X", NULL));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+
+	cr_expect_gt(FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+				    NULL, ERROR_FAILED_SERVICE_CONTROLLER_CONNECT, 0, text,
+				    sizeof(text), NULL),
+		     0);
+	cr_expect_str_eq(text,
+			 "The service process could not connect to the service controller.\r\n");
+}
