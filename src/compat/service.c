@@ -488,3 +488,135 @@ FLTPORT_WINAPI BOOL SetServiceStatus(SERVICE_STATUS_HANDLE hServiceStatus,
 	notify_status(&st);
 	return TRUE;
 }
+
+/* ---- the SCM's client side: no service database (winsvc.h) ---- */
+
+static SC_HANDLE no_database(void)
+{
+	SetLastError(ERROR_CALL_NOT_IMPLEMENTED);
+	return NULL;
+}
+
+/* No SC_HANDLE exists: whatever is passed is not one. */
+static BOOL not_a_handle(void)
+{
+	SetLastError(ERROR_INVALID_HANDLE);
+	return FALSE;
+}
+
+FLTPORT_WINAPI SC_HANDLE OpenSCManagerA(LPCSTR lpMachineName, LPCSTR lpDatabaseName,
+					DWORD dwDesiredAccess)
+{
+	return no_database();
+}
+
+FLTPORT_WINAPI SC_HANDLE OpenSCManagerW(LPCWSTR lpMachineName, LPCWSTR lpDatabaseName,
+					DWORD dwDesiredAccess)
+{
+	return no_database();
+}
+
+FLTPORT_WINAPI SC_HANDLE OpenServiceA(SC_HANDLE hSCManager, LPCSTR lpServiceName,
+				      DWORD dwDesiredAccess)
+{
+	(void)not_a_handle();
+	return NULL;
+}
+
+FLTPORT_WINAPI SC_HANDLE OpenServiceW(SC_HANDLE hSCManager, LPCWSTR lpServiceName,
+				      DWORD dwDesiredAccess)
+{
+	(void)not_a_handle();
+	return NULL;
+}
+
+FLTPORT_WINAPI SC_HANDLE CreateServiceA(SC_HANDLE hSCManager, LPCSTR lpServiceName,
+					LPCSTR lpDisplayName, DWORD dwDesiredAccess,
+					DWORD dwServiceType, DWORD dwStartType,
+					DWORD dwErrorControl, LPCSTR lpBinaryPathName,
+					LPCSTR lpLoadOrderGroup, LPDWORD lpdwTagId,
+					LPCSTR lpDependencies, LPCSTR lpServiceStartName,
+					LPCSTR lpPassword)
+{
+	(void)not_a_handle();
+	return NULL;
+}
+
+FLTPORT_WINAPI SC_HANDLE CreateServiceW(SC_HANDLE hSCManager, LPCWSTR lpServiceName,
+					LPCWSTR lpDisplayName, DWORD dwDesiredAccess,
+					DWORD dwServiceType, DWORD dwStartType,
+					DWORD dwErrorControl, LPCWSTR lpBinaryPathName,
+					LPCWSTR lpLoadOrderGroup, LPDWORD lpdwTagId,
+					LPCWSTR lpDependencies, LPCWSTR lpServiceStartName,
+					LPCWSTR lpPassword)
+{
+	(void)not_a_handle();
+	return NULL;
+}
+
+FLTPORT_WINAPI BOOL ChangeServiceConfigA(SC_HANDLE hService, DWORD dwServiceType, DWORD dwStartType,
+					 DWORD dwErrorControl, LPCSTR lpBinaryPathName,
+					 LPCSTR lpLoadOrderGroup, LPDWORD lpdwTagId,
+					 LPCSTR lpDependencies, LPCSTR lpServiceStartName,
+					 LPCSTR lpPassword, LPCSTR lpDisplayName)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL ChangeServiceConfigW(SC_HANDLE hService, DWORD dwServiceType, DWORD dwStartType,
+					 DWORD dwErrorControl, LPCWSTR lpBinaryPathName,
+					 LPCWSTR lpLoadOrderGroup, LPDWORD lpdwTagId,
+					 LPCWSTR lpDependencies, LPCWSTR lpServiceStartName,
+					 LPCWSTR lpPassword, LPCWSTR lpDisplayName)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL ChangeServiceConfig2A(SC_HANDLE hService, DWORD dwInfoLevel, LPVOID lpInfo)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL ChangeServiceConfig2W(SC_HANDLE hService, DWORD dwInfoLevel, LPVOID lpInfo)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL StartServiceA(SC_HANDLE hService, DWORD dwNumServiceArgs,
+				  LPCSTR *lpServiceArgVectors)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL StartServiceW(SC_HANDLE hService, DWORD dwNumServiceArgs,
+				  LPCWSTR *lpServiceArgVectors)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL ControlService(SC_HANDLE hService, DWORD dwControl,
+				   LPSERVICE_STATUS lpServiceStatus)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL QueryServiceStatus(SC_HANDLE hService, LPSERVICE_STATUS lpServiceStatus)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL QueryServiceStatusEx(SC_HANDLE hService, SC_STATUS_TYPE InfoLevel,
+					 LPBYTE lpBuffer, DWORD cbBufSize, LPDWORD pcbBytesNeeded)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL DeleteService(SC_HANDLE hService)
+{
+	return not_a_handle();
+}
+
+FLTPORT_WINAPI BOOL CloseServiceHandle(SC_HANDLE hSCObject)
+{
+	return not_a_handle();
+}

@@ -233,7 +233,8 @@ static VOID WINAPI never_main(DWORD argc, LPWSTR *argv)
 }
 
 /* In this process, with no service manager: tables without an entry, a
- * status handle that is not one, and the errors' texts. */
+ * status handle that is not one, the SCM's client side, and the errors'
+ * texts. */
 Test(scm, calls_outside_a_service, .timeout = 30)
 {
 	SERVICE_TABLE_ENTRYW empty[] = { { NULL, NULL } };
@@ -241,7 +242,9 @@ Test(scm, calls_outside_a_service, .timeout = 30)
 	SERVICE_TABLE_ENTRYW one[] = { { (LPWSTR)L"", never_main }, { NULL, NULL } };
 	SERVICE_STATUS st = { .dwServiceType = SERVICE_WIN32_OWN_PROCESS,
 			      .dwCurrentState = SERVICE_RUNNING };
-	char text[160];
+	char text[160], line[128];
+	struct tu_proc p;
+	int rc;
 
 	setenv("FLTPORT_SERVICE", "0", 1);
 	SetLastError(0);
@@ -264,6 +267,20 @@ Test(scm, calls_outside_a_service, .timeout = 30)
 	SetLastError(0);
 	cr_expect_null(RegisterServiceCtrlHandlerW(L"X", NULL));
 	cr_expect_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+
+	/* No service database: installing fails on the first call, as a
+	 * service's -install code reports it; no SC_HANDLE exists. */
+	p = tu_spawn("win_svc", (const char *const[]){ "install", NULL });
+	tw_line(&p, "INSTALL", line, sizeof(line));
+	cr_expect_str_eq(line, "INSTALL OpenSCManager err=120");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 1, "install: exit %d", rc);
+	SetLastError(0);
+	cr_expect_not(QueryServiceStatus(NULL, &st));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_HANDLE);
+	SetLastError(0);
+	cr_expect_not(CloseServiceHandle((SC_HANDLE)(ULONG_PTR)0x10));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_HANDLE);
 
 	cr_expect_gt(FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
 				    NULL, ERROR_FAILED_SERVICE_CONTROLLER_CONNECT, 0, text,

@@ -150,6 +150,154 @@ FLTPORT_WINAPI SERVICE_STATUS_HANDLE RegisterServiceCtrlHandlerExW(
 FLTPORT_WINAPI BOOL SetServiceStatus(SERVICE_STATUS_HANDLE hServiceStatus,
 				     LPSERVICE_STATUS lpServiceStatus);
 
+/* ---- the SCM's client side: not provided ----
+ * There is no service database to install into or query: a service is
+ * installed with a unit file (docs/PORTING.md, "Services").  These compile
+ * so that a service's -install/-remove code builds; OpenSCManager fails with
+ * ERROR_CALL_NOT_IMPLEMENTED ("This function is not supported on this
+ * system."), and every call given an SC_HANDLE, which none can be, with
+ * ERROR_INVALID_HANDLE. */
+DECLARE_HANDLE(SC_HANDLE);
+typedef SC_HANDLE *LPSC_HANDLE;
+
+#define SERVICES_ACTIVE_DATABASEA "ServicesActive"
+#define SERVICES_ACTIVE_DATABASEW L"ServicesActive"
+#define SERVICES_FAILED_DATABASEA "ServicesFailed"
+#define SERVICES_FAILED_DATABASEW L"ServicesFailed"
+#define SC_MANAGER_CONNECT 0x0001
+#define SC_MANAGER_CREATE_SERVICE 0x0002
+#define SC_MANAGER_ENUMERATE_SERVICE 0x0004
+#define SC_MANAGER_LOCK 0x0008
+#define SC_MANAGER_QUERY_LOCK_STATUS 0x0010
+#define SC_MANAGER_MODIFY_BOOT_CONFIG 0x0020
+#define SC_MANAGER_ALL_ACCESS 0xF003F
+#define SERVICE_QUERY_CONFIG 0x0001
+#define SERVICE_CHANGE_CONFIG 0x0002
+#define SERVICE_QUERY_STATUS 0x0004
+#define SERVICE_ENUMERATE_DEPENDENTS 0x0008
+#define SERVICE_START 0x0010
+#define SERVICE_STOP 0x0020
+#define SERVICE_PAUSE_CONTINUE 0x0040
+#define SERVICE_INTERROGATE 0x0080
+#define SERVICE_USER_DEFINED_CONTROL 0x0100
+#define SERVICE_ALL_ACCESS 0xF01FF
+#define SERVICE_BOOT_START 0x00000000
+#define SERVICE_SYSTEM_START 0x00000001
+#define SERVICE_AUTO_START 0x00000002
+#define SERVICE_DEMAND_START 0x00000003
+#define SERVICE_DISABLED 0x00000004
+#define SERVICE_ERROR_IGNORE 0x00000000
+#define SERVICE_ERROR_NORMAL 0x00000001
+#define SERVICE_ERROR_SEVERE 0x00000002
+#define SERVICE_ERROR_CRITICAL 0x00000003
+#define SERVICE_NO_CHANGE 0xFFFFFFFF
+#define SERVICE_CONFIG_DESCRIPTION 1
+#define SERVICE_CONFIG_FAILURE_ACTIONS 2
+#define SERVICE_CONFIG_DELAYED_AUTO_START_INFO 3
+#define SERVICE_CONFIG_FAILURE_ACTIONS_FLAG 4
+#define SERVICE_CONFIG_SERVICE_SID_INFO 5
+#define SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO 6
+#define SERVICE_CONFIG_PRESHUTDOWN_INFO 7
+
+typedef enum _SC_STATUS_TYPE { SC_STATUS_PROCESS_INFO = 0 } SC_STATUS_TYPE;
+
+typedef struct _SERVICE_STATUS_PROCESS {
+	DWORD dwServiceType;
+	DWORD dwCurrentState;
+	DWORD dwControlsAccepted;
+	DWORD dwWin32ExitCode;
+	DWORD dwServiceSpecificExitCode;
+	DWORD dwCheckPoint;
+	DWORD dwWaitHint;
+	DWORD dwProcessId;
+	DWORD dwServiceFlags;
+} SERVICE_STATUS_PROCESS, *LPSERVICE_STATUS_PROCESS;
+
+typedef struct _SERVICE_DESCRIPTIONA {
+	LPSTR lpDescription;
+} SERVICE_DESCRIPTIONA, *LPSERVICE_DESCRIPTIONA;
+typedef struct _SERVICE_DESCRIPTIONW {
+	LPWSTR lpDescription;
+} SERVICE_DESCRIPTIONW, *LPSERVICE_DESCRIPTIONW;
+
+typedef enum _SC_ACTION_TYPE {
+	SC_ACTION_NONE = 0,
+	SC_ACTION_RESTART = 1,
+	SC_ACTION_REBOOT = 2,
+	SC_ACTION_RUN_COMMAND = 3,
+	SC_ACTION_OWN_RESTART = 4
+} SC_ACTION_TYPE;
+typedef struct _SC_ACTION {
+	SC_ACTION_TYPE Type;
+	DWORD Delay;
+} SC_ACTION, *LPSC_ACTION;
+typedef struct _SERVICE_FAILURE_ACTIONSA {
+	DWORD dwResetPeriod;
+	LPSTR lpRebootMsg;
+	LPSTR lpCommand;
+	DWORD cActions;
+	SC_ACTION *lpsaActions;
+} SERVICE_FAILURE_ACTIONSA, *LPSERVICE_FAILURE_ACTIONSA;
+typedef struct _SERVICE_FAILURE_ACTIONSW {
+	DWORD dwResetPeriod;
+	LPWSTR lpRebootMsg;
+	LPWSTR lpCommand;
+	DWORD cActions;
+	SC_ACTION *lpsaActions;
+} SERVICE_FAILURE_ACTIONSW, *LPSERVICE_FAILURE_ACTIONSW;
+typedef struct _SERVICE_FAILURE_ACTIONS_FLAG {
+	BOOL fFailureActionsOnNonCrashFailures;
+} SERVICE_FAILURE_ACTIONS_FLAG, *LPSERVICE_FAILURE_ACTIONS_FLAG;
+typedef struct _SERVICE_DELAYED_AUTO_START_INFO {
+	BOOL fDelayedAutostart;
+} SERVICE_DELAYED_AUTO_START_INFO, *LPSERVICE_DELAYED_AUTO_START_INFO;
+
+FLTPORT_WINAPI SC_HANDLE OpenSCManagerA(LPCSTR lpMachineName, LPCSTR lpDatabaseName,
+					DWORD dwDesiredAccess);
+FLTPORT_WINAPI SC_HANDLE OpenSCManagerW(LPCWSTR lpMachineName, LPCWSTR lpDatabaseName,
+					DWORD dwDesiredAccess);
+FLTPORT_WINAPI SC_HANDLE OpenServiceA(SC_HANDLE hSCManager, LPCSTR lpServiceName,
+				      DWORD dwDesiredAccess);
+FLTPORT_WINAPI SC_HANDLE OpenServiceW(SC_HANDLE hSCManager, LPCWSTR lpServiceName,
+				      DWORD dwDesiredAccess);
+FLTPORT_WINAPI SC_HANDLE CreateServiceA(SC_HANDLE hSCManager, LPCSTR lpServiceName,
+					LPCSTR lpDisplayName, DWORD dwDesiredAccess,
+					DWORD dwServiceType, DWORD dwStartType,
+					DWORD dwErrorControl, LPCSTR lpBinaryPathName,
+					LPCSTR lpLoadOrderGroup, LPDWORD lpdwTagId,
+					LPCSTR lpDependencies, LPCSTR lpServiceStartName,
+					LPCSTR lpPassword);
+FLTPORT_WINAPI SC_HANDLE CreateServiceW(SC_HANDLE hSCManager, LPCWSTR lpServiceName,
+					LPCWSTR lpDisplayName, DWORD dwDesiredAccess,
+					DWORD dwServiceType, DWORD dwStartType,
+					DWORD dwErrorControl, LPCWSTR lpBinaryPathName,
+					LPCWSTR lpLoadOrderGroup, LPDWORD lpdwTagId,
+					LPCWSTR lpDependencies, LPCWSTR lpServiceStartName,
+					LPCWSTR lpPassword);
+FLTPORT_WINAPI BOOL ChangeServiceConfigA(SC_HANDLE hService, DWORD dwServiceType, DWORD dwStartType,
+					 DWORD dwErrorControl, LPCSTR lpBinaryPathName,
+					 LPCSTR lpLoadOrderGroup, LPDWORD lpdwTagId,
+					 LPCSTR lpDependencies, LPCSTR lpServiceStartName,
+					 LPCSTR lpPassword, LPCSTR lpDisplayName);
+FLTPORT_WINAPI BOOL ChangeServiceConfigW(SC_HANDLE hService, DWORD dwServiceType, DWORD dwStartType,
+					 DWORD dwErrorControl, LPCWSTR lpBinaryPathName,
+					 LPCWSTR lpLoadOrderGroup, LPDWORD lpdwTagId,
+					 LPCWSTR lpDependencies, LPCWSTR lpServiceStartName,
+					 LPCWSTR lpPassword, LPCWSTR lpDisplayName);
+FLTPORT_WINAPI BOOL ChangeServiceConfig2A(SC_HANDLE hService, DWORD dwInfoLevel, LPVOID lpInfo);
+FLTPORT_WINAPI BOOL ChangeServiceConfig2W(SC_HANDLE hService, DWORD dwInfoLevel, LPVOID lpInfo);
+FLTPORT_WINAPI BOOL StartServiceA(SC_HANDLE hService, DWORD dwNumServiceArgs,
+				  LPCSTR *lpServiceArgVectors);
+FLTPORT_WINAPI BOOL StartServiceW(SC_HANDLE hService, DWORD dwNumServiceArgs,
+				  LPCWSTR *lpServiceArgVectors);
+FLTPORT_WINAPI BOOL ControlService(SC_HANDLE hService, DWORD dwControl,
+				   LPSERVICE_STATUS lpServiceStatus);
+FLTPORT_WINAPI BOOL QueryServiceStatus(SC_HANDLE hService, LPSERVICE_STATUS lpServiceStatus);
+FLTPORT_WINAPI BOOL QueryServiceStatusEx(SC_HANDLE hService, SC_STATUS_TYPE InfoLevel,
+					 LPBYTE lpBuffer, DWORD cbBufSize, LPDWORD pcbBytesNeeded);
+FLTPORT_WINAPI BOOL DeleteService(SC_HANDLE hService);
+FLTPORT_WINAPI BOOL CloseServiceHandle(SC_HANDLE hSCObject);
+
 #ifdef UNICODE
 #define SERVICE_TABLE_ENTRY SERVICE_TABLE_ENTRYW
 #define LPSERVICE_TABLE_ENTRY LPSERVICE_TABLE_ENTRYW
@@ -158,6 +306,18 @@ FLTPORT_WINAPI BOOL SetServiceStatus(SERVICE_STATUS_HANDLE hServiceStatus,
 #define StartServiceCtrlDispatcher StartServiceCtrlDispatcherW
 #define RegisterServiceCtrlHandler RegisterServiceCtrlHandlerW
 #define RegisterServiceCtrlHandlerEx RegisterServiceCtrlHandlerExW
+#define SERVICES_ACTIVE_DATABASE SERVICES_ACTIVE_DATABASEW
+#define SERVICES_FAILED_DATABASE SERVICES_FAILED_DATABASEW
+#define SERVICE_DESCRIPTION SERVICE_DESCRIPTIONW
+#define LPSERVICE_DESCRIPTION LPSERVICE_DESCRIPTIONW
+#define SERVICE_FAILURE_ACTIONS SERVICE_FAILURE_ACTIONSW
+#define LPSERVICE_FAILURE_ACTIONS LPSERVICE_FAILURE_ACTIONSW
+#define OpenSCManager OpenSCManagerW
+#define OpenService OpenServiceW
+#define CreateService CreateServiceW
+#define ChangeServiceConfig ChangeServiceConfigW
+#define ChangeServiceConfig2 ChangeServiceConfig2W
+#define StartService StartServiceW
 #else
 #define SERVICE_TABLE_ENTRY SERVICE_TABLE_ENTRYA
 #define LPSERVICE_TABLE_ENTRY LPSERVICE_TABLE_ENTRYA
@@ -166,6 +326,18 @@ FLTPORT_WINAPI BOOL SetServiceStatus(SERVICE_STATUS_HANDLE hServiceStatus,
 #define StartServiceCtrlDispatcher StartServiceCtrlDispatcherA
 #define RegisterServiceCtrlHandler RegisterServiceCtrlHandlerA
 #define RegisterServiceCtrlHandlerEx RegisterServiceCtrlHandlerExA
+#define SERVICES_ACTIVE_DATABASE SERVICES_ACTIVE_DATABASEA
+#define SERVICES_FAILED_DATABASE SERVICES_FAILED_DATABASEA
+#define SERVICE_DESCRIPTION SERVICE_DESCRIPTIONA
+#define LPSERVICE_DESCRIPTION LPSERVICE_DESCRIPTIONA
+#define SERVICE_FAILURE_ACTIONS SERVICE_FAILURE_ACTIONSA
+#define LPSERVICE_FAILURE_ACTIONS LPSERVICE_FAILURE_ACTIONSA
+#define OpenSCManager OpenSCManagerA
+#define OpenService OpenServiceA
+#define CreateService CreateServiceA
+#define ChangeServiceConfig ChangeServiceConfigA
+#define ChangeServiceConfig2 ChangeServiceConfig2A
+#define StartService StartServiceA
 #endif
 
 #endif

@@ -12,6 +12,9 @@
  *   win_svc nostop    accepts PARAMCHANGE only
  *   win_svc errors    ServiceMain checks the calls' errors, then stops with
  *                     a service-specific error (42)
+ *   win_svc install   installs itself the usual way (OpenSCManager,
+ *                     CreateService, ChangeServiceConfig2): "INSTALL ok" or
+ *                     "INSTALL <call> err=E"
  *
  * Prints "CONSOLE reg=R err=E" and exits 3 when not started as a service
  * (R, E: RegisterServiceCtrlHandlerExW outside a service); in a service:
@@ -164,6 +167,35 @@ static VOID WINAPI service_main_a(DWORD argc, LPSTR *argv)
 	report(SERVICE_STOPPED, NO_ERROR, 0, 0);
 }
 
+/* -install, as services do it. */
+static int install(void)
+{
+	WCHAR path[MAX_PATH] = L"/usr/local/bin/win_svc";
+	SERVICE_DESCRIPTIONW desc = { (LPWSTR)L"fltport test service" };
+	SC_HANDLE scm, svc;
+
+	scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT | SC_MANAGER_CREATE_SERVICE);
+	if (!scm) {
+		say("INSTALL OpenSCManager err=%lu\n", (unsigned long)GetLastError());
+		return 1;
+	}
+	svc = CreateServiceW(scm, L"FltSvc", L"FltSvc", SERVICE_ALL_ACCESS,
+			     SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL,
+			     path, NULL, NULL, NULL, NULL, NULL);
+	if (!svc) {
+		say("INSTALL CreateService err=%lu\n", (unsigned long)GetLastError());
+		CloseServiceHandle(scm);
+		return 1;
+	}
+	if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &desc))
+		say("INSTALL ChangeServiceConfig2 err=%lu\n", (unsigned long)GetLastError());
+	else
+		say("INSTALL ok\n");
+	CloseServiceHandle(svc);
+	CloseServiceHandle(scm);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "run";
@@ -179,6 +211,8 @@ int main(int argc, char **argv)
 	else if (strcmp(mode, "nostop") == 0)
 		accepted = SERVICE_ACCEPT_PARAMCHANGE;
 	mode_errors = strcmp(mode, "errors") == 0;
+	if (strcmp(mode, "install") == 0)
+		return install();
 
 	ok = strcmp(mode, "ansi") == 0 ? StartServiceCtrlDispatcherA(table_a)
 				       : StartServiceCtrlDispatcherW(table_w);
