@@ -10,11 +10,13 @@
 #include <criterion/criterion.h>
 #endif
 #include <errno.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -288,4 +290,71 @@ Test(scm, calls_outside_a_service, .timeout = 30)
 		     0);
 	cr_expect_str_eq(text,
 			 "The service process could not connect to the service controller.\r\n");
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The event log is syslog: each report is one record, facility LOG_DAEMON,
+ * at the level of its type, "<source>: <strings>".  The test listens on
+ * /dev/log in a mount namespace of its own (a tmpfs on /dev there). */
+Test(scm, event_log_reports_reach_syslog, .timeout = 30)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	LPCWSTR wstrs[] = { L"scan failed:", L"/data/\u00e9t\u00e9.doc" };
+	LPCSTR astrs[] = { "engine", "ready" };
+	struct notify_sock log = { .fd = -1 };
+	char rec[512];
+	HANDLE h, ha;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: mounts a tmpfs on /dev in its own mount namespace");
+	if (unshare(CLONE_NEWNS) != 0)
+		cr_skip_test("unshare(CLONE_NEWNS) failed: %s", strerror(errno));
+	cr_assert_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0);
+	cr_assert_eq(mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755"), 0, "mount: %s",
+		     strerror(errno));
+	log.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(log.fd, 0);
+	cr_assert_eq(bind(log.fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind: %s",
+		     strerror(errno));
+
+	h = RegisterEventSourceW(NULL, L"FltSvc");
+	cr_assert_not_null(h);
+	cr_expect(ReportEventW(h, EVENTLOG_ERROR_TYPE, 0, 1000, NULL, 2, 0, wstrs, NULL));
+	notify_next(&log, rec, sizeof(rec));
+	cr_expect_eq(strncmp(rec, "<27>", 4), 0, "priority: %s", rec); /* LOG_DAEMON|LOG_ERR */
+	cr_expect(ends_with(rec, "FltSvc: scan failed: /data/\xc3\xa9t\xc3\xa9.doc"), "record: %s",
+		  rec);
+	cr_expect(ReportEventW(h, EVENTLOG_INFORMATION_TYPE, 0, 7, NULL, 0, 0, NULL, NULL));
+	notify_next(&log, rec, sizeof(rec));
+	cr_expect_eq(strncmp(rec, "<30>", 4), 0, "priority: %s", rec); /* LOG_DAEMON|LOG_INFO */
+	cr_expect(ends_with(rec, "FltSvc: event 7"), "record: %s", rec);
+
+	ha = RegisterEventSourceA("", "Engine");
+	cr_assert_not_null(ha);
+	cr_expect(ReportEventA(ha, EVENTLOG_WARNING_TYPE, 0, 2, NULL, 2, 0, astrs, NULL));
+	notify_next(&log, rec, sizeof(rec));
+	cr_expect_eq(strncmp(rec, "<28>", 4), 0, "priority: %s", rec); /* LOG_DAEMON|LOG_WARNING */
+	cr_expect(ends_with(rec, ": Engine: engine ready"), "record: %s", rec);
+
+	SetLastError(0);
+	cr_expect_not(ReportEventA(ha, EVENTLOG_WARNING_TYPE, 0, 2, NULL, 2, 0, NULL, NULL));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	cr_expect(DeregisterEventSource(ha));
+	SetLastError(0);
+	cr_expect_not(ReportEventA(ha, EVENTLOG_WARNING_TYPE, 0, 2, NULL, 2, 0, astrs, NULL));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_HANDLE);
+	SetLastError(0);
+	cr_expect_not(DeregisterEventSource(ha));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_HANDLE);
+	SetLastError(0);
+	cr_expect_null(RegisterEventSourceW(L"\\\\other", L"FltSvc"));
+	cr_expect_eq(GetLastError(), ERROR_ACCESS_DENIED);
+	cr_expect(DeregisterEventSource(h));
+	close(log.fd);
 }

@@ -103,6 +103,36 @@ FLTPORT_WINAPI int lstrcmpiW(LPCWSTR lpString1, LPCWSTR lpString2);
 typedef BOOL(WINAPI *PHANDLER_ROUTINE)(DWORD CtrlType);
 FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add);
 
+/* ---- the event log, on syslog ----
+ * RegisterEventSource gives a handle for a source name (lpUNCServerName
+ * must be NULL or "": another machine's log is ERROR_ACCESS_DENIED; a NULL
+ * source: ERROR_INVALID_PARAMETER).  ReportEvent sends one syslog(3) record,
+ * facility LOG_DAEMON, "<source>: <strings, separated by spaces>" ("<source>:
+ * event <id>" without strings), at the level of wType: EVENTLOG_ERROR_TYPE
+ * LOG_ERR, EVENTLOG_WARNING_TYPE and EVENTLOG_AUDIT_FAILURE LOG_WARNING,
+ * EVENTLOG_AUDIT_SUCCESS LOG_NOTICE, others LOG_INFO; under systemd it
+ * reaches the journal.  There are no message files: the strings are the
+ * text, as Event Viewer shows them when a source's message file is missing;
+ * wCategory, lpUserSid and the raw data are not logged.  A handle not from
+ * RegisterEventSource: FALSE, ERROR_INVALID_HANDLE; wNumStrings > 0 with
+ * lpStrings NULL: FALSE, ERROR_INVALID_PARAMETER. */
+FLTPORT_WINAPI HANDLE RegisterEventSourceA(LPCSTR lpUNCServerName, LPCSTR lpSourceName);
+FLTPORT_WINAPI HANDLE RegisterEventSourceW(LPCWSTR lpUNCServerName, LPCWSTR lpSourceName);
+FLTPORT_WINAPI BOOL DeregisterEventSource(HANDLE hEventLog);
+FLTPORT_WINAPI BOOL ReportEventA(HANDLE hEventLog, WORD wType, WORD wCategory, DWORD dwEventID,
+				 PSID lpUserSid, WORD wNumStrings, DWORD dwDataSize,
+				 LPCSTR *lpStrings, LPVOID lpRawData);
+FLTPORT_WINAPI BOOL ReportEventW(HANDLE hEventLog, WORD wType, WORD wCategory, DWORD dwEventID,
+				 PSID lpUserSid, WORD wNumStrings, DWORD dwDataSize,
+				 LPCWSTR *lpStrings, LPVOID lpRawData);
+#ifdef UNICODE
+#define RegisterEventSource RegisterEventSourceW
+#define ReportEvent ReportEventW
+#else
+#define RegisterEventSource RegisterEventSourceA
+#define ReportEvent ReportEventA
+#endif
+
 /* exit(uExitCode): atexit handlers run and stdio is flushed; other threads
  * are not stopped first. */
 FLTPORT_WINAPI __attribute__((noreturn)) void ExitProcess(UINT uExitCode);

@@ -636,7 +636,10 @@ static inline PVOID SecureZeroMemory(PVOID ptr, SIZE_T cnt)
 }
 #define RtlSecureZeroMemory SecureZeroMemory
 
-/* Event-log types (winnt.h): programs use them as log levels. */
+/* A security identifier (winnt.h); opaque here. */
+typedef PVOID PSID;
+
+/* Event-log types (winnt.h); ReportEvent maps them to syslog levels. */
 #define EVENTLOG_SUCCESS 0x0000
 #define EVENTLOG_ERROR_TYPE 0x0001
 #define EVENTLOG_WARNING_TYPE 0x0002

@@ -92,6 +92,18 @@ static VOID WINAPI handler(DWORD c)
 
 static VOID WINAPI service_main_w(DWORD argc, LPWSTR *argv);
 
+/* The event log, as services report to it (syslog here). */
+static void log_event(WORD type, LPCWSTR text)
+{
+	HANDLE h = RegisterEventSourceW(NULL, L"FltSvc");
+
+	if (!h)
+		return;
+	if (!ReportEventW(h, type, 0, 1, NULL, 1, 0, &text, NULL))
+		say("REPORT failed err=%lu\n", (unsigned long)GetLastError());
+	DeregisterEventSource(h);
+}
+
 /* What the calls give for bad arguments, then a stop with error 42. */
 static void check_errors(void)
 {
@@ -147,8 +159,10 @@ static VOID WINAPI service_main_w(DWORD argc, LPWSTR *argv)
 		return;
 	}
 	report(SERVICE_RUNNING, NO_ERROR, 0, 0);
+	log_event(EVENTLOG_INFORMATION_TYPE, L"started");
 	say("READY\n");
 	WaitForSingleObject(stop_event, INFINITE);
+	log_event(EVENTLOG_INFORMATION_TYPE, L"stopped");
 	report(SERVICE_STOPPED, NO_ERROR, 0, 0);
 }
 
