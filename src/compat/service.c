@@ -10,11 +10,13 @@
  * SIGINT stop the service, SIGHUP asks it to read its parameters again — each
  * only when the service accepts that control, as the SCM sends none other.
  * The states it reports go to systemd through NOTIFY_SOCKET (sd_notify's
- * protocol: one datagram of "KEY=value" lines).
+ * protocol: one datagram of "KEY=value" lines), in their order, before the
+ * dispatcher can return.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +27,21 @@
 #include "compat/compat.h"
 #include "compat/wname.h"
 
-#define MAX_CONTROLS 16 /* pending controls; more are dropped, as repeats */
-
 static pthread_mutex_t svc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t svc_cond = PTHREAD_COND_INITIALIZER;
 
 /* The one service this process runs (under svc_lock). */
 static struct {
-	bool dispatching; /* StartServiceCtrlDispatcher is running */
-	bool registered;  /* a handler is registered: the status handle is valid */
-	bool stopped;     /* SERVICE_STOPPED reported */
-	bool stop_sent;   /* STOP, SHUTDOWN or PRESHUTDOWN sent: no control follows */
-	size_t nentries;  /* the table's entries */
-	char *name;       /* UTF-8, for RegisterServiceCtrlHandler's check */
+	bool once;          /* StartServiceCtrlDispatcher was called: once per process */
+	bool dispatching;   /* ... and has not returned */
+	bool registered;    /* a handler is registered: the status handle is valid */
+	bool stopped;       /* SERVICE_STOPPED reported: no control follows */
+	bool stop_sent;     /* a stop control queued or delivered: none follows */
+	int held_sig;       /* a stop signal that came while the service was starting */
+	bool param_pending; /* SERVICE_CONTROL_PARAMCHANGE to deliver (repeats fold) */
+	DWORD stop_pending; /* STOP, SHUTDOWN or PRESHUTDOWN to deliver, or 0 */
+	size_t nentries;    /* the table's entries */
+	char *name;         /* UTF-8, for RegisterServiceCtrlHandler's check */
 	LPSERVICE_MAIN_FUNCTIONA main_a;
 	LPSERVICE_MAIN_FUNCTIONW main_w;
 	char *argv_a[2]; /* ServiceMain's arguments: the name, NULL */
@@ -46,8 +50,8 @@ static struct {
 	LPHANDLER_FUNCTION_EX handler_ex;
 	void *context;
 	SERVICE_STATUS status;
-	DWORD controls[MAX_CONTROLS]; /* pending, oldest first */
-	unsigned ncontrols;
+	struct sockaddr_un notify_sa; /* NOTIFY_SOCKET's, taken out of the environment */
+	socklen_t notify_len;         /* 0: nobody listens */
 } svc;
 
 /* The handle RegisterServiceCtrlHandler* returns: one per process. */
@@ -56,28 +60,41 @@ static struct SERVICE_STATUS_HANDLE__ svc_handle_obj;
 
 /* ---- systemd's notification socket ---- */
 
-/* Send one notification, if the service manager listens (best effort: a
- * service never fails for its manager's sake). */
-static void notify(const char *msg)
+/* NOTIFY_SOCKET's address, kept for the service's notifications; the
+ * variable leaves the environment, as sd_notify(unset_environment) does,
+ * so that the service's children do not take its socket for theirs.
+ * svc_lock held. */
+static void notify_take(void)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len;
+	size_t len = path ? strlen(path) : 0;
+
+	svc.notify_len = 0;
+	if (path && (path[0] == '/' || path[0] == '@') && len < sizeof(svc.notify_sa.sun_path)) {
+		memset(&svc.notify_sa, 0, sizeof(svc.notify_sa));
+		svc.notify_sa.sun_family = AF_UNIX;
+		memcpy(svc.notify_sa.sun_path, path, len);
+		if (path[0] == '@')
+			svc.notify_sa.sun_path[0] = '\0'; /* an abstract name */
+		svc.notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	}
+	unsetenv("NOTIFY_SOCKET");
+}
+
+/* Send one notification (svc_lock held: notifications leave in the order
+ * of the states they report).  Best effort and never blocking: a service
+ * never waits or fails for its manager's sake. */
+static void notify(const char *msg)
+{
 	int fd;
 
-	if (!path || (path[0] != '/' && path[0] != '@'))
+	if (!svc.notify_len)
 		return;
-	len = strlen(path);
-	if (len >= sizeof(sa.sun_path))
-		return;
-	memcpy(sa.sun_path, path, len);
-	if (path[0] == '@')
-		sa.sun_path[0] = '\0'; /* an abstract name */
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	(void)!sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	(void)!sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
+		      (struct sockaddr *)&svc.notify_sa, svc.notify_len);
 	close(fd);
 }
 
@@ -89,7 +106,7 @@ static const char *state_text(DWORD state)
 	return state < sizeof(text) / sizeof(text[0]) ? text[state] : "";
 }
 
-/* What the status means to systemd. */
+/* What the status means to systemd (svc_lock held). */
 static void notify_status(const SERVICE_STATUS *st)
 {
 	char msg[256];
@@ -120,67 +137,79 @@ static void notify_status(const SERVICE_STATUS *st)
 
 /* ---- who started us ---- */
 
-static bool parent_is_systemd(void)
-{
-	char path[64], comm[32] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)getppid());
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
-	fclose(f);
-	return strcmp(comm, "systemd\n") == 0;
-}
-
 /* Whether a service manager started this process (winsvc.h says how it is
- * told). */
+ * told).  systemd (248 and later) names the process it started in
+ * SYSTEMD_EXEC_PID: its children and a shell that inherited INVOCATION_ID
+ * are not that process. */
 static bool under_service_manager(void)
 {
 	const char *e = getenv("FLTPORT_SERVICE");
+	const char *pid = getenv("SYSTEMD_EXEC_PID");
+	char *end;
+	long v;
 
 	if (e && *e)
 		return strcmp(e, "0") != 0;
-	if (getenv("NOTIFY_SOCKET"))
-		return true;
-	return getenv("INVOCATION_ID") && parent_is_systemd();
+	if (!pid || !*pid || (!getenv("NOTIFY_SOCKET") && !getenv("INVOCATION_ID")))
+		return false;
+	errno = 0;
+	v = strtol(pid, &end, 10);
+	return errno == 0 && *end == '\0' && v == (long)getpid();
 }
 
 /* ---- controls ---- */
 
+/* The control that stops a service accepting `accepted`, or 0. */
+static DWORD stop_control(DWORD accepted)
+{
+	if (accepted & SERVICE_ACCEPT_STOP)
+		return SERVICE_CONTROL_STOP;
+	if (accepted & SERVICE_ACCEPT_SHUTDOWN)
+		return SERVICE_CONTROL_SHUTDOWN;
+	if (accepted & SERVICE_ACCEPT_PRESHUTDOWN)
+		return SERVICE_CONTROL_PRESHUTDOWN;
+	return 0;
+}
+
+static bool starting(void)
+{
+	return !svc.registered || svc.status.dwCurrentState == 0 ||
+	       svc.status.dwCurrentState == SERVICE_START_PENDING;
+}
+
 /* A signal while the dispatcher runs (console.c's dispatcher thread). */
 static void on_control(int sig)
 {
-	DWORD accepted, control = 0;
-
-	bool stopping;
+	DWORD accepted, control;
+	bool die = false;
 
 	pthread_mutex_lock(&svc_lock);
-	accepted = svc.registered && !svc.stopped ? svc.status.dwControlsAccepted : 0;
-	stopping = svc.stop_sent;
-	if (stopping) {
-		/* After a stop the SCM sends nothing more: the service is on
-		 * its way out (a service manager's SIGKILL still ends it). */
+	accepted = svc.registered ? svc.status.dwControlsAccepted : 0;
+	control = stop_control(accepted);
+	if (!svc.dispatching || svc.stopped || svc.stop_sent) {
+		/* After a stop the SCM sends nothing more: the service is
+		 * on its way out (a service manager's SIGKILL still ends
+		 * one that hangs). */
 	} else if (sig == SIGHUP) {
-		if (accepted & SERVICE_ACCEPT_PARAMCHANGE)
-			control = SERVICE_CONTROL_PARAMCHANGE;
-	} else if (accepted & SERVICE_ACCEPT_STOP) {
-		control = SERVICE_CONTROL_STOP;
-	} else if (accepted & SERVICE_ACCEPT_SHUTDOWN) {
-		control = SERVICE_CONTROL_SHUTDOWN;
-	} else if (accepted & SERVICE_ACCEPT_PRESHUTDOWN) {
-		control = SERVICE_CONTROL_PRESHUTDOWN;
-	}
-	if (control && control != SERVICE_CONTROL_PARAMCHANGE)
+		if (accepted & SERVICE_ACCEPT_PARAMCHANGE) {
+			svc.param_pending = true;
+			pthread_cond_broadcast(&svc_cond);
+		}
+	} else if (control) {
+		svc.stop_pending = control;
 		svc.stop_sent = true;
-	if (control && svc.ncontrols < MAX_CONTROLS) {
-		svc.controls[svc.ncontrols++] = control;
 		pthread_cond_broadcast(&svc_cond);
+	} else if (starting()) {
+		/* Held until it reports a state past START_PENDING:
+		 * delivered then if it accepts a stop, else the signal
+		 * ends it (SetServiceStatus). */
+		if (!svc.held_sig)
+			svc.held_sig = sig;
+	} else {
+		die = true;
 	}
 	pthread_mutex_unlock(&svc_lock);
-	if (!control && !stopping && sig != SIGHUP)
+	if (die)
 		fpw_signal_default(sig); /* nothing stops it: the signal does */
 }
 
@@ -204,12 +233,13 @@ static void forget_names(void)
 	svc.argv_w[0] = NULL;
 }
 
-/* Both spellings of the started service's name (svc_lock held). */
+/* Both spellings of the started service's name (svc_lock held).  Set once
+ * per process: ServiceMain may use them until the process ends. */
 static bool set_names(const char *utf8)
 {
 	size_t n = fpw_utf8_to_wname(utf8, NULL, 0);
 
-	forget_names();
+	forget_names(); /* (a forked child's copies: no thread of its uses them) */
 	svc.name = strdup(utf8);
 	svc.argv_a[0] = strdup(utf8);
 	svc.argv_w[0] = calloc(n + 1, sizeof(wchar_t));
@@ -221,17 +251,59 @@ static bool set_names(const char *utf8)
 	return true;
 }
 
+/* fork(): the child is another process, which has no service running and
+ * may start its own; svc_lock is held across fork() so that the child's
+ * copy is consistent. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&svc_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&svc_lock);
+}
+
+static void fork_child(void)
+{
+	svc.once = svc.dispatching = svc.registered = svc.stopped = svc.stop_sent = false;
+	svc.held_sig = 0;
+	svc.param_pending = false;
+	svc.stop_pending = 0;
+	svc.notify_len = 0;
+	pthread_cond_init(&svc_cond, NULL);
+	pthread_mutex_unlock(&svc_lock);
+}
+
+static void atfork_once(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* The dispatcher: `names` holds the table's names in UTF-8, `mains_a` or
  * `mains_w` its routines. */
 static BOOL dispatch(size_t n, char **names, const LPSERVICE_MAIN_FUNCTIONA *mains_a,
 		     const LPSERVICE_MAIN_FUNCTIONW *mains_w)
 {
+	static pthread_once_t atfork = PTHREAD_ONCE_INIT;
 	const char *want = getenv("FLTPORT_SERVICE_NAME");
 	size_t pick = 0;
 	pthread_attr_t attr;
 	pthread_t t;
 	int rc;
 
+	pthread_mutex_lock(&svc_lock);
+	if (svc.once) { /* once per process, as on Windows */
+		pthread_mutex_unlock(&svc_lock);
+		SetLastError(ERROR_SERVICE_ALREADY_RUNNING);
+		return FALSE;
+	}
+	pthread_mutex_unlock(&svc_lock);
+	/* Then: a console program sees 1063 whatever else is set. */
+	if (!under_service_manager()) {
+		SetLastError(ERROR_FAILED_SERVICE_CONTROLLER_CONNECT);
+		return FALSE;
+	}
 	if (want && *want) {
 		for (pick = 0; pick < n && strcmp(names[pick], want) != 0; pick++)
 			;
@@ -240,12 +312,9 @@ static BOOL dispatch(size_t n, char **names, const LPSERVICE_MAIN_FUNCTIONA *mai
 			return FALSE;
 		}
 	}
-	if (!under_service_manager()) {
-		SetLastError(ERROR_FAILED_SERVICE_CONTROLLER_CONNECT);
-		return FALSE;
-	}
+	pthread_once(&atfork, atfork_once);
 	pthread_mutex_lock(&svc_lock);
-	if (svc.dispatching) {
+	if (svc.once) { /* once per process, as on Windows */
 		pthread_mutex_unlock(&svc_lock);
 		SetLastError(ERROR_SERVICE_ALREADY_RUNNING);
 		return FALSE;
@@ -255,18 +324,12 @@ static BOOL dispatch(size_t n, char **names, const LPSERVICE_MAIN_FUNCTIONA *mai
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 		return FALSE;
 	}
-	svc.dispatching = true;
-	svc.registered = false;
-	svc.stopped = false;
-	svc.stop_sent = false;
+	svc.once = svc.dispatching = true;
 	svc.nentries = n;
 	svc.main_a = mains_a ? mains_a[pick] : NULL;
 	svc.main_w = mains_w ? mains_w[pick] : NULL;
-	svc.handler = NULL;
-	svc.handler_ex = NULL;
-	svc.context = NULL;
-	svc.ncontrols = 0;
-	memset(&svc.status, 0, sizeof(svc.status));
+	notify_take();
+	unsetenv("FLTPORT_SERVICE"); /* the service's children are not it */
 	pthread_mutex_unlock(&svc_lock);
 
 	if (!fpw_console_route(on_control)) {
@@ -282,6 +345,8 @@ static BOOL dispatch(size_t n, char **names, const LPSERVICE_MAIN_FUNCTIONA *mai
 		goto fail;
 	}
 
+	/* The control dispatcher: each control on this thread, in the order
+	 * the signals came (a PARAMCHANGE before the stop that followed it). */
 	pthread_mutex_lock(&svc_lock);
 	while (!svc.stopped) {
 		DWORD control;
@@ -289,12 +354,16 @@ static BOOL dispatch(size_t n, char **names, const LPSERVICE_MAIN_FUNCTIONA *mai
 		LPHANDLER_FUNCTION_EX hx;
 		void *ctx;
 
-		if (!svc.ncontrols) {
+		if (svc.param_pending) {
+			control = SERVICE_CONTROL_PARAMCHANGE;
+			svc.param_pending = false;
+		} else if (svc.stop_pending) {
+			control = svc.stop_pending;
+			svc.stop_pending = 0;
+		} else {
 			pthread_cond_wait(&svc_cond, &svc_lock);
 			continue;
 		}
-		control = svc.controls[0];
-		memmove(&svc.controls[0], &svc.controls[1], --svc.ncontrols * sizeof(DWORD));
 		h = svc.handler;
 		hx = svc.handler_ex;
 		ctx = svc.context;
@@ -311,7 +380,7 @@ static BOOL dispatch(size_t n, char **names, const LPSERVICE_MAIN_FUNCTIONA *mai
 	return TRUE;
 fail:
 	pthread_mutex_lock(&svc_lock);
-	svc.dispatching = false;
+	svc.once = svc.dispatching = false; /* nothing started */
 	pthread_mutex_unlock(&svc_lock);
 	SetLastError(fpw_errno_to_win32(rc));
 	return FALSE;
@@ -461,6 +530,7 @@ FLTPORT_WINAPI BOOL SetServiceStatus(SERVICE_STATUS_HANDLE hServiceStatus,
 {
 	SERVICE_STATUS st;
 	DWORD err = 0;
+	int die = 0;
 
 	if (!lpServiceStatus) {
 		SetLastError(ERROR_INVALID_ADDRESS);
@@ -477,15 +547,33 @@ FLTPORT_WINAPI BOOL SetServiceStatus(SERVICE_STATUS_HANDLE hServiceStatus,
 		svc.status = st;
 		if (st.dwCurrentState == SERVICE_STOPPED) {
 			svc.stopped = true;
-			pthread_cond_broadcast(&svc_cond);
+			svc.held_sig = 0;
+		} else if (svc.held_sig && !svc.stop_sent) {
+			/* A stop signal that came while it was starting. */
+			DWORD control = stop_control(st.dwControlsAccepted);
+
+			if (control) {
+				svc.stop_pending = control;
+				svc.stop_sent = true;
+				svc.held_sig = 0;
+			} else if (st.dwCurrentState != SERVICE_START_PENDING) {
+				die = svc.held_sig;
+				svc.held_sig = 0;
+			}
 		}
+		/* Under the lock: notifications leave in the order of the
+		 * states, and before the dispatcher can return and the
+		 * program exit. */
+		notify_status(&st);
+		pthread_cond_broadcast(&svc_cond);
 	}
 	pthread_mutex_unlock(&svc_lock);
 	if (err) {
 		SetLastError(err);
 		return FALSE;
 	}
-	notify_status(&st);
+	if (die)
+		fpw_signal_default(die);
 	return TRUE;
 }
 

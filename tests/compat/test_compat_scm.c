@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -61,32 +62,37 @@ static const char *notify_next(struct notify_sock *n, char *buf, size_t cap)
 	return buf;
 }
 
-/* Spawn win_svc in `mode` with the environment a service manager gives
- * (`notify`: NOTIFY_SOCKET, else FLTPORT_SERVICE=1), the signals at their
- * defaults. */
-static struct tu_proc svc_spawn(const char *mode, const struct notify_sock *notify)
+/* Spawn win_svc (args) started as a service: FLTPORT_SERVICE=1 and, with
+ * `notify`, our NOTIFY_SOCKET; the signals at their defaults. */
+static struct tu_proc svc_spawn_args(const char *const *args, const struct notify_sock *notify)
 {
 	struct tu_proc p;
 
 	unsetenv("INVOCATION_ID");
-	if (notify) {
-		unsetenv("FLTPORT_SERVICE");
+	unsetenv("SYSTEMD_EXEC_PID");
+	setenv("FLTPORT_SERVICE", "1", 1);
+	if (notify)
 		setenv("NOTIFY_SOCKET", notify->path, 1);
-	} else {
-		setenv("FLTPORT_SERVICE", "1", 1);
+	else
 		unsetenv("NOTIFY_SOCKET");
-	}
-	p = tw_spawn_sigdfl("win_svc", (const char *const[]){ mode, NULL });
+	p = tw_spawn_sigdfl("win_svc", args);
 	unsetenv("FLTPORT_SERVICE");
 	unsetenv("NOTIFY_SOCKET");
 	return p;
 }
 
-/* Started with a NOTIFY_SOCKET (a Type=notify unit): ServiceMain runs with
- * the service name; its states reach the socket as sd_notify lines;
- * SIGHUP is PARAMCHANGE and SIGTERM STOP, each run on the dispatcher's
- * thread; StartServiceCtrlDispatcher returns TRUE once SERVICE_STOPPED is
- * reported, and the program exits on its own. */
+static struct tu_proc svc_spawn(const char *mode, const struct notify_sock *notify)
+{
+	return svc_spawn_args((const char *const[]){ mode, NULL }, notify);
+}
+
+/* A service with a NOTIFY_SOCKET (a Type=notify unit): ServiceMain runs
+ * with the service name, and NOTIFY_SOCKET out of the environment (its
+ * children are not the service); its states reach the socket as sd_notify
+ * lines; SIGHUP is PARAMCHANGE and SIGTERM STOP, each run on the
+ * dispatcher's thread with the handler's context; StartServiceCtrlDispatcher
+ * returns TRUE once SERVICE_STOPPED is reported, and the program exits on
+ * its own. */
 Test(scm, a_service_runs_stops_and_tells_systemd, .timeout = 60)
 {
 	struct notify_sock n;
@@ -98,7 +104,7 @@ Test(scm, a_service_runs_stops_and_tells_systemd, .timeout = 60)
 	n = notify_open();
 	p = svc_spawn("run", &n);
 	tw_line(&p, "MAIN", line, sizeof(line));
-	cr_expect_str_eq(line, "MAIN argc=1 name=FltSvc");
+	cr_expect_str_eq(line, "MAIN argc=1 name=FltSvc notify=0");
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)),
 			 "EXTEND_TIMEOUT_USEC=5000000\nSTATUS=Starting");
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "READY=1\nSTATUS=Running");
@@ -114,10 +120,118 @@ Test(scm, a_service_runs_stops_and_tells_systemd, .timeout = 60)
 			 "STOPPING=1\nEXTEND_TIMEOUT_USEC=3000000\nSTATUS=Stopping");
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "STATUS=Stopped");
 	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0");
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 0, "exit %d", rc);
 	close(n.fd);
+}
+
+/* Started by systemd (SYSTEMD_EXEC_PID naming the process, INVOCATION_ID,
+ * NOTIFY_SOCKET; no FLTPORT_SERVICE): a service. */
+Test(scm, a_process_systemd_started_is_a_service, .timeout = 60)
+{
+	struct notify_sock n;
+	struct tu_proc p;
+	char line[128], msg[256];
+	int rc;
+
+	TW_SKIP_SIGNALS_UNDER_TSAN();
+	n = notify_open();
+	unsetenv("FLTPORT_SERVICE");
+	setenv("NOTIFY_SOCKET", n.path, 1);
+	p = tw_spawn_sigdfl("win_svc", (const char *const[]){ "systemd", NULL });
+	unsetenv("NOTIFY_SOCKET");
+	tw_line(&p, "MAIN", line, sizeof(line));
+	cr_expect_str_eq(line, "MAIN argc=1 name=FltSvc notify=0");
+	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)),
+			 "EXTEND_TIMEOUT_USEC=5000000\nSTATUS=Starting");
+	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "READY=1\nSTATUS=Running");
+	tw_line(&p, "READY", line, sizeof(line));
+	kill(p.pid, SIGTERM);
+	tw_line(&p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 0, "exit %d", rc);
+	close(n.fd);
+}
+
+/* A stop that comes while the service is starting (START_PENDING, no
+ * control accepted, as Microsoft's sample reports it) waits for it, and is
+ * delivered once it accepts STOP: the service ends cleanly. */
+Test(scm, a_stop_during_start_waits_for_it, .timeout = 60)
+{
+	char go[256], line[128];
+	struct tu_proc p;
+	int rc, fd;
+
+	TW_SKIP_SIGNALS_UNDER_TSAN();
+	snprintf(go, sizeof(go), "%s/go", tu_temp_dir("fltport-scm"));
+	p = svc_spawn_args((const char *const[]){ "slowstart", go, NULL }, NULL);
+	tw_line(&p, "STARTING", line, sizeof(line));
+	kill(p.pid, SIGTERM);
+	/* The signal ended the process at once before the fix; give it the
+	 * time it took, then let the service finish starting. */
+	tu_sleep_ms(200);
+	cr_expect_eq(kill(p.pid, 0), 0, "the stop during START_PENDING killed the service");
+	fd = open(go, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	/* (The STOP may come before ServiceMain prints READY.) */
+	tw_line(&p, "CONTROL", line, sizeof(line));
+	cr_expect_str_eq(line, "CONTROL 1 dispatcher=1");
+	tw_line(&p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 0, "exit %d", rc);
+}
+
+/* Reloads that come faster than the handler takes them fold into one
+ * pending PARAMCHANGE, and a stop after them is never lost (a queue that
+ * filled up once dropped it, and every later SIGTERM with it). */
+Test(scm, a_stop_after_many_reloads_is_delivered, .timeout = 60)
+{
+	struct tu_proc p;
+	char line[128];
+	int rc;
+
+	TW_SKIP_SIGNALS_UNDER_TSAN();
+	p = svc_spawn("slowparam", NULL);
+	tw_line(&p, "READY", line, sizeof(line));
+	for (int i = 0; i < 24; i++) {
+		kill(p.pid, SIGHUP);
+		tu_sleep_ms(5); /* (each its own signal, not one pending twice) */
+	}
+	kill(p.pid, SIGTERM);
+	for (;;) {
+		tw_line(&p, "CONTROL", line, sizeof(line));
+		if (strcmp(line, "CONTROL 6 dispatcher=1") != 0)
+			break;
+	}
+	cr_expect_str_eq(line, "CONTROL 1 dispatcher=1");
+	tw_line(&p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 0, "exit %d", rc);
+}
+
+/* Once per process, as on Windows: a second StartServiceCtrlDispatcher,
+ * even after the first returned, fails with ERROR_SERVICE_ALREADY_RUNNING. */
+Test(scm, the_dispatcher_runs_once_per_process, .timeout = 60)
+{
+	struct tu_proc p;
+	char line[128];
+	int rc;
+
+	TW_SKIP_SIGNALS_UNDER_TSAN();
+	p = svc_spawn("again", NULL);
+	tw_line(&p, "READY", line, sizeof(line));
+	kill(p.pid, SIGTERM);
+	tw_line(&p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
+	tw_line(&p, "AGAIN", line, sizeof(line));
+	cr_expect_str_eq(line, "AGAIN ret=0 err=1056");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 0, "exit %d", rc);
 }
 
 /* The A functions and a plain Handler: SIGINT stops it as SIGTERM does. */
@@ -136,7 +250,7 @@ Test(scm, the_ansi_service_stops_on_sigint, .timeout = 60)
 	tw_line(&p, "CONTROL", line, sizeof(line));
 	cr_expect_str_eq(line, "CONTROL 1 dispatcher=1");
 	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0");
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 0, "exit %d", rc);
 }
@@ -159,7 +273,7 @@ Test(scm, only_accepted_controls_reach_the_handler, .timeout = 60)
 	tw_line(&p, "CONTROL", line, sizeof(line));
 	cr_expect_str_eq(line, "CONTROL 5 dispatcher=1");
 	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0");
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 0, "shutdown: exit %d", rc);
 
@@ -191,7 +305,7 @@ Test(scm, service_calls_refuse_bad_arguments, .timeout = 60)
 			 "EXTEND_TIMEOUT_USEC=5000000\nSTATUS=Starting");
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "STATUS=Stopped (service error 42)");
 	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0");
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 0, "exit %d", rc);
 	close(n.fd);
@@ -202,9 +316,9 @@ Test(scm, service_calls_refuse_bad_arguments, .timeout = 60)
  * fails with ERROR_FAILED_SERVICE_CONTROLLER_CONNECT, as from a Windows
  * console, and the program's console fallback runs; a handler cannot be
  * registered outside a service. */
-Test(scm, from_a_console_the_dispatcher_fails_with_1063, .timeout = 60)
+Test(scm, from_a_console_the_dispatcher_fails_with_1063, .timeout = 120)
 {
-	struct tu_proc p;
+	struct tu_proc p, p2;
 	char line[128];
 	int rc;
 
@@ -226,6 +340,25 @@ Test(scm, from_a_console_the_dispatcher_fails_with_1063, .timeout = 60)
 	cr_expect_str_eq(line, "CONSOLE reg=0 err=1083");
 	rc = tu_wait(&p, 15000);
 	cr_expect_eq(rc, 3, "FLTPORT_SERVICE=0: exit %d", rc);
+
+	/* systemd's variables inherited from a unit (a child of a service, a
+	 * shell with INVOCATION_ID): SYSTEMD_EXEC_PID names another process. */
+	setenv("NOTIFY_SOCKET", "/nonexistent/notify", 1);
+	setenv("INVOCATION_ID", "0f5e206d39166a026384b6dc53ba5b85", 1);
+	setenv("SYSTEMD_EXEC_PID", "1", 1);
+	p = tu_spawn("win_svc", (const char *const[]){ "run", NULL });
+	unsetenv("SYSTEMD_EXEC_PID");
+	p2 = tu_spawn("win_svc", (const char *const[]){ "run", NULL });
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("INVOCATION_ID");
+	tw_line(&p2, "CONSOLE", line, sizeof(line));
+	cr_expect_str_eq(line, "CONSOLE reg=0 err=1083", "no SYSTEMD_EXEC_PID");
+	rc = tu_wait(&p2, 15000);
+	cr_expect_eq(rc, 3, "no SYSTEMD_EXEC_PID: exit %d", rc);
+	tw_line(&p, "CONSOLE", line, sizeof(line));
+	cr_expect_str_eq(line, "CONSOLE reg=0 err=1083");
+	rc = tu_wait(&p, 15000);
+	cr_expect_eq(rc, 3, "SYSTEMD_EXEC_PID of another: exit %d", rc);
 }
 
 static VOID WINAPI never_main(DWORD argc, LPWSTR *argv)

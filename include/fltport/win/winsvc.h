@@ -4,24 +4,30 @@
  * Windows service — the user-mode half of most minifilters — starts the
  * same way here, under systemd or any service manager:
  *
- *   StartServiceCtrlDispatcher runs the table's service when the process was
- *   started by a service manager: FLTPORT_SERVICE=1 in the environment, or
- *   (without FLTPORT_SERVICE) NOTIFY_SOCKET set, or INVOCATION_ID set with
- *   systemd as the parent.  Otherwise it fails at once with
+ *   StartServiceCtrlDispatcher runs the table's service when a service
+ *   manager started the process: FLTPORT_SERVICE=1 in the environment, or
+ *   (without FLTPORT_SERVICE) systemd's SYSTEMD_EXEC_PID naming this process
+ *   with NOTIFY_SOCKET or INVOCATION_ID set.  Otherwise it fails at once with
  *   ERROR_FAILED_SERVICE_CONTROLLER_CONNECT, as on Windows from a console,
- *   so a program's console fallback runs.  ServiceMain runs on a new thread
- *   with the service name as its only argument; the handler runs on the
- *   thread that called StartServiceCtrlDispatcher, which returns TRUE once
- *   the service has reported SERVICE_STOPPED.  Several table entries: the
+ *   so a program's console fallback runs.  It takes NOTIFY_SOCKET and
+ *   FLTPORT_SERVICE out of the environment: the service's children are not
+ *   it.  ServiceMain runs on a new thread with the service name as its only
+ *   argument; the handler runs on the thread that called
+ *   StartServiceCtrlDispatcher, which returns TRUE once the service has
+ *   reported SERVICE_STOPPED.  Once per process.  Several table entries: the
  *   one named by FLTPORT_SERVICE_NAME runs, else the first.
  *
  *   The service manager's requests are signals: SIGTERM (systemctl stop)
  *   and SIGINT are SERVICE_CONTROL_STOP when the service accepts it, else
  *   SERVICE_CONTROL_SHUTDOWN, else SERVICE_CONTROL_PRESHUTDOWN when it
- *   accepts that, else the process ends by the signal; SIGHUP (systemctl reload with ExecReload=kill -HUP $MAINPID)
- *   is SERVICE_CONTROL_PARAMCHANGE when accepted, else ignored, as the SCM
- *   refuses a control a service does not accept.  While the dispatcher
- *   runs, console control handlers get none of the three.
+ *   accepts that; one that comes while the service starts (START_PENDING,
+ *   accepting none of them) waits until it reports another state; a service
+ *   that accepts none ends by the signal.  SIGHUP (systemctl reload with
+ *   ExecReload=kill -HUP $MAINPID) is SERVICE_CONTROL_PARAMCHANGE when
+ *   accepted (reloads that come while one waits fold into it), else ignored,
+ *   as the SCM refuses a control a service does not accept.  After a stop
+ *   control or SERVICE_STOPPED, the three are ignored.  While the dispatcher
+ *   runs, console control handlers get none of them.
  *
  *   SetServiceStatus also tells systemd (NOTIFY_SOCKET, for Type=notify):
  *   SERVICE_RUNNING is READY=1, SERVICE_STOP_PENDING STOPPING=1, a wait hint
@@ -121,7 +127,7 @@ typedef HANDLER_FUNCTION_EX *LPHANDLER_FUNCTION_EX;
 
 /* The table ends at its first entry without a name or a routine.  No
  * service manager: FALSE, ERROR_FAILED_SERVICE_CONTROLLER_CONNECT; called
- * again while it runs: FALSE, ERROR_SERVICE_ALREADY_RUNNING; no entry: FALSE,
+ * a second time in the process: FALSE, ERROR_SERVICE_ALREADY_RUNNING; no entry: FALSE,
  * ERROR_INVALID_PARAMETER; FLTPORT_SERVICE_NAME naming no entry: FALSE,
  * ERROR_SERVICE_NOT_IN_EXE.  It may be called from any thread; the handler
  * runs on that thread.  It returns once SERVICE_STOPPED is reported, whether

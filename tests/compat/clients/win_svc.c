@@ -15,13 +15,25 @@
  *   win_svc install   installs itself the usual way (OpenSCManager,
  *                     CreateService, ChangeServiceConfig2): "INSTALL ok" or
  *                     "INSTALL <call> err=E"
+ *   win_svc slowstart FILE
+ *                     as run, but stays START_PENDING (accepting nothing)
+ *                     until FILE exists
+ *   win_svc systemd   (Linux only) as run, started the way systemd starts
+ *                     a service: SYSTEMD_EXEC_PID (its own pid) and
+ *                     INVOCATION_ID set, FLTPORT_SERVICE not (it execs
+ *                     itself so)
+ *   win_svc slowparam as run; PARAMCHANGE takes the handler 300 ms
+ *   win_svc again     as run, then StartServiceCtrlDispatcher once more
+ *                     after it returned: "AGAIN ret=R err=E"
  *
  * Prints "CONSOLE reg=R err=E" and exits 3 when not started as a service
  * (R, E: RegisterServiceCtrlHandlerExW outside a service); in a service:
- * "MAIN argc=N name=S" from ServiceMain, "READY" once running, "CONTROL c
- * dispatcher=D" per control (D: 1 if it runs on the thread that called
+ * "MAIN argc=N name=S notify=V" from ServiceMain (V: NOTIFY_SOCKET still in
+ * the environment), "STARTING" (slowstart), "READY" once running, "CONTROL
+ * c dispatcher=D" per control (D: 1 if it runs on the thread that called
  * StartServiceCtrlDispatcher), "ERRORS ..." (errors mode), "DISPATCHER
- * ret=R" when it returns.
+ * ret=R err=E failures=F" when it returns (F: the checks that failed — a
+ * wrong handler context, a SetServiceStatus that should have worked).
  */
 #ifndef UNICODE
 #define UNICODE
@@ -29,7 +41,11 @@
 #include <windows.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 static SERVICE_STATUS_HANDLE status_handle;
 static SERVICE_STATUS status;
@@ -38,6 +54,9 @@ static DWORD dispatcher_tid;
 static DWORD accepted;
 static int mode_errors;
 static int context_word = 7;
+static const char *go_file; /* slowstart */
+static int slow_param;
+static volatile LONG failures;
 
 static void say(const char *fmt, ...)
 {
@@ -58,14 +77,18 @@ static void report(DWORD state, DWORD exit_code, DWORD specific, DWORD hint)
 	status.dwServiceSpecificExitCode = specific;
 	status.dwCheckPoint = hint ? status.dwCheckPoint + 1 : 0;
 	status.dwWaitHint = hint;
-	if (!SetServiceStatus(status_handle, &status))
+	if (!SetServiceStatus(status_handle, &status)) {
 		say("SETSTATUS failed err=%lu\n", (unsigned long)GetLastError());
+		InterlockedIncrement(&failures);
+	}
 }
 
 static void control(DWORD c)
 {
 	say("CONTROL %lu dispatcher=%d\n", (unsigned long)c,
 	    GetCurrentThreadId() == dispatcher_tid);
+	if (c == SERVICE_CONTROL_PARAMCHANGE && slow_param)
+		Sleep(300); /* rereading a large configuration */
 	if (c == SERVICE_CONTROL_STOP || c == SERVICE_CONTROL_SHUTDOWN) {
 		report(SERVICE_STOP_PENDING, NO_ERROR, 0, 3000);
 		SetEvent(stop_event);
@@ -76,8 +99,10 @@ static DWORD WINAPI handler_ex(DWORD c, DWORD type, LPVOID data, LPVOID ctx)
 {
 	(void)type;
 	(void)data;
-	if (ctx != &context_word)
+	if (ctx != &context_word) {
 		say("CONTEXT wrong\n");
+		InterlockedIncrement(&failures);
+	}
 	control(c);
 	return c == SERVICE_CONTROL_INTERROGATE || c == SERVICE_CONTROL_STOP ||
 			       c == SERVICE_CONTROL_SHUTDOWN || c == SERVICE_CONTROL_PARAMCHANGE
@@ -147,7 +172,8 @@ static VOID WINAPI service_main_w(DWORD argc, LPWSTR *argv)
 	char name[64];
 
 	snprintf(name, sizeof(name), "%ls", argc > 0 ? argv[0] : L"");
-	say("MAIN argc=%lu name=%s\n", (unsigned long)argc, name);
+	say("MAIN argc=%lu name=%s notify=%d\n", (unsigned long)argc, name,
+	    getenv("NOTIFY_SOCKET") != NULL);
 	status_handle = RegisterServiceCtrlHandlerExW(L"FltSvc", handler_ex, &context_word);
 	if (!status_handle) {
 		say("REGISTER failed err=%lu\n", (unsigned long)GetLastError());
@@ -157,6 +183,12 @@ static VOID WINAPI service_main_w(DWORD argc, LPWSTR *argv)
 	if (mode_errors) {
 		check_errors();
 		return;
+	}
+	if (go_file) {
+		say("STARTING\n");
+		for (int i = 0; i < 3000 && GetFileAttributesA(go_file) == INVALID_FILE_ATTRIBUTES;
+		     i++)
+			Sleep(10);
 	}
 	report(SERVICE_RUNNING, NO_ERROR, 0, 0);
 	log_event(EVENTLOG_INFORMATION_TYPE, L"started");
@@ -227,6 +259,22 @@ int main(int argc, char **argv)
 	mode_errors = strcmp(mode, "errors") == 0;
 	if (strcmp(mode, "install") == 0)
 		return install();
+	if (strcmp(mode, "slowstart") == 0 && argc > 2)
+		go_file = argv[2];
+	slow_param = strcmp(mode, "slowparam") == 0;
+#ifndef _WIN32
+	if (strcmp(mode, "systemd") == 0) {
+		char pid[24];
+
+		snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+		setenv("SYSTEMD_EXEC_PID", pid, 1);
+		setenv("INVOCATION_ID", "0f5e206d39166a026384b6dc53ba5b85", 1);
+		unsetenv("FLTPORT_SERVICE");
+		execv("/proc/self/exe", (char *const[]){ argv[0], (char *)"run", NULL });
+		say("EXEC failed\n");
+		return 1;
+	}
+#endif
 
 	ok = strcmp(mode, "ansi") == 0 ? StartServiceCtrlDispatcherA(table_a)
 				       : StartServiceCtrlDispatcherW(table_w);
@@ -240,6 +288,13 @@ int main(int argc, char **argv)
 		say("CONSOLE reg=%d err=%lu\n", h != NULL, (unsigned long)err);
 		return 3;
 	}
-	say("DISPATCHER ret=%d err=%lu\n", ok, ok ? 0ul : (unsigned long)GetLastError());
+	say("DISPATCHER ret=%d err=%lu failures=%ld\n", ok,
+	    ok ? 0ul : (unsigned long)GetLastError(), (long)failures);
+	if (ok && strcmp(mode, "again") == 0) {
+		SetLastError(0);
+		ok = StartServiceCtrlDispatcherW(table_w);
+		say("AGAIN ret=%d err=%lu\n", ok, (unsigned long)GetLastError());
+		return 0;
+	}
 	return ok ? 0 : 1;
 }
