@@ -86,6 +86,19 @@ static struct tu_proc svc_spawn(const char *mode, const struct notify_sock *noti
 	return svc_spawn_args((const char *const[]){ mode, NULL }, notify);
 }
 
+/* The dispatcher returned TRUE with every check of the client passed, and
+ * the program exited 0. */
+static void svc_ends_cleanly(struct tu_proc *p)
+{
+	char line[128];
+	int rc;
+
+	tw_line(p, "DISPATCHER", line, sizeof(line));
+	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
+	rc = tu_wait(p, 15000);
+	cr_expect_eq(rc, 0, "exit %d", rc);
+}
+
 /* A service with a NOTIFY_SOCKET (a Type=notify unit): ServiceMain runs
  * with the service name, and NOTIFY_SOCKET out of the environment (its
  * children are not the service); its states reach the socket as sd_notify
@@ -98,7 +111,6 @@ Test(scm, a_service_runs_stops_and_tells_systemd, .timeout = 60)
 	struct notify_sock n;
 	struct tu_proc p;
 	char line[128], msg[256];
-	int rc;
 
 	TW_SKIP_SIGNALS_UNDER_TSAN();
 	n = notify_open();
@@ -119,10 +131,7 @@ Test(scm, a_service_runs_stops_and_tells_systemd, .timeout = 60)
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)),
 			 "STOPPING=1\nEXTEND_TIMEOUT_USEC=3000000\nSTATUS=Stopping");
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "STATUS=Stopped");
-	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
-	rc = tu_wait(&p, 15000);
-	cr_expect_eq(rc, 0, "exit %d", rc);
+	svc_ends_cleanly(&p);
 	close(n.fd);
 }
 
@@ -133,7 +142,6 @@ Test(scm, a_process_systemd_started_is_a_service, .timeout = 60)
 	struct notify_sock n;
 	struct tu_proc p;
 	char line[128], msg[256];
-	int rc;
 
 	TW_SKIP_SIGNALS_UNDER_TSAN();
 	n = notify_open();
@@ -148,10 +156,7 @@ Test(scm, a_process_systemd_started_is_a_service, .timeout = 60)
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "READY=1\nSTATUS=Running");
 	tw_line(&p, "READY", line, sizeof(line));
 	kill(p.pid, SIGTERM);
-	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
-	rc = tu_wait(&p, 15000);
-	cr_expect_eq(rc, 0, "exit %d", rc);
+	svc_ends_cleanly(&p);
 	close(n.fd);
 }
 
@@ -162,7 +167,7 @@ Test(scm, a_stop_during_start_waits_for_it, .timeout = 60)
 {
 	char go[256], line[128];
 	struct tu_proc p;
-	int rc, fd;
+	int fd;
 
 	TW_SKIP_SIGNALS_UNDER_TSAN();
 	snprintf(go, sizeof(go), "%s/go", tu_temp_dir("fltport-scm"));
@@ -179,10 +184,7 @@ Test(scm, a_stop_during_start_waits_for_it, .timeout = 60)
 	/* (The STOP may come before ServiceMain prints READY.) */
 	tw_line(&p, "CONTROL", line, sizeof(line));
 	cr_expect_str_eq(line, "CONTROL 1 dispatcher=1");
-	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
-	rc = tu_wait(&p, 15000);
-	cr_expect_eq(rc, 0, "exit %d", rc);
+	svc_ends_cleanly(&p);
 }
 
 /* Reloads that come faster than the handler takes them fold into one
@@ -192,7 +194,6 @@ Test(scm, a_stop_after_many_reloads_is_delivered, .timeout = 60)
 {
 	struct tu_proc p;
 	char line[128];
-	int rc;
 
 	TW_SKIP_SIGNALS_UNDER_TSAN();
 	p = svc_spawn("slowparam", NULL);
@@ -208,10 +209,7 @@ Test(scm, a_stop_after_many_reloads_is_delivered, .timeout = 60)
 			break;
 	}
 	cr_expect_str_eq(line, "CONTROL 1 dispatcher=1");
-	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
-	rc = tu_wait(&p, 15000);
-	cr_expect_eq(rc, 0, "exit %d", rc);
+	svc_ends_cleanly(&p);
 }
 
 /* Once per process, as on Windows: a second StartServiceCtrlDispatcher,
@@ -239,7 +237,6 @@ Test(scm, the_ansi_service_stops_on_sigint, .timeout = 60)
 {
 	struct tu_proc p;
 	char line[128];
-	int rc;
 
 	TW_SKIP_SIGNALS_UNDER_TSAN();
 	p = svc_spawn("ansi", NULL);
@@ -249,10 +246,7 @@ Test(scm, the_ansi_service_stops_on_sigint, .timeout = 60)
 	kill(p.pid, SIGINT);
 	tw_line(&p, "CONTROL", line, sizeof(line));
 	cr_expect_str_eq(line, "CONTROL 1 dispatcher=1");
-	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
-	rc = tu_wait(&p, 15000);
-	cr_expect_eq(rc, 0, "exit %d", rc);
+	svc_ends_cleanly(&p);
 }
 
 /* Only the controls a service accepts reach it, as the SCM refuses the
@@ -294,7 +288,6 @@ Test(scm, service_calls_refuse_bad_arguments, .timeout = 60)
 	struct notify_sock n;
 	struct tu_proc p;
 	char line[160], msg[256];
-	int rc;
 
 	n = notify_open();
 	p = svc_spawn("errors", &n);
@@ -304,10 +297,7 @@ Test(scm, service_calls_refuse_bad_arguments, .timeout = 60)
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)),
 			 "EXTEND_TIMEOUT_USEC=5000000\nSTATUS=Starting");
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "STATUS=Stopped (service error 42)");
-	tw_line(&p, "DISPATCHER", line, sizeof(line));
-	cr_expect_str_eq(line, "DISPATCHER ret=1 err=0 failures=0");
-	rc = tu_wait(&p, 15000);
-	cr_expect_eq(rc, 0, "exit %d", rc);
+	svc_ends_cleanly(&p);
 	close(n.fd);
 }
 
