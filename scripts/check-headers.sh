@@ -22,7 +22,7 @@ tmp=$(mktemp -d /tmp/fltport-headers.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 headers=(windows.h fltuser.h fltkernel.h ntstatus.h winioctl.h fltUser.h fltKernel.h fltuserstructures.h
-	fltUserStructures.h Windows.h strsafe.h Strsafe.h excpt.h tchar.h fltport_crt.h winsvc.h)
+	fltUserStructures.h Windows.h strsafe.h Strsafe.h excpt.h tchar.h fltport_crt.h winsvc.h psapi.h)
 
 # The checks shared by C and C++ (FP_SA is _Static_assert / static_assert).
 cat >"$tmp/checks.h" <<'EOT'
@@ -176,6 +176,8 @@ FP_SA(ERROR_FAILED_SERVICE_CONTROLLER_CONNECT == 1063 && ERROR_SERVICE_ALREADY_R
 FP_SA(ERROR_SERVICE_NOT_IN_EXE == 1083 && ERROR_SERVICE_SPECIFIC_ERROR == 1066, "");
 FP_SA(sizeof(SERVICE_STATUS_PROCESS) == 36 && sizeof(SC_ACTION) == 8 && SC_MANAGER_ALL_ACCESS == 0xF003F, "");
 FP_SA(SERVICE_ALL_ACCESS == 0xF01FF && SERVICE_AUTO_START == 2 && SERVICE_NO_CHANGE == 0xFFFFFFFF, "");
+FP_SA(PROCESS_QUERY_LIMITED_INFORMATION == 0x1000 && PROCESS_ALL_ACCESS == 0x1FFFFF && PROCESS_TERMINATE == 1, "");
+FP_SA(PROCESS_NAME_NATIVE == 1 && STILL_ACTIVE == 259, "");
 
 _Must_inspect_result_ DWORD fp_use_win32(_In_opt_z_ LPCWSTR name);
 _Must_inspect_result_ DWORD fp_use_win32(_In_opt_z_ LPCWSTR name)

@@ -25,7 +25,8 @@ enum fpw_kind {
 	FPW_MGMT,
 	FPW_SEMAPHORE,
 	FPW_SECTION,
-	FPW_FILE
+	FPW_FILE,
+	FPW_PROCESS
 };
 
 struct fpw_obj {
@@ -58,6 +59,13 @@ struct fpw_obj *fpw_handle_get(HANDLE h, enum fpw_kind kind);
 bool fpw_console_route(void (*route)(int sig));
 /* The signal's default action, now: the process ends by it. */
 void fpw_signal_default(int sig);
+
+/* ---- processes (process.c) ---- */
+/* A process object (FPW_PROCESS) is signalled once its process has ended. */
+bool fpw_process_signalled(struct fpw_obj *o);
+/* Wake waiters (fpw_wait_broadcast) when it ends; false if that cannot be
+ * arranged (the wait then fails). */
+bool fpw_process_watch(struct fpw_obj *o);
 
 /* ---- files (file.c) ---- */
 /* The Win32 error of an errno (file and memory calls). */

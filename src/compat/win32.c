@@ -354,6 +354,8 @@ static bool signalled(struct fpw_obj *o, bool consume)
 	}
 	if (o->kind == FPW_SEMAPHORE)
 		return fpw_semaphore_signalled(o, consume);
+	if (o->kind == FPW_PROCESS)
+		return fpw_process_signalled(o);
 	return ((struct fpw_thread *)o)->done;
 }
 
@@ -390,9 +392,14 @@ static DWORD wait_objects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
 	for (DWORD i = 0; i < n; i++) {
 		objs[i] = fpw_handle_get(hs[i], 0);
 		if (!objs[i] || (objs[i]->kind != FPW_EVENT && objs[i]->kind != FPW_THREAD &&
-				 objs[i]->kind != FPW_SEMAPHORE)) {
+				 objs[i]->kind != FPW_SEMAPHORE && objs[i]->kind != FPW_PROCESS)) {
 			put_objects(objs, i + 1);
 			SetLastError(ERROR_INVALID_HANDLE);
+			return WAIT_FAILED;
+		}
+		if (objs[i]->kind == FPW_PROCESS && !fpw_process_watch(objs[i])) {
+			put_objects(objs, i + 1);
+			SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 			return WAIT_FAILED;
 		}
 	}

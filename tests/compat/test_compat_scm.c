@@ -117,6 +117,8 @@ Test(scm, a_service_runs_stops_and_tells_systemd, .timeout = 60)
 	p = svc_spawn("run", &n);
 	tw_line(&p, "MAIN", line, sizeof(line));
 	cr_expect_str_eq(line, "MAIN argc=1 name=FltSvc notify=0");
+	tw_line(&p, "SELF", line, sizeof(line));
+	cr_expect_str_eq(line, "SELF win_svc");
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)),
 			 "EXTEND_TIMEOUT_USEC=5000000\nSTATUS=Starting");
 	cr_expect_str_eq(notify_next(&n, msg, sizeof(msg)), "READY=1\nSTATUS=Running");

@@ -103,6 +103,52 @@ FLTPORT_WINAPI int lstrcmpiW(LPCWSTR lpString1, LPCWSTR lpString2);
 typedef BOOL(WINAPI *PHANDLER_ROUTINE)(DWORD CtrlType);
 FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add);
 
+/* ---- processes ----
+ * OpenProcess opens a process by pid on a pidfd: the handle names that
+ * process for its lifetime, whatever pid reuse does.  Access rights are
+ * accepted and not checked at open: a query the caller may not make fails
+ * then (another user's process, not root: ERROR_ACCESS_DENIED).  pid 0 or
+ * one that does not exist: NULL, ERROR_INVALID_PARAMETER.  The handle is
+ * waitable (signalled once the process has ended) and closed with
+ * CloseHandle.  QueryFullProcessImageName and GetProcessImageFileName give
+ * the executable's Linux path (PROCESS_NAME_NATIVE too: there are no NT
+ * device paths), " (deleted)" when it was removed; *lpdwSize in characters
+ * with the terminator in, without it out; too small: FALSE,
+ * ERROR_INSUFFICIENT_BUFFER.  Once the process has ended its name is
+ * gone (Windows keeps it while a handle is open): ERROR_GEN_FAILURE.
+ * GetExitCodeProcess: STILL_ACTIVE while it runs, then its exit status (128 +
+ * the signal that ended it) when this process is its parent or the kernel
+ * tells (6.15+), else FALSE with ERROR_NOT_SUPPORTED.  TerminateProcess
+ * kills it with SIGKILL (its exit code is then 128 + 9, not uExitCode);
+ * another user's, not root: ERROR_ACCESS_DENIED. */
+#define PROCESS_TERMINATE 0x0001u
+#define PROCESS_CREATE_THREAD 0x0002u
+#define PROCESS_VM_OPERATION 0x0008u
+#define PROCESS_VM_READ 0x0010u
+#define PROCESS_VM_WRITE 0x0020u
+#define PROCESS_DUP_HANDLE 0x0040u
+#define PROCESS_CREATE_PROCESS 0x0080u
+#define PROCESS_SET_QUOTA 0x0100u
+#define PROCESS_SET_INFORMATION 0x0200u
+#define PROCESS_QUERY_INFORMATION 0x0400u
+#define PROCESS_SUSPEND_RESUME 0x0800u
+#define PROCESS_QUERY_LIMITED_INFORMATION 0x1000u
+#define PROCESS_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0xFFFFu)
+#define PROCESS_NAME_NATIVE 0x00000001u
+FLTPORT_WINAPI HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId);
+FLTPORT_WINAPI BOOL QueryFullProcessImageNameA(HANDLE hProcess, DWORD dwFlags, LPSTR lpExeName,
+					       PDWORD lpdwSize);
+FLTPORT_WINAPI BOOL QueryFullProcessImageNameW(HANDLE hProcess, DWORD dwFlags, LPWSTR lpExeName,
+					       PDWORD lpdwSize);
+FLTPORT_WINAPI DWORD GetProcessId(HANDLE Process);
+FLTPORT_WINAPI BOOL GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode);
+FLTPORT_WINAPI BOOL TerminateProcess(HANDLE hProcess, UINT uExitCode);
+#ifdef UNICODE
+#define QueryFullProcessImageName QueryFullProcessImageNameW
+#else
+#define QueryFullProcessImageName QueryFullProcessImageNameA
+#endif
+
 /* ---- the event log, on syslog ----
  * RegisterEventSource gives a handle for a source name (lpUNCServerName
  * must be NULL or "": another machine's log is ERROR_ACCESS_DENIED; a NULL
@@ -620,8 +666,8 @@ FLTPORT_WINAPI BOOL QueryPerformanceCounter(LARGE_INTEGER *lpPerformanceCount);
 FLTPORT_WINAPI BOOL QueryPerformanceFrequency(LARGE_INTEGER *lpFrequency);
 
 /* The pseudo-handles of the calling process and thread: (HANDLE)-1 and
- * (HANDLE)-2, as on Windows.  No call of this layer takes them except
- * CloseHandle, which accepts and ignores them. */
+ * (HANDLE)-2, as on Windows.  CloseHandle accepts and ignores them; the
+ * process calls below take GetCurrentProcess(); no other call does. */
 static inline HANDLE GetCurrentProcess(void)
 {
 	return (HANDLE)(LONG_PTR)-1;

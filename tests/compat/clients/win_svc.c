@@ -29,7 +29,8 @@
  * Prints "CONSOLE reg=R err=E" and exits 3 when not started as a service
  * (R, E: RegisterServiceCtrlHandlerExW outside a service); in a service:
  * "MAIN argc=N name=S notify=V" from ServiceMain (V: NOTIFY_SOCKET still in
- * the environment), "STARTING" (slowstart), "READY" once running, "CONTROL
+ * the environment), "SELF <file name>" (its own image, through OpenProcess and
+ * QueryFullProcessImageName), "STARTING" (slowstart), "READY" once running, "CONTROL
  * c dispatcher=D" per control (D: 1 if it runs on the thread that called
  * StartServiceCtrlDispatcher), "ERRORS ..." (errors mode), "DISPATCHER
  * ret=R err=E failures=F" when it returns (F: the checks that failed — a
@@ -167,6 +168,28 @@ static void check_errors(void)
 	report(SERVICE_STOPPED, ERROR_SERVICE_SPECIFIC_ERROR, 42, 0);
 }
 
+/* Its own image name, the way a service names the process a message is
+ * about: OpenProcess by id, QueryFullProcessImageName, CloseHandle. */
+static void say_self(void)
+{
+	HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, GetCurrentProcessId());
+	WCHAR path[MAX_PATH];
+	DWORD size = MAX_PATH;
+	const WCHAR *base = path;
+
+	if (!h || !QueryFullProcessImageNameW(h, 0, path, &size)) {
+		say("SELF failed err=%lu\n", (unsigned long)GetLastError());
+		InterlockedIncrement(&failures);
+	} else {
+		for (const WCHAR *c = path; *c; c++)
+			if (*c == L'/' || *c == L'\\')
+				base = c + 1;
+		say("SELF %ls\n", base);
+	}
+	if (h)
+		CloseHandle(h);
+}
+
 static VOID WINAPI service_main_w(DWORD argc, LPWSTR *argv)
 {
 	char name[64];
@@ -174,6 +197,7 @@ static VOID WINAPI service_main_w(DWORD argc, LPWSTR *argv)
 	snprintf(name, sizeof(name), "%ls", argc > 0 ? argv[0] : L"");
 	say("MAIN argc=%lu name=%s notify=%d\n", (unsigned long)argc, name,
 	    getenv("NOTIFY_SOCKET") != NULL);
+	say_self();
 	status_handle = RegisterServiceCtrlHandlerExW(L"FltSvc", handler_ex, &context_word);
 	if (!status_handle) {
 		say("REGISTER failed err=%lu\n", (unsigned long)GetLastError());
