@@ -26,7 +26,8 @@ enum fpw_kind {
 	FPW_SEMAPHORE,
 	FPW_SECTION,
 	FPW_FILE,
-	FPW_PROCESS
+	FPW_PROCESS,
+	FPW_EVENTSOURCE
 };
 
 struct fpw_obj {

@@ -2,9 +2,12 @@
  * The event log's writing side (RegisterEventSource, ReportEvent,
  * DeregisterEventSource) on syslog(3): a service's reports reach the
  * journal under systemd, or whatever syslog daemon runs.  What is and is
- * not carried over: fltport_win32.h.
+ * not carried over: fltport_win32.h.  The strings often hold what a filter
+ * saw (file names: anyone's choice), so control characters are escaped.
  */
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -12,17 +15,25 @@
 #include "compat/compat.h"
 #include "compat/wfmt.h"
 
-/* A registered source.  Handles are looked up in the list of live ones,
- * never read blind. */
+/* Windows' limit on each string of a report, in characters. */
+#define STRING_MAX 31839u
+/* A record longer than this is cut (at a character) and marked: a syslog
+ * datagram over the socket's buffer would be dropped without a word. */
+#define RECORD_MAX (60u * 1024u)
+
+/* A registered source: an object of the handle table, so that a handle
+ * deregistered is refused, not mistaken for a later source. */
 struct evsource {
-	struct evsource *next;
+	struct fpw_obj obj;
 	char name[]; /* UTF-8 */
 };
 
-static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct evsource *sources; /* under ev_lock */
+static void source_destroy(struct fpw_obj *o)
+{
+	free(o);
+}
 
-static HANDLE add_source(char *name)
+static HANDLE add_source(const char *name)
 {
 	size_t len = strlen(name);
 	struct evsource *s = malloc(sizeof(*s) + len + 1);
@@ -31,12 +42,9 @@ static HANDLE add_source(char *name)
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 		return NULL;
 	}
+	fpw_obj_init(&s->obj, FPW_EVENTSOURCE, NULL, source_destroy);
 	memcpy(s->name, name, len + 1);
-	pthread_mutex_lock(&ev_lock);
-	s->next = sources;
-	sources = s;
-	pthread_mutex_unlock(&ev_lock);
-	return s;
+	return fpw_handle_new(&s->obj);
 }
 
 /* Another machine's log cannot be written; NULL or "" is this one's. */
@@ -57,7 +65,7 @@ FLTPORT_WINAPI HANDLE RegisterEventSourceA(LPCSTR lpUNCServerName, LPCSTR lpSour
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
-	return add_source((char *)lpSourceName);
+	return add_source(lpSourceName);
 }
 
 /* A wide string as UTF-8 (invalid units as U+FFFD), malloc'ed; NULL with
@@ -96,22 +104,12 @@ FLTPORT_WINAPI HANDLE RegisterEventSourceW(LPCWSTR lpUNCServerName, LPCWSTR lpSo
 
 FLTPORT_WINAPI BOOL DeregisterEventSource(HANDLE hEventLog)
 {
-	struct evsource **pp, *s = NULL;
+	struct fpw_obj *o = fpw_handle_get(hEventLog, FPW_EVENTSOURCE);
 
-	pthread_mutex_lock(&ev_lock);
-	for (pp = &sources; *pp; pp = &(*pp)->next)
-		if (*pp == hEventLog) {
-			s = *pp;
-			*pp = s->next;
-			break;
-		}
-	pthread_mutex_unlock(&ev_lock);
-	if (!s) {
-		SetLastError(ERROR_INVALID_HANDLE);
+	if (!o)
 		return FALSE;
-	}
-	free(s);
-	return TRUE;
+	fpw_obj_put(o);
+	return CloseHandle(hEventLog);
 }
 
 static int level_of(WORD type)
@@ -129,50 +127,70 @@ static int level_of(WORD type)
 	}
 }
 
+/* Append s to the record at *at (room for 4 bytes per byte of s):
+ * control characters as "#ooo" (as rsyslog escapes them: a string cannot
+ * forge a line of its own), invalid UTF-8 as U+FFFD. */
+static void append_clean(char *out, size_t *at, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+
+	while (n > 0) {
+		uint32_t cp;
+		size_t len;
+
+		if (!fpw_utf8_next(p, n, &cp, &len)) {
+			memcpy(out + *at, "\xef\xbf\xbd", 3);
+			*at += 3;
+		} else if (cp < 0x20 || cp == 0x7F) {
+			*at += (size_t)sprintf(out + *at, "#%03o", (unsigned)cp);
+		} else {
+			memcpy(out + *at, p, len);
+			*at += len;
+		}
+		p += len;
+		n -= len;
+	}
+}
+
 /* Send the record: the strings (UTF-8, n of them) joined by spaces. */
 static BOOL report(HANDLE h, WORD type, DWORD id, WORD n, char *const *strs)
 {
-	size_t len = 0, at;
-	char *text, *name = NULL;
-	bool live = false;
+	static const char cut[] = " [truncated]";
+	struct evsource *src;
+	size_t len = 0, at = 0;
+	char *text;
 
 	for (WORD i = 0; i < n; i++)
-		len += strlen(strs[i]) + 1;
+		len += 4 * strlen(strs[i]) + 1;
 	text = malloc(len + 1);
 	if (!text) {
 		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 		return FALSE;
 	}
-	at = 0;
 	for (WORD i = 0; i < n; i++) {
-		size_t l = strlen(strs[i]);
-
 		if (i)
 			text[at++] = ' ';
-		memcpy(text + at, strs[i], l);
-		at += l;
+		append_clean(text, &at, strs[i]);
+	}
+	if (at > RECORD_MAX) {
+		at = RECORD_MAX - sizeof(cut);
+		while (at > 0 && ((unsigned char)text[at] & 0xC0) == 0x80)
+			at--; /* not inside a character */
+		memcpy(text + at, cut, sizeof(cut) - 1);
+		at += sizeof(cut) - 1;
 	}
 	text[at] = '\0';
-	/* The name is copied under the lock (a concurrent
-	 * DeregisterEventSource frees it), logged after it. */
-	pthread_mutex_lock(&ev_lock);
-	for (struct evsource *s = sources; s; s = s->next)
-		if (s == h) {
-			name = strdup(s->name);
-			live = true;
-			break;
-		}
-	pthread_mutex_unlock(&ev_lock);
-	if (!live || !name) {
+	src = (struct evsource *)fpw_handle_get(h, FPW_EVENTSOURCE);
+	if (!src) {
 		free(text);
-		SetLastError(live ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_HANDLE);
 		return FALSE;
 	}
 	if (n)
-		syslog(LOG_DAEMON | level_of(type), "%s: %s", name, text);
+		syslog(LOG_DAEMON | level_of(type), "%s: %s", src->name, text);
 	else
-		syslog(LOG_DAEMON | level_of(type), "%s: event %lu", name, (unsigned long)id);
-	free(name);
+		syslog(LOG_DAEMON | level_of(type), "%s: event %lu", src->name, (unsigned long)id);
+	fpw_obj_put(&src->obj);
 	free(text);
 	return TRUE;
 }
@@ -186,7 +204,7 @@ FLTPORT_WINAPI BOOL ReportEventA(HANDLE hEventLog, WORD wType, WORD wCategory, D
 		return FALSE;
 	}
 	for (WORD i = 0; i < wNumStrings; i++)
-		if (!lpStrings[i]) {
+		if (!lpStrings[i] || strlen(lpStrings[i]) > STRING_MAX) {
 			SetLastError(ERROR_INVALID_PARAMETER);
 			return FALSE;
 		}
@@ -211,7 +229,7 @@ FLTPORT_WINAPI BOOL ReportEventW(HANDLE hEventLog, WORD wType, WORD wCategory, D
 		return FALSE;
 	}
 	for (; done < wNumStrings; done++) {
-		if (!lpStrings[done]) {
+		if (!lpStrings[done] || wcslen(lpStrings[done]) > STRING_MAX) {
 			SetLastError(ERROR_INVALID_PARAMETER);
 			break;
 		}

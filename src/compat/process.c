@@ -9,6 +9,7 @@
  * with one watcher thread, whose epoll set wakes every waiter when any of
  * them ends; the waiters look again.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -47,15 +48,61 @@ struct fpw_process {
 	struct fpw_obj obj;
 	int pidfd;
 	pid_t pid;
-	unsigned watched; /* watch_gen when it entered the watcher's set, or 0 */
+	unsigned long long start; /* its start time (/proc stat field 22), or 0 */
+	unsigned watched;         /* watch_gen when it entered the watcher's set, or 0 */
 };
+
+static void unwatch(struct fpw_process *p);
 
 static void process_destroy(struct fpw_obj *o)
 {
 	struct fpw_process *p = (struct fpw_process *)o;
 
-	close(p->pidfd); /* (leaves the watcher's set with it) */
+	unwatch(p); /* (a forked child may hold the pidfd open: not left to close) */
+	close(p->pidfd);
 	free(p);
+}
+
+/* Fields 22 (start time) and 52 (exit code: the wait status of a zombie)
+ * of /proc/PID/stat.  False if unreadable. */
+static bool stat_fields(pid_t pid, unsigned long long *start, int *code)
+{
+	char path[64], buf[2048], *f;
+	ssize_t n;
+	int fd, k;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	f = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	if (!f)
+		return false;
+	/* f + 2 is field 3. */
+	for (f += 2, k = 3; *f && k < 52; k++) {
+		if (k == 22)
+			*start = strtoull(f, NULL, 10);
+		f = strchr(f, ' ');
+		if (!f)
+			return false;
+		f++;
+	}
+	if (k != 52)
+		return false;
+	*code = atoi(f);
+	return true;
+}
+
+static bool ended(const struct fpw_process *p)
+{
+	struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
+
+	return poll(&pf, 1, 0) == 1;
 }
 
 static int pidfd_open_(pid_t pid)
@@ -89,6 +136,15 @@ FLTPORT_WINAPI HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DW
 	fpw_obj_init(&p->obj, FPW_PROCESS, NULL, process_destroy);
 	p->pidfd = fd;
 	p->pid = (pid_t)dwProcessId;
+	{
+		int code;
+
+		/* Its start time tells its zombie from a later process of
+		 * the same pid (exit_code()); read while the pidfd says it
+		 * runs, else unknown. */
+		if (!stat_fields(p->pid, &p->start, &code) || ended(p))
+			p->start = 0;
+	}
 	return fpw_handle_new(&p->obj);
 }
 
@@ -103,44 +159,65 @@ static struct fpw_process *get(HANDLE h)
 	return (struct fpw_process *)fpw_handle_get(h, FPW_PROCESS);
 }
 
-static bool ended(const struct fpw_process *p)
+/* readlink() of /proc/PID/exe, or of any thread's when the main thread
+ * has ended (its link goes with it) while others run.  -errno on failure. */
+static ssize_t read_exe(pid_t pid, char *buf, size_t cap)
 {
-	struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
+	char link[64];
+	ssize_t n;
+	DIR *d;
 
-	return poll(&pf, 1, 0) == 1;
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = readlink(link, buf, cap);
+	if (n >= 0 || errno != ENOENT)
+		return n >= 0 ? n : -errno;
+	snprintf(link, sizeof(link), "/proc/%d/task", (int)pid);
+	d = opendir(link);
+	if (!d)
+		return -ENOENT;
+	n = -ENOENT;
+	for (struct dirent *e; n < 0 && (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) > 12)
+			continue;
+		snprintf(link, sizeof(link), "/proc/%d/task/%s/exe", (int)pid, e->d_name);
+		n = readlink(link, buf, cap);
+		if (n < 0)
+			n = -errno;
+	}
+	closedir(d);
+	return n;
 }
 
-/* The image path of h's process in buf (UTF-8); 0 or a Win32 error. */
+/* The image path of h's process in buf (UTF-8, cap bytes: PATH_MAX + 1
+ * leaves room for any path readlink() gives); 0 or a Win32 error. */
 static DWORD image_path(HANDLE h, char *buf, size_t cap)
 {
 	struct fpw_process *p = NULL;
-	char link[64];
 	ssize_t n;
 
 	if (is_self(h)) {
-		snprintf(link, sizeof(link), "/proc/self/exe");
+		n = readlink("/proc/self/exe", buf, cap);
+		if (n < 0)
+			n = -errno;
 	} else {
 		p = get(h);
 		if (!p)
 			return ERROR_INVALID_HANDLE;
-		snprintf(link, sizeof(link), "/proc/%d/exe", (int)p->pid);
-	}
-	n = readlink(link, buf, cap - 1);
-	/* The pid may have been reused once the process was gone: a name
-	 * read after the end is not trusted (Windows keeps the name of an
-	 * ended process as long as a handle is open; Linux does not). */
-	if (p && (n < 0 || ended(p))) {
-		int e = errno;
-
+		n = read_exe(p->pid, buf, cap);
+		/* The pid may have been reused once the process was gone: a
+		 * name read after the end is not trusted (Windows keeps the
+		 * name of an ended process while a handle is open; Linux does
+		 * not). */
+		if (ended(p))
+			n = n == -EACCES ? n : -ESRCH;
 		fpw_obj_put(&p->obj);
-		return n < 0 && e == EACCES ? ERROR_ACCESS_DENIED : ERROR_GEN_FAILURE;
 	}
-	if (p)
-		fpw_obj_put(&p->obj);
+	if (n == -EACCES)
+		return ERROR_ACCESS_DENIED;
 	if (n < 0)
-		return fpw_errno_to_win32(errno);
-	if ((size_t)n >= cap - 1)
-		return ERROR_INSUFFICIENT_BUFFER;
+		return ERROR_GEN_FAILURE;
+	if ((size_t)n >= cap)
+		return ERROR_FILENAME_EXCED_RANGE;
 	buf[n] = '\0';
 	return 0;
 }
@@ -177,7 +254,7 @@ static BOOL give_w(const char *path, LPWSTR out, PDWORD size)
 /* QueryFullProcessImageName (A or W, `wide`). */
 static BOOL query_name(HANDLE h, DWORD flags, void *out, PDWORD size, bool wide)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 1];
 	DWORD err = 0;
 
 	if (!size || (flags & ~(DWORD)PROCESS_NAME_NATIVE))
@@ -236,13 +313,22 @@ FLTPORT_WINAPI DWORD GetProcessId(HANDLE Process)
 	return pid;
 }
 
-/* The exit code of an ended process: its status as waitid() (our child,
- * not reaped: WNOWAIT leaves it to its parent's code) or PIDFD_GET_INFO
- * (6.15+) gives it: the exit status, or 128 + the signal that ended it. */
+static DWORD code_of(int st)
+{
+	return WIFEXITED(st) ? (DWORD)WEXITSTATUS(st) : 128u + (DWORD)WTERMSIG(st);
+}
+
+/* The exit code of an ended process: its exit status, or 128 + the signal
+ * that ended it.  From waitid() when it is our child (WNOWAIT: reaping is
+ * left to the program), from /proc while it is a zombie (its start time
+ * telling it from a later process of the same pid), from PIDFD_GET_INFO
+ * (6.15+) once reaped. */
 static bool exit_code(const struct fpw_process *p, DWORD *code)
 {
 	struct fpw_pidfd_info info;
+	unsigned long long start = 0;
 	siginfo_t si;
+	int st;
 
 	memset(&si, 0, sizeof(si));
 	if (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
@@ -250,12 +336,14 @@ static bool exit_code(const struct fpw_process *p, DWORD *code)
 		*code = si.si_code == CLD_EXITED ? (DWORD)si.si_status : 128u + (DWORD)si.si_status;
 		return true;
 	}
+	if (p->start && stat_fields(p->pid, &start, &st) && start == p->start) {
+		*code = code_of(st);
+		return true;
+	}
 	memset(&info, 0, sizeof(info));
 	info.mask = FPW_PIDFD_INFO_EXIT;
 	if (ioctl(p->pidfd, FPW_PIDFD_GET_INFO, &info) == 0 && (info.mask & FPW_PIDFD_INFO_EXIT)) {
-		int st = info.exit_code;
-
-		*code = WIFEXITED(st) ? (DWORD)WEXITSTATUS(st) : 128u + (DWORD)WTERMSIG(st);
+		*code = code_of(info.exit_code);
 		return true;
 	}
 	return false;
@@ -297,11 +385,17 @@ FLTPORT_WINAPI BOOL TerminateProcess(HANDLE hProcess, UINT uExitCode)
 	p = get(hProcess);
 	if (!p)
 		return FALSE;
-	rc = (int)syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
-	if (rc != 0 && errno == ESRCH)
-		rc = 0; /* already ended: as Windows, nothing to do */
+	/* An ended process cannot be terminated: Windows says
+	 * ERROR_ACCESS_DENIED while a handle keeps it. */
+	if (ended(p)) {
+		rc = -1;
+		errno = EPERM;
+	} else {
+		rc = (int)syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+	}
 	if (rc != 0)
-		SetLastError(errno == EPERM ? ERROR_ACCESS_DENIED : fpw_errno_to_win32(errno));
+		SetLastError(errno == EPERM || errno == ESRCH ? ERROR_ACCESS_DENIED
+							      : fpw_errno_to_win32(errno));
 	fpw_obj_put(&p->obj);
 	return rc == 0;
 }
@@ -322,14 +416,19 @@ static void *watcher(void *arg)
 		struct epoll_event ev[16];
 		int n = epoll_wait(ep, ev, 16, -1);
 
-		if (n < 0 && errno != EINTR)
-			return NULL;
+		if (n < 0 && errno != EINTR) {
+			/* (Not expected: the set is ours.)  Waiters must
+			 * not hang: wake them now and then. */
+			usleep(10000);
+			n = 1;
+		}
 		if (n > 0) {
 			pthread_mutex_lock(&fpw_wait_lock);
 			fpw_wait_broadcast();
 			pthread_mutex_unlock(&fpw_wait_lock);
 		}
 	}
+	return NULL; /* (not reached) */
 }
 
 bool fpw_process_signalled(struct fpw_obj *o)
@@ -385,6 +484,15 @@ bool fpw_process_watch(struct fpw_obj *o)
 	}
 	pthread_mutex_unlock(&watch_lock);
 	return ok;
+}
+
+static void unwatch(struct fpw_process *p)
+{
+	pthread_mutex_lock(&watch_lock);
+	if (p->watched == watch_gen && watch_ep >= 0)
+		(void)epoll_ctl(watch_ep, EPOLL_CTL_DEL, p->pidfd, NULL);
+	p->watched = 0;
+	pthread_mutex_unlock(&watch_lock);
 }
 
 static void watch_atfork(void)

@@ -341,9 +341,21 @@ FLTPORT_WINAPI void Sleep(DWORD ms)
 
 /* ---- waits ---- */
 
+/* GetCurrentProcess() and GetCurrentThread() in a wait: objects of their
+ * own, never signalled while their waiter runs (a thread that parks itself
+ * for good waits on them). */
+static struct fpw_obj pseudo[2];
+
+static bool is_pseudo(const struct fpw_obj *o)
+{
+	return o == &pseudo[0] || o == &pseudo[1];
+}
+
 /* Signalled?  Consumes an auto-reset event when `consume`.  Lock held. */
 static bool signalled(struct fpw_obj *o, bool consume)
 {
+	if (is_pseudo(o))
+		return false;
 	if (o->kind == FPW_EVENT) {
 		struct fpw_event *e = (struct fpw_event *)o;
 		bool s = e->state;
@@ -376,7 +388,8 @@ static bool has_duplicate(struct fpw_obj *const *objs, DWORD n)
 static void put_objects(struct fpw_obj **objs, DWORD n)
 {
 	for (DWORD i = 0; i < n; i++)
-		fpw_obj_put(objs[i]);
+		if (!is_pseudo(objs[i]))
+			fpw_obj_put(objs[i]);
 }
 
 static DWORD wait_objects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
@@ -390,6 +403,10 @@ static DWORD wait_objects(DWORD n, const HANDLE *hs, BOOL all, DWORD ms)
 		return WAIT_FAILED;
 	}
 	for (DWORD i = 0; i < n; i++) {
+		if (hs[i] == GetCurrentProcess() || hs[i] == GetCurrentThread()) {
+			objs[i] = &pseudo[hs[i] == GetCurrentThread()];
+			continue;
+		}
 		objs[i] = fpw_handle_get(hs[i], 0);
 		if (!objs[i] || (objs[i]->kind != FPW_EVENT && objs[i]->kind != FPW_THREAD &&
 				 objs[i]->kind != FPW_SEMAPHORE && objs[i]->kind != FPW_PROCESS)) {

@@ -432,10 +432,13 @@ Test(scm, event_log_reports_reach_syslog, .timeout = 30)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
 	LPCWSTR wstrs[] = { L"scan failed:", L"/data/\u00e9t\u00e9.doc" };
 	LPCSTR astrs[] = { "engine", "ready" };
+	static char big_text[31841];
+	LPCSTR forged[] = { "x.doc\nEngine: scan clean \xff\x1b[0m" }, big[] = { big_text };
 	struct notify_sock log = { .fd = -1 };
 	char rec[512];
-	HANDLE h, ha;
+	HANDLE h, ha, hb;
 
+	memset(big_text, 'a', sizeof(big_text) - 1);
 	if (geteuid() != 0)
 		cr_skip_test("needs root: mounts a tmpfs on /dev in its own mount namespace");
 	if (unshare(CLONE_NEWNS) != 0)
@@ -467,16 +470,33 @@ Test(scm, event_log_reports_reach_syslog, .timeout = 30)
 	cr_expect_eq(strncmp(rec, "<28>", 4), 0, "priority: %s", rec); /* LOG_DAEMON|LOG_WARNING */
 	cr_expect(ends_with(rec, ": Engine: engine ready"), "record: %s", rec);
 
+	/* A string cannot forge a line of its own: control characters are
+	 * escaped as rsyslog does, invalid UTF-8 replaced. */
+	cr_expect(ReportEventA(ha, EVENTLOG_WARNING_TYPE, 0, 2, NULL, 1, 0, forged, NULL));
+	notify_next(&log, rec, sizeof(rec));
+	cr_expect(ends_with(rec, ": Engine: x.doc#012Engine: scan clean \xef\xbf\xbd#033[0m"),
+		  "record: %s", rec);
+	cr_expect_null(strchr(rec, '\n'));
+
 	SetLastError(0);
 	cr_expect_not(ReportEventA(ha, EVENTLOG_WARNING_TYPE, 0, 2, NULL, 2, 0, NULL, NULL));
 	cr_expect_eq(GetLastError(), ERROR_INVALID_PARAMETER);
+	SetLastError(0); /* over Windows' 31,839 characters per string */
+	cr_expect_not(ReportEventA(ha, EVENTLOG_WARNING_TYPE, 0, 2, NULL, 1, 0, big, NULL));
+	cr_expect_eq(GetLastError(), ERROR_INVALID_PARAMETER);
 	cr_expect(DeregisterEventSource(ha));
+	/* A deregistered handle stays dead, even once another source is
+	 * registered (its memory may be the same). */
+	hb = RegisterEventSourceA(NULL, "Other");
+	cr_assert_not_null(hb);
+	cr_expect_neq(hb, ha);
 	SetLastError(0);
 	cr_expect_not(ReportEventA(ha, EVENTLOG_WARNING_TYPE, 0, 2, NULL, 2, 0, astrs, NULL));
 	cr_expect_eq(GetLastError(), ERROR_INVALID_HANDLE);
 	SetLastError(0);
 	cr_expect_not(DeregisterEventSource(ha));
 	cr_expect_eq(GetLastError(), ERROR_INVALID_HANDLE);
+	cr_expect(DeregisterEventSource(hb));
 	SetLastError(0);
 	cr_expect_null(RegisterEventSourceW(L"\\\\other", L"FltSvc"));
 	cr_expect_eq(GetLastError(), ERROR_ACCESS_DENIED);

@@ -117,10 +117,12 @@ FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL 
  * ERROR_INSUFFICIENT_BUFFER.  Once the process has ended its name is
  * gone (Windows keeps it while a handle is open): ERROR_GEN_FAILURE.
  * GetExitCodeProcess: STILL_ACTIVE while it runs, then its exit status (128 +
- * the signal that ended it) when this process is its parent or the kernel
- * tells (6.15+), else FALSE with ERROR_NOT_SUPPORTED.  TerminateProcess
- * kills it with SIGKILL (its exit code is then 128 + 9, not uExitCode);
- * another user's, not root: ERROR_ACCESS_DENIED. */
+ * the signal that ended it): known until its parent reaps it, and after
+ * that when this process is the parent or the kernel keeps it (6.15+); else
+ * FALSE with ERROR_NOT_SUPPORTED.  TerminateProcess kills it with SIGKILL
+ * (its exit code is then 128 + 9, not uExitCode); one that has ended, or
+ * another user's when not root: ERROR_ACCESS_DENIED.  Waits on
+ * GetCurrentProcess() or GetCurrentThread() never end but by time-out. */
 #define PROCESS_TERMINATE 0x0001u
 #define PROCESS_CREATE_THREAD 0x0002u
 #define PROCESS_VM_OPERATION 0x0008u
@@ -159,9 +161,13 @@ FLTPORT_WINAPI BOOL TerminateProcess(HANDLE hProcess, UINT uExitCode);
  * EVENTLOG_AUDIT_SUCCESS LOG_NOTICE, others LOG_INFO; under systemd it
  * reaches the journal.  There are no message files: the strings are the
  * text, as Event Viewer shows them when a source's message file is missing;
- * wCategory, lpUserSid and the raw data are not logged.  A handle not from
- * RegisterEventSource: FALSE, ERROR_INVALID_HANDLE; wNumStrings > 0 with
- * lpStrings NULL: FALSE, ERROR_INVALID_PARAMETER. */
+ * wCategory, lpUserSid and the raw data are not logged.  Control characters
+ * are written as "#ooo" (octal, as rsyslog does: a string cannot forge a
+ * line of its own) and invalid UTF-8 as U+FFFD; a record over 60 KiB is cut
+ * and ends in " [truncated]".  A handle not from RegisterEventSource, or
+ * deregistered: FALSE, ERROR_INVALID_HANDLE; wNumStrings > 0 with lpStrings
+ * NULL, a NULL string, or one over 31,839 characters (Windows' limit):
+ * FALSE, ERROR_INVALID_PARAMETER. */
 FLTPORT_WINAPI HANDLE RegisterEventSourceA(LPCSTR lpUNCServerName, LPCSTR lpSourceName);
 FLTPORT_WINAPI HANDLE RegisterEventSourceW(LPCWSTR lpUNCServerName, LPCWSTR lpSourceName);
 FLTPORT_WINAPI BOOL DeregisterEventSource(HANDLE hEventLog);

@@ -173,8 +173,8 @@ static void check_errors(void)
 static void say_self(void)
 {
 	HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, GetCurrentProcessId());
-	WCHAR path[MAX_PATH];
-	DWORD size = MAX_PATH;
+	static WCHAR path[4096]; /* (a build directory may be deeper than MAX_PATH) */
+	DWORD size = 4096;
 	const WCHAR *base = path;
 
 	if (!h || !QueryFullProcessImageNameW(h, 0, path, &size)) {
