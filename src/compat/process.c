@@ -121,8 +121,10 @@ FLTPORT_WINAPI HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DW
 	}
 	fd = pidfd_open_((pid_t)dwProcessId);
 	if (fd < 0) {
-		/* No such process: Windows says the parameter is wrong. */
+		/* No such process: Windows says the parameter is wrong.  No
+		 * pidfd_open (Linux before 5.3): no process handles. */
 		SetLastError(errno == ESRCH || errno == EINVAL ? ERROR_INVALID_PARAMETER
+			     : errno == ENOSYS                 ? ERROR_NOT_SUPPORTED
 							       : fpw_errno_to_win32(errno));
 		return NULL;
 	}

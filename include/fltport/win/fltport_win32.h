@@ -108,7 +108,8 @@ FLTPORT_WINAPI BOOL SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL 
  * process for its lifetime, whatever pid reuse does.  Access rights are
  * accepted and not checked at open: a query the caller may not make fails
  * then (another user's process, not root: ERROR_ACCESS_DENIED).  pid 0 or
- * one that does not exist: NULL, ERROR_INVALID_PARAMETER.  The handle is
+ * one that does not exist: NULL, ERROR_INVALID_PARAMETER; Linux before 5.3
+ * (no pidfd_open): NULL, ERROR_NOT_SUPPORTED.  The handle is
  * waitable (signalled once the process has ended) and closed with
  * CloseHandle.  QueryFullProcessImageName and GetProcessImageFileName give
  * the executable's Linux path (PROCESS_NAME_NATIVE too: there are no NT
