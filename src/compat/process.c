@@ -113,7 +113,7 @@ static int pidfd_open_(pid_t pid)
 FLTPORT_WINAPI HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)
 {
 	struct fpw_process *p;
-	int fd;
+	int fd, code;
 
 	if (dwProcessId == 0 || dwProcessId > (DWORD)INT_MAX) {
 		SetLastError(ERROR_INVALID_PARAMETER);
@@ -128,7 +128,6 @@ FLTPORT_WINAPI HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DW
 							       : fpw_errno_to_win32(errno));
 		return NULL;
 	}
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		close(fd);
@@ -138,15 +137,11 @@ FLTPORT_WINAPI HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DW
 	fpw_obj_init(&p->obj, FPW_PROCESS, NULL, process_destroy);
 	p->pidfd = fd;
 	p->pid = (pid_t)dwProcessId;
-	{
-		int code;
-
-		/* Its start time tells its zombie from a later process of
-		 * the same pid (exit_code()); read while the pidfd says it
-		 * runs, else unknown. */
-		if (!stat_fields(p->pid, &p->start, &code) || ended(p))
-			p->start = 0;
-	}
+	/* Its start time tells its zombie from a later process of the same
+	 * pid (exit_code()); read while the pidfd says it runs, else unknown.
+	 * (The pidfd is close-on-exec already: pidfd_open(2) sets it.) */
+	if (!stat_fields(p->pid, &p->start, &code) || ended(p))
+		p->start = 0;
 	return fpw_handle_new(&p->obj);
 }
 
